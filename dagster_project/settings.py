@@ -1,0 +1,46 @@
+"""Run settings: where the raw extracts, the warehouse and the BI snapshot live, and the as-of date.
+
+Each comes from an `S2S_` environment variable with a default relative to the working directory,
+and every CLI command can override it with a flag.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+DEFAULT_RAW_DIR = "data/raw"
+DEFAULT_WAREHOUSE = "data/warehouse/warehouse.duckdb"
+DEFAULT_BI_DIR = "data/warehouse/bi"
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path
+    warehouse: Path
+    bi_dir: Path
+    as_of: date | None  # None: the newest order date in the data
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        as_of = os.environ.get("S2S_AS_OF") or None
+        return cls(
+            raw_dir=Path(os.environ.get("S2S_RAW_DIR") or DEFAULT_RAW_DIR),
+            warehouse=Path(os.environ.get("S2S_WAREHOUSE") or DEFAULT_WAREHOUSE),
+            bi_dir=Path(os.environ.get("S2S_BI_DIR") or DEFAULT_BI_DIR),
+            as_of=date.fromisoformat(as_of) if as_of else None,
+        )
+
+    def with_overrides(self, **values: object) -> Settings:
+        """A copy with the given fields replaced, ignoring those left as None."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def export(self) -> None:
+        """Write the settings back to the environment, for the Dagster and dbt processes."""
+        os.environ["S2S_RAW_DIR"] = str(self.raw_dir)
+        os.environ["S2S_WAREHOUSE"] = str(self.warehouse)
+        os.environ["S2S_BI_DIR"] = str(self.bi_dir)
+        if self.as_of:
+            os.environ["S2S_AS_OF"] = self.as_of.isoformat()

@@ -1,0 +1,112 @@
+"""The warehouse file: connections and the tables that ingestion owns.
+
+Layout: one schema per source (`raw_crm`, `raw_erp`, ...) with one table per entity, holding the
+contract's columns (typed), any extra columns a drop brought (VARCHAR, passed through), and the
+lineage columns below. Schema `meta` holds the drop manifest, the per-drop audit and the quarantine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.contracts import Contract
+
+# Lineage columns appended to every raw table, after the contract's and the extra columns.
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_drop_id", "VARCHAR"),  # meta.drop_manifest.drop_id of the drop the row came from
+    ("_drop_date", "DATE"),  # the drop's date, from its file name (else file mtime)
+    ("_source_file", "VARCHAR"),  # path relative to the raw folder
+    ("_source_line", "BIGINT"),  # 1-based line in the file (header = line 1)
+    ("_loaded_at", "TIMESTAMP"),  # when the row was loaded (UTC)
+)
+
+META_DDL = """
+create schema if not exists meta;
+create table if not exists meta.drop_manifest (
+    drop_id varchar primary key,        -- content hash (sha256) of the file
+    source varchar not null,
+    entity varchar not null,
+    source_file varchar not null,       -- relative to the raw folder, as first seen
+    drop_date date,
+    file_bytes bigint,
+    status varchar not null,            -- loaded | rejected
+    loaded_at timestamp not null
+);
+create table if not exists meta.ingest_audit (
+    drop_id varchar not null,
+    source varchar not null,
+    entity varchar not null,
+    source_file varchar not null,
+    drop_date date,
+    encoding varchar,
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    rows_inserted bigint,               -- new keys
+    rows_updated bigint,                -- replaced an older version of the key
+    rows_superseded bigint,             -- accepted, but a newer version was already loaded
+    extra_columns varchar[],
+    status varchar not null,            -- loaded | rejected
+    rejected_reason varchar,
+    run_id varchar,
+    started_at timestamp not null,
+    finished_at timestamp not null
+);
+create table if not exists meta.quarantine (
+    drop_id varchar not null,
+    source varchar not null,
+    entity varchar not null,
+    source_file varchar not null,
+    line bigint,                        -- 1-based line in the file (header = line 1)
+    column_name varchar,                -- null when the whole row is malformed
+    value varchar,
+    reason varchar not null,
+    raw_record varchar,                 -- the row as read, so nothing is lost
+    quarantined_at timestamp not null
+);
+"""
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (creating its folder), with Asia/Shanghai as the session time zone."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'Asia/Shanghai'")
+    return con
+
+
+@contextmanager
+def open_warehouse(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(META_DDL)
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """Create the entity's raw table if it does not exist yet (empty, typed from the contract)."""
+    con.execute(f"create schema if not exists {contract.schema}")
+    cols = [f"{quote(c.name)} {c.type.upper()}" for c in contract.columns]
+    cols += [f"{quote(n)} {t}" for n, t in LINEAGE_COLUMNS]
+    con.execute(f"create table if not exists {contract.table} ({', '.join(cols)})")
+
+
+def add_extra_columns(con: duckdb.DuckDBPyConnection, contract: Contract, names: list[str]) -> None:
+    """Pass-through columns a drop brought beyond the contract: kept as VARCHAR."""
+    for name in names:
+        con.execute(f"alter table {contract.table} add column if not exists {quote(name)} varchar")
