@@ -27,12 +27,14 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 META_DDL = """
 create schema if not exists meta;
 create table if not exists meta.drop_manifest (
-    drop_id varchar primary key,        -- content hash (sha256) of the file
+    drop_id varchar primary key,        -- <source>.<entity>:<first 16 hex of content_sha256>
     source varchar not null,
     entity varchar not null,
+    content_sha256 varchar not null,    -- a re-delivered drop (any name) has the same hash
     source_file varchar not null,       -- relative to the raw folder, as first seen
     drop_date date,
     file_bytes bigint,
+    file_mtime_ns bigint,               -- with source_file and file_bytes: skips re-hashing unchanged files
     status varchar not null,            -- loaded | rejected
     loaded_at timestamp not null
 );
@@ -110,3 +112,10 @@ def add_extra_columns(con: duckdb.DuckDBPyConnection, contract: Contract, names:
     """Pass-through columns a drop brought beyond the contract: kept as VARCHAR."""
     for name in names:
         con.execute(f"alter table {contract.table} add column if not exists {quote(name)} varchar")
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """First row of a query, reading the result to its end (DuckDB 2 refuses further work on a
+    connection whose last result was only partly fetched)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
