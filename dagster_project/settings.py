@@ -39,8 +39,8 @@ class Settings:
 
     def export(self) -> None:
         """Write the settings back to the environment, for the Dagster and dbt processes."""
-        os.environ["S2S_RAW_DIR"] = str(self.raw_dir)
-        os.environ["S2S_WAREHOUSE"] = str(self.warehouse)
-        os.environ["S2S_BI_DIR"] = str(self.bi_dir)
+        os.environ["S2S_RAW_DIR"] = str(self.raw_dir.absolute())
+        os.environ["S2S_WAREHOUSE"] = str(self.warehouse.absolute())
+        os.environ["S2S_BI_DIR"] = str(self.bi_dir.absolute())
         if self.as_of:
             os.environ["S2S_AS_OF"] = self.as_of.isoformat()

@@ -26,9 +26,7 @@ def _orphan_filter(contract: Contract, fk: ForeignKey) -> str:
     target = load_contracts()[fk.references]
     ref_cols = referenced_columns(fk)
     not_null = " and ".join(f"c.{quote(col)} is not null" for col in fk.columns)
-    match = " and ".join(
-        f"r.{quote(rc)} = c.{quote(col)}" for col, rc in zip(fk.columns, ref_cols, strict=True)
-    )
+    match = " and ".join(f"r.{quote(rc)} = c.{quote(col)}" for col, rc in zip(fk.columns, ref_cols, strict=True))
     return f"{not_null} and not exists (select 1 from {target.table} r where {match})"
 
 
@@ -56,13 +54,9 @@ def refresh_orphans(con: duckdb.DuckDBPyConnection, contracts: list[Contract]) -
     total = 0
     con.execute("begin transaction")
     for contract in contracts:
-        con.execute(
-            "delete from meta.orphans where source = ? and entity = ?", [contract.source, contract.entity]
-        )
+        con.execute("delete from meta.orphans where source = ? and entity = ?", [contract.source, contract.entity])
         for fk in contract.foreign_keys:
-            if not _table_exists(con, contract.table) or not _table_exists(
-                con, load_contracts()[fk.references].table
-            ):
+            if not _table_exists(con, contract.table) or not _table_exists(con, load_contracts()[fk.references].table):
                 continue
             key = " || '/' || ".join(f"c.{quote(k)}::varchar" for k in contract.primary_key)
             fk_value = " || '/' || ".join(f"c.{quote(k)}::varchar" for k in fk.columns)

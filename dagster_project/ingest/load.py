@@ -256,9 +256,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, contract: Contract, o: DropOutcome, 
         )
 
 
-def load_drop(
-    con: duckdb.DuckDBPyConnection, contract: Contract, drop: Drop, digest: str, run_id: str
-) -> DropOutcome:
+def load_drop(con: duckdb.DuckDBPyConnection, contract: Contract, drop: Drop, digest: str, run_id: str) -> DropOutcome:
     """Load one drop in its own transaction; a rejected file is recorded in a transaction of its own."""
     started = datetime.now(UTC)
     outcome = DropOutcome(drop=drop, drop_id=f"{contract.name}:{digest[:16]}", status="loaded")
@@ -281,9 +279,7 @@ def load_drop(
             window w as (partition by {key} order by {order})
             """
         )
-        read_rows, bad_rows = fetch_one(
-            con, "select count(*), count(*) filter (len(_problems) > 0) from _drop_checked"
-        )
+        read_rows, bad_rows = fetch_one(con, "select count(*), count(*) filter (len(_problems) > 0) from _drop_checked")
         dup_rows = fetch_one(con, "select count(*) from _drop_valid where _rank > 1")[0]
         outcome.rows_read = read_rows + len(read.malformed)
         outcome.rows_quarantined = len(read.malformed) + bad_rows + dup_rows

@@ -109,10 +109,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> 
 
 def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     try:
-        names = [
-            r[0]
-            for r in con.execute(f"describe select * from read_parquet({_sql_string(str(path))})").fetchall()
-        ]
+        names = [r[0] for r in con.execute(f"describe select * from read_parquet({_sql_string(str(path))})").fetchall()]
     except duckdb.Error as exc:
         raise FileRejected(f"not a readable Parquet file: {exc}") from exc
     casts = ", ".join(f"{quote(n)}::varchar as {quote(n.strip())}" for n in names)

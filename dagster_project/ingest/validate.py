@@ -81,17 +81,11 @@ def checked_select(contract: Contract, header: list[str]) -> str:
                 )
             )
         if column.min is not None:
-            problems.append(
-                _problem(column, f"{typed} < {column.min}", raw, f"below the minimum {column.min:g}")
-            )
+            problems.append(_problem(column, f"{typed} < {column.min}", raw, f"below the minimum {column.min:g}"))
         if column.max is not None:
-            problems.append(
-                _problem(column, f"{typed} > {column.max}", raw, f"above the maximum {column.max:g}")
-            )
+            problems.append(_problem(column, f"{typed} > {column.max}", raw, f"above the maximum {column.max:g}"))
         if not column.nullable:
-            problems.append(
-                _problem(column, f"{raw} is null", "null::varchar", "empty, but the key needs a value")
-            )
+            problems.append(_problem(column, f"{raw} is null", "null::varchar", "empty, but the key needs a value"))
     extras = [h for h in header if h.lower() not in contract_names]
     selects += [quote(h) for h in extras]
     problem_list = "list_filter([" + ", ".join(problems) + "], lambda p: p is not null)" if problems else "[]"
@@ -100,11 +94,7 @@ def checked_select(contract: Contract, header: list[str]) -> str:
 
 def raw_record_sql(header: list[str], alias: str = "r") -> str:
     """JSON text of a row of `_drop_raw` as read, kept with quarantined rows so nothing is lost."""
-    return (
-        "to_json(struct_pack("
-        + ", ".join(f"{quote(h)} := {alias}.{quote(h)}" for h in header)
-        + "))::varchar"
-    )
+    return "to_json(struct_pack(" + ", ".join(f"{quote(h)} := {alias}.{quote(h)}" for h in header) + "))::varchar"
 
 
 def extra_columns(contract: Contract, header: list[str]) -> list[str]:

@@ -1,0 +1,55 @@
+-- Returns carry the order's currency; converted at the return date.
+with
+
+source as (
+
+    select
+        *,
+        cast(returned_at as date) as returned_date,
+    from {{ source('erp', 'returns') }}
+
+),
+
+orders as (
+
+    select
+        order_id,
+        currency,
+    from {{ source('erp', 'sales_orders') }}
+
+),
+
+with_currency as (
+
+    select
+        source.*,
+        coalesce(orders.currency, 'CNY') as currency,
+    from source
+    left join orders
+        on source.order_id = orders.order_id
+
+),
+
+{{ fx_rate_ctes() }}
+
+final as (
+
+    select
+        with_currency.return_id,
+        with_currency.order_id,
+        with_currency.line_no,
+        with_currency.sku,
+        with_currency.quantity,
+        {{ to_cny('with_currency.amount', 'with_currency.currency') }} as amount,
+        with_currency.amount as amount_local,
+        with_currency.currency,
+        with_currency.returned_at,
+        with_currency.reason,
+        with_currency._drop_id,
+        with_currency._loaded_at,
+    from with_currency
+    {{ fx_join('with_currency.currency', 'with_currency.returned_date') }}
+
+)
+
+select * from final
