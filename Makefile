@@ -34,8 +34,7 @@ lint: $(STAMP)
 
 ## dev: the Dagster UI on http://127.0.0.1:3000
 dev: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -m dagster_project.definitions
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m dagster_project dev
 
 clean:
 	rm -rf data/warehouse .dagster_home dbt/target dbt/logs

@@ -9,7 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from dagster_project.settings import Settings
+from dagster_project.settings import Settings, ensure_dagster_home
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -83,8 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not _has_drops(settings.raw_dir):
         _generate(settings.raw_dir, args.scale, args.seed, args.end, "default")
-    os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").absolute()))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    ensure_dagster_home()
 
     from dagster_project.definitions import defs, refresh_job
 
@@ -96,6 +95,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print_run_summary(settings)
     return 0 if result.success else 1
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """The Dagster UI (webserver + daemon) on this code location."""
+    import subprocess
+
+    _settings(args)
+    ensure_dagster_home()
+    command = ["dagster", "dev", "-m", "dagster_project.definitions", "-h", args.host, "-p", str(args.port)]
+    return subprocess.call(command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     paths(r)
     sample(r)
     r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this project")
+    paths(d)
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=3000)
+    d.set_defaults(func=cmd_dev)
     return parser
 
 

@@ -44,3 +44,14 @@ class Settings:
         os.environ["S2S_BI_DIR"] = str(self.bi_dir.absolute())
         if self.as_of:
             os.environ["S2S_AS_OF"] = self.as_of.isoformat()
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME (default `.dagster_home`), created with telemetry off, so runs persist for the UI."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
