@@ -93,7 +93,13 @@ def open_warehouse(path: Path | str, *, read_only: bool = False) -> Iterator[duc
 
 
 def quote(identifier: str) -> str:
+    """A SQL identifier, double-quoted."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A SQL string literal, single-quoted."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:

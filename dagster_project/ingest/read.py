@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from dagster_project.ingest.drops import Drop, detect_encoding, transcode_to_utf8
-from dagster_project.warehouse import quote
+from dagster_project.warehouse import literal, quote
 
 
 class FileRejected(Exception):
@@ -38,10 +38,6 @@ class ReadResult:
     header: list[str]  # column names as found in the file (trimmed)
     encoding: str | None
     malformed: list[MalformedRow] = field(default_factory=list)
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _check_header(names: list[str], drop: Drop) -> list[str]:
@@ -72,13 +68,13 @@ def _read_csv_header(path: Path, encoding: str) -> list[str]:
 
 
 def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> list[MalformedRow]:
-    columns = "{" + ", ".join(f"{_sql_string(h)}: 'VARCHAR'" for h in header) + "}"
+    columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
     con.execute(
         f"""
         create or replace temp table _drop_raw as
         select row_number() over () + 1 as _line, *
-        from read_csv({_sql_string(str(path))}, columns = {columns}, header = true, auto_detect = false,
+        from read_csv({literal(str(path))}, columns = {columns}, header = true, auto_detect = false,
                       delim = ',', quote = '"', escape = '"', store_rejects = true)
         """
     )
@@ -109,14 +105,14 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> 
 
 def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     try:
-        names = [r[0] for r in con.execute(f"describe select * from read_parquet({_sql_string(str(path))})").fetchall()]
+        names = [r[0] for r in con.execute(f"describe select * from read_parquet({literal(str(path))})").fetchall()]
     except duckdb.Error as exc:
         raise FileRejected(f"not a readable Parquet file: {exc}") from exc
     casts = ", ".join(f"{quote(n)}::varchar as {quote(n.strip())}" for n in names)
     con.execute(
         f"""
         create or replace temp table _drop_raw as
-        select row_number() over () as _line, {casts} from read_parquet({_sql_string(str(path))})
+        select row_number() over () as _line, {casts} from read_parquet({literal(str(path))})
         """
     )
     return names

@@ -8,14 +8,10 @@ A row with any problem goes to quarantine; the rest load.
 from __future__ import annotations
 
 from dagster_project.contracts import Column, Contract
-from dagster_project.warehouse import quote
+from dagster_project.warehouse import literal, quote
 
 _TRUE = ("true", "t", "1", "yes", "y", "是")
 _FALSE = ("false", "f", "0", "no", "n", "否")
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _typed(column: Column, raw: str) -> str:
@@ -24,8 +20,8 @@ def _typed(column: Column, raw: str) -> str:
     if kind == "varchar":
         return raw
     if kind == "boolean":
-        true_set = ", ".join(map(_literal, _TRUE))
-        false_set = ", ".join(map(_literal, _FALSE))
+        true_set = ", ".join(map(literal, _TRUE))
+        false_set = ", ".join(map(literal, _FALSE))
         return f"case when lower({raw}) in ({true_set}) then true when lower({raw}) in ({false_set}) then false end"
     if kind == "timestamp":
         # Without an offset the value is Asia/Shanghai time (the session zone); stored as local time.
@@ -35,8 +31,8 @@ def _typed(column: Column, raw: str) -> str:
 
 def _problem(column: Column, condition: str, value: str, reason: str) -> str:
     return (
-        f"case when {condition} then struct_pack(column_name := {_literal(column.name)}, "
-        f"value := {value}, reason := {_literal(column.name + ': ' + reason)}) end"
+        f"case when {condition} then struct_pack(column_name := {literal(column.name)}, "
+        f"value := {value}, reason := {literal(column.name + ': ' + reason)}) end"
     )
 
 
@@ -50,7 +46,7 @@ def checked_select(contract: Contract, header: list[str]) -> str:
         raw = f"nullif(trim({quote(source)}), '')" if source is not None else "null::varchar"
         typed = _typed(column, raw)
         if column.default is not None:
-            typed = f"coalesce({typed}, {_literal(column.default)})"
+            typed = f"coalesce({typed}, {literal(column.default)})"
         selects.append(f"{typed} as {quote(column.name)}")
         if source is not None and column.type != "varchar":
             problems.append(
@@ -62,7 +58,7 @@ def checked_select(contract: Contract, header: list[str]) -> str:
                 )
             )
         if column.allowed_values:
-            allowed = ", ".join(map(_literal, column.allowed_values))
+            allowed = ", ".join(map(literal, column.allowed_values))
             problems.append(
                 _problem(
                     column,
@@ -75,7 +71,7 @@ def checked_select(contract: Contract, header: list[str]) -> str:
             problems.append(
                 _problem(
                     column,
-                    f"not regexp_full_match({typed}, {_literal(column.pattern)})",
+                    f"not regexp_full_match({typed}, {literal(column.pattern)})",
                     raw,
                     "does not match the expected format",
                 )
