@@ -86,15 +86,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     ensure_dagster_home()
 
     from dagster_project.definitions import defs, refresh_job
+    from dagster_project.report import print_run_summary
 
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_job_def(refresh_job.name).execute_in_process(instance=instance, raise_on_error=False)
-    _print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s")
-    from dagster_project.report import print_run_summary
-
-    print_run_summary(settings)
-    return 0 if result.success else 1
+    published = print_run_summary(settings, result, time.monotonic() - started)
+    return 0 if result.success and published else 1
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

@@ -1,26 +1,58 @@
-"""What a run prints at the end: where the warehouse is and what ingestion accounted for."""
+"""What a run prints at the end: the checks that failed and by how much, the ingestion accounting,
+and where the warehouse and the published BI snapshot are."""
 
 from __future__ import annotations
+
+import dagster as dg
 
 from dagster_project.settings import Settings
 from dagster_project.warehouse import open_warehouse
 
+SNAPSHOT_KEY = dg.AssetKey(["bi", "marts_snapshot"])
 
-def print_run_summary(settings: Settings) -> None:
-    if not settings.warehouse.exists():
-        print(f"no warehouse at {settings.warehouse}")
-        return
-    with open_warehouse(settings.warehouse, read_only=True) as con:
-        rows = con.execute(
-            """
-            select count(*) as drops, count(*) filter (status = 'rejected') as rejected,
-                   sum(rows_read), sum(rows_loaded), sum(rows_quarantined)
-            from meta.ingest_audit
-            """
-        ).fetchall()[0]
-    drops, rejected, read, loaded, quarantined = (v or 0 for v in rows)
-    print(f"warehouse: {settings.warehouse}")
+
+def print_run_summary(settings: Settings, result: dg.ExecuteInProcessResult, seconds: float) -> bool:
+    """Print the summary; True when the run published a snapshot."""
+    evaluations = result.get_asset_check_evaluations()
+    failed = [e for e in evaluations if not e.passed]
+    blocking = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
+    published = any(e.asset_key == SNAPSHOT_KEY for e in result.get_asset_materialization_events() if e.asset_key)
+    print(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s")
     print(
-        f"ingest audit (all runs): {drops} drops ({rejected} files rejected), {read} rows read = "
-        f"{loaded} loaded + {quarantined} quarantined"
+        f"checks: {len(evaluations) - len(failed)} passed, {len(blocking)} failed (error), "
+        f"{len(failed) - len(blocking)} failed (warn)"
     )
+    for e in sorted(failed, key=lambda e: (e.severity != dg.AssetCheckSeverity.ERROR, e.check_name)):
+        level = "ERROR" if e.severity == dg.AssetCheckSeverity.ERROR else "warn"
+        print(f"  [{level}] {e.asset_key.to_user_string()} {e.check_name}: {e.description}")
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            print(f"  step {event.step_key} failed: {error.message.strip().splitlines()[0] if error else ''}")
+
+    if settings.warehouse.exists():
+        with open_warehouse(settings.warehouse, read_only=True) as con:
+            drops, rejected, read, loaded, quarantined = (
+                v or 0
+                for v in con.execute(
+                    "select count(*), count(*) filter (status = 'rejected'), sum(rows_read), sum(rows_loaded), "
+                    "sum(rows_quarantined) from meta.ingest_audit"
+                ).fetchall()[0]
+            )
+        print(
+            f"ingest audit (all runs): {drops} drops ({rejected} files rejected); "
+            f"{read} rows read = {loaded} loaded + {quarantined} quarantined"
+        )
+    print(f"warehouse: {settings.warehouse.absolute()}")
+    if published:
+        print(
+            f"BI snapshot published: {(settings.bi_dir / 'marts.duckdb').absolute()} "
+            f"(Parquet: {(settings.bi_dir / 'parquet').absolute()})"
+        )
+    else:
+        reason = "blocking checks failed" if blocking else "the run did not reach the publish step"
+        print(
+            f"BI snapshot NOT published ({reason}); the previous snapshot, if any, is unchanged: "
+            f"{(settings.bi_dir / 'marts.duckdb').absolute()}"
+        )
+    return published

@@ -11,10 +11,11 @@ from dagster_project.warehouse import open_warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file and the raw extract folder it is loaded from."""
+    """The DuckDB warehouse file, the raw extract folder it is loaded from, and the BI snapshot folder."""
 
     path: str
     raw_dir: str
+    bi_dir: str
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -28,4 +29,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def warehouse_resource() -> WarehouseResource:
-    return WarehouseResource(path=dg.EnvVar("S2S_WAREHOUSE"), raw_dir=dg.EnvVar("S2S_RAW_DIR"))
+    return WarehouseResource(
+        path=dg.EnvVar("S2S_WAREHOUSE"), raw_dir=dg.EnvVar("S2S_RAW_DIR"), bi_dir=dg.EnvVar("S2S_BI_DIR")
+    )

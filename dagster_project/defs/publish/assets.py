@@ -1,0 +1,40 @@
+"""Publish the marts to the BI snapshot, after every blocking check of the run has passed."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.defs.quality.assets import AUDIT_KEY, DQ_KEY, ORPHANS_KEY
+from dagster_project.publish.snapshot import publish_snapshot
+from dagster_project.resources import WarehouseResource
+
+SNAPSHOT_KEY = dg.AssetKey(["bi", "marts_snapshot"])
+
+
+def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The publish asset, downstream of every mart and of the assets that carry blocking checks."""
+
+    @dg.asset(
+        key=SNAPSHOT_KEY,
+        group_name="publish",
+        kinds={"duckdb", "parquet"},
+        deps=[*mart_keys, DQ_KEY, AUDIT_KEY, ORPHANS_KEY],
+        description="Schema marts copied to the BI snapshot (DuckDB file + Parquet), swapped in atomically.",
+    )
+    def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect() as con:
+            result = publish_snapshot(con, Path(warehouse.bi_dir), run_id=context.run_id)
+        context.log.info(f"published {len(result.tables)} marts to {result.database}")
+        return dg.MaterializeResult(
+            metadata={
+                "snapshot": dg.MetadataValue.path(str(result.database)),
+                "parquet_folder": dg.MetadataValue.path(str(result.bi_dir / "parquet")),
+                "snapshot_id": result.snapshot_id,
+                "marts": len(result.tables),
+                "rows": sum(result.tables.values()),
+                "hashed_columns": ", ".join(result.hashed_columns) or "none",
+                "dropped_columns": ", ".join(result.dropped_columns) or "none",
+            }
+        )
+
+    return marts_snapshot
