@@ -85,7 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _generate(settings.raw_dir, args.scale, args.seed, args.end, "default")
     ensure_dagster_home()
 
-    from dagster_project.definitions import defs, refresh_job
+    from dagster_project.definitions import defs
+    from dagster_project.jobs import refresh_job
     from dagster_project.report import print_run_summary
 
     started = time.monotonic()

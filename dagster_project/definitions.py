@@ -2,11 +2,21 @@
 
 import dagster as dg
 
+from dagster_project.defs.alerts.assets import alerts_sent
 from dagster_project.defs.dbt.assets import dbt_models, dbt_resource
 from dagster_project.defs.ingest.assets import INGEST_ASSETS, orphans
 from dagster_project.defs.publish.assets import build_publish_asset
-from dagster_project.defs.quality.assets import dq_completeness, ingest_audit, orphan_share, primary_keys_unique
+from dagster_project.defs.quality.assets import (
+    dq_completeness,
+    ingest_audit,
+    orphan_share,
+    primary_keys_unique,
+    source_freshness,
+)
+from dagster_project.jobs import refresh_job
 from dagster_project.resources import warehouse_resource
+from dagster_project.schedules import daily_refresh
+from dagster_project.sensors import new_drops_sensor
 from dagster_project.settings import Settings
 
 # Defaults for the S2S_ variables (absolute paths), so `dagster dev` works without any set.
@@ -15,13 +25,13 @@ Settings.from_env().export()
 MART_KEYS = [key for key in dbt_models.keys if key.path[0] == "marts"]
 marts_snapshot = build_publish_asset(MART_KEYS)
 
-# Everything, in one process: DuckDB allows a single writer per file.
-refresh_job = dg.define_asset_job("refresh_warehouse", selection=dg.AssetSelection.all())
-
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS, orphans, ingest_audit, dq_completeness, dbt_models, marts_snapshot],
-    asset_checks=[primary_keys_unique, orphan_share],
+    assets=[*INGEST_ASSETS, orphans, ingest_audit, dq_completeness, dbt_models, marts_snapshot, alerts_sent],
+    asset_checks=[primary_keys_unique, orphan_share, source_freshness],
     jobs=[refresh_job],
+    schedules=[daily_refresh],
+    sensors=[new_drops_sensor],
     resources={"warehouse": warehouse_resource(), "dbt": dbt_resource()},
+    # One step at a time, in one process: DuckDB allows a single writer per file.
     executor=dg.in_process_executor,
 )

@@ -46,12 +46,22 @@ class Settings:
             os.environ["S2S_AS_OF"] = self.as_of.isoformat()
 
 
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+"""
+
+
 def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME (default `.dagster_home`), created with telemetry off, so runs persist for the UI."""
+    """DAGSTER_HOME (default `.dagster_home`), so runs persist for the UI. Its dagster.yaml queues runs
+    one at a time (a scheduled run and a sensor's run must not both write the DuckDB file)."""
     home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").absolute()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home

@@ -11,8 +11,23 @@ def test_definitions_load_with_one_asset_per_entity():
     keys = set(defs.resolve_asset_graph().get_all_asset_keys())
     for contract in load_contracts().values():
         assert dg.AssetKey([f"raw_{contract.source}", contract.entity]) in keys
-    assert dg.AssetKey(["meta", "orphans"]) in keys
+    for key in (["meta", "orphans"], ["meta", "ingest_audit"], ["marts", "dq_completeness"],
+                ["marts", "fct_order_lines"], ["marts", "balanced_scorecard"], ["bi", "marts_snapshot"],
+                ["meta", "alerts_sent"]):
+        assert dg.AssetKey(key) in keys, key
     assert defs.resolve_job_def("refresh_warehouse") is not None
+
+
+def test_lineage_runs_from_raw_extracts_to_the_snapshot():
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    upstream_of_orders = graph.get(dg.AssetKey(["marts", "fct_order_lines"])).parent_keys
+    assert any(k.path[0] in ("staging", "intermediate") for k in upstream_of_orders)
+    snapshot_parents = graph.get(dg.AssetKey(["bi", "marts_snapshot"])).parent_keys
+    assert {dg.AssetKey(["marts", "dq_completeness"]), dg.AssetKey(["meta", "ingest_audit"])} <= snapshot_parents
+    stg = graph.get(dg.AssetKey(["staging", "stg_erp__sales_orders"])).parent_keys
+    assert dg.AssetKey(["raw_erp", "sales_orders"]) in stg
 
 
 def test_ingest_assets_materialize_into_the_warehouse(tmp_path):
@@ -24,8 +39,12 @@ def test_ingest_assets_materialize_into_the_warehouse(tmp_path):
 
     raw = tmp_path / "raw"
     header = list(load_contracts()["erp.fx_rates"].column_names)
-    write_drop(raw, "erp.fx_rates", "fx_rates_2025-01-31.csv",
-               csv_text(header, [["2025-01-31", "USD", "7.18"], ["2025-01-31", "USD", "7.19"]]))
+    write_drop(
+        raw,
+        "erp.fx_rates",
+        "fx_rates_2025-01-31.csv",
+        csv_text(header, [["2025-01-31", "USD", "7.18"], ["2025-01-31", "USD", "7.19"]]),
+    )
     keys = [dg.AssetKey(["raw_erp", "fx_rates"]), dg.AssetKey(["raw_erp", "products"])]
     result = defs.resolve_job_def("refresh_warehouse").execute_in_process(
         asset_selection=keys, instance=dg.DagsterInstance.ephemeral()

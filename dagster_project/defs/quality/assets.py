@@ -1,6 +1,7 @@
 """Quality assets and checks. Checks of severity `error` are blocking: when one fails, the
 publish step of the run does not execute, and the marts stay in the working warehouse."""
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -9,8 +10,10 @@ from dagster_project.contracts import load_contracts
 from dagster_project.defs.ingest.assets import raw_asset_key
 from dagster_project.quality.config import quality_config, severity
 from dagster_project.quality.expectations import ExpectationRunner, record_results
+from dagster_project.quality.freshness import freshness
 from dagster_project.quality.integrity import duplicate_keys, orphan_shares, row_accounting
 from dagster_project.resources import WarehouseResource
+from dagster_project.settings import Settings
 
 DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])
 AUDIT_KEY = dg.AssetKey(["meta", "ingest_audit"])
@@ -165,3 +168,37 @@ def orphan_share(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         or f"orphans within {limit:.0%} for every key",
         metadata={f"{e} {fk}": n for e, fk, n, _, _ in shares},
     )
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec("freshness", asset=raw_asset_key(c), description=f"Newest {c.name} record is recent.")
+        for c in load_contracts().values()
+    ],
+    can_subset=True,
+)
+def source_freshness(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+    """Age of each entity's newest record against S2S_AS_OF (else today); warns, never blocks."""
+    reference = Settings.from_env().as_of or date.today()
+    level = (
+        dg.AssetCheckSeverity.ERROR
+        if quality_config()["freshness"]["severity"] == "error"
+        else (dg.AssetCheckSeverity.WARN)
+    )
+    with warehouse.connect() as con:
+        for contract in load_contracts().values():
+            if dg.AssetCheckKey(raw_asset_key(contract), "freshness") not in context.selected_asset_check_keys:
+                continue
+            f = freshness(con, contract, reference)
+            yield dg.AssetCheckResult(
+                asset_key=raw_asset_key(contract),
+                check_name="freshness",
+                passed=f.passed,
+                severity=level,
+                description=(
+                    f"newest record {f.newest}, {f.age_days} days before {reference} (max {f.max_age_days})"
+                    if f.newest
+                    else "no records"
+                ),
+                metadata={"newest": str(f.newest), "age_days": f.age_days if f.age_days is not None else -1},
+            )
