@@ -38,14 +38,35 @@ def test_every_spec_entity_has_a_contract_with_its_key():
 def test_spec_columns_and_allowed_values():
     contracts = load_contracts()
     assert contracts["crm.opportunities"].column_names == (
-        "opportunity_id", "account_id", "owner_rep_id", "lead_id", "opportunity_type", "product_line", "amount",
-        "currency", "created_at", "close_date", "stage", "is_closed", "is_won", "loss_reason", "updated_at",
+        "opportunity_id",
+        "account_id",
+        "owner_rep_id",
+        "lead_id",
+        "opportunity_type",
+        "product_line",
+        "amount",
+        "currency",
+        "created_at",
+        "close_date",
+        "stage",
+        "is_closed",
+        "is_won",
+        "loss_reason",
+        "updated_at",
     )
     assert contracts["crm.leads"].column("status").allowed_values == (
-        "new", "working", "nurturing", "qualified", "disqualified", "converted",
+        "new",
+        "working",
+        "nurturing",
+        "qualified",
+        "disqualified",
+        "converted",
     )
     assert contracts["erp.sales_orders"].column("channel").allowed_values == (
-        "direct", "distributor", "ecommerce", "retail",
+        "direct",
+        "distributor",
+        "ecommerce",
+        "retail",
     )
     # currency may be absent: CNY is assumed
     currency = contracts["erp.payments"].column("currency")

@@ -17,10 +17,32 @@ from dagster_project.ingest import load_entity
 OPP_HEADER = list(load_contracts()["crm.opportunities"].column_names)
 
 
-def opp(opportunity_id, amount="1000.00", close_date="2025-03-31", stage="proposal", is_won="false",
-        updated_at="2025-02-01 09:00:00", account_id="A1"):
-    return [opportunity_id, account_id, "R1", "", "new_business", "PL1", amount, "CNY", "2025-01-05 10:00:00",
-            close_date, stage, "false", is_won, "", updated_at]
+def opp(
+    opportunity_id,
+    amount="1000.00",
+    close_date="2025-03-31",
+    stage="proposal",
+    is_won="false",
+    updated_at="2025-02-01 09:00:00",
+    account_id="A1",
+):
+    return [
+        opportunity_id,
+        account_id,
+        "R1",
+        "",
+        "new_business",
+        "PL1",
+        amount,
+        "CNY",
+        "2025-01-05 10:00:00",
+        close_date,
+        stage,
+        "false",
+        is_won,
+        "",
+        updated_at,
+    ]
 
 
 def load(con, entity: str, raw_dir: Path):
@@ -36,17 +58,19 @@ def audit(con) -> list[tuple]:
 
 def test_each_bad_value_kind_is_quarantined_with_file_line_and_column(con, raw_dir):
     rows = [
-        opp("O1"),                                  # line 2: good
-        opp("O2"),                                  # line 3: good
-        opp("O3", amount="12,3x"),                  # line 4: unparseable number
-        opp("O4", close_date="2025-02-30"),         # line 5: impossible date
-        opp("O5", stage="won"),                     # line 6: outside the allowed set
-        opp(""),                                    # line 7: empty key
-        opp("O1", amount="999.00"),                 # line 8: duplicate of line 2
-        opp("O6", is_won="maybe"),                  # line 10 below: unreadable boolean
+        opp("O1"),  # line 2: good
+        opp("O2"),  # line 3: good
+        opp("O3", amount="12,3x"),  # line 4: unparseable number
+        opp("O4", close_date="2025-02-30"),  # line 5: impossible date
+        opp("O5", stage="won"),  # line 6: outside the allowed set
+        opp(""),  # line 7: empty key
+        opp("O1", amount="999.00"),  # line 8: duplicate of line 2
+        opp("O6", is_won="maybe"),  # line 10 below: unreadable boolean
     ]
     text = csv_text(OPP_HEADER, rows[:7])
-    text += "O7,A1,R1,,new_business,PL1,5.00,CNY,2025-01-05,2025-03-31,proposal,false,false,,2025-02-01,EXTRA\n"  # line 9
+    text += (
+        "O7,A1,R1,,new_business,PL1,5.00,CNY,2025-01-05,2025-03-31,proposal,false,false,,2025-02-01,EXTRA\n"  # line 9
+    )
     text += csv_text(OPP_HEADER, rows[7:]).split("\n", 1)[1]
     write_drop(raw_dir, "crm.opportunities", "opportunities_2025-02-28.csv", text)
 
@@ -132,12 +156,21 @@ def test_extra_columns_are_kept_and_reported_and_currency_defaults(con, raw_dir)
 
 
 def test_orphans_are_loaded_and_counted(con, raw_dir):
-    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(
-        list(load_contracts()["crm.accounts"].column_names),
-        [["A1", "甲公司", "制造", "100", "华东", "上海", "上海", "R1", "2025-01-01", "2025-01-01"]],
-    ))
-    write_drop(raw_dir, "crm.opportunities", "opportunities_2025-01-31.csv",
-               csv_text(OPP_HEADER, [opp("O1"), opp("O2", account_id="A404"), opp("O3", account_id="A404")]))
+    write_drop(
+        raw_dir,
+        "crm.accounts",
+        "accounts_2025-01-31.csv",
+        csv_text(
+            list(load_contracts()["crm.accounts"].column_names),
+            [["A1", "甲公司", "制造", "100", "华东", "上海", "上海", "R1", "2025-01-01", "2025-01-01"]],
+        ),
+    )
+    write_drop(
+        raw_dir,
+        "crm.opportunities",
+        "opportunities_2025-01-31.csv",
+        csv_text(OPP_HEADER, [opp("O1"), opp("O2", account_id="A404"), opp("O3", account_id="A404")]),
+    )
     load(con, "crm.accounts", raw_dir)
 
     result = load(con, "crm.opportunities", raw_dir)
@@ -201,7 +234,9 @@ def test_parquet_xlsx_and_gzip_drops(con, raw_dir, tmp_path):
         (date(2025, 2, 28), "USD", Decimal("7.200000")),
         (date(2025, 3, 31), "HKD", Decimal("0.920000")),
     ]
-    assert con.execute("select line, column_name from meta.quarantine").fetchall() == [(4, "cny_per_unit")]  # sheet row 4
+    assert con.execute("select line, column_name from meta.quarantine").fetchall() == [
+        (4, "cny_per_unit")
+    ]  # sheet row 4
     assert [r[1:4] for r in audit(con)] == [(1, 1, 0), (1, 1, 0), (2, 1, 1)]
 
 
@@ -220,28 +255,55 @@ def test_redelivered_drop_is_a_noop(con, raw_dir):
 
 
 def test_newest_updated_at_wins_then_newest_drop(con, raw_dir):
-    write_drop(raw_dir, "crm.opportunities", "opportunities_2025-01-31.csv", csv_text(OPP_HEADER, [
-        opp("O1", stage="qualification", updated_at="2025-01-10 09:00:00"),
-        opp("O2", stage="qualification", updated_at="2025-01-10 09:00:00"),
-        opp("O3", stage="qualification", updated_at="2025-01-20 09:00:00"),
-    ]))
-    write_drop(raw_dir, "crm.opportunities", "opportunities_2025-02-28.csv", csv_text(OPP_HEADER, [
-        opp("O1", stage="proposal", updated_at="2025-02-10 09:00:00"),  # newer: replaces
-        opp("O2", stage="negotiation", updated_at="2025-01-10 09:00:00"),  # tie: newer drop wins
-        opp("O3", stage="closed_lost", updated_at="2025-01-15 09:00:00"),  # older: superseded
-        opp("O4", stage="proposal"),  # new key
-    ]))
+    write_drop(
+        raw_dir,
+        "crm.opportunities",
+        "opportunities_2025-01-31.csv",
+        csv_text(
+            OPP_HEADER,
+            [
+                opp("O1", stage="qualification", updated_at="2025-01-10 09:00:00"),
+                opp("O2", stage="qualification", updated_at="2025-01-10 09:00:00"),
+                opp("O3", stage="qualification", updated_at="2025-01-20 09:00:00"),
+            ],
+        ),
+    )
+    write_drop(
+        raw_dir,
+        "crm.opportunities",
+        "opportunities_2025-02-28.csv",
+        csv_text(
+            OPP_HEADER,
+            [
+                opp("O1", stage="proposal", updated_at="2025-02-10 09:00:00"),  # newer: replaces
+                opp("O2", stage="negotiation", updated_at="2025-01-10 09:00:00"),  # tie: newer drop wins
+                opp("O3", stage="closed_lost", updated_at="2025-01-15 09:00:00"),  # older: superseded
+                opp("O4", stage="proposal"),  # new key
+            ],
+        ),
+    )
 
     result = load(con, "crm.opportunities", raw_dir)
 
     assert con.execute("select opportunity_id, stage from raw_crm.opportunities order by 1").fetchall() == [
-        ("O1", "proposal"), ("O2", "negotiation"), ("O3", "qualification"), ("O4", "proposal"),
+        ("O1", "proposal"),
+        ("O2", "negotiation"),
+        ("O3", "qualification"),
+        ("O4", "proposal"),
     ]
     assert (result.total("rows_inserted"), result.total("rows_updated"), result.total("rows_superseded")) == (4, 2, 1)
     # a late older drop loaded afterwards does not override newer versions
-    write_drop(raw_dir, "crm.opportunities", "opportunities_2024-12-31.csv", csv_text(OPP_HEADER, [
-        opp("O2", stage="closed_won", updated_at="2025-01-10 09:00:00"),
-    ]))
+    write_drop(
+        raw_dir,
+        "crm.opportunities",
+        "opportunities_2024-12-31.csv",
+        csv_text(
+            OPP_HEADER,
+            [
+                opp("O2", stage="closed_won", updated_at="2025-01-10 09:00:00"),
+            ],
+        ),
+    )
     load(con, "crm.opportunities", raw_dir)
     assert con.execute("select stage from raw_crm.opportunities where opportunity_id = 'O2'").fetchall() == [
         ("negotiation",)
@@ -249,19 +311,33 @@ def test_newest_updated_at_wins_then_newest_drop(con, raw_dir):
 
 
 def test_timestamps_are_shanghai_local_time(con, raw_dir):
-    write_drop(raw_dir, "crm.opportunities", "opportunities_2025-01-31.csv", csv_text(OPP_HEADER, [
-        opp("O1", updated_at="2025-02-01 09:00:00"),
-        opp("O2", updated_at="2025-02-01T01:00:00Z"),
-        opp("O3", updated_at="2025-02-01T10:00:00+09:00"),
-    ]))
+    write_drop(
+        raw_dir,
+        "crm.opportunities",
+        "opportunities_2025-01-31.csv",
+        csv_text(
+            OPP_HEADER,
+            [
+                opp("O1", updated_at="2025-02-01 09:00:00"),
+                opp("O2", updated_at="2025-02-01T01:00:00Z"),
+                opp("O3", updated_at="2025-02-01T10:00:00+09:00"),
+            ],
+        ),
+    )
     load(con, "crm.opportunities", raw_dir)
     assert con.execute("select distinct updated_at from raw_crm.opportunities").fetchall() == [
         (datetime(2025, 2, 1, 9, 0),)
     ]
 
 
-SAMPLE_VALUES = {"varchar": "X1", "bigint": "3", "double": "0.5", "boolean": "true", "date": "2025-01-31",
-                 "timestamp": "2025-01-31 08:00:00"}
+SAMPLE_VALUES = {
+    "varchar": "X1",
+    "bigint": "3",
+    "double": "0.5",
+    "boolean": "true",
+    "date": "2025-01-31",
+    "timestamp": "2025-01-31 08:00:00",
+}
 
 
 def test_every_entity_loads_a_valid_row(con, raw_dir):
@@ -275,8 +351,9 @@ def test_every_entity_loads_a_valid_row(con, raw_dir):
             if column.name == "period":
                 value = "2025-Q1"
             row.append(value)
-        write_drop(raw_dir, contract.name, f"{contract.entity}_2025-01-31.csv",
-                   csv_text(list(contract.column_names), [row]))
+        write_drop(
+            raw_dir, contract.name, f"{contract.entity}_2025-01-31.csv", csv_text(list(contract.column_names), [row])
+        )
     for contract in contracts.values():
         result = load_entity(con, contract, raw_dir)
         assert (result.table_rows, result.total("rows_quarantined")) == (1, 0), contract.name
