@@ -11,6 +11,26 @@ from dagster_project.warehouse import open_warehouse
 SNAPSHOT_KEY = dg.AssetKey(["bi", "marts_snapshot"])
 
 
+def _describe(evaluation) -> str:
+    """The check's own description, or for a dbt test the number of rows that failed it."""
+    if evaluation.description:
+        return evaluation.description
+    failed_rows = evaluation.metadata.get("dagster_dbt/failed_row_count")
+    return f"{failed_rows.value} failing rows (dbt test)" if failed_rows else "failed"
+
+
+_DBT_TEST_KINDS = ("relationships", "not_null", "unique_combination_of_columns", "unique", "accepted_values",
+                   "expression_is_true")
+
+
+def _family(check_name: str) -> str:
+    """The kind of a check, to group warnings: freshness, completeness, relationships (dbt), ..."""
+    for kind in _DBT_TEST_KINDS:
+        if check_name.startswith(kind + "_"):
+            return f"{kind} (dbt tests)"
+    return check_name.split("__")[0]
+
+
 def print_run_summary(settings: Settings, result: dg.ExecuteInProcessResult, seconds: float) -> bool:
     """Print the summary; True when the run published a snapshot."""
     evaluations = result.get_asset_check_evaluations()
@@ -22,9 +42,19 @@ def print_run_summary(settings: Settings, result: dg.ExecuteInProcessResult, sec
         f"checks: {len(evaluations) - len(failed)} passed, {len(blocking)} failed (error), "
         f"{len(failed) - len(blocking)} failed (warn)"
     )
-    for e in sorted(failed, key=lambda e: (e.severity != dg.AssetCheckSeverity.ERROR, e.check_name)):
-        level = "ERROR" if e.severity == dg.AssetCheckSeverity.ERROR else "warn"
-        print(f"  [{level}] {e.asset_key.to_user_string()} {e.check_name}: {e.description}")
+    for e in sorted(blocking, key=lambda e: e.check_name):
+        print(f"  [ERROR] {e.asset_key.to_user_string()} {e.check_name}: {_describe(e)}")
+    warnings: dict[str, list] = {}
+    for e in failed:
+        if e.severity != dg.AssetCheckSeverity.ERROR:
+            warnings.setdefault(_family(e.check_name), []).append(e)
+    for family, items in sorted(warnings.items()):
+        if len(items) <= 3:
+            for e in items:
+                print(f"  [warn] {e.asset_key.to_user_string()} {e.check_name}: {_describe(e)}")
+        else:
+            first = "; ".join(f"{e.asset_key.to_user_string()}: {_describe(e)}" for e in items[:2])
+            print(f"  [warn] {family}: {len(items)} checks, e.g. {first}")
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
