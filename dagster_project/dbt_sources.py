@@ -67,7 +67,12 @@ def _table(contract: Contract) -> dict:
     table: dict = {"name": contract.entity, "description": contract.description}
     if contract.freshness_field:
         freshness = {k: dict(v) for k, v in FRESHNESS.items()}  # a copy each: no YAML anchors
-        table["config"] = {"loaded_at_field": contract.freshness_field, "freshness": freshness}
+        field_type = contract.column(contract.freshness_field).type
+        # dbt's freshness check needs a timestamp: a date field is cast (midnight of that day)
+        loaded_at = (
+            f"cast({contract.freshness_field} as timestamp)" if field_type == "date" else contract.freshness_field
+        )
+        table["config"] = {"loaded_at_field": loaded_at, "freshness": freshness}
     else:
         table["config"] = {"freshness": None}
     table["config"]["meta"] = {

@@ -1,0 +1,209 @@
+-- Customer KPIs per month x region (and `*`): trailing-365-day customer base (active, churn,
+-- repurchase, cross-sell, top-100 share), new customers, NPS, CSAT and complaints of the month.
+{%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
+with
+
+months as (
+
+    select * from {{ ref('int_scorecard_months') }}
+
+),
+
+order_lines as (
+
+    select * from {{ ref('int_order_lines_joined_to_returns') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('int_orders_aggregated_from_lines') }}
+
+),
+
+surveys as (
+
+    select * from {{ ref('fct_survey_responses') }}
+
+),
+
+cases as (
+
+    select * from {{ ref('fct_cases') }}
+
+),
+
+regions as (
+
+    select region from {{ ref('dim_region') }}
+
+),
+
+region_lines as (
+
+    -- every line twice: once under its region, once under `*`
+    select
+        order_lines.order_id,
+        order_lines.account_id,
+        order_lines.order_date,
+        order_lines.product_line,
+        order_lines.net_revenue,
+        case when copies.is_all_regions then '*' else coalesce(order_lines.region, 'unknown') end as region,
+    from order_lines
+    cross join (values (false), (true)) as copies (is_all_regions)
+    where not order_lines.is_cancelled
+
+),
+
+customer_windows as (
+
+    select
+        months.month_start_date,
+        region_lines.region,
+        region_lines.account_id,
+        count(distinct region_lines.order_id) filter (
+            where region_lines.order_date > months.period_end_date - 365
+        ) as orders_last,
+        count(distinct region_lines.product_line) filter (
+            where region_lines.order_date > months.period_end_date - 365
+        ) as product_lines_last,
+        coalesce(sum(region_lines.net_revenue) filter (
+            where region_lines.order_date > months.period_end_date - 365
+        ), 0) as revenue_last,
+        count(*) filter (where region_lines.order_date <= months.period_end_date - 365) > 0 as was_active_before,
+    from region_lines
+    inner join months
+        on region_lines.order_date > months.period_end_date - 730
+        and region_lines.order_date <= months.period_end_date
+    group by all
+
+),
+
+ranked_customers as (
+
+    select
+        *,
+        row_number() over (
+            partition by month_start_date, region order by revenue_last desc, account_id asc
+        ) as revenue_rank,
+    from customer_windows
+
+),
+
+customer_kpis as (
+
+    select
+        month_start_date,
+        region,
+        count(*) filter (where orders_last > 0) as active_customers,
+        count(*) filter (where was_active_before and orders_last = 0)
+            / nullif(count(*) filter (where was_active_before), 0) as churn_rate,
+        count(*) filter (where orders_last >= 2) / nullif(count(*) filter (where orders_last > 0), 0)
+            as repurchase_rate,
+        count(*) filter (where product_lines_last >= 2) / nullif(count(*) filter (where orders_last > 0), 0)
+            as cross_sell_rate,
+        sum(revenue_last) filter (where revenue_rank <= 100 and orders_last > 0)
+            / nullif(sum(revenue_last) filter (where orders_last > 0), 0) as top100_concentration,
+    from ranked_customers
+    group by all
+
+),
+
+first_order_regions as (
+
+    select
+        account_id,
+        arg_min(region, [epoch(order_date), hash(order_id)]) as region,
+        min(order_date) as first_order_date,
+    from orders
+    group by account_id
+
+),
+
+new_customer_kpis as (
+
+    select
+        months.month_start_date,
+        {{ region_key }} as region,
+        count(*) as new_customers,
+    from first_order_regions
+    inner join months
+        on first_order_regions.first_order_date between months.month_start_date and months.period_end_date
+    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+
+),
+
+survey_kpis as (
+
+    select
+        months.month_start_date,
+        {{ region_key }} as region,
+        100.0 * (
+            count(*) filter (where surveys.survey_type = 'nps' and surveys.score >= 9)
+            - count(*) filter (where surveys.survey_type = 'nps' and surveys.score <= 6)
+        ) / nullif(count(*) filter (where surveys.survey_type = 'nps'), 0) as nps,
+        avg(surveys.score) filter (where surveys.survey_type = 'csat') as csat_avg,
+    from surveys
+    inner join months
+        on cast(surveys.responded_at as date) between months.month_start_date and months.period_end_date
+    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+
+),
+
+case_kpis as (
+
+    select
+        months.month_start_date,
+        {{ region_key }} as region,
+        count(*) filter (where cases.category = 'complaint') as complaint_cases,
+        avg(cases.first_response_hours) filter (where cases.category = 'complaint')
+            as complaint_first_response_hours,
+    from cases
+    inner join months
+        on cast(cases.opened_at as date) between months.month_start_date and months.period_end_date
+    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+
+),
+
+grid as (
+
+    select
+        months.month_start_date,
+        regions.region,
+    from months
+    cross join regions
+
+),
+
+final as (
+
+    select
+        grid.month_start_date,
+        grid.region,
+        coalesce(customer_kpis.active_customers, 0) as active_customers,
+        coalesce(new_customer_kpis.new_customers, 0) as new_customers,
+        customer_kpis.churn_rate,
+        customer_kpis.repurchase_rate,
+        customer_kpis.cross_sell_rate,
+        survey_kpis.nps,
+        survey_kpis.csat_avg,
+        100.0 * coalesce(case_kpis.complaint_cases, 0) / nullif(customer_kpis.active_customers, 0) as complaint_rate,
+        customer_kpis.top100_concentration,
+        case_kpis.complaint_first_response_hours,
+    from grid
+    left join customer_kpis
+        on grid.month_start_date = customer_kpis.month_start_date
+        and grid.region = customer_kpis.region
+    left join new_customer_kpis
+        on grid.month_start_date = new_customer_kpis.month_start_date
+        and grid.region = new_customer_kpis.region
+    left join survey_kpis
+        on grid.month_start_date = survey_kpis.month_start_date
+        and grid.region = survey_kpis.region
+    left join case_kpis
+        on grid.month_start_date = case_kpis.month_start_date
+        and grid.region = case_kpis.region
+
+)
+
+select * from final

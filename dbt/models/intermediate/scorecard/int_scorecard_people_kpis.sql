@@ -1,0 +1,148 @@
+-- Learning-and-growth inputs per month x region (and `*`): active reps (role rep, employed at the
+-- period end), training coverage (course completed in the trailing window), certification pass
+-- rate, effective touches per rep per working day.
+{%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
+with
+
+months as (
+
+    select * from {{ ref('int_scorecard_months') }}
+
+),
+
+reps as (
+
+    select * from {{ ref('stg_crm__sales_reps') }}
+
+),
+
+training as (
+
+    select * from {{ ref('stg_hr__training_records') }}
+
+),
+
+activities as (
+
+    select * from {{ ref('fct_activities') }}
+
+),
+
+regions as (
+
+    select region from {{ ref('dim_region') }}
+
+),
+
+active_reps as (
+
+    select
+        months.month_start_date,
+        months.period_end_date,
+        months.working_days,
+        reps.rep_id,
+        reps.region,
+    from reps
+    inner join months
+        on reps.hired_date <= months.period_end_date
+        and (reps.left_date is null or reps.left_date > months.period_end_date)
+    where reps.role = 'rep'
+
+),
+
+rep_training as (
+
+    select
+        active_reps.month_start_date,
+        active_reps.rep_id,
+        count(*) > 0 as is_trained,
+    from active_reps
+    inner join training
+        on active_reps.rep_id = training.rep_id
+        and active_reps.period_end_date - {{ var('training_coverage_days') }} < training.completed_date
+        and active_reps.period_end_date >= training.completed_date
+    group by all
+
+),
+
+rep_activity as (
+
+    select
+        active_reps.month_start_date,
+        active_reps.rep_id,
+        count(*) as effective_touches,
+    from active_reps
+    inner join activities
+        on active_reps.rep_id = activities.rep_id
+        and activities.activity_date between active_reps.month_start_date and active_reps.period_end_date
+        and activities.is_effective
+    group by all
+
+),
+
+rep_kpis as (
+
+    select
+        active_reps.month_start_date,
+        {{ region_key }} as region,
+        count(*) as active_reps,
+        count(rep_training.rep_id) / nullif(count(*), 0) as training_coverage,
+        sum(coalesce(rep_activity.effective_touches, 0)) / nullif(count(*) * any_value(active_reps.working_days), 0)
+            as effective_touches_per_rep_day,
+    from active_reps
+    left join rep_training
+        on active_reps.month_start_date = rep_training.month_start_date
+        and active_reps.rep_id = rep_training.rep_id
+    left join rep_activity
+        on active_reps.month_start_date = rep_activity.month_start_date
+        and active_reps.rep_id = rep_activity.rep_id
+    group by grouping sets ((active_reps.month_start_date, region), (active_reps.month_start_date))
+
+),
+
+certification_kpis as (
+
+    select
+        months.month_start_date,
+        {{ region_key }} as region,
+        count(*) filter (where training.is_passed) / nullif(count(*), 0) as certification_pass_rate,
+    from training
+    inner join reps
+        on training.rep_id = reps.rep_id
+    inner join months
+        on training.completed_date between months.month_start_date and months.period_end_date
+    where training.certification_level is not null
+    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+
+),
+
+grid as (
+
+    select
+        months.month_start_date,
+        regions.region,
+    from months
+    cross join regions
+
+),
+
+final as (
+
+    select
+        grid.month_start_date,
+        grid.region,
+        coalesce(rep_kpis.active_reps, 0) as active_reps,
+        rep_kpis.training_coverage,
+        certification_kpis.certification_pass_rate,
+        rep_kpis.effective_touches_per_rep_day,
+    from grid
+    left join rep_kpis
+        on grid.month_start_date = rep_kpis.month_start_date
+        and grid.region = rep_kpis.region
+    left join certification_kpis
+        on grid.month_start_date = certification_kpis.month_start_date
+        and grid.region = certification_kpis.region
+
+)
+
+select * from final

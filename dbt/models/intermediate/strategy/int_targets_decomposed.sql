@@ -1,0 +1,150 @@
+-- Targets of any grain split down to month x region x product_line (every metric), by iterative
+-- proportional fitting: each cell starts from its previous-year net revenue (same month a year
+-- earlier, same region and line); then, repeatedly and from the coarsest grain to the finest,
+-- the cells of each target are scaled so that they add up to the target (split evenly when
+-- they are all zero). With one target this is the plain proportional split; with nested or
+-- crossing targets (e.g. year x region and year x product line) it converges to a split that
+-- meets all of them. Iterations: var target_fitting_iterations. See DECISIONLOG.md.
+{%- set iterations = var('target_fitting_iterations', 12) %}
+{%- set signatures = [] %}
+{%- for grain in ['year', 'quarter', 'month'] %}
+    {%- for by_region in [false, true] %}
+        {%- for by_line in [false, true] %}
+            {%- do signatures.append(grain ~ '|' ~ ('region' if by_region else '*') ~ '|' ~ ('line' if by_line else '*')) %}
+        {%- endfor %}
+    {%- endfor %}
+{%- endfor %}
+with
+
+targets as (
+
+    select * from {{ ref('stg_strategy__targets') }}
+
+),
+
+regions as (
+
+    select region from {{ ref('dim_region') }}
+    where not is_all_regions
+
+),
+
+product_lines as (
+
+    select distinct product_line from {{ ref('dim_product') }}
+    where product_line is not null
+
+),
+
+actuals as (
+
+    select * from {{ ref('int_net_revenue_by_month_region_line') }}
+
+),
+
+keyed_targets as (
+
+    select
+        period || '|' || region || '|' || product_line || '|' || metric as target_key,
+        period_grain || '|' || case when region = '*' then '*' else 'region' end
+            || '|' || case when product_line = '*' then '*' else 'line' end as signature,
+        metric,
+        period_start_month,
+        period_end_month,
+        region,
+        product_line,
+        target_value,
+    from targets
+    where target_value is not null
+
+),
+
+months as (
+
+    select distinct
+        keyed_targets.metric,
+        cast(unnest(generate_series(
+            keyed_targets.period_start_month, keyed_targets.period_end_month, interval 1 month
+        )) as date) as month_start_date,
+    from keyed_targets
+
+),
+
+cells as (
+
+    -- every month x region x line some target of the metric covers
+    select distinct
+        months.metric,
+        months.month_start_date,
+        regions.region,
+        product_lines.product_line,
+    from keyed_targets
+    inner join months
+        on keyed_targets.metric = months.metric
+        and months.month_start_date between keyed_targets.period_start_month and keyed_targets.period_end_month
+    inner join regions
+        on keyed_targets.region in ('*', regions.region)
+    inner join product_lines
+        on keyed_targets.product_line in ('*', product_lines.product_line)
+
+),
+
+step_0 as (
+
+    select
+        cells.*,
+        greatest(coalesce(actuals.net_revenue, 0), 0) as previous_year_actual,
+        greatest(coalesce(actuals.net_revenue, 0), 0) as target_value,
+    from cells
+    left join actuals
+        on actuals.month_start_date = cells.month_start_date - interval 1 year
+        and cells.region = actuals.region
+        and cells.product_line = actuals.product_line
+
+),
+{%- set n = namespace(step=0) %}
+{%- for iteration in range(iterations) %}
+{%- for signature in signatures %}
+{%- set n.step = n.step + 1 %}
+
+step_{{ n.step }} as (
+
+    select
+        step.metric,
+        step.month_start_date,
+        step.region,
+        step.product_line,
+        step.previous_year_actual,
+        case
+            when keyed_targets.target_key is null then step.target_value
+            when sum(step.target_value) over per_target = 0
+                then keyed_targets.target_value / count(*) over per_target
+            else step.target_value * keyed_targets.target_value / sum(step.target_value) over per_target
+        end as target_value,
+    from step_{{ n.step - 1 }} as step
+    left join keyed_targets
+        on keyed_targets.signature = '{{ signature }}'
+        and step.metric = keyed_targets.metric
+        and step.month_start_date between keyed_targets.period_start_month and keyed_targets.period_end_month
+        and keyed_targets.region in ('*', step.region)
+        and keyed_targets.product_line in ('*', step.product_line)
+    window per_target as (partition by keyed_targets.target_key)
+
+),
+{%- endfor %}
+{%- endfor %}
+
+final as (
+
+    select
+        metric,
+        month_start_date,
+        region,
+        product_line,
+        target_value,
+        previous_year_actual,
+    from step_{{ n.step }}
+
+)
+
+select * from final

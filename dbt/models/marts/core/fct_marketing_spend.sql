@@ -1,0 +1,25 @@
+with
+
+spend as (
+
+    select * from {{ ref('stg_marketing__ad_spend_daily') }}
+
+),
+
+final as (
+
+    select
+        spend_date,
+        cast(strftime(spend_date, '%Y%m%d') as integer) as spend_date_key,
+        campaign_id,
+        channel,
+        impressions,
+        clicks,
+        spend,
+        spend_local,
+        currency,
+    from spend
+
+)
+
+select * from final

@@ -1,0 +1,79 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['order_id', 'line_no'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+-- One row per order line, with the order header and the product's cost. Incremental: a line is
+-- (re)built when the line, its order or its product was (re)loaded since the last run
+-- (_loaded_at watermark), so late updates and re-delivered drops replace the old row.
+with
+
+order_lines as (
+
+    select * from {{ ref('stg_erp__sales_order_lines') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_erp__sales_orders') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_erp__products') }}
+
+),
+
+joined as (
+
+    select
+        order_lines.order_id,
+        order_lines.line_no,
+        order_lines.sku,
+        products.product_line,
+        orders.account_id,
+        orders.opportunity_id,
+        orders.rep_id,
+        orders.channel,
+        orders.region,
+        orders.order_date,
+        cast(strftime(orders.order_date, '%Y%m%d') as integer) as order_date_key,
+        orders.status as order_status,
+        coalesce(orders.status = 'cancelled', false) as is_cancelled,
+        order_lines.quantity,
+        order_lines.unit_price,
+        order_lines.discount_rate,
+        cast(order_lines.quantity * order_lines.unit_price as decimal(18, 2)) as gross_amount,
+        order_lines.line_amount,
+        products.unit_cost,
+        cast(order_lines.quantity * products.unit_cost as decimal(18, 2)) as cost_amount,
+        coalesce(products.is_new_product, false) as is_new_product,
+        order_lines.currency,
+        greatest(
+            order_lines._loaded_at,
+            coalesce(orders._loaded_at, order_lines._loaded_at),
+            coalesce(products._loaded_at, order_lines._loaded_at)
+        ) as _loaded_at,
+    from order_lines
+    left join orders
+        on order_lines.order_id = orders.order_id
+    left join products
+        on order_lines.sku = products.sku
+
+),
+
+final as (
+
+    select * from joined
+    {% if is_incremental() -%}
+    where _loaded_at >= (select coalesce(max(_loaded_at), timestamp '1900-01-01') from {{ this }})
+    {%- endif %}
+
+)
+
+select * from final

@@ -1,0 +1,48 @@
+with
+
+returns as (
+
+    select * from {{ ref('stg_erp__returns') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_erp__sales_orders') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_erp__products') }}
+
+),
+
+final as (
+
+    select
+        returns.return_id,
+        returns.order_id,
+        returns.line_no,
+        returns.sku,
+        products.product_line,
+        orders.account_id,
+        orders.region,
+        orders.order_date,
+        returns.returned_at,
+        cast(returns.returned_at as date) as returned_date,
+        cast(strftime(returns.returned_at, '%Y%m%d') as integer) as returned_date_key,
+        returns.quantity,
+        returns.amount,
+        returns.amount_local,
+        returns.currency,
+        returns.reason,
+    from returns
+    left join orders
+        on returns.order_id = orders.order_id
+    left join products
+        on returns.sku = products.sku
+
+)
+
+select * from final

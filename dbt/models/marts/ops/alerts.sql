@@ -1,0 +1,317 @@
+-- Alerts raised by the rules of var alert_rules (each can be disabled), as of the as-of date.
+-- Messages come from seeds/alert_rule_labels.csv with {subject} {observed} {threshold}
+-- {period} {detail} filled in. Ratios are shown as percentages in messages.
+{%- set rules = var('alert_rules') %}
+{%- set r_return = rules['product_return_rate'] %}
+{%- set r_new = rules['new_customers_below_target'] %}
+{%- set r_churn = rules['annual_churn'] %}
+{%- set r_crm = rules['crm_completeness'] %}
+{%- set crm = var('crm_critical_fields') %}
+with
+
+as_of as (
+
+    select * from {{ ref('int_as_of_date') }}
+
+),
+
+order_lines as (
+
+    select * from {{ ref('int_order_lines_joined_to_returns') }}
+
+),
+
+products as (
+
+    select * from {{ ref('dim_product') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('int_customers_acquired') }}
+
+),
+
+decomposed_targets as (
+
+    select * from {{ ref('int_targets_decomposed') }}
+
+),
+
+scorecard_actuals as (
+
+    select * from {{ ref('int_scorecard_actuals') }}
+
+),
+
+labels as (
+
+    select * from {{ ref('alert_rule_labels') }}
+
+),
+
+crm_accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+crm_contacts as (
+
+    select * from {{ ref('stg_crm__contacts') }}
+
+),
+
+crm_leads as (
+
+    select * from {{ ref('stg_crm__leads') }}
+
+),
+
+crm_opportunities as (
+
+    select * from {{ ref('stg_crm__opportunities') }}
+
+),
+
+-- rule product_return_rate: returned / sold units per product over the trailing window
+return_rates as (
+
+    select
+        order_lines.sku,
+        sum(order_lines.quantity) as sold_quantity,
+        sum(order_lines.returned_quantity) as returned_quantity,
+        sum(order_lines.returned_quantity) / nullif(sum(order_lines.quantity), 0) as return_rate,
+        any_value(as_of.as_of_date) - {{ r_return['window_days'] }} + 1 as window_start,
+        any_value(as_of.as_of_date) as window_end,
+    from order_lines
+    cross join as_of
+    where not order_lines.is_cancelled
+        and order_lines.order_date > as_of.as_of_date - {{ r_return['window_days'] }}
+        and order_lines.order_date <= as_of.as_of_date
+    group by order_lines.sku
+
+),
+
+product_return_alerts as (
+
+    select
+        'product_return_rate' as rule_code,
+        '{{ r_return['severity'] }}' as severity,
+        return_rates.sku as subject,
+        coalesce(products.product_name, return_rates.sku) as subject_name,
+        strftime(return_rates.window_start, '%Y-%m-%d') || '~' || strftime(return_rates.window_end, '%Y-%m-%d')
+            as period,
+        return_rates.return_rate as observed_value,
+        {{ r_return['threshold'] }} as threshold,
+        true as is_ratio,
+        cast(null as varchar) as detail,
+    from return_rates
+    left join products
+        on return_rates.sku = products.sku
+    where {{ 'true' if r_return['enabled'] else 'false' }}
+        and return_rates.sold_quantity >= {{ r_return['min_quantity'] }}
+        and return_rates.return_rate > {{ r_return['threshold'] }}
+
+),
+
+-- rule new_customers_below_target: the last N complete ISO weeks all below the weekly target
+weeks as (
+
+    select
+        cast(series.week_start as date) as week_start_date,
+        cast(series.week_start + interval 6 day as date) as week_end_date,
+    from as_of
+    cross join generate_series(
+        cast(date_trunc('week', as_of.as_of_date + 1) as date) - 7 * {{ r_new['weeks_running'] }},
+        cast(date_trunc('week', as_of.as_of_date + 1) as date) - 7,
+        interval 7 day
+    ) as series (week_start)
+
+),
+
+week_days as (
+
+    select
+        weeks.week_start_date,
+        cast(unnest(generate_series(weeks.week_start_date, weeks.week_end_date, interval 1 day)) as date) as day,
+    from weeks
+
+),
+
+monthly_new_customer_targets as (
+
+    select
+        month_start_date,
+        sum(target_value) as target_value,
+    from decomposed_targets
+    where metric = 'new_customers'
+    group by month_start_date
+
+),
+
+weekly_targets as (
+
+    -- each day carries its month's target / days in month
+    select
+        week_days.week_start_date,
+        sum(
+            monthly_new_customer_targets.target_value
+            / dayofmonth(last_day(week_days.day))
+        ) as target_value,
+    from week_days
+    left join monthly_new_customer_targets
+        on cast(date_trunc('month', week_days.day) as date) = monthly_new_customer_targets.month_start_date
+    group by week_days.week_start_date
+
+),
+
+weekly_new_customers as (
+
+    select
+        weeks.week_start_date,
+        weeks.week_end_date,
+        count(customers.account_id) as new_customers,
+        coalesce(any_value(weekly_targets.target_value), {{ r_new['weekly_target'] }}) as target_value,
+    from weeks
+    left join customers
+        on customers.first_order_date between weeks.week_start_date and weeks.week_end_date
+    left join weekly_targets
+        on weeks.week_start_date = weekly_targets.week_start_date
+    group by weeks.week_start_date, weeks.week_end_date
+
+),
+
+new_customer_alerts as (
+
+    select
+        'new_customers_below_target' as rule_code,
+        '{{ r_new['severity'] }}' as severity,
+        '*' as subject,
+        '*' as subject_name,
+        strftime(max(week_start_date), '%G-W%V') as period,
+        cast(arg_max(new_customers, week_start_date) as double) as observed_value,
+        round(arg_max(target_value, week_start_date), 2) as threshold,
+        false as is_ratio,
+        '{{ r_new['weeks_running'] }}' as detail,
+    from weekly_new_customers
+    where {{ 'true' if r_new['enabled'] else 'false' }}
+    having count(*) = {{ r_new['weeks_running'] }}
+        and bool_and(new_customers < target_value)
+
+),
+
+-- rule annual_churn: churn of the 365 days to the as-of date, all regions and per region
+churn_alerts as (
+
+    select
+        'annual_churn' as rule_code,
+        '{{ r_churn['severity'] }}' as severity,
+        scorecard_actuals.region as subject,
+        scorecard_actuals.region as subject_name,
+        strftime(as_of.as_of_date, '%Y-%m-%d') as period,
+        scorecard_actuals.actual_value as observed_value,
+        {{ r_churn['threshold'] }} as threshold,
+        true as is_ratio,
+        cast(null as varchar) as detail,
+    from scorecard_actuals
+    cross join as_of
+    where {{ 'true' if r_churn['enabled'] else 'false' }}
+        and scorecard_actuals.kpi_code = 'churn_rate'
+        and scorecard_actuals.month_start_date = cast(date_trunc('month', as_of.as_of_date) as date)
+        and scorecard_actuals.actual_value > {{ r_churn['threshold'] }}
+
+),
+
+-- rule crm_completeness: each critical CRM field filled below the target
+field_completeness as (
+    {%- for entity, fields in crm.items() %}
+    {%- for field in fields %}
+    select
+        'crm.{{ entity }}.{{ field }}' as subject,
+        count({{ field }}) / nullif(count(*), 0) as completeness,
+    from crm_{{ entity }}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
+crm_alerts as (
+
+    select
+        'crm_completeness' as rule_code,
+        '{{ r_crm['severity'] }}' as severity,
+        field_completeness.subject,
+        field_completeness.subject as subject_name,
+        strftime(as_of.as_of_date, '%Y-%m-%d') as period,
+        field_completeness.completeness as observed_value,
+        {{ r_crm['threshold'] }} as threshold,
+        true as is_ratio,
+        cast(null as varchar) as detail,
+    from field_completeness
+    cross join as_of
+    where {{ 'true' if r_crm['enabled'] else 'false' }}
+        and field_completeness.completeness < {{ r_crm['threshold'] }}
+
+),
+
+raised as (
+
+    select * from product_return_alerts
+    union all
+    select * from new_customer_alerts
+    union all
+    select * from churn_alerts
+    union all
+    select * from crm_alerts
+
+),
+
+formatted as (
+
+    select
+        raised.*,
+        case
+            when raised.is_ratio then printf('%.1f%%', 100 * raised.observed_value)
+            else cast(raised.observed_value as varchar)
+        end as observed_text,
+        case
+            when raised.is_ratio then printf('%.1f%%', 100 * raised.threshold)
+            else cast(raised.threshold as varchar)
+        end as threshold_text,
+    from raised
+
+),
+
+final as (
+
+    select
+        formatted.rule_code,
+        labels.rule_name,
+        labels.rule_name_zh,
+        formatted.severity,
+        formatted.subject,
+        formatted.subject_name,
+        formatted.period,
+        formatted.observed_value,
+        cast(formatted.threshold as double) as threshold,
+        {%- for column, template in [('message', 'message_template'), ('message_zh', 'message_template_zh')] %}
+        replace(replace(replace(replace(replace(labels.{{ template }},
+            '{subject}', formatted.subject_name),
+            '{observed}', formatted.observed_text),
+            '{threshold}', formatted.threshold_text),
+            '{period}', formatted.period),
+            '{detail}', coalesce(formatted.detail, '')) as {{ column }},
+        {%- endfor %}
+        as_of.as_of_date,
+    from formatted
+    left join labels
+        on formatted.rule_code = labels.rule_code
+    cross join as_of
+
+)
+
+select * from final

@@ -1,0 +1,100 @@
+"""The dbt sources YAML matches the entity contracts: every entity, every column, its type and keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dagster_project.contracts import load_contracts
+from dagster_project.dbt_sources import LINEAGE_COLUMNS, render, sources_documents, sources_path
+
+DBT_DIR = Path(__file__).resolve().parent.parent / "dbt"
+CONTRACTS = load_contracts()
+
+
+def _sources_on_disk() -> dict[str, dict]:
+    """source name -> {table name -> table YAML} from the committed sources files."""
+    out: dict[str, dict] = {}
+    for path in sorted((DBT_DIR / "models" / "staging").glob("*/_*__sources.yml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for source in doc["sources"]:
+            out[source["name"]] = {"schema": source.get("schema"), "tables": {t["name"]: t for t in source["tables"]}}
+    return out
+
+
+ON_DISK = _sources_on_disk()
+
+
+def test_committed_files_are_the_generated_ones() -> None:
+    for source, doc in sources_documents().items():
+        path = sources_path(source)
+        assert path.exists(), f"{path} is missing: run python -m dagster_project.dbt_sources"
+        assert path.read_text(encoding="utf-8") == render(doc), (
+            f"{path} drifted from the contracts: run python -m dagster_project.dbt_sources"
+        )
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_every_entity_is_a_source_with_its_schema(name: str) -> None:
+    contract = CONTRACTS[name]
+    assert contract.source in ON_DISK, f"no dbt source {contract.source}"
+    assert ON_DISK[contract.source]["schema"] == contract.schema
+    assert contract.entity in ON_DISK[contract.source]["tables"], f"no dbt source table {name}"
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_every_column_and_type(name: str) -> None:
+    contract = CONTRACTS[name]
+    table = ON_DISK[contract.source]["tables"][contract.entity]
+    columns = {c["name"]: c for c in table["columns"]}
+    expected = [(c.name, c.type) for c in contract.columns] + [(n, t) for n, t, _ in LINEAGE_COLUMNS]
+    assert [c["name"] for c in table["columns"]] == [n for n, _ in expected]
+    for column_name, column_type in expected:
+        assert columns[column_name]["data_type"] == column_type, f"{name}.{column_name}"
+        assert columns[column_name].get("description"), f"{name}.{column_name} has no description"
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_keys_allowed_values_and_freshness(name: str) -> None:
+    contract = CONTRACTS[name]
+    table = ON_DISK[contract.source]["tables"][contract.entity]
+    columns = {c["name"]: c for c in table["columns"]}
+
+    def tests_of(column: str) -> list:
+        return columns[column].get("data_tests", [])
+
+    if len(contract.primary_key) == 1:
+        assert "unique" in tests_of(contract.primary_key[0])
+    else:
+        combos = [t["unique_combination_of_columns"]["arguments"]["combination"] for t in table["data_tests"]]
+        assert list(contract.primary_key) in combos
+    for column in contract.columns:
+        if not column.nullable:
+            assert "not_null" in tests_of(column.name), f"{name}.{column.name}"
+        if column.allowed_values:
+            accepted = [
+                t["accepted_values"]["arguments"]["values"] for t in tests_of(column.name) if isinstance(t, dict)
+            ]
+            assert accepted == [list(column.allowed_values)], f"{name}.{column.name}"
+    config = table.get("config", {})
+    if contract.freshness_field:
+        field = contract.freshness_field
+        expected = f"cast({field} as timestamp)" if contract.column(field).type == "date" else field
+        assert config["loaded_at_field"] == expected
+        assert config["freshness"]["error_after"]
+    else:
+        assert config.get("freshness") is None
+
+
+def test_crm_critical_fields_var_follows_the_contracts() -> None:
+    project = yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    configured = project["vars"]["crm_critical_fields"]
+    expected = {
+        c.entity: [col.name for col in c.critical_columns]
+        for c in CONTRACTS.values()
+        if c.source == "crm" and c.entity in configured
+    }
+    assert configured == expected
+    assert set(configured) == {"accounts", "contacts", "leads", "opportunities"}
