@@ -1,0 +1,168 @@
+"""The benchmark: how fast and how big, against the floor and the pandas way.
+
+    .venv/bin/python bench/run.py --scales 1 10        # make bench; add 30 when asked
+    .venv/bin/python bench/run.py --scales 0.02 --quick  # the smoke test's tiny run
+
+For each scale, in one run: generate the sample; carve the end date's rows into a held-back "new day"
+of drops; time the floor (DuckDB alone reading every raw file once), the full materialization
+(ingest + dbt + checks + publish, the real CLI), a no-op rerun, the incremental run after the new day
+arrives, the pandas peer (RFM and opportunity funnel from the raw files) and the same answers read
+from the published marts; check that the peer and the marts agree. Each step is a subprocess measured
+with wait4(2): wall, CPU (user+sys) and peak RSS. Results: bench/results/results.json and results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from measure import Measurement, measure  # noqa: E402
+from new_day import deliver, split_last_day  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+PY = sys.executable
+END = date(2026, 10, 31)
+
+TARGETS = {  # the issue's targets, as (description, check)
+    "scale-1 full run <= 60 s": lambda r: r.get(1.0, {}).get("full", {}).get("wall_s", 1e9) <= 60,
+    "scale-10 full run <= 3x floor": lambda r: r.get(10.0, {}).get("ratios", {}).get("full_over_floor", 1e9) <= 3,
+    "one new day at scale 10 <= 10% of full": lambda r: r.get(10.0, {}).get("ratios", {}).get(
+        "incremental_over_full", 1e9) <= 0.10,
+    "no-op rerun <= 10 s (every scale run)": lambda r: all(v["noop"]["wall_s"] <= 10 for v in r.values()),
+    "peak RSS <= 3 GiB at scale 10": lambda r: max(
+        (m["peak_rss_mib"] for m in r.get(10.0, {}).values() if isinstance(m, dict) and "peak_rss_mib" in m),
+        default=1e9) <= 3072,
+    "marts >= 10x faster than pandas at scale 1": lambda r: r.get(1.0, {}).get("ratios", {}).get(
+        "pandas_over_marts", 0) >= 10,
+}
+
+STEP_TIME = re.compile(r'Finished execution of step "([^"]+)" in ([\d.]+)(ms|s|m)')
+
+
+def step_profile(log: Path) -> dict[str, float]:
+    """Seconds per Dagster step, from the run's log, slowest first."""
+    steps = {}
+    for name, value, unit in STEP_TIME.findall(log.read_text(errors="replace")):
+        steps[name] = float(value) / 1000 if unit == "ms" else float(value) * (60 if unit == "m" else 1)
+    return dict(sorted(steps.items(), key=lambda kv: -kv[1]))
+
+
+def dbt_profile(dbt_target: Path, top: int = 10) -> dict[str, float]:
+    """Slowest dbt nodes of the newest dbt invocation."""
+    runs = sorted(dbt_target.glob("dbt_models-*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        return {}
+    results = json.loads(runs[-1].read_text())["results"]
+    slowest = sorted(results, key=lambda r: -r.get("execution_time", 0))[:top]
+    return {r["unique_id"]: round(r["execution_time"], 2) for r in slowest}
+
+
+def bench_scale(scale: float, work: Path, logs: Path) -> dict:
+    if work.exists():
+        shutil.rmtree(work)
+    raw, held = work / "raw", work / "new_day"
+    env = {
+        "S2S_RAW_DIR": str(raw),
+        "S2S_WAREHOUSE": str(work / "warehouse" / "warehouse.duckdb"),
+        "S2S_BI_DIR": str(work / "bi"),
+        "DAGSTER_HOME": str(work / "dagster_home"),
+        "S2S_AS_OF": END.isoformat(),
+    }
+    tag = f"scale-{scale:g}"
+    result: dict = {}
+
+    def step(name: str, command: list[str], **kw) -> Measurement:
+        m = measure(name, command, env=env, log=logs / f"{tag}-{name}.log", **kw)
+        result[name] = m.as_dict()
+        print(f"  {tag} {name}: {m.wall_s:.1f}s wall, {m.cpu_s:.1f}s cpu, {m.peak_rss_mib:.0f} MiB"
+              + ("" if m.returncode == 0 else f"  (exit {m.returncode})"), flush=True)
+        return m
+
+    step("generate", [PY, "-m", "dagster_project", "generate", "--scale", str(scale), "--seed", "7",
+                      "--end", END.isoformat(), "--out", str(raw)])
+    result["new_day_rows"] = split_last_day(raw, END, held)
+    floor = step("floor", [PY, str(BENCH_DIR / "floor.py"), str(raw)])
+    full = step("full", [PY, "-m", "dagster_project", "run"])
+    result["full_steps"] = step_profile(logs / f"{tag}-full.log")
+    result["full_dbt_slowest"] = dbt_profile(BENCH_DIR.parent / "dbt" / "target")
+    step("noop", [PY, "-m", "dagster_project", "run"])
+    result["new_day_files"] = deliver(held, raw)
+    incremental = step("incremental", [PY, "-m", "dagster_project", "run"])
+    result["incremental_steps"] = step_profile(logs / f"{tag}-incremental.log")
+    peer = step("pandas_peer", [PY, str(BENCH_DIR / "pandas_peer.py"), str(raw), "--as-of", END.isoformat(),
+                                "--out", str(work / "peer.json")])
+    marts = step("marts_query", [PY, "-c", MARTS_QUERY, str(work / "bi" / "marts.duckdb")])
+    from compare_peer import compare
+
+    result["peer_vs_marts"] = compare(work / "peer.json", work / "bi" / "marts.duckdb")
+    result["ratios"] = {
+        "full_over_floor": round(full.wall_s / floor.wall_s, 2),
+        "incremental_over_full": round(incremental.wall_s / full.wall_s, 3),
+        "pandas_over_marts": round(peer.wall_s / marts.wall_s, 1),
+    }
+    result["raw_bytes"] = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
+    return result
+
+
+# What an analyst runs against the marts for the peer's two answers (a fresh process, like the peer).
+MARTS_QUERY = """
+import sys, duckdb
+con = duckdb.connect(); con.execute(f"attach '{sys.argv[1]}' as bi (read_only)")
+con.execute("select * from bi.marts.rfm_customer").fetchall()
+con.execute("select * from bi.marts.funnel").fetchall()
+"""
+
+
+def markdown(results: dict) -> str:
+    steps = ["generate", "floor", "full", "noop", "incremental", "pandas_peer", "marts_query"]
+    lines = ["| scale | step | wall s | CPU s | peak RSS MiB |", "|---|---|---:|---:|---:|"]
+    for scale, r in results.items():
+        for s in steps:
+            if s in r:
+                m = r[s]
+                lines.append(f"| {scale:g} | {s} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['peak_rss_mib']:.0f} |")
+    lines += ["", "| scale | full / floor | incremental / full | pandas / marts | peer agrees |",
+              "|---|---:|---:|---:|---|"]
+    for scale, r in results.items():
+        q = r["ratios"]
+        lines.append(f"| {scale:g} | {q['full_over_floor']} | {q['incremental_over_full']} | "
+                     f"{q['pandas_over_marts']} | {r['peer_vs_marts']['agree']} |")
+    lines += ["", "| target | met |", "|---|---|"]
+    for name, check in TARGETS.items():
+        lines.append(f"| {name} | {'yes' if check(results) else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--work", type=Path, default=BENCH_DIR / "work")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data and warehouses")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for scale in args.scales:
+        print(f"scale {scale:g}", flush=True)
+        work = args.work / f"scale-{scale:g}"
+        results[scale] = bench_scale(scale, work, args.out)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    (args.out / "results.json").write_text(json.dumps({f"{k:g}": v for k, v in results.items()}, indent=2))
+    table = markdown(results)
+    (args.out / "results.md").write_text(table)
+    print(table)
+    failed = [s for s, r in results.items() for k in ("full", "noop", "incremental") if r[k]["returncode"] != 0]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
