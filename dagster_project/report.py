@@ -19,8 +19,14 @@ def _describe(evaluation) -> str:
     return f"{failed_rows.value} failing rows (dbt test)" if failed_rows else "failed"
 
 
-_DBT_TEST_KINDS = ("relationships", "not_null", "unique_combination_of_columns", "unique", "accepted_values",
-                   "expression_is_true")
+_DBT_TEST_KINDS = (
+    "relationships",
+    "not_null",
+    "unique_combination_of_columns",
+    "unique",
+    "accepted_values",
+    "expression_is_true",
+)
 
 
 def _family(check_name: str) -> str:

@@ -143,3 +143,9 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     connection whose last result was only partly fetched)."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, sql: str, rows: list) -> None:
+    """executemany that accepts an empty list (DuckDB refuses one)."""
+    if rows:
+        con.executemany(sql, rows)

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import duckdb
 import yaml
 
+from dagster_project.warehouse import insert_rows
+
 ALERTS_CONFIG = Path(__file__).parent.parent / "config" / "alerts.yml"
 log = logging.getLogger("s2s.alerts")
 
@@ -91,4 +93,4 @@ def pending_alerts(con: duckdb.DuckDBPyConnection, send_once: bool = True) -> li
 def mark_sent(con: duckdb.DuckDBPyConnection, alerts: list[dict[str, Any]]) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     keys = [f"{a['rule_code']}|{a.get('subject') or ''}|{a.get('period') or ''}" for a in alerts]
-    con.executemany("insert or ignore into meta.alerts_sent values (?, ?)", [[k, now] for k in keys])
+    insert_rows(con, "insert or ignore into meta.alerts_sent values (?, ?)", [[k, now] for k in keys])

@@ -17,7 +17,7 @@ import duckdb
 
 from dagster_project.contracts import Contract
 from dagster_project.quality.config import quality_config
-from dagster_project.warehouse import quote
+from dagster_project.warehouse import insert_rows, quote
 
 log = logging.getLogger(__name__)
 
@@ -204,14 +204,16 @@ def record_results(
     now = datetime.now(UTC).replace(tzinfo=None)
     con.execute(DQ_COMPLETENESS_DDL)
     con.execute("begin transaction")
-    con.executemany(
+    insert_rows(
+        con,
         "insert into marts.dq_completeness values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [run_id, now, f.source, f.entity, f.field, f.rows, f.complete_rows, f.completeness, f.target, f.passed]
             for f in completeness
         ],
     )
-    con.executemany(
+    insert_rows(
+        con,
         "insert into marts.dq_validity values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [run_id, now, v.source, v.entity, v.field, v.rule, v.checked_rows, v.failing_rows, v.mostly, v.passed]

@@ -4,6 +4,7 @@ dbt sources map to the ingestion assets' keys (`raw_<source>/<entity>`), so the 
 raw extract to each mart shows in the UI.
 """
 
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,3 +58,11 @@ ensure_manifest()
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """dbt build: seeds, snapshots, models and their tests, in dependency order."""
     yield from dbt.cli(["build"], context=context).stream()
+    _prune_invocation_targets(keep=5)
+
+
+def _prune_invocation_targets(keep: int) -> None:
+    """dagster-dbt gives each invocation its own target folder; keep the newest few for debugging."""
+    folders = sorted(dbt_project.target_path.glob("dbt_models-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for folder in folders[keep:]:
+        shutil.rmtree(folder, ignore_errors=True)

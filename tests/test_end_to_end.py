@@ -1,0 +1,217 @@
+"""The whole pipeline through the real CLI (Dagster + dbt + GX + publish) on a small sample:
+publishing, masking, readers during a run, the blocking gate, and runs killed mid-build/publish."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.sample import generate
+
+pytestmark = pytest.mark.slow
+SCALE = 0.05
+
+
+def run_cli(env: dict[str, str], **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagster_project", "run"], env={**os.environ, **env}, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: int = 900) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def snapshot_state(bi: Path) -> dict[str, str]:
+    """Byte digests of what a reader sees: the database, the manifest, and the Parquet files."""
+    files = [bi / "marts.duckdb", bi / "snapshot.json", *sorted((bi / "parquet").glob("*.parquet"))]
+    return {str(p.relative_to(bi)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def query_every_mart(database: Path) -> dict[str, int]:
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()]
+        return {t: con.execute(f'select count(*) from marts.marts."{t}"').fetchall()[0][0] for t in tables}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A sample generated once and a first full run that publishes the snapshot."""
+    base = tmp_path_factory.mktemp("e2e")
+    generate(base / "raw", scale=SCALE, seed=11, profile="clean")
+    env = {
+        "S2S_RAW_DIR": str(base / "raw"),
+        "S2S_WAREHOUSE": str(base / "warehouse" / "warehouse.duckdb"),
+        "S2S_BI_DIR": str(base / "bi"),
+        "DAGSTER_HOME": str(base / "dagster_home"),
+    }
+    code, out = finish(run_cli(env))
+    assert code == 0, out[-5000:]
+    assert "BI snapshot published" in out
+    return base, env
+
+
+def test_snapshot_holds_every_mart_and_nothing_else(site):
+    base, _ = site
+    bi = base / "bi"
+    counts = query_every_mart(bi / "marts.duckdb")
+    for mart in ("dim_customer", "fct_order_lines", "fct_opportunity_stages", "lead_scores", "funnel",
+                 "rfm_customer", "ltv_cac_by_channel", "balanced_scorecard", "target_attainment", "alerts",
+                 "dq_completeness", "ingest_audit"):
+        assert mart in counts, mart
+    assert counts["fct_order_lines"] > 0 and counts["balanced_scorecard"] > 0
+    con = duckdb.connect(str(bi / "marts.duckdb"), read_only=True)
+    schemas = {r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
+    con.close()
+    assert schemas == {"marts"}
+    assert {p.stem for p in (bi / "parquet").glob("*.parquet")} == set(counts)
+
+
+def test_no_raw_email_or_phone_reaches_the_snapshot(site):
+    base, env = site
+    warehouse = duckdb.connect(env["S2S_WAREHOUSE"], read_only=True)
+    personal = {v for (v,) in warehouse.execute(
+        "select email from raw_crm.contacts union select phone from raw_crm.contacts "
+        "union select email from raw_crm.sales_reps").fetchall() if v}
+    warehouse.close()
+    assert len(personal) > 50
+    snap = duckdb.connect(str(base / "bi" / "marts.duckdb"), read_only=True)
+    snap.execute("create temp table personal (v varchar)")
+    snap.executemany("insert into personal values (?)", [[v] for v in personal])
+    text_columns = snap.execute(
+        "select table_name, column_name from information_schema.columns "
+        "where table_catalog = 'marts' and table_schema = 'marts' and data_type = 'VARCHAR'").fetchall()
+    leaks = {}
+    for table, column in text_columns:
+        n = snap.execute(
+            f'select count(*) from marts.marts."{table}" t join personal p on position(p.v in t."{column}") > 0'
+        ).fetchall()[0][0]
+        if n:
+            leaks[f"{table}.{column}"] = n
+    snap.close()
+    assert leaks == {}
+
+
+def test_readers_of_the_snapshot_never_fail_during_a_run(site):
+    base, env = site
+    database = base / "bi" / "marts.duckdb"
+    before = (base / "bi" / "snapshot.json").read_text()
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(database), str(base / "reader.stop")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    code, out = finish(run_cli(env))
+    (base / "reader.stop").touch()
+    report, _ = reader.communicate(timeout=120)
+    assert code == 0, out[-3000:]
+    assert reader.returncode == 0, report
+    rounds, failures = (int(x) for x in report.split())
+    assert rounds >= 3 and failures == 0
+    assert (base / "bi" / "snapshot.json").read_text() != before  # the run published a new snapshot
+
+
+READER = """
+import sys, time, duckdb
+from pathlib import Path
+database, stop = sys.argv[1], Path(sys.argv[2])
+rounds = failures = 0
+while not stop.exists():
+    try:
+        con = duckdb.connect(database, read_only=True)
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()]
+        assert len(tables) > 10
+        for t in tables:
+            con.execute(f'select count(*) from marts.marts."{t}"').fetchall()
+        con.close()
+        rounds += 1
+    except Exception as exc:
+        failures += 1
+        print(repr(exc), file=sys.stderr)
+    time.sleep(0.2)
+print(rounds, failures)
+"""
+
+
+def test_baseline_completeness_blocks_publish_and_keeps_the_snapshot(site, tmp_path):
+    base, env = site
+    before = snapshot_state(base / "bi")
+    generate(tmp_path / "raw", scale=SCALE, seed=11, profile="baseline")
+    baseline_env = {**env, "S2S_RAW_DIR": str(tmp_path / "raw"),
+                    "S2S_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+                    "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+
+    code, out = finish(run_cli(baseline_env))
+
+    assert code == 1
+    assert "BI snapshot NOT published (blocking checks failed)" in out
+    assert "[ERROR] marts/dq_completeness completeness__crm__accounts: crm.accounts." in out
+    assert "points short" in out
+    assert snapshot_state(base / "bi") == before
+    # the marts were still built in the working warehouse, for inspection
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    assert con.execute("select count(*) from marts.fct_order_lines").fetchall()[0][0] > 0
+    history = con.execute("select min(completeness) from marts.dq_completeness where source = 'crm'").fetchall()
+    con.close()
+    assert history[0][0] < 0.6
+
+
+def _start_draining(proc: subprocess.Popen, seen: list[str]) -> threading.Thread:
+    """Keep reading the run's output (a full pipe would stall it), remembering each line."""
+    thread = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, "")), daemon=True)
+    thread.start()
+    return thread
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "the run ended before the kill point"
+        assert time.monotonic() < deadline, "kill point not reached"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its dbt subprocess
+    proc.wait()
+
+
+@pytest.mark.parametrize("moment", ["build", "publish"])
+def test_run_killed_mid_build_or_publish_leaves_last_snapshot_and_rerun_completes(site, moment):
+    base, env = site
+    bi = base / "bi"
+    before = snapshot_state(bi)
+    proc = run_cli(env)
+    lines: list[str] = []
+    _start_draining(proc, lines)
+    if moment == "build":
+        started: list[float] = []
+
+        def ready() -> bool:  # dbt has been building models in the warehouse for 3 seconds
+            if not started and any("dbt_models" in line and "STEP_START" in line for line in lines):
+                started.append(time.monotonic())
+            return bool(started) and time.monotonic() - started[0] > 3
+
+        _kill_when(proc, ready)
+        assert snapshot_state(bi) == before
+    else:
+        _kill_when(proc, lambda: any(bi.glob(".marts.duckdb.*.building")))
+        json.loads((bi / "snapshot.json").read_text())  # the old or (if the swap was done) the new one
+
+    assert len(query_every_mart(bi / "marts.duckdb")) > 10  # readable and whole
+    code, out = finish(run_cli(env))
+    assert code == 0, out[-3000:]
+    assert "BI snapshot published" in out
