@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,7 @@ DBT_DIR = REPO / "dbt"
 DBT = str(Path(sys.executable).with_name("dbt"))
 LOADED_1 = datetime(2025, 7, 1, 1, 0, 0)  # first load (UTC)
 LOADED_2 = datetime(2025, 7, 2, 1, 0, 0)  # second load: late updates and re-delivered drops
+LOADED_3 = datetime(2025, 7, 3, 1, 0, 0)  # third load: a late exchange rate
 
 MARTS_CONTRACT = {
     "lead_scores": ["lead_id", "score", "grade", "is_mql"],
@@ -895,7 +897,18 @@ def test_incremental_models_match_a_full_refresh_after_late_updates(built: dict,
 
     incremental = dbt(["run", "--select", *INCREMENTAL], warehouse, tmp_path)
     assert incremental.returncode == 0, incremental.stdout[-3000:]
+
+    # a late exchange rate, loaded after the watermark moved past SO1's line: USD on 2025-03-04
+    # (7.5) now applies to SO1 of 2025-03-05 (was 7.2), and its line must follow
+    con = connect(warehouse)
+    upsert(con, "erp.fx_rates", [{"rate_date": "2025-03-04", "currency": "USD", "cny_per_unit": 7.5}], LOADED_3)
+    con.close()
+    incremental = dbt(["run", "--select", *INCREMENTAL], warehouse, tmp_path)
+    assert incremental.returncode == 0, incremental.stdout[-3000:]
     after_incremental = _snapshot(warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as check:
+        so1 = check.execute("select line_amount from marts.fct_order_lines where order_id = 'SO1'").fetchall()
+    assert so1 == [(Decimal("7500.00"),)]  # 1000 USD x 7.5
     assert ("SO3", 1) in {(r[0], r[1]) for r in after_incremental["fct_order_lines"]}
     statuses = {(r[0], r[1]): r[11] for r in after_incremental["fct_order_lines"]}
     assert statuses[("SO3", 1)] == "cancelled" and statuses[("SO3", 2)] == "cancelled"

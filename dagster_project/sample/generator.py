@@ -117,7 +117,7 @@ def simulate(
         EntityOutput(
             "crm/leads",
             pipeline.LEADS_KINDS,
-            _frame_drops(pipeline.leads_table(pipe, an, accounts.name, reps.number, timeline, cfg)),
+            _frame_drops(pipeline.leads_table(pipe, an, accounts.name, reps.number, campaigns.number, timeline, cfg)),
         ),
         EntityOutput(
             "crm/opportunities",

@@ -463,6 +463,7 @@ def leads_table(
     accounts_number: np.ndarray,
     account_name: np.ndarray,
     reps_number: np.ndarray,
+    campaigns_number: np.ndarray,
     timeline: Timeline,
     cfg: dict,
 ) -> pd.DataFrame:
@@ -498,7 +499,10 @@ def leads_table(
             "employee_count": pipe.ld_emp[ld],
             "region": pd.Categorical.from_codes(pipe.ld_region[ld], cfg["regions"]["names"]),
             "channel": pd.Categorical.from_codes(pipe.ld_channel[ld], cfg["pipeline"]["channels"]),
-            "campaign_id": pipe.ld_campaign[ld],
+            # campaign indexes are internal; the written id is the campaign's number
+            "campaign_id": np.where(
+                pipe.ld_campaign[ld] != NULL, campaigns_number[np.maximum(pipe.ld_campaign[ld], 0)], NULL
+            ),
             "status": pd.Categorical.from_codes(st, list(LEAD_STATUSES)),
             "owner_rep_id": reps_number[pipe.ld_owner[ld]],
             "converted_at": np.where(done, pipe.ld_final[ld], NULL),

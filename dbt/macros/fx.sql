@@ -42,5 +42,6 @@ fx_first_rates as (
 {%- endmacro %}
 
 {% macro to_cny(amount, currency) -%}
-    cast(round({{ amount }} * {{ cny_rate(currency) }}, 2) as decimal(18, 2))
+    {#- widen first: decimal(18,2) x decimal(18,6) would overflow from 10 billion up -#}
+    cast(round(cast({{ amount }} as decimal(38, 6)) * {{ cny_rate(currency) }}, 2) as decimal(18, 2))
 {%- endmacro %}

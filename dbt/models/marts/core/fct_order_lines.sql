@@ -8,7 +8,9 @@
 }}
 -- One row per order line, with the order header and the product's cost. Incremental: a line is
 -- (re)built when the line, its order or its product was (re)loaded since the last run
--- (_loaded_at watermark), so late updates and re-delivered drops replace the old row.
+-- (_loaded_at watermark), so late updates and re-delivered drops replace the old row. Lines in a
+-- foreign currency are rebuilt every run: a late exchange rate changes their CNY amounts (they
+-- are a few percent of the lines).
 with
 
 order_lines as (
@@ -72,6 +74,7 @@ final as (
     select * from joined
     {% if is_incremental() -%}
     where _loaded_at >= (select coalesce(max(_loaded_at), timestamp '1900-01-01') from {{ this }})
+        or currency <> 'CNY'
     {%- endif %}
 
 )
