@@ -7,7 +7,7 @@ export S2S_RAW_DIR ?= data/raw
 export S2S_WAREHOUSE ?= data/warehouse/warehouse.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install run generate test lint dev clean
+.PHONY: install run generate test lint dev bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ lint: $(STAMP)
 ## dev: the Dagster UI on http://127.0.0.1:3000
 dev: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m dagster_project dev
+
+## bench: time full / no-op / incremental runs against the floor and the pandas way (SCALES="1 10 30")
+SCALES ?= 1 10
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --scales $(SCALES)
 
 clean:
 	rm -rf data/warehouse .dagster_home dbt/target dbt/logs
