@@ -31,18 +31,31 @@ BENCH_DIR = Path(__file__).resolve().parent
 PY = sys.executable
 END = date(2026, 10, 31)
 
-TARGETS = {  # the issue's targets, as (description, check)
-    "scale-1 full run <= 60 s": lambda r: r.get(1.0, {}).get("full", {}).get("wall_s", 1e9) <= 60,
-    "scale-10 full run <= 3x floor": lambda r: r.get(10.0, {}).get("ratios", {}).get("full_over_floor", 1e9) <= 3,
-    "one new day at scale 10 <= 10% of full": lambda r: r.get(10.0, {}).get("ratios", {}).get(
-        "incremental_over_full", 1e9) <= 0.10,
-    "no-op rerun <= 10 s (every scale run)": lambda r: all(v["noop"]["wall_s"] <= 10 for v in r.values()),
-    "peak RSS <= 3 GiB at scale 10": lambda r: max(
-        (m["peak_rss_mib"] for m in r.get(10.0, {}).values() if isinstance(m, dict) and "peak_rss_mib" in m),
-        default=1e9) <= 3072,
-    "marts >= 10x faster than pandas at scale 1": lambda r: r.get(1.0, {}).get("ratios", {}).get(
-        "pandas_over_marts", 0) >= 10,
+def _get(results: dict, scale: float, *path: str) -> float | None:
+    value = results.get(scale)
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _peak_rss(results: dict, scale: float) -> float | None:
+    steps = [m for m in results.get(scale, {}).values() if isinstance(m, dict) and "peak_rss_mib" in m]
+    return max(m["peak_rss_mib"] for m in steps) if steps else None
+
+
+# The issue's targets: (figure, limit, met?) from the results; a figure of None = not measured.
+TARGETS = {
+    "scale-1 full run <= 60 s": lambda r: (_get(r, 1.0, "full", "wall_s"), 60, lambda v: v <= 60),
+    "scale-10 full run <= 3x floor": lambda r: (_get(r, 10.0, "ratios", "full_over_floor"), 3, lambda v: v <= 3),
+    "one new day at scale 10 <= 10% of full": lambda r: (
+        _get(r, 10.0, "ratios", "incremental_over_full"), 0.10, lambda v: v <= 0.10),
+    "no-op rerun <= 10 s (largest scale run)": lambda r: (
+        _get(r, max(r), "noop", "wall_s") if r else None, 10, lambda v: v <= 10),
+    "peak RSS <= 3 GiB at scale 10 (MiB)": lambda r: (_peak_rss(r, 10.0), 3072, lambda v: v <= 3072),
+    "marts >= 10x faster than pandas at scale 1": lambda r: (
+        _get(r, 1.0, "ratios", "pandas_over_marts"), 10, lambda v: v >= 10),
 }
+
 
 STEP_TIME = re.compile(r'Finished execution of step "([^"]+)" in ([\d.]+)(ms|s|m)')
 
@@ -65,7 +78,7 @@ def dbt_profile(dbt_target: Path, top: int = 10) -> dict[str, float]:
     return {r["unique_id"]: round(r["execution_time"], 2) for r in slowest}
 
 
-def bench_scale(scale: float, work: Path, logs: Path) -> dict:
+def bench_scale(scale: float, work: Path, logs: Path, profile: str = "default") -> dict:
     if work.exists():
         shutil.rmtree(work)
     raw, held = work / "raw", work / "new_day"
@@ -87,7 +100,7 @@ def bench_scale(scale: float, work: Path, logs: Path) -> dict:
         return m
 
     step("generate", [PY, "-m", "dagster_project", "generate", "--scale", str(scale), "--seed", "7",
-                      "--end", END.isoformat(), "--out", str(raw)])
+                      "--end", END.isoformat(), "--profile", profile, "--out", str(raw)])
     result["new_day_rows"] = split_last_day(raw, END, held)
     floor = step("floor", [PY, str(BENCH_DIR / "floor.py"), str(raw)])
     full = step("full", [PY, "-m", "dagster_project", "run"])
@@ -135,9 +148,11 @@ def markdown(results: dict) -> str:
         q = r["ratios"]
         lines.append(f"| {scale:g} | {q['full_over_floor']} | {q['incremental_over_full']} | "
                      f"{q['pandas_over_marts']} | {r['peer_vs_marts']['agree']} |")
-    lines += ["", "| target | met |", "|---|---|"]
-    for name, check in TARGETS.items():
-        lines.append(f"| {name} | {'yes' if check(results) else 'no'} |")
+    lines += ["", "| target | figure | met |", "|---|---:|---|"]
+    for name, target in TARGETS.items():
+        figure, _, met = target(results)
+        verdict = "not measured" if figure is None else ("yes" if met(figure) else "no")
+        lines.append(f"| {name} | {'' if figure is None else figure} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,13 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=BENCH_DIR / "work")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--keep", action="store_true", help="keep the generated data and warehouses")
+    parser.add_argument("--profile", default="default",
+                        help="sample profile; `clean` for tiny smoke runs, where a few blanks miss the 95%% target")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for scale in args.scales:
         print(f"scale {scale:g}", flush=True)
         work = args.work / f"scale-{scale:g}"
-        results[scale] = bench_scale(scale, work, args.out)
+        results[scale] = bench_scale(scale, work, args.out, args.profile)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     (args.out / "results.json").write_text(json.dumps({f"{k:g}": v for k, v in results.items()}, indent=2))

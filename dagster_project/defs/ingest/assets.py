@@ -27,7 +27,7 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                 con,
                 contract,
                 warehouse.raw_path,
-                run_id=context.run_id,
+                run_id=context.run.run_id,
                 on_drop=lambda o: context.log.info(
                     f"{o.drop.relative_path}: {o.status}, read {o.rows_read}, loaded {o.rows_loaded}, "
                     f"quarantined {o.rows_quarantined}" + (f" ({o.rejected_reason})" if o.rejected_reason else "")

@@ -23,7 +23,7 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as con:
-            result = publish_snapshot(con, Path(warehouse.bi_dir), run_id=context.run_id)
+            result = publish_snapshot(con, Path(warehouse.bi_dir), run_id=context.run.run_id)
         context.log.info(f"published {len(result.tables)} marts to {result.database}")
         return dg.MaterializeResult(
             metadata={

@@ -83,7 +83,7 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 )
                 or f"{len(rules)} value rules hold",
             )
-        record_results(con, context.run_id, all_fields, all_rules)
+        record_results(con, context.run.run_id, all_fields, all_rules)
     docs = runner.build_docs()
     yield dg.MaterializeResult(
         asset_key=DQ_KEY,
