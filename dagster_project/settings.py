@@ -46,10 +46,9 @@ class Settings:
             os.environ["S2S_AS_OF"] = self.as_of.isoformat()
         from dagster_project.warehouse import duckdb_settings  # the same limits for dbt's connection
 
-        duck = duckdb_settings(self.warehouse.absolute())
+        duck = duckdb_settings()
         os.environ["S2S_DUCKDB_MEMORY_LIMIT"] = duck["memory_limit"]
         os.environ["S2S_DUCKDB_THREADS"] = duck["threads"]
-        os.environ["S2S_DUCKDB_TEMP_DIRECTORY"] = duck["temp_directory"]
 
 
 DAGSTER_YAML = """\

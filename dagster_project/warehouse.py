@@ -78,13 +78,12 @@ create table if not exists meta.quarantine (
 WAREHOUSE_CONFIG = Path(__file__).parent / "config" / "warehouse.yml"
 
 
-def duckdb_settings(path: Path) -> dict[str, str]:
-    """Memory limit, threads and spill folder: config/warehouse.yml, overridden by S2S_DUCKDB_*."""
+def duckdb_settings() -> dict[str, str]:
+    """Memory limit and threads: config/warehouse.yml, overridden by S2S_DUCKDB_*."""
     config = yaml.safe_load(WAREHOUSE_CONFIG.read_text(encoding="utf-8"))["duckdb"]
     return {
         "memory_limit": os.environ.get("S2S_DUCKDB_MEMORY_LIMIT") or str(config["memory_limit"]),
         "threads": os.environ.get("S2S_DUCKDB_THREADS") or str(config["threads"]),
-        "temp_directory": config.get("temp_directory") or f"{path}.tmp",
     }
 
 
@@ -93,11 +92,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    settings = duckdb_settings(path.absolute())
-    con = duckdb.connect(str(path), read_only=read_only, config={"threads": settings["threads"]})
+    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_settings())
     con.execute("set TimeZone = 'Asia/Shanghai'")
-    con.execute(f"set memory_limit = {literal(settings['memory_limit'])}")
-    con.execute(f"set temp_directory = {literal(settings['temp_directory'])}")
     return con
 
 
