@@ -18,10 +18,7 @@ import duckdb
 
 from dagster_project.contracts import load_contracts
 from dagster_project.ingest.drops import find_drops
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+from dagster_project.warehouse import literal
 
 
 def _reader(path: Path) -> str:

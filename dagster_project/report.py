@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_project.defs.publish.assets import SNAPSHOT_KEY
 from dagster_project.settings import Settings
 from dagster_project.warehouse import open_warehouse
-
-SNAPSHOT_KEY = dg.AssetKey(["bi", "marts_snapshot"])
 
 
 def _describe(evaluation) -> str:
