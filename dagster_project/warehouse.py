@@ -145,3 +145,9 @@ def insert_rows(con: duckdb.DuckDBPyConnection, sql: str, rows: list) -> None:
     """executemany that accepts an empty list (DuckDB refuses one)."""
     if rows:
         con.executemany(sql, rows)
+
+
+def ingest_batch_bytes() -> int:
+    """Most bytes of drop files loaded in one transaction (config/warehouse.yml, S2S_INGEST_BATCH_MB)."""
+    config = yaml.safe_load(WAREHOUSE_CONFIG.read_text(encoding="utf-8"))["ingest"]
+    return int(os.environ.get("S2S_INGEST_BATCH_MB") or config["batch_mb"]) << 20

@@ -45,8 +45,8 @@ def opp(
     ]
 
 
-def load(con, entity: str, raw_dir: Path):
-    return load_entity(con, load_contracts()[entity], raw_dir)
+def load(con, entity: str, raw_dir: Path, batch_bytes: int | None = None):
+    return load_entity(con, load_contracts()[entity], raw_dir, batch_bytes=batch_bytes)
 
 
 def audit(con) -> list[tuple]:
@@ -254,7 +254,9 @@ def test_redelivered_drop_is_a_noop(con, raw_dir):
     assert len(audit(con)) == 1
 
 
-def test_newest_updated_at_wins_then_newest_drop(con, raw_dir):
+# 1 byte: every drop is a batch of its own (one transaction each); None: both drops in one batch.
+@pytest.mark.parametrize("batch_bytes", [1, None], ids=["drop_by_drop", "one_batch"])
+def test_newest_updated_at_wins_then_newest_drop(con, raw_dir, batch_bytes):
     write_drop(
         raw_dir,
         "crm.opportunities",
@@ -283,7 +285,7 @@ def test_newest_updated_at_wins_then_newest_drop(con, raw_dir):
         ),
     )
 
-    result = load(con, "crm.opportunities", raw_dir)
+    result = load(con, "crm.opportunities", raw_dir, batch_bytes)
 
     assert con.execute("select opportunity_id, stage from raw_crm.opportunities order by 1").fetchall() == [
         ("O1", "proposal"),
@@ -292,6 +294,9 @@ def test_newest_updated_at_wins_then_newest_drop(con, raw_dir):
         ("O4", "proposal"),
     ]
     assert (result.total("rows_inserted"), result.total("rows_updated"), result.total("rows_superseded")) == (4, 2, 1)
+    # per drop, as if applied one by one: the first drop inserts 3; the second inserts O4, updates O1
+    # and O2, and is superseded on O3
+    assert [(o.rows_inserted, o.rows_updated, o.rows_superseded) for o in result.outcomes] == [(3, 0, 0), (1, 2, 1)]
     # a late older drop loaded afterwards does not override newer versions
     write_drop(
         raw_dir,

@@ -1,6 +1,6 @@
 """Value checks of one drop: types, allowed values, patterns, ranges, empty keys, duplicate keys.
 
-Everything is one SQL pass over `_drop_raw` that yields `_drop_checked`: the contract's columns
+Everything is one SQL pass over the rows as read (all VARCHAR) that yields the contract's columns
 typed, the extra columns as read, and `_problems`, a list of (column, value, reason) for the row.
 A row with any problem goes to quarantine; the rest load.
 """
@@ -36,11 +36,14 @@ def _problem(column: Column, condition: str, value: str, reason: str) -> str:
     )
 
 
-def checked_select(contract: Contract, header: list[str]) -> str:
-    """The SELECT that builds `_drop_checked` from `_drop_raw` for a file with this header."""
+def checked_select(
+    contract: Contract, header: list[str], table: str = "_drop_raw", keep: tuple[str, ...] = ("_line",)
+) -> str:
+    """The SELECT of the checked rows of `table` (read from files with this header): the contract's
+    columns typed, extra columns as read, the `keep` columns, and `_problems`."""
     by_lower = {h.lower(): h for h in header}
     contract_names = {c.name for c in contract.columns}
-    selects, problems = ["_line"], []
+    selects, problems = list(keep), []
     for column in contract.columns:
         source = by_lower.get(column.name)
         raw = f"nullif(trim({quote(source)}), '')" if source is not None else "null::varchar"
@@ -85,7 +88,7 @@ def checked_select(contract: Contract, header: list[str]) -> str:
     extras = [h for h in header if h.lower() not in contract_names]
     selects += [quote(h) for h in extras]
     problem_list = "list_filter([" + ", ".join(problems) + "], lambda p: p is not null)" if problems else "[]"
-    return f"select {', '.join(selects)}, {problem_list} as _problems from _drop_raw"
+    return f"select {', '.join(selects)}, {problem_list} as _problems from {table}"
 
 
 def raw_record_sql(header: list[str], alias: str = "r") -> str:
