@@ -83,15 +83,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not _has_drops(settings.raw_dir):
         _generate(settings.raw_dir, args.scale, args.seed, args.end, "default")
+    if not args.force:
+        from dagster_project.publish.fingerprint import nothing_new
+
+        current = nothing_new(settings.warehouse, settings.raw_dir, settings.bi_dir)
+        if current:
+            print(
+                f"nothing new: no new drop in {settings.raw_dir}, and the BI snapshot {current['snapshot_id']} "
+                f"was built from the same drops, code and as-of date; no run started (`run --force` runs anyway). "
+                f"Snapshot: {(settings.bi_dir / 'marts.duckdb').absolute()}"
+            )
+            return 0
     ensure_dagster_home()
 
     from dagster_project.definitions import defs
     from dagster_project.jobs import refresh_job
+    from dagster_project.publish.fingerprint import FORCE_TAG
     from dagster_project.report import print_run_summary
 
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(refresh_job.name).execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.resolve_job_def(refresh_job.name).execute_in_process(
+            instance=instance, raise_on_error=False, tags={FORCE_TAG: "true"} if args.force else None
+        )
     published = print_run_summary(settings, result, time.monotonic() - started)
     return 0 if result.success and published else 1
 
@@ -135,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="materialize every asset; generates the sample when the raw folder is empty")
     paths(r)
     sample(r)
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild, check and publish even when nothing changed since the published snapshot",
+    )
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this project")

@@ -17,10 +17,11 @@ from dagster_project.jobs import refresh_job
 from dagster_project.resources import warehouse_resource
 from dagster_project.schedules import daily_refresh
 from dagster_project.sensors import new_drops_sensor
-from dagster_project.settings import Settings
+from dagster_project.settings import Settings, relax_run_history_fsync
 
 # Defaults for the S2S_ variables (absolute paths), so `dagster dev` works without any set.
 Settings.from_env().export()
+relax_run_history_fsync()
 
 MART_KEYS = [key for key in dbt_models.keys if key.path[0] == "marts"]
 marts_snapshot = build_publish_asset(MART_KEYS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from dagster_project.defs.publish.assets import SNAPSHOT_KEY
+from dagster_project.publish.fingerprint import unchanged_snapshot
 from dagster_project.settings import Settings
 from dagster_project.warehouse import open_warehouse
 
@@ -37,7 +38,7 @@ def _family(check_name: str) -> str:
 
 
 def print_run_summary(settings: Settings, result: dg.ExecuteInProcessResult, seconds: float) -> bool:
-    """Print the summary; True when the run published a snapshot."""
+    """Print the summary; True when the run published a snapshot, or the published one is current."""
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
     blocking = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
@@ -79,6 +80,17 @@ def print_run_summary(settings: Settings, result: dg.ExecuteInProcessResult, sec
             f"{read} rows read = {loaded} loaded + {quarantined} quarantined"
         )
     print(f"warehouse: {settings.warehouse.absolute()}")
+    unchanged = None
+    if not published and not blocking and result.success and settings.warehouse.exists():
+        with open_warehouse(settings.warehouse, read_only=True) as con:
+            unchanged = unchanged_snapshot(con, settings.bi_dir)
+    if unchanged:
+        print(
+            f"nothing new since the BI snapshot {unchanged['snapshot_id']} (same drops, code and as-of date): "
+            f"dbt build, quality validation and publish skipped; the snapshot is current: "
+            f"{(settings.bi_dir / 'marts.duckdb').absolute()} (`run --force` rebuilds)"
+        )
+        return True
     if published:
         print(
             f"BI snapshot published: {(settings.bi_dir / 'marts.duckdb').absolute()} "

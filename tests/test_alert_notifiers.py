@@ -28,12 +28,20 @@ def make_alerts(con, rows):
 
 
 def test_alerts_are_sent_once_to_log_jsonl_and_a_custom_class(con, tmp_path, caplog):
-    make_alerts(con, [
-        ["annual_churn_high", "high", "*", "2026-10-31", 0.18, 0.15, "Churn 18% > 15%", "年流失率 18% > 15%"],
-        ["product_return_rate_high", "medium", "SKU-1", "2026-10-31", 0.07, 0.05, "Returns 7%", "退货率 7%"],
-    ])
-    config = {"notifiers": [{"type": "log"}, {"type": "jsonl", "path": "{warehouse_dir}/alerts.jsonl"},
-                            {"class": f"{__name__}.Collecting", "channel": "ops"}]}
+    make_alerts(
+        con,
+        [
+            ["annual_churn_high", "high", "*", "2026-10-31", 0.18, 0.15, "Churn 18% > 15%", "年流失率 18% > 15%"],
+            ["product_return_rate_high", "medium", "SKU-1", "2026-10-31", 0.07, 0.05, "Returns 7%", "退货率 7%"],
+        ],
+    )
+    config = {
+        "notifiers": [
+            {"type": "log"},
+            {"type": "jsonl", "path": "{warehouse_dir}/alerts.jsonl"},
+            {"class": f"{__name__}.Collecting", "channel": "ops"},
+        ]
+    }
     notifiers = build_notifiers(tmp_path, config)
 
     with caplog.at_level(logging.WARNING, logger="s2s.alerts"):
@@ -51,8 +59,11 @@ def test_alerts_are_sent_once_to_log_jsonl_and_a_custom_class(con, tmp_path, cap
     assert Collecting.received == [("ops", ["annual_churn_high", "product_return_rate_high"])]
 
     # the next run: one alert is still there, one is new; only the new one goes out
-    make_alerts(con, [
-        ["annual_churn_high", "high", "*", "2026-10-31", 0.18, 0.15, "Churn 18% > 15%", "年流失率 18% > 15%"],
-        ["crm_completeness_low", "high", "crm.leads.industry", "2026-10-31", 0.9, 0.95, "CRM 90%", "CRM 90%"],
-    ])
+    make_alerts(
+        con,
+        [
+            ["annual_churn_high", "high", "*", "2026-10-31", 0.18, 0.15, "Churn 18% > 15%", "年流失率 18% > 15%"],
+            ["crm_completeness_low", "high", "crm.leads.industry", "2026-10-31", 0.9, 0.95, "CRM 90%", "CRM 90%"],
+        ],
+    )
     assert [a["rule_code"] for a in pending_alerts(con)] == ["crm_completeness_low"]

@@ -1,6 +1,5 @@
 """Schedule and sensor: the daily refresh, and new drops triggering their entity and downstream."""
 
-
 import dagster as dg
 from conftest import csv_text, write_drop
 

@@ -34,9 +34,10 @@ def test_harness_measures_every_step_and_the_peer_agrees(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     results = json.loads((out / "results.json").read_text())["0.02"]
-    for step in ("generate", "floor", "full", "noop", "incremental", "pandas_peer", "marts_query"):
+    for step in ("generate", "floor", "full", "noop", "noop_dagster", "incremental", "pandas_peer", "marts_query"):
         assert results[step]["returncode"] == 0, step
         assert results[step]["wall_s"] > 0 and results[step]["peak_rss_mib"] > 0, step
+    assert results["full"]["peak_tree_rss_mib"] > 0 and results["full"]["peak_by_process"]
     assert sum(results["new_day_rows"].values()) > 0 and results["new_day_files"] == len(results["new_day_rows"])
     assert results["peer_vs_marts"]["agree"] is True
     assert results["peer_vs_marts"]["rfm"]["customers"] > 10

@@ -11,9 +11,15 @@ def test_definitions_load_with_one_asset_per_entity():
     keys = set(defs.resolve_asset_graph().get_all_asset_keys())
     for contract in load_contracts().values():
         assert dg.AssetKey([f"raw_{contract.source}", contract.entity]) in keys
-    for key in (["meta", "orphans"], ["meta", "ingest_audit"], ["marts", "dq_completeness"],
-                ["marts", "fct_order_lines"], ["marts", "balanced_scorecard"], ["bi", "marts_snapshot"],
-                ["meta", "alerts_sent"]):
+    for key in (
+        ["meta", "orphans"],
+        ["meta", "ingest_audit"],
+        ["marts", "dq_completeness"],
+        ["marts", "fct_order_lines"],
+        ["marts", "balanced_scorecard"],
+        ["bi", "marts_snapshot"],
+        ["meta", "alerts_sent"],
+    ):
         assert dg.AssetKey(key) in keys, key
     assert defs.resolve_job_def("refresh_warehouse") is not None
 

@@ -22,10 +22,15 @@ pytestmark = pytest.mark.slow
 SCALE = 0.05
 
 
-def run_cli(env: dict[str, str], **popen) -> subprocess.Popen:
+def run_cli(env: dict[str, str], *args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "dagster_project", "run"], env={**os.environ, **env}, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen,
+        [sys.executable, "-m", "dagster_project", "run", *args],
+        env={**os.environ, **env},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
     )
 
 
@@ -43,8 +48,12 @@ def snapshot_state(bi: Path) -> dict[str, str]:
 def query_every_mart(database: Path) -> dict[str, int]:
     con = duckdb.connect(str(database), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            ).fetchall()
+        ]
         return {t: con.execute(f'select count(*) from marts.marts."{t}"').fetchall()[0][0] for t in tables}
     finally:
         con.close()
@@ -67,13 +76,46 @@ def site(tmp_path_factory):
     return base, env
 
 
+def test_a_rerun_with_nothing_new_does_nothing_and_a_new_drop_reruns(site, tmp_path):
+    base, env = site
+    before = snapshot_state(base / "bi")
+    code, out = finish(run_cli(env))
+    assert code == 0, out[-3000:]
+    assert "nothing new: no new drop" in out and "no run started" in out
+    assert snapshot_state(base / "bi") == before
+
+    # a Dagster run with nothing new (here: the file is new, its content is not) skips dbt, GX, publish
+    drops = sorted((base / "raw" / "erp" / "fx_rates").iterdir())
+    resent = drops[-1].with_name("resent_" + drops[-1].name)
+    resent.write_bytes(drops[-1].read_bytes())
+    try:
+        code, out = finish(run_cli(env))
+    finally:
+        resent.unlink()
+    assert code == 0, out[-3000:]
+    assert "dbt build skipped: the snapshot" in out and "quality validation skipped" in out
+    assert "nothing new since the BI snapshot" in out
+    assert snapshot_state(base / "bi") == before
+
+
 def test_snapshot_holds_every_mart_and_nothing_else(site):
     base, _ = site
     bi = base / "bi"
     counts = query_every_mart(bi / "marts.duckdb")
-    for mart in ("dim_customer", "fct_order_lines", "fct_opportunity_stages", "lead_scores", "funnel",
-                 "rfm_customer", "ltv_cac_by_channel", "balanced_scorecard", "target_attainment", "alerts",
-                 "dq_completeness", "ingest_audit"):
+    for mart in (
+        "dim_customer",
+        "fct_order_lines",
+        "fct_opportunity_stages",
+        "lead_scores",
+        "funnel",
+        "rfm_customer",
+        "ltv_cac_by_channel",
+        "balanced_scorecard",
+        "target_attainment",
+        "alerts",
+        "dq_completeness",
+        "ingest_audit",
+    ):
         assert mart in counts, mart
     assert counts["fct_order_lines"] > 0 and counts["balanced_scorecard"] > 0
     con = duckdb.connect(str(bi / "marts.duckdb"), read_only=True)
@@ -86,9 +128,14 @@ def test_snapshot_holds_every_mart_and_nothing_else(site):
 def test_no_raw_email_or_phone_reaches_the_snapshot(site):
     base, env = site
     warehouse = duckdb.connect(env["S2S_WAREHOUSE"], read_only=True)
-    personal = {v for (v,) in warehouse.execute(
-        "select email from raw_crm.contacts union select phone from raw_crm.contacts "
-        "union select email from raw_crm.sales_reps").fetchall() if v}
+    personal = {
+        v
+        for (v,) in warehouse.execute(
+            "select email from raw_crm.contacts union select phone from raw_crm.contacts "
+            "union select email from raw_crm.sales_reps"
+        ).fetchall()
+        if v
+    }
     warehouse.close()
     assert len(personal) > 50
     snap = duckdb.connect(str(base / "bi" / "marts.duckdb"), read_only=True)
@@ -96,7 +143,8 @@ def test_no_raw_email_or_phone_reaches_the_snapshot(site):
     snap.executemany("insert into personal values (?)", [[v] for v in personal])
     text_columns = snap.execute(
         "select table_name, column_name from information_schema.columns "
-        "where table_catalog = 'marts' and table_schema = 'marts' and data_type = 'VARCHAR'").fetchall()
+        "where table_catalog = 'marts' and table_schema = 'marts' and data_type = 'VARCHAR'"
+    ).fetchall()
     leaks = {}
     for table, column in text_columns:
         n = snap.execute(
@@ -114,9 +162,11 @@ def test_readers_of_the_snapshot_never_fail_during_a_run(site):
     before = (base / "bi" / "snapshot.json").read_text()
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(database), str(base / "reader.stop")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
-    code, out = finish(run_cli(env))
+    code, out = finish(run_cli(env, "--force"))  # nothing changed: only --force rebuilds and publishes
     (base / "reader.stop").touch()
     report, _ = reader.communicate(timeout=120)
     assert code == 0, out[-3000:]
@@ -153,9 +203,12 @@ def test_baseline_completeness_blocks_publish_and_keeps_the_snapshot(site, tmp_p
     base, env = site
     before = snapshot_state(base / "bi")
     generate(tmp_path / "raw", scale=SCALE, seed=11, profile="baseline")
-    baseline_env = {**env, "S2S_RAW_DIR": str(tmp_path / "raw"),
-                    "S2S_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-                    "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    baseline_env = {
+        **env,
+        "S2S_RAW_DIR": str(tmp_path / "raw"),
+        "S2S_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
 
     code, out = finish(run_cli(baseline_env))
 
@@ -194,7 +247,7 @@ def test_run_killed_mid_build_or_publish_leaves_last_snapshot_and_rerun_complete
     base, env = site
     bi = base / "bi"
     before = snapshot_state(bi)
-    proc = run_cli(env)
+    proc = run_cli(env, "--force")
     lines: list[str] = []
     _start_draining(proc, lines)
     if moment == "build":
@@ -212,6 +265,6 @@ def test_run_killed_mid_build_or_publish_leaves_last_snapshot_and_rerun_complete
         json.loads((bi / "snapshot.json").read_text())  # the old or (if the swap was done) the new one
 
     assert len(query_every_mart(bi / "marts.duckdb")) > 10  # readable and whole
-    code, out = finish(run_cli(env))
+    code, out = finish(run_cli(env, "--force"))
     assert code == 0, out[-3000:]
     assert "BI snapshot published" in out

@@ -107,8 +107,11 @@ def _prune(versions: Path, keep: set[str], keep_previous: int) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def publish_snapshot(con: duckdb.DuckDBPyConnection, bi_dir: Path, run_id: str) -> PublishResult:
-    """Copy schema `marts` of the open warehouse into a new snapshot and swap it in."""
+def publish_snapshot(
+    con: duckdb.DuckDBPyConnection, bi_dir: Path, run_id: str, inputs_fingerprint: str | None = None
+) -> PublishResult:
+    """Copy schema `marts` of the open warehouse into a new snapshot and swap it in; the snapshot's
+    manifest records the fingerprint of the inputs it was built from (see publish/fingerprint.py)."""
     schema = publish_config()["schema"]
     bi_dir = bi_dir.absolute()
     versions = bi_dir / ".snapshots"
@@ -152,6 +155,7 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, bi_dir: Path, run_id: str) 
         "tables": result.tables,
         "hashed_columns": result.hashed_columns,
         "dropped_columns": result.dropped_columns,
+        "inputs_fingerprint": inputs_fingerprint,
     }
     (build / "snapshot.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     (build / "COMPLETE").touch()

@@ -13,6 +13,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from dagster_project.resources import WarehouseResource, skip_unchanged
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -55,8 +57,11 @@ ensure_manifest()
     project=dbt_project,
     dagster_dbt_translator=WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """dbt build: seeds, snapshots, models and their tests, in dependency order."""
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """dbt build: seeds, snapshots, models and their tests, in dependency order; nothing when the
+    published snapshot was built from the same drops and code (publish and alerts then skip too)."""
+    if skip_unchanged(context, warehouse, "dbt build"):
+        return
     yield from dbt.cli(["build"], context=context).stream()
     _prune_invocation_targets(keep=5)
 

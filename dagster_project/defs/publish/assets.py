@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.defs.quality.assets import AUDIT_KEY, DQ_KEY, ORPHANS_KEY
+from dagster_project.publish.fingerprint import inputs_fingerprint
 from dagster_project.publish.snapshot import publish_snapshot
 from dagster_project.resources import WarehouseResource
 
@@ -23,7 +24,9 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as con:
-            result = publish_snapshot(con, Path(warehouse.bi_dir), run_id=context.run.run_id)
+            result = publish_snapshot(
+                con, Path(warehouse.bi_dir), run_id=context.run.run_id, inputs_fingerprint=inputs_fingerprint(con)
+            )
         context.log.info(f"published {len(result.tables)} marts to {result.database}")
         return dg.MaterializeResult(
             metadata={
