@@ -173,23 +173,37 @@ def _check_group(con: duckdb.DuckDBPyConnection, contract: Contract, header: lis
         con.execute(f"alter table _batch add column if not exists {quote(name)} varchar")
     order = f"{quote(contract.updated_at)} desc nulls last, _line" if contract.updated_at else "_line"
     key = ", ".join(quote(k) for k in contract.primary_key)
-    # Good rows are ranked within their drop and key (1 = kept); the row as read is kept, as JSON,
-    # only for the rows that go to quarantine (a problem, or a duplicate key in the drop).
+    good = "len(c._problems) = 0"
+    # Good rows are ranked within their drop and key (1 = kept; ties: the newest updated_at, then
+    # the first line). Only keys seen twice in a drop need ranking: found by a hash aggregate,
+    # which is much cheaper than ordering every row. The row as read is kept, as JSON, only for
+    # the rows that go to quarantine (a problem, or a duplicate key in the drop).
     con.execute(
         f"""
         insert into _batch by name
         with checked as materialized (
-            select *, case when len(_problems) = 0 then row_number() over w end as _rank,
-                   case when len(_problems) = 0 then first_value(_line) over w end as _kept_line
-            from ({checked_select(contract, header, table="_group_raw", keep=("_drop_seq", "_line"))})
-            window w as (partition by _drop_seq, len(_problems) = 0, {key} order by {order})
+            select * from ({checked_select(contract, header, table="_group_raw", keep=("_drop_seq", "_line"))})
+        ),
+        repeated as (
+            select _drop_seq, {key} from checked c where {good} group by all having count(*) > 1
+        ),
+        ranked as (
+            select _drop_seq, _line, row_number() over w as _rank, first_value(_line) over w as _kept_line
+            from checked c semi join repeated r on r._drop_seq = c._drop_seq and {_key_match(contract, "r", "c")}
+            where {good}
+            window w as (partition by _drop_seq, {key} order by {order})
         ),
         quarantined as (
             select r._drop_seq, r._line, {raw_record_sql(header)} as _raw_record
-            from _group_raw r semi join checked c
-                on c._drop_seq = r._drop_seq and c._line = r._line and (len(c._problems) > 0 or c._rank > 1)
+            from _group_raw r
+            where (r._drop_seq, r._line) in (
+                select (_drop_seq, _line) from checked c where not {good}
+                union all select (_drop_seq, _line) from ranked where _rank > 1
+            )
         )
-        select c.*, q._raw_record from checked c left join quarantined q using (_drop_seq, _line)
+        select c.*, case when {good} then coalesce(k._rank, 1) end as _rank,
+               case when {good} then coalesce(k._kept_line, c._line) end as _kept_line, q._raw_record
+        from checked c left join ranked k using (_drop_seq, _line) left join quarantined q using (_drop_seq, _line)
         """
     )
     con.execute("drop table _group_raw")
@@ -269,31 +283,45 @@ def _quarantine(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[
     )
 
 
-def _compare(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+def _compare(con: duckdb.DuckDBPyConnection, contract: Contract, several_drops: bool) -> None:
     """`_batch_cmp`: for each good row of the batch, whether it wins, and whether its key existed.
 
     As if the drops were applied one by one: a row wins when its priority (updated_at, drop date,
     file) is at least that of every earlier version of its key (the stored row, then the batch's
     earlier drops); the key existed when there is any earlier version. The last winner is final.
     """
-    t, key = contract.table, ", ".join(quote(k) for k in contract.primary_key)
+    t, key, pk0 = contract.table, ", ".join(quote(k) for k in contract.primary_key), quote(contract.primary_key[0])
 
     def priority(updated_at: str, drop_date: str, source_file: str) -> str:
         newest = f"u := coalesce({updated_at}, {_OLDEST}), " if contract.updated_at else ""
         return f"struct_pack({newest}d := {drop_date}, f := {source_file})"
 
     u = quote(contract.updated_at or "")
+    stored_priority = priority(f"t.{u}", "t._drop_date", "t._source_file")
+    n_key = ", ".join(f"n.{quote(k)}" for k in contract.primary_key)
+    # A key met once in the batch is judged against its stored row by a join; only keys in several
+    # drops of the batch need the ordered comparison (a window over far fewer rows).
+    repeated = f"select {key} from new_rows group by all having count(*) > 1" if several_drops else ""
     con.execute(
         f"""
         create or replace temp table _batch_cmp as
-        with candidates as (
-            select {key}, -1 as _drop_seq, null::bigint as _line,
-                   {priority(f"t.{u}", "t._drop_date", "t._source_file")} as _priority
-            from {t} t semi join _batch b on {_key_match(contract, "t", "b")} and b._rank = 1
-            union all
-            select {key}, b._drop_seq, b._line, {priority(f"b.{u}", "d.drop_date", "d.source_file")}
+        with new_rows as materialized (
+            select {key}, b._drop_seq, b._line, {priority(f"b.{u}", "d.drop_date", "d.source_file")} as _priority
             from _batch b join _batch_drops d using (_drop_seq)
             where b._rank = 1
+        ),
+        repeated as materialized ({repeated or f"select {key} from new_rows where false"}),
+        once as (
+            select {n_key}, n._drop_seq, n._line, t.{pk0} is not null as existed,
+                   t.{pk0} is null or n._priority >= {stored_priority} as wins, t.{pk0} is not null as _stored
+            from new_rows n left join {t} t on {_key_match(contract, "n", "t")}
+            where not exists (select 1 from repeated r where {_key_match(contract, "r", "n")})
+        ),
+        candidates as (
+            select {key}, -1 as _drop_seq, null::bigint as _line, {stored_priority} as _priority
+            from {t} t semi join repeated r on {_key_match(contract, "t", "r")}
+            union all
+            select n.* from new_rows n semi join repeated r on {_key_match(contract, "n", "r")}
         ),
         ordered as (
             select *, max(_priority) over (partition by {key} order by _drop_seq
@@ -306,7 +334,10 @@ def _compare(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
                    _best_before is null or _priority >= _best_before as wins
             from ordered
         )
-        select *, wins and _drop_seq = max(_drop_seq) filter (wins) over (partition by {key}) as final
+        select {key}, _drop_seq, _line, existed, wins, _stored, wins as final from once
+        union all
+        select {key}, _drop_seq, _line, existed, wins, _stored,
+               wins and _drop_seq = max(_drop_seq) filter (wins) over (partition by {key}) as final
         from judged where _drop_seq >= 0
         """
     )
@@ -426,7 +457,7 @@ def load_batch(
         try:
             add_extra_columns(con, contract, sorted({c for p in batch for c in p.outcome.extra_columns}))
             _quarantine(con, contract, batch, now)
-            _compare(con, contract)
+            _compare(con, contract, several_drops=sum(p.outcome.status == "loaded" for p in batch) > 1)
             _upsert(con, contract, batch, now)
             _record(con, contract, batch, run_id)
             con.execute("commit")
