@@ -39,19 +39,24 @@ regions as (
 
 ),
 
-region_lines as (
+region_days as (
 
-    -- every line twice: once under its region, once under `*`
+    -- lines not cancelled per region (every line twice: once under its region, once under `*`) x
+    -- account x order date, so that the trailing windows below join days, not lines. An order has
+    -- one order date (order header), so distinct orders per day add up to distinct orders per
+    -- window; two or more distinct product lines <=> min(product_line) <> max(product_line).
     select
-        order_lines.order_id,
+        case when copies.is_all_regions then '*' else coalesce(order_lines.region, 'unknown') end as region,
         order_lines.account_id,
         order_lines.order_date,
-        order_lines.product_line,
-        order_lines.net_revenue,
-        case when copies.is_all_regions then '*' else coalesce(order_lines.region, 'unknown') end as region,
+        count(distinct order_lines.order_id) as orders,
+        min(order_lines.product_line) as min_product_line,
+        max(order_lines.product_line) as max_product_line,
+        sum(order_lines.net_revenue) as net_revenue,
     from order_lines
     cross join (values (false), (true)) as copies (is_all_regions)
     where not order_lines.is_cancelled
+    group by all
 
 ),
 
@@ -59,22 +64,24 @@ customer_windows as (
 
     select
         months.month_start_date,
-        region_lines.region,
-        region_lines.account_id,
-        count(distinct region_lines.order_id) filter (
-            where region_lines.order_date > months.period_end_date - 365
-        ) as orders_last,
-        count(distinct region_lines.product_line) filter (
-            where region_lines.order_date > months.period_end_date - 365
-        ) as product_lines_last,
-        coalesce(sum(region_lines.net_revenue) filter (
-            where region_lines.order_date > months.period_end_date - 365
+        region_days.region,
+        region_days.account_id,
+        coalesce(sum(region_days.orders) filter (
+            where region_days.order_date > months.period_end_date - 365
+        ), 0) as orders_last,
+        coalesce(min(region_days.min_product_line) filter (
+            where region_days.order_date > months.period_end_date - 365
+        ) <> max(region_days.max_product_line) filter (
+            where region_days.order_date > months.period_end_date - 365
+        ), false) as has_two_product_lines_last,
+        coalesce(sum(region_days.net_revenue) filter (
+            where region_days.order_date > months.period_end_date - 365
         ), 0) as revenue_last,
-        count(*) filter (where region_lines.order_date <= months.period_end_date - 365) > 0 as was_active_before,
-    from region_lines
+        count(*) filter (where region_days.order_date <= months.period_end_date - 365) > 0 as was_active_before,
+    from region_days
     inner join months
-        on region_lines.order_date > months.period_end_date - 730
-        and region_lines.order_date <= months.period_end_date
+        on region_days.order_date > months.period_end_date - 730
+        and region_days.order_date <= months.period_end_date
     group by all
 
 ),
@@ -100,7 +107,7 @@ customer_kpis as (
             / nullif(count(*) filter (where was_active_before), 0) as churn_rate,
         count(*) filter (where orders_last >= 2) / nullif(count(*) filter (where orders_last > 0), 0)
             as repurchase_rate,
-        count(*) filter (where product_lines_last >= 2) / nullif(count(*) filter (where orders_last > 0), 0)
+        count(*) filter (where has_two_product_lines_last) / nullif(count(*) filter (where orders_last > 0), 0)
             as cross_sell_rate,
         sum(revenue_last) filter (where revenue_rank <= 100 and orders_last > 0)
             / nullif(sum(revenue_last) filter (where orders_last > 0), 0) as top100_concentration,

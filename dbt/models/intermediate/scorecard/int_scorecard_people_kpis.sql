@@ -65,17 +65,29 @@ rep_training as (
 
 ),
 
+rep_days as (
+
+    -- effective touches per rep x day first: one scan of the activities, a small range join below
+    select
+        rep_id,
+        activity_date,
+        count(*) as effective_touches,
+    from activities
+    where is_effective
+    group by all
+
+),
+
 rep_activity as (
 
     select
         active_reps.month_start_date,
         active_reps.rep_id,
-        count(*) as effective_touches,
+        cast(sum(rep_days.effective_touches) as bigint) as effective_touches,
     from active_reps
-    inner join activities
-        on active_reps.rep_id = activities.rep_id
-        and activities.activity_date between active_reps.month_start_date and active_reps.period_end_date
-        and activities.is_effective
+    inner join rep_days
+        on active_reps.rep_id = rep_days.rep_id
+        and rep_days.activity_date between active_reps.month_start_date and active_reps.period_end_date
     group by all
 
 ),
