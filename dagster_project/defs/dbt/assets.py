@@ -18,6 +18,7 @@ from dagster_project.resources import WarehouseResource, skip_unchanged
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+TARGET_DIR = DBT_PROJECT_DIR / dbt_project.target_path  # target_path is relative to the project
 
 
 def dbt_resource() -> DbtCliResource:
@@ -62,12 +63,20 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     published snapshot was built from the same drops and code (publish and alerts then skip too)."""
     if skip_unchanged(context, warehouse, "dbt build"):
         return
-    yield from dbt.cli(["build"], context=context).stream()
+    # Unit tests check the SQL, not the data: they run in `make test` / CI (tests/test_dbt_project.py),
+    # as dbt advises, not in every production build.
+    invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+    yield from invocation.stream()
+    # dagster-dbt seeds each invocation's folder with the project's partial parse file; keep the one
+    # parsed with this run's settings, so the next run with the same settings skips a full parse.
+    parsed = invocation.target_path / "partial_parse.msgpack"
+    if parsed.exists():
+        shutil.copyfile(parsed, TARGET_DIR / "partial_parse.msgpack")
     _prune_invocation_targets(keep=5)
 
 
 def _prune_invocation_targets(keep: int) -> None:
     """dagster-dbt gives each invocation its own target folder; keep the newest few for debugging."""
-    folders = sorted(dbt_project.target_path.glob("dbt_models-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    folders = sorted(TARGET_DIR.glob("dbt_models-*"), key=lambda p: p.stat().st_mtime, reverse=True)
     for folder in folders[keep:]:
         shutil.rmtree(folder, ignore_errors=True)
