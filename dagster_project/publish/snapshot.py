@@ -134,6 +134,9 @@ def publish_snapshot(
         stale.unlink()
     database = bi_dir / f".{SNAPSHOT_FILE}.{snapshot_id}.building"
     (build / "parquet").mkdir()
+    # Tables have no row order to keep; letting DuckDB write in parallel makes the Parquet export
+    # ~1/3 faster (scale 10: 9.4 M web events 4.1 s -> 2.7 s).
+    con.execute("set preserve_insertion_order = false")
     con.execute(f"attach {literal(str(database))} as bi_snapshot")
     try:
         con.execute(f"create schema bi_snapshot.{schema}")
