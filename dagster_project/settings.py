@@ -84,12 +84,12 @@ def relax_run_history_fsync() -> None:
     """
     import sqlite3
 
-    import yaml
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    config = yaml.safe_load((Path(__file__).parent / "config" / "warehouse.yml").read_text(encoding="utf-8"))
-    if config.get("dagster", {}).get("run_history_fsync", True):
+    from dagster_project.warehouse import warehouse_config
+
+    if warehouse_config("dagster").get("run_history_fsync", True):
         return
     home = str(Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").absolute())
 

@@ -78,9 +78,14 @@ create table if not exists meta.quarantine (
 WAREHOUSE_CONFIG = Path(__file__).parent / "config" / "warehouse.yml"
 
 
+def warehouse_config(section: str) -> dict:
+    """One section of config/warehouse.yml (duckdb, ingest, dagster)."""
+    return yaml.safe_load(WAREHOUSE_CONFIG.read_text(encoding="utf-8")).get(section) or {}
+
+
 def duckdb_settings() -> dict[str, str]:
     """Memory limit and threads: config/warehouse.yml, overridden by S2S_DUCKDB_*."""
-    config = yaml.safe_load(WAREHOUSE_CONFIG.read_text(encoding="utf-8"))["duckdb"]
+    config = warehouse_config("duckdb")
     return {
         "memory_limit": os.environ.get("S2S_DUCKDB_MEMORY_LIMIT") or str(config["memory_limit"]),
         "threads": os.environ.get("S2S_DUCKDB_THREADS") or str(config["threads"]),
@@ -149,5 +154,5 @@ def insert_rows(con: duckdb.DuckDBPyConnection, sql: str, rows: list) -> None:
 
 def ingest_batch_bytes() -> int:
     """Most bytes of drop files loaded in one transaction (config/warehouse.yml, S2S_INGEST_BATCH_MB)."""
-    config = yaml.safe_load(WAREHOUSE_CONFIG.read_text(encoding="utf-8"))["ingest"]
+    config = warehouse_config("ingest")
     return int(os.environ.get("S2S_INGEST_BATCH_MB") or config["batch_mb"]) << 20

@@ -113,7 +113,7 @@ class _Pending:
     malformed: list[MalformedRow] = field(default_factory=list)
 
 
-class _Manifest:
+class Manifest:
     """What the manifest already holds for the entity, read once per load."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract):
@@ -125,9 +125,13 @@ class _Manifest:
         self.files = {(f, b, m) for f, b, m, _ in rows}
         self.hashes = {h: f for f, _, _, h in rows}
 
+    def unchanged(self, drop: Drop) -> bool:
+        """The file was loaded (or rejected) before with the same path, size and mtime."""
+        return (drop.relative_path, drop.size, drop.mtime_ns) in self.files
+
     def known(self, drop: Drop) -> tuple[bool, str | None]:
-        """(already loaded?, content hash). An unchanged file (same path, size, mtime) is not re-hashed."""
-        if (drop.relative_path, drop.size, drop.mtime_ns) in self.files:
+        """(already loaded?, content hash). An unchanged file is not re-hashed."""
+        if self.unchanged(drop):
             return True, None
         digest = content_hash(drop.path)
         if digest in self.hashes:
@@ -501,7 +505,7 @@ def load_entity(
     ensure_raw_table(con, contract)
     drops = find_drops(raw_dir, contract)
     result = EntityLoadResult(contract=contract, drops_found=len(drops))
-    manifest = _Manifest(con, contract)
+    manifest = Manifest(con, contract)
     pending = []
     for drop in drops:
         known, digest = manifest.known(drop)
@@ -519,4 +523,4 @@ def load_entity(
     return result
 
 
-__all__ = ["DropOutcome", "EntityLoadResult", "LINEAGE_COLUMNS", "load_batch", "load_entity"]
+__all__ = ["DropOutcome", "EntityLoadResult", "LINEAGE_COLUMNS", "Manifest", "load_batch", "load_entity"]

@@ -16,7 +16,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from dagster_project.ingest.drops import Drop, detect_encoding, transcode_to_utf8
 from dagster_project.warehouse import literal, quote
@@ -131,6 +130,7 @@ def _cell_text(value: object) -> str | None:
 
 
 def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, drop: Drop) -> list[str]:
+    import pandas as pd  # only xlsx drops need it; kept out of start-up
     from openpyxl import load_workbook
 
     try:

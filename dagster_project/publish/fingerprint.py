@@ -78,14 +78,13 @@ def pending_drops(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> list[str]:
     """Files in the raw folder that the manifest does not know by path, size and modification time."""
     from dagster_project.contracts import load_contracts
     from dagster_project.ingest.drops import find_drops
+    from dagster_project.ingest.load import Manifest
 
-    known = set(con.execute("select source_file, file_bytes, file_mtime_ns from meta.drop_manifest").fetchall())
-    return [
-        d.relative_path
-        for contract in load_contracts().values()
-        for d in find_drops(raw_dir, contract)
-        if (d.relative_path, d.size, d.mtime_ns) not in known
-    ]
+    pending = []
+    for contract in load_contracts().values():
+        manifest = Manifest(con, contract)
+        pending += [d.relative_path for d in find_drops(raw_dir, contract) if not manifest.unchanged(d)]
+    return pending
 
 
 def nothing_new(warehouse: Path, raw_dir: Path, bi_dir: Path) -> dict | None:
