@@ -2,9 +2,8 @@
 -- order processing time, CRM completeness (current values of records created by the period end)
 -- and its target. Ratios follow macro ratio; durations outside var duration_bounds are left out.
 -- CRM completeness covers the collected critical fields of meta.field_policy (critical in the
--- contract, entity delivered, not declared not collected): the column list below is every critical
--- column of the sources (generated from the contracts); the policy table decides at run time which
--- count and with which target.
+-- contract, entity delivered, not declared not collected): every cell of the CRM tables is
+-- unpivoted and the policy table decides at run time which count and with which target.
 {%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
 with
 
@@ -117,53 +116,86 @@ processing_kpis as (
     group by grouping sets ((months.month_start_date, region), (months.month_start_date))
 
 ),
-{%- set crm_entities = ['accounts', 'contacts', 'leads', 'opportunities'] %}
-{%- set critical = critical_source_columns('crm', crm_entities) %}
+field_cells as (
 
-policy_flags as (
+    -- every cell of the CRM tables; the policy keeps the critical, collected fields
+    {{ field_cells('accounts', 'crm_accounts', 'account_id') }}
+    union all
+    {{ field_cells('contacts', 'crm_contacts', 'contact_id') }}
+    union all
+    {{ field_cells('leads', 'crm_leads', 'lead_id') }}
+    union all
+    {{ field_cells('opportunities', 'crm_opportunities', 'opportunity_id') }}
 
-    -- one row per CRM entity: for each critical column, counted (critical and collected) or not
-    -- and its target; an entity without any counted field drops out
-    {%- for entity in crm_entities %}
+),
+
+record_cells as (
+
     select
-        '{{ entity }}' as entity,
-        {%- for field in critical[entity] %}
-        coalesce(bool_or(field = '{{ field }}' and is_critical and is_collected), false) as counts_{{ field }},
-        coalesce(max(target) filter (where field = '{{ field }}' and is_critical and is_collected), 0)
-            as target_{{ field }},
-        {%- endfor %}
-    from field_policy
-    where entity = '{{ entity }}'
-    {{ 'union all by name' if not loop.last }}
-    {%- endfor %}
+        field_cells.entity,
+        field_cells.record_id,
+        count(*) filter (where field_cells.is_filled) as filled,
+        count(*) as fields,
+        sum(field_policy.target) as target_cells,
+    from field_cells
+    inner join field_policy
+        on field_cells.entity = field_policy.entity
+        and field_cells.field = field_policy.field
+    where field_policy.is_critical
+        and field_policy.is_collected
+    group by all
+
+),
+
+crm_records as (
+
+    -- region (the account's for contacts and opportunities) and creation of every CRM record
+    select
+        'accounts' as entity,
+        crm_accounts.account_id as record_id,
+        crm_accounts.region,
+        crm_accounts.created_at,
+    from crm_accounts
+    union all
+    select
+        'contacts',
+        crm_contacts.contact_id,
+        contact_accounts.region,
+        crm_contacts.created_at,
+    from crm_contacts
+    left join crm_accounts as contact_accounts
+        on crm_contacts.account_id = contact_accounts.account_id
+    union all
+    select
+        'leads',
+        crm_leads.lead_id,
+        crm_leads.region,
+        crm_leads.created_at,
+    from crm_leads
+    union all
+    select
+        'opportunities',
+        crm_opportunities.opportunity_id,
+        opportunity_accounts.region,
+        crm_opportunities.created_at,
+    from crm_opportunities
+    left join crm_accounts as opportunity_accounts
+        on crm_opportunities.account_id = opportunity_accounts.account_id
 
 ),
 
 crm_cells as (
 
-    {{ completeness_cells('accounts', critical['accounts'], 'crm_accounts', 'crm_accounts') }}
-    from crm_accounts
-    inner join policy_flags
-        on policy_flags.entity = 'accounts'
-    union all
-    {{ completeness_cells('contacts', critical['contacts'], 'crm_contacts', 'contact_accounts') }}
-    from crm_contacts
-    inner join policy_flags
-        on policy_flags.entity = 'contacts'
-    left join crm_accounts as contact_accounts
-        on crm_contacts.account_id = contact_accounts.account_id
-    union all
-    {{ completeness_cells('leads', critical['leads'], 'crm_leads', 'crm_leads') }}
-    from crm_leads
-    inner join policy_flags
-        on policy_flags.entity = 'leads'
-    union all
-    {{ completeness_cells('opportunities', critical['opportunities'], 'crm_opportunities', 'opportunity_accounts') }}
-    from crm_opportunities
-    inner join policy_flags
-        on policy_flags.entity = 'opportunities'
-    left join crm_accounts as opportunity_accounts
-        on crm_opportunities.account_id = opportunity_accounts.account_id
+    select
+        crm_records.region,
+        crm_records.created_at,
+        record_cells.filled,
+        record_cells.fields,
+        record_cells.target_cells,
+    from crm_records
+    inner join record_cells
+        on crm_records.entity = record_cells.entity
+        and crm_records.record_id = record_cells.record_id
 
 ),
 

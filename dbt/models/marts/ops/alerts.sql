@@ -8,8 +8,7 @@
 {%- set r_new = rules['new_customers_below_target'] %}
 {%- set r_churn = rules['annual_churn'] %}
 {%- set r_crm = rules['crm_completeness'] %}
-{%- set crm_entities = ['accounts', 'contacts', 'leads', 'opportunities'] %}
-{%- set critical = critical_source_columns('crm', crm_entities) %}
+{%- set crm_keys = {'accounts': 'account_id', 'contacts': 'contact_id', 'leads': 'lead_id', 'opportunities': 'opportunity_id'} %}
 {%- set active = {} %}
 {%- for code, rule in rules.items() %}
     {%- do active.update({code: ('true' if rule['enabled'] else 'false') ~ ' and ' ~ delivered(rule.get('inputs') or [])}) %}
@@ -76,7 +75,7 @@ labels as (
 
 ),
 
-{%- for entity in crm_entities %}
+{%- for entity in crm_keys %}
 
 crm_{{ entity }} as (
 
@@ -245,26 +244,22 @@ churn_alerts as (
 -- rule crm_completeness: each collected critical CRM field (meta.field_policy) below its target,
 -- for fields whose completeness gate only warns: a shortfall the gate blocks on is reported by
 -- the gate alone (the run does not publish)
+field_cells as (
+    {%- for entity, key in crm_keys.items() %}
+    {{ field_cells(entity, 'crm_' ~ entity, key) }}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
 field_completeness as (
-    {%- set n = namespace(first=true) %}
-    {%- for entity in crm_entities %}
-    {%- for field in critical[entity] %}
-    {{ 'union all' if not n.first }}
+
     select
-        '{{ entity }}' as entity,
-        '{{ field }}' as field,
-        count({{ field }}) / nullif(count(*), 0) as completeness,
-    from crm_{{ entity }}
-    {%- set n.first = false %}
-    {%- endfor %}
-    {%- endfor %}
-    {%- if n.first %}
-    select
-        cast(null as varchar) as entity,
-        cast(null as varchar) as field,
-        cast(null as double) as completeness,
-    where false
-    {%- endif %}
+        entity,
+        field,
+        count(*) filter (where is_filled) / count(*) as completeness,
+    from field_cells
+    group by all
 
 ),
 
