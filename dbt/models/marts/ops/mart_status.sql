@@ -69,6 +69,7 @@ part_status as (
         string_agg(
             distinct part_inputs.entity_name || ' (' || coalesce(entities.not_delivered_reason, 'unknown entity') || ')',
             ', '
+            order by part_inputs.entity_name || ' (' || coalesce(entities.not_delivered_reason, 'unknown entity') || ')'
         ) filter (where not coalesce(entities.is_delivered, part_inputs.entity_name is null)) as missing,
     from part_inputs
     left join entities
@@ -89,7 +90,7 @@ final as (
         end as status,
         case
             when bool_and(is_delivered) then null
-            when count(part) = 0 then 'not delivered: ' || string_agg(missing, ', ')
+            when count(part) = 0 then 'not delivered: ' || string_agg(missing, ', ' order by missing)
             else string_agg(part || ' needs ' || missing, '; ' order by part) filter (where not is_delivered)
         end as reason,
     from part_status
