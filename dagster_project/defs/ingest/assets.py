@@ -7,6 +7,7 @@ from dagster_project.deployment import write_field_policy
 from dagster_project.ingest import load_entity
 from dagster_project.ingest.integrity import refresh_orphans
 from dagster_project.resources import WarehouseResource
+from dagster_project.warehouse import ensure_raw_table
 
 
 def raw_asset_key(contract: Contract) -> dg.AssetKey:
@@ -73,6 +74,8 @@ def orphans(warehouse: WarehouseResource):
         by_entity = con.execute(
             "select source || '.' || entity, count(*) from meta.orphans group by all order by 1"
         ).fetchall()
+        for contract in load_contracts().values():
+            ensure_raw_table(con, contract)  # an entity never loaded is an empty table: dbt reads it
         write_field_policy(con)
         policy = con.execute(
             "select count(*) filter (is_critical and is_collected), "
