@@ -627,6 +627,7 @@ def compute_rfm(per_order: pd.DataFrame, as_of: date) -> pd.DataFrame:
     as_of_ts = pd.Timestamp(as_of)
     start = as_of_ts - pd.Timedelta(days=RFM_WINDOW_DAYS)
     window = per_order[(per_order["order_date"] > start) & (per_order["order_date"] <= as_of_ts)]
+    window = window[window["account_id"].notna()]  # an order without an account is no customer's
     if window.empty:
         return pd.DataFrame(
             columns=[
@@ -684,7 +685,17 @@ def compute_funnel(raw_dir: Path, as_of: date) -> list[dict]:
         ]
     )
     reached = reached[reached["opportunity_id"].isin(set(scoped))]
-    furthest = reached["stage"].map(STAGE_ORDER).groupby(reached["opportunity_id"]).max().to_numpy()
+    # every deal reached at least the first stage (a lost deal without history: qualification)
+    furthest = (
+        reached["stage"]
+        .map(STAGE_ORDER)
+        .groupby(reached["opportunity_id"])
+        .max()
+        .reindex(pd.Index(scoped.unique()))
+        .fillna(1)
+        .clip(lower=1)
+        .to_numpy()
+    )
     steps = sorted(STAGE_ORDER.items(), key=lambda kv: kv[1])
     counts = [int(np.sum(furthest >= order)) for _stage, order in steps]
     funnel = []

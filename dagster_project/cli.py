@@ -45,9 +45,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Load every entity's new drops without Dagster (the assets call the same code)."""
     from dagster_project.contracts import load_contracts
+    from dagster_project.deployment import write_field_policy
     from dagster_project.ingest import load_entity
     from dagster_project.ingest.integrity import refresh_orphans
-    from dagster_project.warehouse import open_warehouse
+    from dagster_project.warehouse import ensure_raw_table, open_warehouse
 
     settings = _settings(args)
     contracts = [c for c in load_contracts().values() if not args.entity or c.name in args.entity]
@@ -68,7 +69,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"{m['rows_loaded']} rows loaded, {m['rows_quarantined']} quarantined, {m['drops_rejected']} "
                 f"files rejected; table has {m['table_rows']} rows"
             )
+        for contract in load_contracts().values():
+            ensure_raw_table(con, contract)  # an entity never loaded is an empty table: dbt reads it
         refresh_orphans(con, list(load_contracts().values()))
+        write_field_policy(con)  # what dbt reads of the contracts' critical fields and the policy
     return 0
 
 

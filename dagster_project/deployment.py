@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from dagster_project.contracts import load_contracts
+from dagster_project.quality.config import severity as configured_severity
 
 DEFAULT_DEPLOYMENT_DIR = "deployment"
 POLICY_FILE = "policy.yml"
@@ -135,14 +136,17 @@ create or replace table meta.field_policy (
     is_delivered boolean not null,      -- false: the deployment declares the entity not delivered
     is_collected boolean not null,      -- false: not delivered, or declared not collected
     target double,                      -- completeness target (policy, else contract); null if not critical
-    severity varchar                    -- error | warn from the policy; null: the configured default
+    severity varchar,                   -- error | warn from the policy; null: the configured default
+    gate_severity varchar not null      -- what the gate applies: severity, else config/quality.yml's
 )
 """
 
 
 def field_policy_rows(policy: Policy | None = None) -> list[tuple]:
-    """One row per contract column: the contract's critical flag and target, with the policy applied."""
+    """One row per contract column: the contract's critical flag and target, with the policy applied,
+    and the severity the completeness gate gives a shortfall (the dbt alert rule reads it)."""
     policy = policy or load_policy()
+    default_severity = configured_severity("completeness")
     rows = []
     for contract in load_contracts().values():
         for column in contract.columns:
@@ -158,6 +162,7 @@ def field_policy_rows(policy: Policy | None = None) -> list[tuple]:
                     policy.is_collected(contract.name, column.name),
                     target if column.critical else None,
                     rule.severity,
+                    rule.severity or default_severity,
                 )
             )
     return rows
@@ -167,4 +172,4 @@ def write_field_policy(con, policy: Policy | None = None) -> None:
     """(Re)write `meta.field_policy`, the table through which dbt reads the contracts' critical
     fields and the deployment's policy (one place for the gate, the alert rule and the KPI)."""
     con.execute(FIELD_POLICY_DDL)
-    con.executemany("insert into meta.field_policy values (?, ?, ?, ?, ?, ?, ?, ?)", field_policy_rows(policy))
+    con.executemany("insert into meta.field_policy values (?, ?, ?, ?, ?, ?, ?, ?, ?)", field_policy_rows(policy))

@@ -126,11 +126,22 @@ def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
-    """Create the entity's raw table if it does not exist yet (empty, typed from the contract)."""
+    """Create the entity's raw table if it does not exist yet (empty, typed from the contract), and
+    add a column the contract gained since (null in the rows loaded before; rows load by name)."""
     con.execute(f"create schema if not exists {contract.schema}")
     cols = [f"{quote(c.name)} {c.type.upper()}" for c in contract.columns]
     cols += [f"{quote(n)} {t}" for n, t in LINEAGE_COLUMNS]
     con.execute(f"create table if not exists {contract.table} ({', '.join(cols)})")
+    present = {
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [contract.schema, contract.entity],
+        ).fetchall()
+    }
+    for column in contract.columns:
+        if column.name not in present:
+            con.execute(f"alter table {contract.table} add column {quote(column.name)} {column.type.upper()}")
 
 
 def add_extra_columns(con: duckdb.DuckDBPyConnection, contract: Contract, names: list[str]) -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from dagster_project.contracts import load_contracts
+from dagster_project.deployment import load_policy, write_field_policy
 from dagster_project.warehouse import connect, ensure_meta, ensure_raw_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -663,15 +665,29 @@ def dbt(args: list[str], warehouse: Path, work: Path, as_of: str | None = "2025-
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
+def write_policy(con: duckdb.DuckDBPyConnection, folder: Path, policy_yml: str = "") -> None:
+    """meta.field_policy as the pipeline writes it before dbt, from a deployment policy.yml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "policy.yml").write_text(policy_yml, encoding="utf-8")
+    write_field_policy(con, load_policy(folder))
+
+
+def empty_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+    con = connect(path)
+    ensure_meta(con)
+    for contract in load_contracts().values():
+        ensure_raw_table(con, contract)
+    return con
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     work = tmp_path_factory.mktemp("dbt")
     warehouse = work / "warehouse.duckdb"
-    con = connect(warehouse)
-    ensure_meta(con)
-    for contract in load_contracts().values():
-        ensure_raw_table(con, contract)
+    con = empty_warehouse(warehouse)
     load_small_company(con)
+    # the gate only warns about accounts.industry, so the crm_completeness alert reports it
+    write_policy(con, work / "deployment", "completeness:\n  crm.accounts.industry: {severity: warn}\n")
     con.close()
     result = dbt(["build"], warehouse, work)
     run_results = json.loads((work / "target" / "run_results.json").read_text())
@@ -782,18 +798,29 @@ def test_hand_computed_marts_on_the_small_company(built: dict) -> None:
         ("O2", "qualification", 30),
         ("O2", "proposal", 60),
     ]
-    # The annual target 120,000 follows 2024's net revenue: all of it (9,000) was 华南 x 工业控制 in June.
+    # The annual target 120,000: orders start in June 2024, so 2024 is not wholly in the history and
+    # the target is split evenly over 2 regions x 3 product lines x 12 months: 20,000 per cell a year.
     assert query(
         built,
-        "select region, product_line, sum(target_revenue) from marts.target_attainment "
-        "group by all having sum(target_revenue) > 0",
-    ) == [("华南", "工业控制", 120000.0)]
-    # CRM completeness: A3 has no industry (6 of 6 fields on 2 accounts, 5 of 6 on A3) -> alert.
+        "select region, product_line, round(sum(target_revenue), 6) from marts.target_attainment "
+        "group by all order by all",
+    ) == [
+        ("华东", "工业控制", 20000.0),
+        ("华东", "智能传感", 20000.0),
+        ("华东", "耗材配件", 20000.0),
+        ("华南", "工业控制", 20000.0),
+        ("华南", "智能传感", 20000.0),
+        ("华南", "耗材配件", 20000.0),
+    ]
+    # CRM completeness: A3 has no industry (2 of 3 accounts) -> alert, the policy's gate severity
+    # for the field being warn; the contacts' and leads' fields are complete.
     alerts = {
-        r[0]: r[1]
-        for r in query(built, "select subject, observed_value from marts.alerts where rule_code = 'crm_completeness'")
+        r[0]: (r[1], r[2])
+        for r in query(
+            built, "select subject, observed_value, threshold from marts.alerts where rule_code = 'crm_completeness'"
+        )
     }
-    assert alerts == {"crm.accounts.industry": pytest.approx(2 / 3)}
+    assert alerts == {"crm.accounts.industry": (pytest.approx(2 / 3), 0.95)}
     assert query(built, "select count(*) from marts.dim_customer") == [(3,)]
     assert query(built, "select rows_read, is_balanced from marts.ingest_audit") == [(4, True)]
 
@@ -1023,6 +1050,56 @@ def test_headline_metrics_match_the_sample_calibration(sample_scale_1: Path) -> 
     assert east_south == pytest.approx(0.85, abs=0.04), "华东 + 华南 share of net revenue"
     assert active == pytest.approx(2860, rel=0.10), "active customers"
     assert last_year == pytest.approx(1.9e9, rel=0.08), "net revenue of the last 365 days"
+
+
+# --------------------------------------------------------------------------- the sample company's KPIs
+# First month of the sample's history (of its 36 monthly drops) in which each KPI can be measured, by
+# its definition: trailing KPIs read the 365 days to the period end (month 12 of the history),
+# churn 730 days (month 24), YoY growth and new customers the year before the month (month 13).
+FIRST_MEASURABLE_MONTH = {
+    "active_customers": 12,
+    "repurchase_rate": 12,
+    "cross_sell_rate": 12,
+    "top100_concentration": 12,
+    "complaint_rate": 12,
+    "churn_rate": 24,
+    "revenue_growth_yoy": 13,
+    "new_customers": 13,
+}
+
+
+@pytest.mark.slow
+def test_the_sample_gives_every_kpi_a_value_in_most_of_its_months(sample_scale_1: Path) -> None:
+    """Every configured KPI has an actual (all regions) in at least 80% of the sample's months in
+    which its definition lets it have one. A KPI that is empty on the sample is untested in practice."""
+    sample = yaml.safe_load((REPO / "dagster_project" / "config" / "sample.yml").read_text(encoding="utf-8"))
+    history_months = int(sample["history"]["months"])
+    with duckdb.connect(str(sample_scale_1), read_only=True) as con:
+        last = con.execute("select max(month_start_date) from marts.balanced_scorecard").fetchone()[0]
+        history = [
+            r[0]
+            for r in con.execute(
+                "select distinct month_start_date from marts.balanced_scorecard "
+                "where month_start_date > ?::date - interval (?) month order by 1",
+                [last, history_months],
+            ).fetchall()
+        ]
+        assert len(history) == history_months
+        actual = {
+            (code, month): value
+            for code, month, value in con.execute(
+                "select kpi_code, month_start_date, actual_value from marts.balanced_scorecard where region = '*'"
+            ).fetchall()
+        }
+        codes = [r[0] for r in con.execute("select kpi_code from config.scorecard_kpis").fetchall()]
+    assert len(codes) == 27
+    short = {}
+    for code in codes:
+        months = history[FIRST_MEASURABLE_MONTH.get(code, 1) - 1 :]
+        with_value = sum(actual[(code, m)] is not None for m in months)
+        if with_value < 0.8 * len(months):
+            short[code] = f"{with_value} of {len(months)} months"
+    assert not short, short
 
 
 # ------------------------------------------------------------------------------------- sql library

@@ -88,13 +88,23 @@ def test_keys_allowed_values_and_freshness(name: str) -> None:
         assert config.get("freshness") is None
 
 
-def test_crm_critical_fields_var_follows_the_contracts() -> None:
+def test_field_policy_source_has_the_columns_python_writes(con) -> None:
+    """dbt reads the critical fields, targets and the deployment policy from meta.field_policy:
+    its source YAML lists exactly the columns dagster_project.deployment writes."""
+    from dagster_project.deployment import write_field_policy
+
+    write_field_policy(con)
+    written = [r[0] for r in con.execute("select * from meta.field_policy limit 0").description]
+    doc = yaml.safe_load((DBT_DIR / "models" / "staging" / "meta" / "_meta__sources.yml").read_text(encoding="utf-8"))
+    tables = {t["name"]: t for t in doc["sources"][0]["tables"]}
+    assert [c["name"] for c in tables["field_policy"]["columns"]] == written
+
+
+def test_no_critical_field_list_or_completeness_target_is_repeated_in_dbt() -> None:
+    """The critical fields and their targets are read from meta.field_policy, not kept in dbt."""
     project = yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    configured = project["vars"]["crm_critical_fields"]
-    expected = {
-        c.entity: [col.name for col in c.critical_columns]
-        for c in CONTRACTS.values()
-        if c.source == "crm" and c.entity in configured
-    }
-    assert configured == expected
-    assert set(configured) == {"accounts", "contacts", "leads", "opportunities"}
+    assert "crm_critical_fields" not in project["vars"]
+    assert "threshold" not in project["vars"]["alert_rules"]["crm_completeness"]
+    kpis = (DBT_DIR / "seeds" / "scorecard_kpis.csv").read_text(encoding="utf-8").splitlines()
+    crm_row = next(line for line in kpis if line.startswith("crm_completeness_pct,"))
+    assert crm_row.split(",")[9] == "", "crm_completeness_pct has no default target: it comes from the policy"

@@ -76,3 +76,34 @@ def test_field_policy_table_carries_contract_flags_and_the_policy(tmp_path, con)
     assert rows[("accounts", "city")] == (True, True, True, 0.7, "warn")
     assert rows[("accounts", "account_id")] == (False, True, True, None, None)
     assert rows[("cases", "category")][1:3] == (False, False)
+
+
+def test_field_policy_carries_the_severity_the_gate_applies(tmp_path, con):
+    """The dbt alert rule needs the gate's severity of each field: the policy's, else the configured
+    severity of completeness (config/quality.yml: error)."""
+    from dagster_project.deployment import write_field_policy
+
+    folder = write_policy(tmp_path / "deployment", "completeness:\n  crm.leads.owner_rep_id: {severity: warn}\n")
+    write_field_policy(con, load_policy(folder))
+    rows = {
+        (e, f): (sev, gate)
+        for e, f, sev, gate in con.execute(
+            "select entity, field, severity, gate_severity from meta.field_policy"
+        ).fetchall()
+    }
+    assert rows[("leads", "owner_rep_id")] == ("warn", "warn")
+    assert rows[("leads", "channel")] == (None, "error")
+
+
+def test_ingest_writes_the_field_policy_for_dbt(tmp_path, raw_dir):
+    """`ingest` (like the Dagster orphans asset) leaves meta.field_policy for the dbt build after it."""
+    from dagster_project.cli import main
+    from dagster_project.contracts import load_contracts
+    from dagster_project.warehouse import open_warehouse
+
+    warehouse = tmp_path / "w" / "warehouse.duckdb"
+    assert main(["ingest", "--raw-dir", str(raw_dir), "--warehouse", str(warehouse)]) == 0
+    with open_warehouse(warehouse, read_only=True) as con:
+        rows = con.execute("select count(*), count(*) filter (is_critical) from meta.field_policy").fetchall()[0]
+    columns = [c for contract in load_contracts().values() for c in contract.columns]
+    assert rows == (len(columns), sum(c.critical for c in columns))

@@ -181,7 +181,8 @@ def test_every_entity_is_written_as_dated_drops_with_the_contract_header(tiny):
             assert path.name.startswith(f"{contract.entity}_")
             assert DATE_IN_NAME.search(path.name).group(1) in drop_dates
             assert _header(path, info["encoding"]) == list(contract.column_names), rel
-    for name in ("crm/activities", "crm/leads", "crm/opportunities", "erp/sales_orders", "marketing/web_events"):
+    # (leads follow the month's won deals: at scale 0.05 a month may have none, so they are not here)
+    for name in ("crm/activities", "crm/opportunities", "erp/sales_orders", "marketing/web_events"):
         assert len(summary["entities"][name]["files"]) == 36, name
     formats = {info["format"] for e in summary["entities"].values() for info in e["files"].values()}
     assert formats == {"csv", "csv.gz", "parquet", "xlsx"}

@@ -148,8 +148,9 @@ def build_accounts(
     )
 
 
-def accounts_table(accounts: Accounts, reps: Reps, timeline: Timeline, cfg: dict) -> pd.DataFrame:
-    """crm/accounts: a row when created, again on every owner change or refresh."""
+def accounts_table(accounts: Accounts, reps: Reps, timeline: Timeline, cfg: dict, terms: np.ndarray) -> pd.DataFrame:
+    """crm/accounts: a row when created, again on every owner change or refresh; `terms`: each
+    account's payment terms in days."""
     has_ref = accounts.refresh_t != NULL
     rec = np.concatenate([accounts.ev_acct, np.flatnonzero(has_ref)])
     t = np.concatenate([accounts.ev_t, accounts.refresh_t[has_ref]])
@@ -167,6 +168,7 @@ def accounts_table(accounts: Accounts, reps: Reps, timeline: Timeline, cfg: dict
             "province": accounts.province[a],
             "city": accounts.city[a],
             "owner_rep_id": reps.number[accounts.owner_at(a, at)],
+            "payment_terms_days": terms[a],
             "created_at": accounts.created[a],
             "updated_at": at,
             "_drop": drop,
@@ -177,6 +179,7 @@ def accounts_table(accounts: Accounts, reps: Reps, timeline: Timeline, cfg: dict
 ACCOUNTS_KINDS = {
     "account_id": "id:AC:7",
     "employee_count": "int",
+    "payment_terms_days": "int",
     "owner_rep_id": "id:SR:4",
     "created_at": "ts",
     "updated_at": "ts",

@@ -105,11 +105,12 @@ def simulate(
     cases = service.build_cases(cfg, timeline, cust, streams("cases"))
     spend, budget = mkt.ad_spend_tables(cfg, timeline, campaigns, pipe, streams("ad_spend"))
     an = accounts.number
+    terms = sales.payment_terms(cfg, accounts.n, streams("payment_terms"))
 
     return [
         EntityOutput("crm/sales_reps", people.REPS_KINDS, _frame_drops(people.reps_table(reps, timeline, regions))),
         EntityOutput(
-            "crm/accounts", acc.ACCOUNTS_KINDS, _frame_drops(acc.accounts_table(accounts, reps, timeline, cfg))
+            "crm/accounts", acc.ACCOUNTS_KINDS, _frame_drops(acc.accounts_table(accounts, reps, timeline, cfg, terms))
         ),
         EntityOutput(
             "crm/contacts", acc.CONTACTS_KINDS, _frame_drops(acc.contacts_table(contacts, accounts, timeline))
@@ -147,7 +148,7 @@ def simulate(
         EntityOutput(
             "erp/payments",
             sales.PAYMENTS_KINDS,
-            _frame_drops(sales.payments_table(cfg, orders, timeline, streams("payments"))),
+            _frame_drops(sales.payments_table(cfg, orders, terms, timeline, streams("payments"))),
         ),
         EntityOutput(
             "erp/returns",

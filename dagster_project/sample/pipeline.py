@@ -178,7 +178,9 @@ def build_pipeline(
     )
     created = work_time(rng, close_day - cycle.astype("int64"))
     close = work_time(rng, close_day)
-    keep = created <= end_t
+    # the CRM history starts lead_in_days before the first drop: deals opened earlier are left out,
+    # so every CRM month the scorecard shows holds a whole population, not a few long deals
+    keep = (created <= end_t) & (created >= timeline.sim_lo * DAY)
     won = dict(
         acct=acct[keep],
         amount=amount[keep],
@@ -197,7 +199,7 @@ def build_pipeline(
     wl = np.flatnonzero(won["lead"])
     wl_conv = won["created"][wl]
     wl_created = wl_conv - (_gamma_days(rng, pc["lead_age_days"], 2.0, len(wl), 0.05, 90) * DAY).astype("int64")
-    wl_created = wl_created // 60 * 60
+    wl_created = np.maximum(wl_created // 60 * 60, timeline.sim_lo * DAY)
 
     # --- companions per monthly cohort -------------------------------------------------------------
     p = pc["lead_to_deal"]

@@ -418,8 +418,17 @@ RETURNS_KINDS = {
 }
 
 
-def payments_table(cfg: dict, orders: Orders, timeline: Timeline, rng: np.random.Generator) -> pd.DataFrame:
-    """erp/payments: shipped orders paid in full, in part or not at all, on payment terms."""
+def payment_terms(cfg: dict, n_accounts: int, rng: np.random.Generator) -> np.ndarray:
+    """Each account's payment terms in days after shipping (crm/accounts payment_terms_days)."""
+    terms, tw = probabilities(cfg["payments"]["terms_days"])
+    return np.array([int(x) for x in terms])[rng.choice(len(terms), size=n_accounts, p=tw)]
+
+
+def payments_table(
+    cfg: dict, orders: Orders, account_terms: np.ndarray, timeline: Timeline, rng: np.random.Generator
+) -> pd.DataFrame:
+    """erp/payments: shipped orders paid in full, in part or not at all, on the customer's terms
+    (e-commerce orders are prepaid)."""
     pc = cfg["payments"]
     o = np.flatnonzero(orders.shipped != NULL)
     k = len(o)
@@ -430,8 +439,7 @@ def payments_table(cfg: dict, orders: Orders, timeline: Timeline, rng: np.random
         [1.0, rng.uniform(*pc["partial_fraction"], size=k)],
         0.0,
     )
-    terms, tw = probabilities(pc["terms_days"])
-    term = np.array([int(x) for x in terms])[rng.choice(len(terms), size=k, p=tw)]
+    term = account_terms[orders.cust[o]]
     ecommerce = orders.channel[o] == ORDER_CHANNELS.index("ecommerce")
     term = np.where(ecommerce, 0, term)
     late = rng.integers(pc["late_days"][0], pc["late_days"][1] + 1, size=k)

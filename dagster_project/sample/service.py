@@ -117,7 +117,9 @@ def surveys_table(
         if m % 12 + 1 not in sc["nps_wave_months"]:
             continue
         ws = int(month_start_day(np.array([m]))[0])
-        active = np.unique(orders.cust[live & (orders.day > ws - 365) & (orders.day <= ws)])
+        # customers with an order in the 365 days to the wave month's end (so the first months of
+        # the history have a survey base too)
+        active = np.unique(orders.cust[live & (orders.day > ws - 365 + 27) & (orders.day <= ws + 27)])
         cand = np.flatnonzero(np.isin(contacts.acct, active) & (contacts.created < ws * DAY))
         resp = cand[rng.random(len(cand)) < sc["nps_response_rate"]]
         t = work_time(rng, ws + rng.integers(0, 21, len(resp)))

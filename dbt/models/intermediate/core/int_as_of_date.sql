@@ -1,4 +1,5 @@
--- One row: the run's reference date (var as_of, else the newest order date, else today).
+-- One row: the run's reference date: var as_of; else the newest order date; else (no orders
+-- delivered, e.g. a CRM-only deployment) the newest event date of any delivered entity; else today.
 {%- set as_of = var('as_of', '') %}
 with
 
@@ -8,13 +9,22 @@ orders as (
 
 ),
 
+entities as (
+
+    select * from {{ ref('int_entities_delivered') }}
+
+),
+
 resolved as (
 
     {% if as_of -%}
     select cast('{{ as_of }}' as date) as as_of_date
     {%- else -%}
-    select coalesce(max(order_date), current_date) as as_of_date
-    from orders
+    select coalesce(
+        (select max(order_date) from orders),
+        (select max(last_event_date) from entities where is_delivered),
+        current_date
+    ) as as_of_date
     {%- endif %}
 
 ),

@@ -1,11 +1,14 @@
 -- Per account that ordered or was converted from a lead: first order (not cancelled, up to the
--- as-of date), acquisition year (year of that order) and acquisition channel (channel of the
--- earliest converted lead pointing at the account; `direct` when there is none).
+-- as-of date), acquisition year (year of that order) and acquisition channel: the channel of the
+-- earliest converted lead pointing at the account; `unknown` when that lead has no channel (or no
+-- leads were delivered at all); `direct` when leads were delivered and none converted to it.
+-- Orders without an account are not a customer (counted by assert_orders_have_an_account).
 with
 
 orders as (
 
     select * from {{ ref('int_orders_aggregated_from_lines') }}
+    where account_id is not null
 
 ),
 
@@ -44,7 +47,7 @@ lead_channels as (
 
     select
         account_id,
-        channel as acquisition_channel,
+        coalesce(channel, 'unknown') as acquisition_channel,
         lead_id as acquisition_lead_id,
     from converted_leads
     where lead_rank = 1
@@ -65,7 +68,11 @@ final as (
         accounts.account_id,
         first_orders.first_order_date,
         year(first_orders.first_order_date) as acquisition_year,
-        coalesce(lead_channels.acquisition_channel, 'direct') as acquisition_channel,
+        case
+            when lead_channels.account_id is not null then lead_channels.acquisition_channel
+            when {{ delivered(['crm.leads']) }} then 'direct'
+            else 'unknown'
+        end as acquisition_channel,
         lead_channels.acquisition_lead_id,
     from accounts
     left join first_orders

@@ -1,5 +1,6 @@
 -- Order lines with their returns: the base of net revenue and gross margin everywhere.
--- A return without line_no is matched to the order's first line with the same sku.
+-- A return without line_no is matched to the order's first line with the same sku. Lines and
+-- returns whose order is unknown (orphans) carry no money: net revenue and margin are null.
 with
 
 order_lines as (
@@ -55,14 +56,17 @@ returns_per_line as (
 joined as (
 
     select
-        order_lines.*,
+        order_lines.* exclude (is_orphan),
+        coalesce(order_lines.is_orphan, false) as is_orphan,
         coalesce(returns_per_line.returned_quantity, 0) as returned_quantity,
         coalesce(returns_per_line.returned_amount, 0) as returned_amount,
         case
+            when coalesce(order_lines.is_orphan, false) then null
             when order_lines.is_cancelled then 0
             else order_lines.line_amount - coalesce(returns_per_line.returned_amount, 0)
         end as net_revenue,
         case
+            when coalesce(order_lines.is_orphan, false) then null
             when order_lines.is_cancelled then 0
             else (order_lines.quantity - coalesce(returns_per_line.returned_quantity, 0)) * order_lines.unit_cost
         end as net_cost,

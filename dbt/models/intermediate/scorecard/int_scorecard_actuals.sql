@@ -1,6 +1,12 @@
 -- Actual value of every scorecard KPI per month x region (and `*` = all regions), in long format
--- on the full grid months x regions x KPIs (null where there is nothing to measure). The
--- perspective models compute the values; this one adds revenue per rep and unpivots.
+-- on the full grid months x regions x KPIs. The perspective models compute the values; this one
+-- adds revenue per rep, unpivots and applies what "no data" means:
+--   * a KPI that cannot be measured in the month (int_scorecard_coverage: an entity it reads is
+--     not delivered, or its data starts after what the KPI's window reads) has a null actual;
+--   * else an additive KPI (seed is_additive: counts and amounts) with nothing to count is 0, and
+--     a ratio or an average is null when it has no denominator (macro ratio).
+-- policy_target_value: a target computed from config for the cell (CRM completeness: the
+-- collected critical fields' targets weighted by their cells).
 with
 
 financial as (
@@ -30,6 +36,12 @@ people as (
 kpis as (
 
     select * from {{ ref('scorecard_kpis') }}
+
+),
+
+coverage as (
+
+    select * from {{ ref('int_scorecard_coverage') }}
 
 ),
 
@@ -63,7 +75,7 @@ wide as (
         process.crm_completeness_pct,
         people.training_coverage,
         people.certification_pass_rate,
-        coalesce(financial.net_revenue, 0) / nullif(people.active_reps, 0) as revenue_per_rep,
+        {{ ratio('financial.net_revenue', 'people.active_reps') }} as revenue_per_rep,
         people.effective_touches_per_rep_day,
     from financial
     inner join customer
@@ -96,12 +108,24 @@ long as (
 
 ),
 
+policy_targets as (
+
+    select
+        month_start_date,
+        region,
+        'crm_completeness_pct' as kpi_code,
+        crm_completeness_target as policy_target_value,
+    from process
+
+),
+
 grid as (
 
     select
         wide.month_start_date,
         wide.region,
         kpis.kpi_code,
+        kpis.is_additive,
     from wide
     cross join kpis
 
@@ -113,12 +137,26 @@ final as (
         grid.month_start_date,
         grid.region,
         grid.kpi_code,
-        long.actual_value,
+        case
+            when not coverage.is_covered then null
+            when grid.is_additive then coalesce(long.actual_value, 0)
+            else long.actual_value
+        end as actual_value,
+        coverage.is_covered,
+        coverage.uncovered_reason,
+        policy_targets.policy_target_value,
     from grid
+    inner join coverage
+        on grid.month_start_date = coverage.month_start_date
+        and grid.kpi_code = coverage.kpi_code
     left join long
         on grid.month_start_date = long.month_start_date
         and grid.region = long.region
         and grid.kpi_code = long.kpi_code
+    left join policy_targets
+        on grid.month_start_date = policy_targets.month_start_date
+        and grid.region = policy_targets.region
+        and grid.kpi_code = policy_targets.kpi_code
 
 )
 

@@ -1,6 +1,8 @@
--- Customer KPIs per month x region (and `*`): trailing-365-day customer base (active, churn,
--- repurchase, cross-sell, top-100 share), new customers, NPS, CSAT and complaints of the month.
+-- Customer KPIs per month x region (and `*`): trailing customer base (var scorecard_trailing_days:
+-- active, churn, repurchase, cross-sell, top-100 share), new customers, NPS, CSAT and complaints of
+-- the month. Orders without an account are no customer's. Ratios follow macro ratio.
 {%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
+{%- set trailing = var('scorecard_trailing_days') %}
 with
 
 months as (
@@ -56,6 +58,8 @@ region_days as (
     from order_lines
     cross join (values (false), (true)) as copies (is_all_regions)
     where not order_lines.is_cancelled
+        and not order_lines.is_orphan
+        and order_lines.account_id is not null
     group by all
 
 ),
@@ -67,20 +71,20 @@ customer_windows as (
         region_days.region,
         region_days.account_id,
         coalesce(sum(region_days.orders) filter (
-            where region_days.order_date > months.period_end_date - 365
+            where region_days.order_date > months.period_end_date - {{ trailing }}
         ), 0) as orders_last,
         coalesce(min(region_days.min_product_line) filter (
-            where region_days.order_date > months.period_end_date - 365
+            where region_days.order_date > months.period_end_date - {{ trailing }}
         ) <> max(region_days.max_product_line) filter (
-            where region_days.order_date > months.period_end_date - 365
+            where region_days.order_date > months.period_end_date - {{ trailing }}
         ), false) as has_two_product_lines_last,
         coalesce(sum(region_days.net_revenue) filter (
-            where region_days.order_date > months.period_end_date - 365
+            where region_days.order_date > months.period_end_date - {{ trailing }}
         ), 0) as revenue_last,
-        count(*) filter (where region_days.order_date <= months.period_end_date - 365) > 0 as was_active_before,
+        count(*) filter (where region_days.order_date <= months.period_end_date - {{ trailing }}) > 0 as was_active_before,
     from region_days
     inner join months
-        on region_days.order_date > months.period_end_date - 730
+        on region_days.order_date > months.period_end_date - 2 * {{ trailing }}
         and region_days.order_date <= months.period_end_date
     group by all
 
@@ -103,14 +107,18 @@ customer_kpis as (
         month_start_date,
         region,
         count(*) filter (where orders_last > 0) as active_customers,
-        count(*) filter (where was_active_before and orders_last = 0)
-            / nullif(count(*) filter (where was_active_before), 0) as churn_rate,
-        count(*) filter (where orders_last >= 2) / nullif(count(*) filter (where orders_last > 0), 0)
+        {{ ratio(
+            'count(*) filter (where was_active_before and orders_last = 0)',
+            'count(*) filter (where was_active_before)'
+        ) }} as churn_rate,
+        {{ ratio('count(*) filter (where orders_last >= 2)', 'count(*) filter (where orders_last > 0)') }}
             as repurchase_rate,
-        count(*) filter (where has_two_product_lines_last) / nullif(count(*) filter (where orders_last > 0), 0)
+        {{ ratio('count(*) filter (where has_two_product_lines_last)', 'count(*) filter (where orders_last > 0)') }}
             as cross_sell_rate,
-        sum(revenue_last) filter (where revenue_rank <= 100 and orders_last > 0)
-            / nullif(sum(revenue_last) filter (where orders_last > 0), 0) as top100_concentration,
+        {{ ratio(
+            'sum(revenue_last) filter (where revenue_rank <= 100 and orders_last > 0)',
+            'sum(revenue_last) filter (where orders_last > 0)'
+        ) }} as top100_concentration,
     from ranked_customers
     group by all
 
@@ -123,6 +131,7 @@ first_order_regions as (
         arg_min(region, [epoch(order_date), hash(order_id)]) as region,
         min(order_date) as first_order_date,
     from orders
+    where account_id is not null
     group by account_id
 
 ),
@@ -145,10 +154,11 @@ survey_kpis as (
     select
         months.month_start_date,
         {{ region_key }} as region,
-        100.0 * (
-            count(*) filter (where surveys.survey_type = 'nps' and surveys.score >= 9)
-            - count(*) filter (where surveys.survey_type = 'nps' and surveys.score <= 6)
-        ) / nullif(count(*) filter (where surveys.survey_type = 'nps'), 0) as nps,
+        100.0 * {{ ratio(
+            "count(*) filter (where surveys.survey_type = 'nps' and surveys.score >= 9)
+            - count(*) filter (where surveys.survey_type = 'nps' and surveys.score <= 6)",
+            "count(*) filter (where surveys.survey_type = 'nps')"
+        ) }} as nps,
         avg(surveys.score) filter (where surveys.survey_type = 'csat') as csat_avg,
     from surveys
     inner join months
@@ -163,8 +173,9 @@ case_kpis as (
         months.month_start_date,
         {{ region_key }} as region,
         count(*) filter (where cases.category = 'complaint') as complaint_cases,
-        avg(cases.first_response_hours) filter (where cases.category = 'complaint')
-            as complaint_first_response_hours,
+        avg(cases.first_response_hours) filter (
+            where cases.category = 'complaint' and cases.is_first_response_plausible
+        ) as complaint_first_response_hours,
     from cases
     inner join months
         on cast(cases.opened_at as date) between months.month_start_date and months.period_end_date
@@ -194,7 +205,7 @@ final as (
         customer_kpis.cross_sell_rate,
         survey_kpis.nps,
         survey_kpis.csat_avg,
-        100.0 * coalesce(case_kpis.complaint_cases, 0) / nullif(customer_kpis.active_customers, 0) as complaint_rate,
+        100.0 * {{ ratio('case_kpis.complaint_cases', 'customer_kpis.active_customers') }} as complaint_rate,
         customer_kpis.top100_concentration,
         case_kpis.complaint_first_response_hours,
     from grid

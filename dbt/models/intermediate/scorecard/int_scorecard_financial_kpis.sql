@@ -1,5 +1,6 @@
 -- Financial KPIs per month x region (and `*`): net revenue, growth, margin, collection, mix, discount,
--- return rate. Orders not cancelled, dated in the month up to the as-of date.
+-- return rate. Orders not cancelled, dated in the month up to the as-of date. Ratios follow the
+-- ratio rule (macros/kpi.sql): a positive denominator gives a number, 0 included; else null.
 {%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
 with
 
@@ -21,6 +22,18 @@ orders as (
 
 ),
 
+sales_orders as (
+
+    select * from {{ ref('stg_erp__sales_orders') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+
+),
+
 products as (
 
     select * from {{ ref('dim_product') }}
@@ -33,9 +46,28 @@ payments as (
 
 ),
 
+as_of as (
+
+    select * from {{ ref('int_as_of_date') }}
+
+),
+
 regions as (
 
     select region from {{ ref('dim_region') }}
+
+),
+
+live_lines as (
+
+    select
+        order_lines.*,
+        coalesce(products.is_high_margin, false) as is_high_margin,
+    from order_lines
+    left join products
+        on order_lines.sku = products.sku
+    where not order_lines.is_cancelled
+        and not order_lines.is_orphan
 
 ),
 
@@ -43,21 +75,10 @@ month_lines as (
 
     select
         months.month_start_date,
-        order_lines.region,
-        order_lines.net_revenue,
-        order_lines.gross_margin,
-        order_lines.gross_amount,
-        order_lines.line_amount,
-        order_lines.returned_amount,
-        order_lines.discount_rate,
-        order_lines.is_new_product,
-        coalesce(products.is_high_margin, false) as is_high_margin,
-    from order_lines
+        live_lines.*,
+    from live_lines
     inner join months
-        on order_lines.order_date between months.month_start_date and months.period_end_date
-    left join products
-        on order_lines.sku = products.sku
-    where not order_lines.is_cancelled
+        on live_lines.order_date between months.month_start_date and months.period_end_date
 
 ),
 
@@ -67,26 +88,57 @@ line_kpis as (
         month_start_date,
         {{ region_key }} as region,
         sum(net_revenue) as net_revenue,
-        sum(gross_margin) / nullif(sum(net_revenue), 0) as gross_margin_pct,
-        sum(net_revenue) filter (where is_high_margin) / nullif(sum(net_revenue), 0) as high_margin_share,
-        sum(net_revenue) filter (where is_new_product) / nullif(sum(net_revenue), 0) as new_product_share,
-        sum(gross_amount * discount_rate) / nullif(sum(gross_amount), 0) as avg_discount_rate,
-        sum(returned_amount) / nullif(sum(line_amount), 0) as return_rate,
+        {{ ratio('sum(gross_margin)', 'sum(net_revenue)') }} as gross_margin_pct,
+        {{ ratio('sum(net_revenue) filter (where is_high_margin)', 'sum(net_revenue)') }} as high_margin_share,
+        {{ ratio('sum(net_revenue) filter (where is_new_product)', 'sum(net_revenue)') }} as new_product_share,
+        {{ ratio('sum(gross_amount * discount_rate)', 'sum(gross_amount)') }} as avg_discount_rate,
+        {{ ratio('sum(returned_amount)', 'sum(line_amount)') }} as return_rate,
     from month_lines
     group by grouping sets ((month_start_date, region), (month_start_date))
 
 ),
 
-growth as (
+year_before_lines as (
+
+    -- the same days a year earlier (a partial as-of month is compared with the same part)
+    select
+        months.month_start_date,
+        live_lines.region,
+        live_lines.net_revenue,
+    from live_lines
+    inner join months
+        on live_lines.order_date between cast(months.month_start_date - interval 1 year as date)
+        and cast(months.period_end_date - interval 1 year as date)
+
+),
+
+year_before as (
 
     select
-        this_year.month_start_date,
-        this_year.region,
-        this_year.net_revenue / nullif(last_year.net_revenue, 0) - 1 as revenue_growth_yoy,
-    from line_kpis as this_year
-    left join line_kpis as last_year
-        on last_year.month_start_date = this_year.month_start_date - interval 1 year
-        and this_year.region = last_year.region
+        month_start_date,
+        {{ region_key }} as region,
+        sum(net_revenue) as net_revenue,
+    from year_before_lines
+    group by grouping sets ((month_start_date, region), (month_start_date))
+
+),
+
+due_orders as (
+
+    -- shipped orders with the date their payment falls due: ship date + the customer's terms
+    select
+        orders.order_id,
+        orders.region,
+        orders.net_revenue,
+        cast(sales_orders.shipped_at as date)
+            + cast(coalesce(accounts.payment_terms_days, {{ var('payment_terms_default_days') }}) as integer)
+            as due_date,
+    from orders
+    inner join sales_orders
+        on orders.order_id = sales_orders.order_id
+    left join accounts
+        on orders.account_id = accounts.account_id
+    where sales_orders.shipped_at is not null
 
 ),
 
@@ -96,7 +148,8 @@ paid_per_order as (
         payments.order_id,
         sum(payments.amount) as paid_amount,
     from payments
-    where cast(payments.paid_at as date) <= (select max(period_end_date) from months)
+    cross join as_of
+    where payments.paid_date <= as_of.as_of_date
     group by payments.order_id
 
 ),
@@ -106,13 +159,12 @@ collection as (
     select
         months.month_start_date,
         {{ region_key }} as region,
-        sum(coalesce(paid_per_order.paid_amount, 0)) / nullif(sum(orders.net_revenue), 0) as collection_rate,
-    from orders
+        {{ ratio('sum(paid_per_order.paid_amount)', 'sum(due_orders.net_revenue)') }} as collection_rate,
+    from due_orders
     inner join months
-        on orders.order_date between months.month_start_date and months.period_end_date
+        on due_orders.due_date between months.month_start_date and months.period_end_date
     left join paid_per_order
-        on orders.order_id = paid_per_order.order_id
-    where orders.order_status = 'shipped'
+        on due_orders.order_id = paid_per_order.order_id
     group by grouping sets ((months.month_start_date, region), (months.month_start_date))
 
 ),
@@ -132,8 +184,8 @@ final as (
     select
         grid.month_start_date,
         grid.region,
-        line_kpis.net_revenue,
-        growth.revenue_growth_yoy,
+        coalesce(line_kpis.net_revenue, 0) as net_revenue,
+        {{ ratio('coalesce(line_kpis.net_revenue, 0)', 'year_before.net_revenue') }} - 1 as revenue_growth_yoy,
         line_kpis.gross_margin_pct,
         collection.collection_rate,
         line_kpis.high_margin_share,
@@ -144,9 +196,9 @@ final as (
     left join line_kpis
         on grid.month_start_date = line_kpis.month_start_date
         and grid.region = line_kpis.region
-    left join growth
-        on grid.month_start_date = growth.month_start_date
-        and grid.region = growth.region
+    left join year_before
+        on grid.month_start_date = year_before.month_start_date
+        and grid.region = year_before.region
     left join collection
         on grid.month_start_date = collection.month_start_date
         and grid.region = collection.region

@@ -1,12 +1,7 @@
--- The scorecard's months (first order month to the as-of month) with their measurement bounds:
--- period_end_date = month end, or the as-of date for the as-of month.
+-- The scorecard's months, from the first month of any delivered entity a KPI reads (orders,
+-- leads, cases, ...: seeds/scorecard_kpis.csv, column inputs) to the as-of month, with their
+-- measurement bounds: period_end_date = month end, or the as-of date for the as-of month.
 with
-
-orders as (
-
-    select * from {{ ref('int_orders_aggregated_from_lines') }}
-
-),
 
 as_of as (
 
@@ -14,16 +9,39 @@ as_of as (
 
 ),
 
+entities as (
+
+    select * from {{ ref('int_entities_delivered') }}
+
+),
+
+kpi_inputs as (
+
+    select distinct unnest(string_split(inputs, ' ')) as entity_name
+    from {{ ref('scorecard_kpis') }}
+    where inputs is not null and inputs <> ''
+
+),
+
 bounds as (
 
     select
-        cast(date_trunc('month', coalesce(min(orders.order_date), any_value(as_of.as_of_date))) as date)
-            as first_month,
-        cast(date_trunc('month', any_value(as_of.as_of_date)) as date) as last_month,
-        any_value(as_of.as_of_date) as as_of_date,
+        least(
+            coalesce(
+                (
+                    select min(entities.first_event_month)
+                    from entities
+                    inner join kpi_inputs
+                        on entities.entity_name = kpi_inputs.entity_name
+                    where entities.is_delivered
+                ),
+                cast(date_trunc('month', as_of.as_of_date) as date)
+            ),
+            cast(date_trunc('month', as_of.as_of_date) as date)
+        ) as first_month,
+        cast(date_trunc('month', as_of.as_of_date) as date) as last_month,
+        as_of.as_of_date,
     from as_of
-    left join orders
-        on true
 
 ),
 
@@ -41,6 +59,7 @@ final as (
     select
         month_start_date,
         least(cast(month_start_date + interval 1 month - interval 1 day as date), as_of_date) as period_end_date,
+        dayofmonth(last_day(month_start_date)) as days_in_month,
         -- Monday-to-Friday days of the month up to the period end
         (
             select count(*)

@@ -1,6 +1,6 @@
 -- Learning-and-growth inputs per month x region (and `*`): active reps (role rep, employed at the
 -- period end), training coverage (course completed in the trailing window), certification pass
--- rate, effective touches per rep per working day.
+-- rate, effective touches per rep per working day. Ratios follow macro ratio.
 {%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
 with
 
@@ -98,8 +98,8 @@ rep_kpis as (
         active_reps.month_start_date,
         {{ region_key }} as region,
         count(*) as active_reps,
-        count(rep_training.rep_id) / nullif(count(*), 0) as training_coverage,
-        sum(coalesce(rep_activity.effective_touches, 0)) / nullif(count(*) * any_value(active_reps.working_days), 0)
+        {{ ratio('count(rep_training.rep_id)', 'count(*)') }} as training_coverage,
+        {{ ratio('sum(rep_activity.effective_touches)', 'count(*) * any_value(active_reps.working_days)') }}
             as effective_touches_per_rep_day,
     from active_reps
     left join rep_training
@@ -117,7 +117,7 @@ certification_kpis as (
     select
         months.month_start_date,
         {{ region_key }} as region,
-        count(*) filter (where training.is_passed) / nullif(count(*), 0) as certification_pass_rate,
+        {{ ratio('count(*) filter (where training.is_passed)', 'count(*)') }} as certification_pass_rate,
     from training
     inner join reps
         on training.rep_id = reps.rep_id

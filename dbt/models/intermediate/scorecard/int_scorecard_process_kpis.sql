@@ -1,5 +1,9 @@
 -- Internal-process KPIs per month x region (and `*`): lead-to-opportunity, win rate, sales cycle,
--- order processing time, CRM completeness (current values of records created by the period end).
+-- order processing time, CRM completeness (current values of records created by the period end)
+-- and its target. Ratios follow macro ratio; durations outside var duration_bounds are left out.
+-- CRM completeness covers the collected critical fields of meta.field_policy (critical in the
+-- contract, entity delivered, not declared not collected): every cell of the CRM tables is
+-- unpivoted and the policy table decides at run time which count and with which target.
 {%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
 with
 
@@ -24,6 +28,13 @@ opportunities as (
 sales_orders as (
 
     select * from {{ ref('stg_erp__sales_orders') }}
+
+),
+
+field_policy as (
+
+    select * from {{ ref('stg_meta__field_policy') }}
+    where source = 'crm'
 
 ),
 
@@ -62,7 +73,7 @@ lead_kpis as (
     select
         months.month_start_date,
         {{ region_key }} as region,
-        count(*) filter (where leads.has_opportunity) / nullif(count(*), 0) as lead_to_opportunity_rate,
+        {{ ratio('count(*) filter (where leads.has_opportunity)', 'count(*)') }} as lead_to_opportunity_rate,
     from leads
     inner join months
         on leads.created_date between months.month_start_date and months.period_end_date
@@ -75,8 +86,10 @@ opportunity_kpis as (
     select
         months.month_start_date,
         {{ region_key }} as region,
-        count(*) filter (where opportunities.is_won) / nullif(count(*), 0) as win_rate,
-        avg(opportunities.sales_cycle_days) filter (where opportunities.is_won) as sales_cycle_days,
+        {{ ratio('count(*) filter (where opportunities.is_won)', 'count(*)') }} as win_rate,
+        avg(opportunities.sales_cycle_days) filter (
+            where opportunities.is_won and opportunities.is_sales_cycle_plausible
+        ) as sales_cycle_days,
     from opportunities
     inner join months
         on opportunities.close_date between months.month_start_date and months.period_end_date
@@ -96,46 +109,93 @@ processing_kpis as (
     inner join months
         on sales_orders.order_date between months.month_start_date and months.period_end_date
     where sales_orders.status != 'cancelled'
-        and sales_orders.submitted_at is not null
-        and sales_orders.shipped_at is not null
+        and {{ plausible_duration(
+            "date_diff('second', sales_orders.submitted_at, sales_orders.shipped_at) / 86400.0",
+            'order_processing_days'
+        ) }}
     group by grouping sets ((months.month_start_date, region), (months.month_start_date))
 
 ),
-{%- set crm = var('crm_critical_fields') %}
+field_cells as (
+
+    -- every cell of the CRM tables; the policy keeps the critical, collected fields
+    {{ field_cells('accounts', 'crm_accounts', 'account_id') }}
+    union all
+    {{ field_cells('contacts', 'crm_contacts', 'contact_id') }}
+    union all
+    {{ field_cells('leads', 'crm_leads', 'lead_id') }}
+    union all
+    {{ field_cells('opportunities', 'crm_opportunities', 'opportunity_id') }}
+
+),
+
+record_cells as (
+
+    select
+        field_cells.entity,
+        field_cells.record_id,
+        count(*) filter (where field_cells.is_filled) as filled,
+        count(*) as fields,
+        sum(field_policy.target) as target_cells,
+    from field_cells
+    inner join field_policy
+        on field_cells.entity = field_policy.entity
+        and field_cells.field = field_policy.field
+    where field_policy.is_critical
+        and field_policy.is_collected
+    group by all
+
+),
+
+crm_records as (
+
+    -- region (the account's for contacts and opportunities) and creation of every CRM record
+    select
+        'accounts' as entity,
+        crm_accounts.account_id as record_id,
+        crm_accounts.region,
+        crm_accounts.created_at,
+    from crm_accounts
+    union all
+    select
+        'contacts',
+        crm_contacts.contact_id,
+        contact_accounts.region,
+        crm_contacts.created_at,
+    from crm_contacts
+    left join crm_accounts as contact_accounts
+        on crm_contacts.account_id = contact_accounts.account_id
+    union all
+    select
+        'leads',
+        crm_leads.lead_id,
+        crm_leads.region,
+        crm_leads.created_at,
+    from crm_leads
+    union all
+    select
+        'opportunities',
+        crm_opportunities.opportunity_id,
+        opportunity_accounts.region,
+        crm_opportunities.created_at,
+    from crm_opportunities
+    left join crm_accounts as opportunity_accounts
+        on crm_opportunities.account_id = opportunity_accounts.account_id
+
+),
 
 crm_cells as (
 
     select
-        crm_accounts.region,
-        crm_accounts.created_at,
-        {% for f in crm['accounts'] %}(crm_accounts.{{ f }} is not null)::int{{ ' + ' if not loop.last }}{% endfor %} as filled,
-        {{ crm['accounts'] | length }} as fields,
-    from crm_accounts
-    union all
-    select
-        crm_accounts.region,
-        crm_contacts.created_at,
-        {% for f in crm['contacts'] %}(crm_contacts.{{ f }} is not null)::int{{ ' + ' if not loop.last }}{% endfor %},
-        {{ crm['contacts'] | length }},
-    from crm_contacts
-    left join crm_accounts
-        on crm_contacts.account_id = crm_accounts.account_id
-    union all
-    select
-        crm_leads.region,
-        crm_leads.created_at,
-        {% for f in crm['leads'] %}(crm_leads.{{ f }} is not null)::int{{ ' + ' if not loop.last }}{% endfor %},
-        {{ crm['leads'] | length }},
-    from crm_leads
-    union all
-    select
-        crm_accounts.region,
-        crm_opportunities.created_at,
-        {% for f in crm['opportunities'] %}(crm_opportunities.{{ f }} is not null)::int{{ ' + ' if not loop.last }}{% endfor %},
-        {{ crm['opportunities'] | length }},
-    from crm_opportunities
-    left join crm_accounts
-        on crm_opportunities.account_id = crm_accounts.account_id
+        crm_records.region,
+        crm_records.created_at,
+        record_cells.filled,
+        record_cells.fields,
+        record_cells.target_cells,
+    from crm_records
+    inner join record_cells
+        on crm_records.entity = record_cells.entity
+        and crm_records.record_id = record_cells.record_id
 
 ),
 
@@ -144,7 +204,8 @@ crm_kpis as (
     select
         months.month_start_date,
         {{ region_key }} as region,
-        sum(crm_cells.filled) / nullif(sum(crm_cells.fields), 0) as crm_completeness_pct,
+        {{ ratio('sum(crm_cells.filled)', 'sum(crm_cells.fields)') }} as crm_completeness_pct,
+        {{ ratio('sum(crm_cells.target_cells)', 'sum(crm_cells.fields)') }} as crm_completeness_target,
     from crm_cells
     inner join months
         on coalesce(cast(crm_cells.created_at as date), months.period_end_date) <= months.period_end_date
@@ -172,6 +233,7 @@ final as (
         opportunity_kpis.sales_cycle_days,
         processing_kpis.order_processing_days,
         crm_kpis.crm_completeness_pct,
+        crm_kpis.crm_completeness_target,
     from grid
     left join lead_kpis
         on grid.month_start_date = lead_kpis.month_start_date

@@ -1,10 +1,14 @@
--- Targets of any grain split down to month x region x product_line (every metric), by iterative
+-- Targets of any grain split down to month x region x product_line (the additive metrics: KPIs
+-- with is_additive in seeds/scorecard_kpis.csv, and var target_revenue_metric), by iterative
 -- proportional fitting: each cell starts from its previous-year net revenue (same month a year
 -- earlier, same region and line); then, repeatedly and from the coarsest grain to the finest,
 -- the cells of each target are scaled so that they add up to the target (split evenly when
 -- they are all zero). With one target this is the plain proportional split; with nested or
 -- crossing targets (e.g. year x region and year x product line) it converges to a split that
 -- meets all of them. Iterations: var target_fitting_iterations. See DECISIONLOG.md.
+-- A cell whose previous year is not wholly covered by the order history (orders start after 1
+-- January of that year) starts from 1, not 0: the year's targets are split evenly instead of
+-- piling onto the few months the history happens to cover.
 {%- set iterations = var('target_fitting_iterations', 12) %}
 {%- set signatures = [] %}
 {%- for grain in ['year', 'quarter', 'month'] %}
@@ -19,6 +23,17 @@ with
 targets as (
 
     select * from {{ ref('stg_strategy__targets') }}
+    where metric = '{{ var('target_revenue_metric') }}'
+        or metric in (select kpi_code from {{ ref('scorecard_kpis') }} where is_additive)
+
+),
+
+order_history as (
+
+    select min(first_event_month) as first_month
+    from {{ ref('int_entities_delivered') }}
+    where entity_name = 'erp.sales_orders'
+        and is_delivered
 
 ),
 
@@ -94,8 +109,13 @@ step_0 as (
     select
         cells.*,
         greatest(coalesce(actuals.net_revenue, 0), 0) as previous_year_actual,
-        greatest(coalesce(actuals.net_revenue, 0), 0) as target_value,
+        case
+            when order_history.first_month <= make_date(year(cells.month_start_date) - 1, 1, 1)
+                then greatest(coalesce(actuals.net_revenue, 0), 0)
+            else 1
+        end as target_value,
     from cells
+    cross join order_history
     left join actuals
         on actuals.month_start_date = cells.month_start_date - interval 1 year
         and cells.region = actuals.region

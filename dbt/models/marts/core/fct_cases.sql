@@ -26,6 +26,9 @@ final as (
         cases.first_response_at,
         cases.resolved_at,
         date_diff('second', cases.opened_at, cases.first_response_at) / 3600.0 as first_response_hours,
+        coalesce({{ plausible_duration(
+            "date_diff('second', cases.opened_at, cases.first_response_at) / 3600.0", 'first_response_hours'
+        ) }}, false) as is_first_response_plausible,
         date_diff('second', cases.opened_at, cases.resolved_at) / 3600.0 as resolution_hours,
         cases.resolved_at is null as is_open,
     from cases

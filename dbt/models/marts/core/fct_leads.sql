@@ -12,7 +12,7 @@ opportunities as (
 
 ),
 
-final as (
+joined as (
 
     select
         leads.lead_id,
@@ -34,9 +34,22 @@ final as (
         leads.converted_opportunity_id is not null as has_opportunity,
         coalesce(opportunities.is_won, false) as is_won,
         date_diff('day', cast(leads.created_at as date), cast(leads.converted_at as date)) as days_to_convert,
+        case
+            when coalesce(opportunities.is_won, opportunities.stage = 'closed_won')
+                then date_diff('day', cast(leads.created_at as date), opportunities.close_date)
+        end as days_to_won,
     from leads
     left join opportunities
         on leads.converted_opportunity_id = opportunities.opportunity_id
+
+),
+
+final as (
+
+    select
+        *,
+        coalesce({{ plausible_duration('days_to_won', 'lead_to_won_days') }}, false) as is_days_to_won_plausible,
+    from joined
 
 )
 

@@ -37,6 +37,9 @@ final as (
             when coalesce(opportunities.is_won, opportunities.stage = 'closed_won')
                 then date_diff('day', cast(opportunities.created_at as date), opportunities.close_date)
         end as sales_cycle_days,
+        coalesce({{ plausible_duration(
+            "date_diff('day', cast(opportunities.created_at as date), opportunities.close_date)", 'sales_cycle_days'
+        ) }}, false) as is_sales_cycle_plausible,
     from opportunities
     left join accounts
         on opportunities.account_id = accounts.account_id

@@ -1,6 +1,7 @@
 -- One row per opportunity x stage entered. exited_at = when the next stage was entered;
 -- days_in_stage = whole days from entered to exited (open deals: to the as-of date; closed
 -- stages: null). advanced = the next stage entered is further along the path (not closed_lost).
+-- is_duration_plausible: days_in_stage within var duration_bounds.days_in_stage (averages use only those).
 with
 
 stage_history as (
@@ -57,7 +58,7 @@ sequenced as (
 
 ),
 
-final as (
+staged as (
 
     select
         sequenced.opportunity_id,
@@ -82,6 +83,15 @@ final as (
     left join opportunities
         on sequenced.opportunity_id = opportunities.opportunity_id
     cross join as_of
+
+),
+
+final as (
+
+    select
+        *,
+        coalesce({{ plausible_duration('days_in_stage', 'days_in_stage') }}, false) as is_duration_plausible,
+    from staged
 
 )
 

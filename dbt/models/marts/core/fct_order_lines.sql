@@ -10,7 +10,8 @@
 -- (re)built when the line, its order or its product was (re)loaded since the last run
 -- (_loaded_at watermark), so late updates and re-delivered drops replace the old row. Lines in a
 -- foreign currency are rebuilt every run: a late exchange rate changes their CNY amounts (they
--- are a few percent of the lines).
+-- are a few percent of the lines). A line whose order is unknown is flagged is_orphan (no order
+-- fields, no CNY amounts); it is rebuilt when its order arrives.
 with
 
 order_lines as (
@@ -52,10 +53,13 @@ joined as (
         order_lines.discount_rate,
         cast(order_lines.quantity * order_lines.unit_price as decimal(18, 2)) as gross_amount,
         order_lines.line_amount,
+        order_lines.unit_price_local,
+        order_lines.line_amount_local,
         products.unit_cost,
         cast(order_lines.quantity * products.unit_cost as decimal(18, 2)) as cost_amount,
         coalesce(products.is_new_product, false) as is_new_product,
         order_lines.currency,
+        order_lines.is_orphan,
         greatest(
             order_lines._loaded_at,
             coalesce(orders._loaded_at, order_lines._loaded_at),

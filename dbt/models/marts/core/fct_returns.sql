@@ -36,6 +36,7 @@ final as (
         returns.amount,
         returns.amount_local,
         returns.currency,
+        returns.is_orphan,
         returns.reason,
     from returns
     left join orders

@@ -5,6 +5,8 @@
 --          x expected lifetime, lifetime = 1 / annual churn rate capped at var ltv_max_lifetime_years;
 --   payback_months = cac / (average annual margin / 12).
 -- Churn is the company-wide annual churn rate as of the as-of date (see DECISIONLOG.md).
+-- Orders without an account are no customer's. Empty when orders are not delivered; without ad
+-- spend delivered, spend, CAC, the ratio and payback are null, not 0 (marts.mart_status says so).
 with
 
 customers as (
@@ -42,6 +44,7 @@ acquired as (
     select *
     from customers
     where first_order_date is not null
+        and {{ mart_inputs_delivered('ltv_cac_by_channel') }}
 
 ),
 
@@ -59,6 +62,7 @@ activity as (
     from orders
     cross join as_of
     where orders.order_date > as_of.churn_previous_window_start
+        and orders.account_id is not null
     group by orders.account_id
 
 ),
@@ -97,6 +101,7 @@ spend_per_year as (
     from spend
     cross join as_of
     where spend.spend_date <= as_of.as_of_date
+        and {{ mart_inputs_delivered('ltv_cac_by_channel') }}
     group by all
 
 ),
@@ -122,7 +127,8 @@ combined as (
         channel_years.acquisition_year,
         coalesce(cohorts.new_customers, 0) as new_customers,
         coalesce(cohorts.active_customers, 0) as active_customers,
-        coalesce(spend_per_year.marketing_spend, 0) as marketing_spend,
+        case when {{ delivered(['marketing.ad_spend_daily']) }} then coalesce(spend_per_year.marketing_spend, 0) end
+            as marketing_spend,
         cohorts.avg_annual_gross_margin,
         churn.churn_rate,
         case

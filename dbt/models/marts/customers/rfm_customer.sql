@@ -1,6 +1,8 @@
 -- RFM over the trailing window (var rfm_window_days) to the as-of date, per customer with at
 -- least one order (not cancelled) in it. Tie-safe quintile scores with cume_dist; segments
 -- from var rfm_segments (first match wins); tier from var tier_bounds on the window's net revenue.
+-- Orders without an account are no customer's (assert_orders_have_an_account counts them); empty
+-- when orders are not delivered (marts.mart_status says why).
 {%- set tiers = var('tier_bounds') %}
 with
 
@@ -29,6 +31,8 @@ window_orders as (
     cross join as_of
     where orders.order_date > as_of.as_of_date - {{ var('rfm_window_days') }}
         and orders.order_date <= as_of.as_of_date
+        and orders.account_id is not null
+        and {{ mart_inputs_delivered('rfm_customer') }}
 
 ),
 

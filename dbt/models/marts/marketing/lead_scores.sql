@@ -1,5 +1,5 @@
 -- Lead score = config points (var lead_scoring) for attributes and behaviours; grade by band
--- (var lead_grades); MQL when score >= var mql_threshold.
+-- (var lead_grades); MQL when score >= var mql_threshold. Empty when leads are not delivered.
 {%- set cfg = var('lead_scoring') %}
 with
 
@@ -37,6 +37,7 @@ points as (
     from leads
     left join behaviours
         on leads.lead_id = behaviours.lead_id
+    where {{ mart_inputs_delivered('lead_scores') }}
 
 ),
 

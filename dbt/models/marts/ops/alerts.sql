@@ -1,12 +1,18 @@
 -- Alerts raised by the rules of var alert_rules (each can be disabled), as of the as-of date.
+-- A rule reads only delivered entities (its `inputs`): nothing is raised on data never delivered.
 -- Messages come from seeds/alert_rule_labels.csv with {subject} {observed} {threshold}
--- {period} {detail} filled in. Ratios are shown as percentages in messages.
+-- {period} {detail} filled in (a region by its English or Chinese name, `*` = all regions /
+-- 全部区域). Ratios are shown as percentages in messages.
 {%- set rules = var('alert_rules') %}
 {%- set r_return = rules['product_return_rate'] %}
 {%- set r_new = rules['new_customers_below_target'] %}
 {%- set r_churn = rules['annual_churn'] %}
 {%- set r_crm = rules['crm_completeness'] %}
-{%- set crm = var('crm_critical_fields') %}
+{%- set crm_keys = {'accounts': 'account_id', 'contacts': 'contact_id', 'leads': 'lead_id', 'opportunities': 'opportunity_id'} %}
+{%- set active = {} %}
+{%- for code, rule in rules.items() %}
+    {%- do active.update({code: ('true' if rule['enabled'] else 'false') ~ ' and ' ~ delivered(rule.get('inputs') or [])}) %}
+{%- endfor %}
 with
 
 as_of as (
@@ -24,6 +30,12 @@ order_lines as (
 products as (
 
     select * from {{ ref('dim_product') }}
+
+),
+
+regions as (
+
+    select * from {{ ref('dim_region') }}
 
 ),
 
@@ -45,35 +57,32 @@ scorecard_actuals as (
 
 ),
 
+field_policy as (
+
+    select * from {{ ref('stg_meta__field_policy') }}
+
+),
+
+entities as (
+
+    select * from {{ ref('int_entities_delivered') }}
+
+),
+
 labels as (
 
     select * from {{ ref('alert_rule_labels') }}
 
 ),
 
-crm_accounts as (
+{%- for entity in crm_keys %}
 
-    select * from {{ ref('stg_crm__accounts') }}
+crm_{{ entity }} as (
 
-),
-
-crm_contacts as (
-
-    select * from {{ ref('stg_crm__contacts') }}
+    select * from {{ ref('stg_crm__' ~ entity) }}
 
 ),
-
-crm_leads as (
-
-    select * from {{ ref('stg_crm__leads') }}
-
-),
-
-crm_opportunities as (
-
-    select * from {{ ref('stg_crm__opportunities') }}
-
-),
+{%- endfor %}
 
 -- rule product_return_rate: returned / sold units per product over the trailing window
 return_rates as (
@@ -101,6 +110,7 @@ product_return_alerts as (
         '{{ r_return['severity'] }}' as severity,
         return_rates.sku as subject,
         coalesce(products.product_name, return_rates.sku) as subject_name,
+        coalesce(products.product_name, return_rates.sku) as subject_name_zh,
         strftime(return_rates.window_start, '%Y-%m-%d') || '~' || strftime(return_rates.window_end, '%Y-%m-%d')
             as period,
         return_rates.return_rate as observed_value,
@@ -110,13 +120,15 @@ product_return_alerts as (
     from return_rates
     left join products
         on return_rates.sku = products.sku
-    where {{ 'true' if r_return['enabled'] else 'false' }}
+    where {{ active['product_return_rate'] }}
         and return_rates.sold_quantity >= {{ r_return['min_quantity'] }}
         and return_rates.return_rate > {{ r_return['threshold'] }}
 
 ),
 
--- rule new_customers_below_target: the last N complete ISO weeks all below the weekly target
+-- rule new_customers_below_target: the last N complete ISO weeks all below the weekly target,
+-- the delivered new_customers targets decomposed to days (a month's target / its days). A week
+-- with a day without such a target is not judged: no target, no alert.
 weeks as (
 
     select
@@ -156,10 +168,8 @@ weekly_targets as (
     -- each day carries its month's target / days in month
     select
         week_days.week_start_date,
-        sum(
-            monthly_new_customer_targets.target_value
-            / dayofmonth(last_day(week_days.day))
-        ) as target_value,
+        sum(monthly_new_customer_targets.target_value / dayofmonth(last_day(week_days.day))) as target_value,
+        count(monthly_new_customer_targets.target_value) as days_with_target,
     from week_days
     left join monthly_new_customer_targets
         on cast(date_trunc('month', week_days.day) as date) = monthly_new_customer_targets.month_start_date
@@ -173,7 +183,7 @@ weekly_new_customers as (
         weeks.week_start_date,
         weeks.week_end_date,
         count(customers.account_id) as new_customers,
-        coalesce(any_value(weekly_targets.target_value), {{ r_new['weekly_target'] }}) as target_value,
+        any_value(weekly_targets.target_value) filter (where weekly_targets.days_with_target = 7) as target_value,
     from weeks
     left join customers
         on customers.first_order_date between weeks.week_start_date and weeks.week_end_date
@@ -189,16 +199,20 @@ new_customer_alerts as (
         'new_customers_below_target' as rule_code,
         '{{ r_new['severity'] }}' as severity,
         '*' as subject,
-        '*' as subject_name,
-        strftime(max(week_start_date), '%G-W%V') as period,
-        cast(arg_max(new_customers, week_start_date) as double) as observed_value,
-        round(arg_max(target_value, week_start_date), 2) as threshold,
+        any_value(regions.region_name) as subject_name,
+        any_value(regions.region_name_zh) as subject_name_zh,
+        strftime(max(weekly_new_customers.week_start_date), '%G-W%V') as period,
+        cast(arg_max(weekly_new_customers.new_customers, weekly_new_customers.week_start_date) as double)
+            as observed_value,
+        round(arg_max(weekly_new_customers.target_value, weekly_new_customers.week_start_date), 2) as threshold,
         false as is_ratio,
         '{{ r_new['weeks_running'] }}' as detail,
     from weekly_new_customers
-    where {{ 'true' if r_new['enabled'] else 'false' }}
+    left join regions
+        on regions.region = '*'
+    where {{ active['new_customers_below_target'] }}
     having count(*) = {{ r_new['weeks_running'] }}
-        and bool_and(new_customers < target_value)
+        and bool_and(weekly_new_customers.new_customers < weekly_new_customers.target_value)
 
 ),
 
@@ -209,7 +223,8 @@ churn_alerts as (
         'annual_churn' as rule_code,
         '{{ r_churn['severity'] }}' as severity,
         scorecard_actuals.region as subject,
-        scorecard_actuals.region as subject_name,
+        coalesce(regions.region_name, scorecard_actuals.region) as subject_name,
+        coalesce(regions.region_name_zh, scorecard_actuals.region) as subject_name_zh,
         strftime(as_of.as_of_date, '%Y-%m-%d') as period,
         scorecard_actuals.actual_value as observed_value,
         {{ r_churn['threshold'] }} as threshold,
@@ -217,25 +232,34 @@ churn_alerts as (
         cast(null as varchar) as detail,
     from scorecard_actuals
     cross join as_of
-    where {{ 'true' if r_churn['enabled'] else 'false' }}
+    left join regions
+        on scorecard_actuals.region = regions.region
+    where {{ active['annual_churn'] }}
         and scorecard_actuals.kpi_code = 'churn_rate'
         and scorecard_actuals.month_start_date = cast(date_trunc('month', as_of.as_of_date) as date)
         and scorecard_actuals.actual_value > {{ r_churn['threshold'] }}
 
 ),
 
--- rule crm_completeness: each critical CRM field filled below the target
+-- rule crm_completeness: each collected critical CRM field (meta.field_policy) below its target,
+-- for fields whose completeness gate only warns: a shortfall the gate blocks on is reported by
+-- the gate alone (the run does not publish)
+field_cells as (
+    {%- for entity, key in crm_keys.items() %}
+    {{ field_cells(entity, 'crm_' ~ entity, key) }}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
 field_completeness as (
-    {%- for entity, fields in crm.items() %}
-    {%- for field in fields %}
+
     select
-        'crm.{{ entity }}.{{ field }}' as subject,
-        count({{ field }}) / nullif(count(*), 0) as completeness,
-    from crm_{{ entity }}
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+        entity,
+        field,
+        count(*) filter (where is_filled) / count(*) as completeness,
+    from field_cells
+    group by all
 
 ),
 
@@ -244,17 +268,28 @@ crm_alerts as (
     select
         'crm_completeness' as rule_code,
         '{{ r_crm['severity'] }}' as severity,
-        field_completeness.subject,
-        field_completeness.subject as subject_name,
+        'crm.' || field_completeness.entity || '.' || field_completeness.field as subject,
+        'crm.' || field_completeness.entity || '.' || field_completeness.field as subject_name,
+        'crm.' || field_completeness.entity || '.' || field_completeness.field as subject_name_zh,
         strftime(as_of.as_of_date, '%Y-%m-%d') as period,
         field_completeness.completeness as observed_value,
-        {{ r_crm['threshold'] }} as threshold,
+        field_policy.target as threshold,
         true as is_ratio,
         cast(null as varchar) as detail,
     from field_completeness
+    inner join field_policy
+        on field_policy.source = 'crm'
+        and field_completeness.entity = field_policy.entity
+        and field_completeness.field = field_policy.field
+    inner join entities
+        on entities.entity_name = 'crm.' || field_completeness.entity
     cross join as_of
-    where {{ 'true' if r_crm['enabled'] else 'false' }}
-        and field_completeness.completeness < {{ r_crm['threshold'] }}
+    where {{ active['crm_completeness'] }}
+        and field_policy.is_critical
+        and field_policy.is_collected
+        and field_policy.gate_severity = 'warn'
+        and entities.is_delivered
+        and field_completeness.completeness < field_policy.target
 
 ),
 
@@ -298,15 +333,19 @@ final as (
         formatted.period,
         formatted.observed_value,
         cast(formatted.threshold as double) as threshold,
-        {%- for column, template in [('message', 'message_template'), ('message_zh', 'message_template_zh')] %}
+        {%- for column, template, name in [
+            ('message', 'message_template', 'subject_name'),
+            ('message_zh', 'message_template_zh', 'subject_name_zh'),
+        ] %}
         replace(replace(replace(replace(replace(labels.{{ template }},
-            '{subject}', formatted.subject_name),
+            '{subject}', formatted.{{ name }}),
             '{observed}', formatted.observed_text),
             '{threshold}', formatted.threshold_text),
             '{period}', formatted.period),
             '{detail}', coalesce(formatted.detail, '')) as {{ column }},
         {%- endfor %}
         as_of.as_of_date,
+        formatted.subject_name_zh,
     from formatted
     left join labels
         on formatted.rule_code = labels.rule_code

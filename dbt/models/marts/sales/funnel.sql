@@ -1,7 +1,11 @@
 -- Two funnels stacked (column `funnel`): the lead funnel (lead -> mql -> sql -> opportunity ->
 -- won, each step counted by its own rule) and the opportunity funnel by stage (an opportunity
 -- reached a stage if its history holds that stage or a later one on the path). conversion_rate
--- = reached(next step) / reached(step). Opportunity rows also carry days-in-stage statistics.
+-- = reached(next step) / reached(step). Opportunity rows also carry days-in-stage statistics
+-- (durations outside var duration_bounds.days_in_stage left out).
+-- Every deal reached at least the first stage; a deal without stage history reached the stage it
+-- is in, and a lost one (closed_lost is no step) the first stage. Each funnel is empty when its
+-- entity is not delivered (var funnel_inputs; marts.mart_status says why).
 with
 
 leads as (
@@ -56,6 +60,7 @@ scoped_leads as (
         on leads.lead_id = lead_scores.lead_id
     cross join as_of
     where coalesce(leads.created_date <= as_of.as_of_date, true)  -- a lead without created_at still counts
+        and {{ delivered(var('funnel_inputs')['lead']) }}
 
 ),
 
@@ -109,6 +114,7 @@ lead_funnel as (
     from lead_steps
     left join lead_counts
         on lead_steps.step = lead_counts.step
+    where {{ delivered(var('funnel_inputs')['lead']) }}
 
 ),
 
@@ -118,6 +124,7 @@ scoped_opportunities as (
     from opportunities
     cross join as_of
     where coalesce(opportunities.created_date <= as_of.as_of_date, true)
+        and {{ delivered(var('funnel_inputs')['opportunity']) }}
 
 ),
 
@@ -140,13 +147,15 @@ reached_stages as (
 
 furthest_stage as (
 
+    -- at least the first stage: a lost deal without history (closed_lost has no stage order)
+    -- reached qualification
     select
-        reached_stages.opportunity_id,
-        max(reached_stages.stage_order) as max_stage_order,
-    from reached_stages
-    inner join scoped_opportunities
-        on reached_stages.opportunity_id = scoped_opportunities.opportunity_id
-    group by reached_stages.opportunity_id
+        scoped_opportunities.opportunity_id,
+        greatest(coalesce(max(reached_stages.stage_order), 1), 1) as max_stage_order,
+    from scoped_opportunities
+    left join reached_stages
+        on scoped_opportunities.opportunity_id = reached_stages.opportunity_id
+    group by scoped_opportunities.opportunity_id
 
 ),
 
@@ -154,8 +163,10 @@ stage_durations as (
 
     select
         opportunity_stages.stage,
-        avg(opportunity_stages.days_in_stage) as avg_days_in_stage,
-        median(opportunity_stages.days_in_stage) as median_days_in_stage,
+        avg(opportunity_stages.days_in_stage) filter (where opportunity_stages.is_duration_plausible)
+            as avg_days_in_stage,
+        median(opportunity_stages.days_in_stage) filter (where opportunity_stages.is_duration_plausible)
+            as median_days_in_stage,
         count(*) filter (where opportunity_stages.is_current_stage) as current_count,
     from opportunity_stages
     inner join scoped_opportunities
@@ -183,6 +194,7 @@ opportunity_funnel as (
     left join stage_durations
         on stages.stage = stage_durations.stage
     where stages.stage_order is not null
+        and {{ delivered(var('funnel_inputs')['opportunity']) }}
     group by all
 
 ),

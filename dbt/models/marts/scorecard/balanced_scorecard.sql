@@ -1,7 +1,13 @@
--- One row per month x region (and `*`) x KPI, with target, direction and RAG status.
--- Target: the seed's default (seeds/scorecard_kpis.csv); for additive KPIs (unit CNY or count)
--- a strategy.targets target of that metric, decomposed to month x region, takes precedence.
--- Status: see the rag_status doc block.
+-- One row per month x region (and `*`) x KPI, with target, direction and status.
+-- Actual: int_scorecard_actuals (null = no data: see no_data_reason). Target, first found of:
+--   1. strategy.targets with the KPI's code as metric. Additive KPIs (seed is_additive): decomposed
+--      to month x region x product line and summed (int_targets_decomposed). Other KPIs: a level,
+--      applied as-is to every month it covers: product line `*` only, the cell's own region before
+--      `*` (the all-regions row reads only `*`), then month before quarter before year.
+--   2. CRM completeness: the collected critical fields' targets weighted by their cells (meta.field_policy).
+--   3. the seed's default target (seeds/scorecard_kpis.csv).
+-- An additive target is prorated by day in the as-of month, which is measured only to the as-of date.
+-- Status: see the kpi_status doc block (green / amber / red, no_data, no_target).
 with
 
 actuals as (
@@ -16,13 +22,33 @@ kpis as (
 
 ),
 
+months as (
+
+    select * from {{ ref('int_scorecard_months') }}
+
+),
+
+status_labels as (
+
+    select * from {{ ref('status_labels') }}
+
+),
+
 decomposed_targets as (
 
     select * from {{ ref('int_targets_decomposed') }}
 
 ),
 
-table_targets as (
+level_targets as (
+
+    select * from {{ ref('stg_strategy__targets') }}
+    where product_line = '*'
+        and target_value is not null
+
+),
+
+additive_targets as (
 
     select
         month_start_date,
@@ -34,33 +60,87 @@ table_targets as (
 
 ),
 
+cells as (
+
+    select
+        actuals.*,
+        kpis.is_additive,
+    from actuals
+    inner join kpis
+        on actuals.kpi_code = kpis.kpi_code
+
+),
+
+ranked_level_targets as (
+
+    select
+        cells.month_start_date,
+        cells.region,
+        cells.kpi_code,
+        level_targets.target_value,
+        row_number() over (
+            partition by cells.month_start_date, cells.region, cells.kpi_code
+            order by
+                level_targets.region = '*',
+                case level_targets.period_grain when 'month' then 1 when 'quarter' then 2 else 3 end
+        ) as target_rank,
+    from cells
+    inner join level_targets
+        on cells.kpi_code = level_targets.metric
+        and cells.month_start_date between level_targets.period_start_month and level_targets.period_end_month
+        and level_targets.region in (cells.region, '*')
+    where not cells.is_additive
+
+),
+
 joined as (
 
     select
-        actuals.month_start_date,
-        actuals.region,
+        cells.month_start_date,
+        cells.region,
         kpis.perspective,
         kpis.perspective_zh,
         kpis.sort_order,
-        actuals.kpi_code,
+        cells.kpi_code,
         kpis.kpi_name,
         kpis.kpi_name_zh,
         kpis.unit,
         kpis.time_window,
-        actuals.actual_value,
+        kpis.description as kpi_definition,
+        cells.actual_value,
+        cells.is_covered,
+        cells.uncovered_reason,
         case
-            when kpis.unit in ('CNY', 'count') then coalesce(table_targets.target_value, kpis.target_value)
+            when cells.is_additive and additive_targets.target_value is not null
+                then additive_targets.target_value
+                    * (datediff('day', months.month_start_date, months.period_end_date) + 1) / months.days_in_month
+            when ranked_level_targets.target_value is not null then ranked_level_targets.target_value
+            when cells.policy_target_value is not null then cells.policy_target_value
             else kpis.target_value
         end as target_value,
+        case
+            when cells.is_additive and additive_targets.target_value is not null then 'strategy.targets'
+            when ranked_level_targets.target_value is not null then 'strategy.targets'
+            when cells.policy_target_value is not null then 'meta.field_policy'
+            when kpis.target_value is not null then 'config'
+        end as target_source,
         kpis.direction,
         kpis.amber_tolerance,
-    from actuals
+    from cells
     inner join kpis
-        on actuals.kpi_code = kpis.kpi_code
-    left join table_targets
-        on actuals.month_start_date = table_targets.month_start_date
-        and actuals.region = table_targets.region
-        and actuals.kpi_code = table_targets.kpi_code
+        on cells.kpi_code = kpis.kpi_code
+    inner join months
+        on cells.month_start_date = months.month_start_date
+    left join additive_targets
+        on cells.month_start_date = additive_targets.month_start_date
+        and cells.region = additive_targets.region
+        and cells.kpi_code = additive_targets.kpi_code
+        and cells.is_additive
+    left join ranked_level_targets
+        on cells.month_start_date = ranked_level_targets.month_start_date
+        and cells.region = ranked_level_targets.region
+        and cells.kpi_code = ranked_level_targets.kpi_code
+        and ranked_level_targets.target_rank = 1
 
 ),
 
@@ -81,7 +161,8 @@ final_status as (
         target_value,
         direction,
         case
-            when actual_value is null or target_value is null then null
+            when actual_value is null then 'no_data'
+            when target_value is null then 'no_target'
             when direction = 'higher_is_better' and actual_value >= target_value then 'green'
             when direction = 'higher_is_better'
                 and actual_value >= target_value - abs(target_value) * amber_tolerance then 'amber'
@@ -91,22 +172,43 @@ final_status as (
             else 'red'
         end as status,
         sort_order,
+        target_source,
+        case
+            when actual_value is not null then null
+            when not is_covered then uncovered_reason
+            else 'nothing to measure: no denominator (or no record) in the period'
+        end as no_data_reason,
+        kpi_definition,
     from joined
-
-),
-
-labelled as (
-
-    select
-        *,
-        case status when 'green' then '绿' when 'amber' then '黄' when 'red' then '红' end as status_zh,
-    from final_status
 
 ),
 
 final as (
 
-    select * from labelled
+    select
+        final_status.month_start_date,
+        final_status.year_month,
+        final_status.region,
+        final_status.perspective,
+        final_status.perspective_zh,
+        final_status.kpi_code,
+        final_status.kpi_name,
+        final_status.kpi_name_zh,
+        final_status.unit,
+        final_status.time_window,
+        final_status.actual_value,
+        final_status.target_value,
+        final_status.direction,
+        final_status.status,
+        final_status.sort_order,
+        status_labels.status_name_zh as status_zh,
+        status_labels.status_name,
+        final_status.target_source,
+        final_status.no_data_reason,
+        final_status.kpi_definition,
+    from final_status
+    left join status_labels
+        on final_status.status = status_labels.status
 
 )
 

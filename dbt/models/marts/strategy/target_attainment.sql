@@ -1,6 +1,8 @@
 -- Revenue target vs net revenue per month x region x product_line (target metric: var
 -- target_revenue_metric), with year-to-date figures and a run-rate projection of the year end:
 -- projected = actual of the year so far x (days in year / days elapsed) / annual target.
+-- Empty when targets or orders are not delivered (marts.mart_status says why): an actual of 0
+-- against a target would only say "no orders delivered".
 with
 
 targets as (
@@ -40,6 +42,7 @@ cells as (
         and targets.region = actuals.region
         and targets.product_line = actuals.product_line
     cross join as_of
+    where {{ mart_inputs_delivered('target_attainment') }}
 
 ),
 

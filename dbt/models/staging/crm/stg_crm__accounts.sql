@@ -17,6 +17,7 @@ final as (
         province,
         city,
         owner_rep_id,
+        payment_terms_days,
         created_at,
         updated_at,
         _drop_id,

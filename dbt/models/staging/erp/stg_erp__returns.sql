@@ -1,4 +1,5 @@
--- Returns carry the order's currency; converted at the return date.
+-- Returns carry the order's currency; converted at the return date. A return whose order is
+-- unknown (an orphan) has no currency and no CNY amount: nothing is guessed.
 with
 
 source as (
@@ -23,7 +24,8 @@ with_currency as (
 
     select
         source.*,
-        coalesce(orders.currency, 'CNY') as currency,
+        orders.currency,
+        orders.order_id is null as is_orphan,
     from source
     left join orders
         on source.order_id = orders.order_id
@@ -43,6 +45,7 @@ final as (
         {{ to_cny('with_currency.amount', 'with_currency.currency') }} as amount,
         with_currency.amount as amount_local,
         with_currency.currency,
+        with_currency.is_orphan,
         with_currency.returned_at,
         with_currency.reason,
         with_currency._drop_id,

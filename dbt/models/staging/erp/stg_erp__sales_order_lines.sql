@@ -1,4 +1,5 @@
 -- Lines are in the order's currency: converted to CNY at the order date (rate from the order).
+-- A line whose order is unknown (an orphan) has no currency and no CNY amounts: nothing is guessed.
 with
 
 source as (
@@ -29,7 +30,8 @@ final as (
         cast(round(source.line_amount * orders.fx_rate, 2) as decimal(18, 2)) as line_amount,
         source.unit_price as unit_price_local,
         source.line_amount as line_amount_local,
-        coalesce(orders.currency, 'CNY') as currency,
+        orders.currency,
+        orders.order_id is null as is_orphan,
         source._drop_id,
         source._loaded_at,
     from source
