@@ -408,3 +408,26 @@ def test_an_unreachable_smtp_server_leaves_the_alerts_pending(con, tmp_path, mon
     assert (report.delivered, report.pending) == (0, 1)
     assert report.error.startswith(f"DeliveryError: SMTP 127.0.0.1:{port}:")
     assert pending_deliveries(con, tmp_path / "bi", notifiers) == 1
+
+
+def test_a_run_with_nothing_new_still_sends_what_earlier_runs_could_not(
+    con, raw_dir, tmp_path, robot_server, monkeypatch, capsys
+):
+    from test_automation import published_warehouse
+
+    from dagster_project.cli import main
+
+    published_warehouse(con, raw_dir, tmp_path)  # loaded, published, delivered to the log and the JSONL file
+    monkeypatch.setenv("S2S_FEISHU_WEBHOOK_URL", f"{robot_server}/open-apis/bot/v2/hook/FEISHUHOOK")
+    Robot.answers = [(200, {"code": 19024, "msg": "Key Words Not Found"})]
+
+    assert main(["run"]) == 0
+    assert main(["run"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.count("nothing new: no new drop") == 2
+    assert "alerts to feishu: 0 delivered, 1 pending (DeliveryError: Feishu (127.0.0.1:" in out
+    assert "alerts to feishu: 1 delivered, 0 pending (ok)" in out
+    assert [r["json"]["content"]["text"].splitlines()[1] for r in Robot.requests] == [
+        "- [严重] 流失率 19% (annual_churn · 华北 · 2026-10-30)"
+    ] * 2

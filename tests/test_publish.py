@@ -118,7 +118,8 @@ def test_table_and_column_descriptions_travel_to_the_snapshot(con, tmp_path):
     publish_snapshot(con, tmp_path / "bi", run_id="r1")
 
     snap = duckdb.connect(str(tmp_path / "bi" / "marts.duckdb"), read_only=True)
-    tables = dict(snap.execute("select table_name, comment from duckdb_tables() where schema_name = 'marts'").fetchall())
+    query = "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
+    tables = dict(snap.execute(query).fetchall())
     columns = {
         (t, c): comment
         for t, c, comment in snap.execute(

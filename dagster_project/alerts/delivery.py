@@ -142,3 +142,31 @@ def pending_deliveries(con: duckdb.DuckDBPyConnection, bi_dir: Path, notifiers: 
     except duckdb.CatalogException:  # nothing delivered yet
         done = set()
     return sum((alert_key(a), n.name) not in done for a in alerts for n in notifiers)
+
+
+def deliver_published_alerts(
+    con: duckdb.DuckDBPyConnection, warehouse_dir: Path, bi_dir: Path
+) -> tuple[list[dict[str, Any]], list[DeliveryReport]]:
+    """The published alerts, and what each configured notifier delivered of them (config/alerts.yml)."""
+    from dagster_project.alerts.notify import alerts_config, build_notifiers
+
+    config = alerts_config()
+    alerts = published_alerts(bi_dir)
+    reports = deliver(
+        con,
+        alerts,
+        build_notifiers(warehouse_dir),
+        send_once=config.get("send_once", True),
+        per_message=config.get("alerts_per_message", 10),
+    )
+    return alerts, reports
+
+
+def retry_undelivered(warehouse: Path, bi_dir: Path) -> list[DeliveryReport]:
+    """When a run has nothing new to build: send what earlier runs failed to deliver (a no-op when
+    nothing is pending). Reports only the notifiers that had something to send."""
+    from dagster_project.warehouse import open_warehouse
+
+    with open_warehouse(warehouse) as con:
+        _, reports = deliver_published_alerts(con, warehouse.parent, bi_dir)
+    return [r for r in reports if r.delivered or r.pending]

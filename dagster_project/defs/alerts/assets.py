@@ -4,8 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.alerts.delivery import deliver, published_alerts
-from dagster_project.alerts.notify import alerts_config, build_notifiers
+from dagster_project.alerts.delivery import deliver_published_alerts
 from dagster_project.defs.publish.assets import SNAPSHOT_KEY
 from dagster_project.resources import WarehouseResource
 
@@ -29,17 +28,8 @@ ALERTS_SENT_KEY = dg.AssetKey(["meta", "alerts_sent"])
     ],
 )
 def alerts_sent(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    config = alerts_config()
-    alerts = published_alerts(Path(warehouse.bi_dir))
-    notifiers = build_notifiers(Path(warehouse.path).parent)
     with warehouse.connect() as con:
-        reports = deliver(
-            con,
-            alerts,
-            notifiers,
-            send_once=config.get("send_once", True),
-            per_message=config.get("alerts_per_message", 10),
-        )
+        alerts, reports = deliver_published_alerts(con, Path(warehouse.path).parent, Path(warehouse.bi_dir))
     failed = [r for r in reports if r.error]
     for r in failed:
         context.log.error(f"alerts to {r.notifier}: {r.pending} not delivered ({r.error}); retried next run")
