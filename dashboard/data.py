@@ -1,6 +1,7 @@
 """The published BI snapshot, read-only: the dashboard's only source of data.
 
-Every query opens the snapshot file read-only, with schema `marts` in use, and closes it; results are cached per snapshot id, so a new publish shows on the next page load.
+Every query opens the snapshot file read-only, with schema `marts` in use, and closes it; results
+are cached per snapshot id, so a new publish shows on the next page load.
 """
 
 from __future__ import annotations

@@ -35,3 +35,12 @@ def by_unit(value: object, unit: str, language: str) -> str:
     if unit == "count":
         return number(value)
     return number(value, 1 if unit in ("days", "hours") else 2)
+
+
+def columns(money_columns: list[str] = (), ratio_columns: list[str] = ()) -> dict:
+    """Streamlit column formats: money with thousands separators, ratios as percentages."""
+    import streamlit as st
+
+    config = {c: st.column_config.NumberColumn(format="localized") for c in money_columns}
+    config.update({c: st.column_config.NumberColumn(format="percent") for c in ratio_columns})
+    return config

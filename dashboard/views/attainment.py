@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.format import money, ratio
+from dashboard.format import columns, money, ratio
 from dashboard.views import Context, Page
 
 SCOPE = "($region = '*' or region = $region) and ($line = '*' or product_line = $line)"
@@ -71,6 +71,10 @@ def render(ctx: Context) -> None:
             }
         ),
         hide_index=True,
+        column_config=columns(
+            [ctx.t("target_revenue"), ctx.t("actual_revenue")],
+            [ctx.t("attainment_month"), ctx.t("attainment_ytd"), ctx.t("projection")],
+        ),
     )
     st.subheader(ctx.t("by_month"))
     months = ctx.snapshot.query(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.format import columns
 from dashboard.i18n import localized
 from dashboard.views import Context, Page
 
@@ -30,7 +31,7 @@ def render(ctx: Context) -> None:
             continue
         table = rows.set_axis([label[column], ctx.t("customers"), ctx.t("monetary")], axis=1)
         left, right = st.columns([2, 3])
-        left.dataframe(table, hide_index=True)
+        left.dataframe(table, hide_index=True, column_config=columns([ctx.t("monetary")]))
         right.bar_chart(table, x=label[column], y=ctx.t("customers"), sort=False)
 
 

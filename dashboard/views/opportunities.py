@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.format import money, number
+from dashboard.format import columns, money, number
 from dashboard.i18n import nested
 from dashboard.views import Context, Page
 
@@ -37,7 +37,7 @@ def render(ctx: Context) -> None:
     right.metric(ctx.t("opportunities"), number(open_rows["opportunities"].sum()))
     table = rows.assign(stage=rows["stage"].map(lambda s: names.get(s, s)))[["stage", "opportunities", "amount"]]
     table = table.set_axis([ctx.t("stage"), ctx.t("opportunities"), ctx.t("amount")], axis=1)
-    st.dataframe(table, hide_index=True)
+    st.dataframe(table, hide_index=True, column_config=columns([ctx.t("amount")]))
     count, amount = st.columns(2)
     count.bar_chart(table, x=ctx.t("stage"), y=ctx.t("opportunities"), sort=False)
     amount.bar_chart(table, x=ctx.t("stage"), y=ctx.t("amount"), sort=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.format import columns
 from dashboard.views import Context, Page
 
 RANKING_SQL = """
@@ -60,8 +61,13 @@ def render(ctx: Context) -> None:
     left.dataframe(
         reps.set_axis([ctx.t(c) for c in ("rank", "rep", "team", "region", "net_revenue", "deals_won")], axis=1),
         hide_index=True,
+        column_config=columns([ctx.t("net_revenue")]),
     )
-    right.dataframe(teams.set_axis([ctx.t("team"), ctx.t("net_revenue"), ctx.t("deals_won")], axis=1), hide_index=True)
+    right.dataframe(
+        teams.set_axis([ctx.t("team"), ctx.t("net_revenue"), ctx.t("deals_won")], axis=1),
+        hide_index=True,
+        column_config=columns([ctx.t("net_revenue")]),
+    )
     right.bar_chart(teams, x="team", y="net_revenue", x_label=ctx.t("team"), y_label=ctx.t("net_revenue"), sort=False)
 
 
