@@ -1,0 +1,1 @@
+"""Sending the alerts of `marts.alerts` through pluggable notifiers."""

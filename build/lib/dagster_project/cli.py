@@ -1,0 +1,173 @@
+"""Command line: `python -m dagster_project {generate,ingest,run}` (also installed as `s2s`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from dagster_project.settings import Settings, ensure_dagster_home
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env().with_overrides(
+        raw_dir=getattr(args, "raw_dir", None),
+        warehouse=getattr(args, "warehouse", None),
+        bi_dir=getattr(args, "bi_dir", None),
+        as_of=getattr(args, "as_of", None),
+    )
+    settings.export()
+    return settings
+
+
+def _print(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _generate(out: Path, scale: float, seed: int, end: date, profile: str) -> None:
+    from dagster_project.sample import generate
+
+    started = time.monotonic()
+    _print(f"generating the sample company at scale {scale} (seed {seed}, ending {end}) into {out}")
+    summary = generate(out, scale=scale, seed=seed, end_date=end, profile=profile, progress=_print)
+    rows = sum(summary.get("rows", {}).values()) if isinstance(summary.get("rows"), dict) else "?"
+    _print(f"generated {rows} rows in {time.monotonic() - started:.1f}s")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    _generate(args.out, args.scale, args.seed, args.end, args.profile)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Load every entity's new drops without Dagster (the assets call the same code)."""
+    from dagster_project.contracts import load_contracts
+    from dagster_project.ingest import load_entity
+    from dagster_project.ingest.integrity import refresh_orphans
+    from dagster_project.warehouse import open_warehouse
+
+    settings = _settings(args)
+    contracts = [c for c in load_contracts().values() if not args.entity or c.name in args.entity]
+    with open_warehouse(settings.warehouse) as con:
+        for contract in contracts:
+            result = load_entity(
+                con,
+                contract,
+                settings.raw_dir,
+                on_drop=lambda o: _print(
+                    f"  {o.drop.relative_path}: {o.status}, read {o.rows_read}, loaded {o.rows_loaded}, "
+                    f"quarantined {o.rows_quarantined}" + (f" ({o.rejected_reason})" if o.rejected_reason else "")
+                ),
+            )
+            m = result.metadata()
+            _print(
+                f"{contract.name}: {m['drops_loaded']} drops loaded ({m['drops_already_loaded']} already), "
+                f"{m['rows_loaded']} rows loaded, {m['rows_quarantined']} quarantined, {m['drops_rejected']} "
+                f"files rejected; table has {m['table_rows']} rows"
+            )
+        refresh_orphans(con, list(load_contracts().values()))
+    return 0
+
+
+def _has_drops(raw_dir: Path) -> bool:
+    return raw_dir.is_dir() and any(p.is_file() for p in raw_dir.glob("*/*/*") if not p.name.startswith("."))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Materialize every asset (the daily job); on an empty raw folder, generate the sample first."""
+    import dagster as dg
+
+    settings = _settings(args)
+    if not _has_drops(settings.raw_dir):
+        _generate(settings.raw_dir, args.scale, args.seed, args.end, "default")
+    if not args.force:
+        from dagster_project.publish.fingerprint import nothing_new
+
+        current = nothing_new(settings.warehouse, settings.raw_dir, settings.bi_dir)
+        if current:
+            print(
+                f"nothing new: no new drop in {settings.raw_dir}, and the BI snapshot {current['snapshot_id']} "
+                f"was built from the same drops, code and as-of date; no run started (`run --force` runs anyway). "
+                f"Snapshot: {(settings.bi_dir / 'marts.duckdb').absolute()}"
+            )
+            from dagster_project.alerts.delivery import retry_undelivered  # what earlier runs failed to send
+
+            for r in retry_undelivered(settings.warehouse, settings.bi_dir):
+                print(f"alerts to {r.notifier}: {r.delivered} delivered, {r.pending} pending ({r.error or 'ok'})")
+            return 0
+    ensure_dagster_home()
+
+    from dagster_project.definitions import defs
+    from dagster_project.jobs import refresh_job
+    from dagster_project.publish.fingerprint import FORCE_TAG
+    from dagster_project.report import print_run_summary
+
+    started = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(refresh_job.name).execute_in_process(
+            instance=instance, raise_on_error=False, tags={FORCE_TAG: "true"} if args.force else None
+        )
+    published = print_run_summary(settings, result, time.monotonic() - started)
+    return 0 if result.success and published else 1
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """The Dagster UI (webserver + daemon) on this code location."""
+    import subprocess
+
+    _settings(args)
+    ensure_dagster_home()
+    command = ["dagster", "dev", "-m", "dagster_project.definitions", "-h", args.host, "-p", str(args.port)]
+    return subprocess.call(command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2s", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def paths(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--raw-dir", type=Path, help="raw extract folder (env S2S_RAW_DIR, default data/raw)")
+        p.add_argument("--warehouse", type=Path, help="DuckDB file (env S2S_WAREHOUSE)")
+        p.add_argument("--bi-dir", type=Path, help="BI snapshot folder (env S2S_BI_DIR)")
+        p.add_argument("--as-of", type=date.fromisoformat, help="reference date YYYY-MM-DD (env S2S_AS_OF)")
+
+    def sample(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--scale", type=float, default=1.0, help="company size; 1 = the strategy documents' company")
+        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--end", type=date.fromisoformat, default=date(2026, 10, 31), help="last day of the data")
+
+    g = sub.add_parser("generate", help="write the sample company's extracts as dated drops")
+    sample(g)
+    g.add_argument("--out", type=Path, default=Path(os.environ.get("S2S_RAW_DIR") or "data/raw"))
+    g.add_argument("--profile", default="default", help="mess profile: default | baseline (CRM < 60%% complete)")
+    g.set_defaults(func=cmd_generate)
+
+    i = sub.add_parser("ingest", help="load new drops into the warehouse (no Dagster)")
+    paths(i)
+    i.add_argument("--entity", action="append", help="only this <source>.<entity> (repeatable)")
+    i.set_defaults(func=cmd_ingest)
+
+    r = sub.add_parser("run", help="materialize every asset; generates the sample when the raw folder is empty")
+    paths(r)
+    sample(r)
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild, check and publish even when nothing changed since the published snapshot",
+    )
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("dev", help="open the Dagster UI (dagster dev) on this project")
+    paths(d)
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=3000)
+    d.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

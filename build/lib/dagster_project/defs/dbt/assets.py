@@ -1,0 +1,82 @@
+"""The dbt project as Dagster assets: every model, seed and snapshot; dbt tests as asset checks.
+
+dbt sources map to the ingestion assets' keys (`raw_<source>/<entity>`), so the lineage from each
+raw extract to each mart shows in the UI.
+"""
+
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from dagster_project.resources import WarehouseResource, skip_unchanged
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+TARGET_DIR = DBT_PROJECT_DIR / dbt_project.target_path  # target_path is relative to the project
+
+
+def dbt_resource() -> DbtCliResource:
+    # the dbt installed beside this Python (the project's virtualenv), whatever PATH says
+    beside = Path(sys.executable).parent / "dbt"
+    return DbtCliResource(
+        project_dir=dbt_project,
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=str(beside) if beside.exists() else "dbt",
+    )
+
+
+def ensure_manifest(force: bool = False) -> Path:
+    """Parse the dbt project when its manifest is missing (fresh clone) or asked to (each CLI run)."""
+    if force or not dbt_project.manifest_path.exists():
+        dbt_resource().cli(["--quiet", "parse"], target_path=dbt_project.target_path).wait()
+    return dbt_project.manifest_path
+
+
+class WarehouseDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["alias"] or dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        # the folder layer: staging, intermediate, marts (plus seeds and snapshots)
+        fqn = dbt_resource_props.get("fqn", [])
+        return f"dbt_{fqn[1]}" if len(fqn) > 2 else f"dbt_{dbt_resource_props['resource_type']}s"
+
+
+ensure_manifest()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """dbt build: seeds, snapshots, models and their tests, in dependency order; nothing when the
+    published snapshot was built from the same drops and code (publish and alerts then skip too)."""
+    if skip_unchanged(context, warehouse, "dbt build"):
+        return
+    # Unit tests check the SQL, not the data: they run in `make test` / CI (tests/test_dbt_project.py),
+    # as dbt advises, not in every production build.
+    invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+    yield from invocation.stream()
+    # dagster-dbt seeds each invocation's folder with the project's partial parse file; keep the one
+    # parsed with this run's settings, so the next run with the same settings skips a full parse.
+    parsed = invocation.target_path / "partial_parse.msgpack"
+    if parsed.exists():
+        shutil.copyfile(parsed, TARGET_DIR / "partial_parse.msgpack")
+    _prune_invocation_targets(keep=5)
+
+
+def _prune_invocation_targets(keep: int) -> None:
+    """dagster-dbt gives each invocation its own target folder; keep the newest few for debugging."""
+    folders = sorted(TARGET_DIR.glob("dbt_models-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for folder in folders[keep:]:
+        shutil.rmtree(folder, ignore_errors=True)

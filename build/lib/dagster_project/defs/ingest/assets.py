@@ -1,0 +1,59 @@
+"""One asset per entity contract: load the entity's new drops into `raw_<source>.<entity>`."""
+
+import dagster as dg
+
+from dagster_project.contracts import Contract, load_contracts
+from dagster_project.ingest import load_entity
+from dagster_project.ingest.integrity import refresh_orphans
+from dagster_project.resources import WarehouseResource
+
+
+def raw_asset_key(contract: Contract) -> dg.AssetKey:
+    """`raw_<source>/<entity>`: the same key dagster-dbt gives the dbt source of the table."""
+    return dg.AssetKey([contract.schema, contract.entity])
+
+
+def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=raw_asset_key(contract),
+        group_name=contract.schema,
+        kinds={"duckdb", contract.source},
+        description=f"{contract.description} Loaded from data/raw/{contract.source}/{contract.entity}/.",
+        metadata={"contract": str(contract.path.name), "primary_key": ", ".join(contract.primary_key)},
+    )
+    def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect() as con:
+            result = load_entity(
+                con,
+                contract,
+                warehouse.raw_path,
+                run_id=context.run.run_id,
+                on_drop=lambda o: context.log.info(
+                    f"{o.drop.relative_path}: {o.status}, read {o.rows_read}, loaded {o.rows_loaded}, "
+                    f"quarantined {o.rows_quarantined}" + (f" ({o.rejected_reason})" if o.rejected_reason else "")
+                ),
+            )
+        for outcome in result.rejected:
+            context.log.error(f"rejected {outcome.drop.relative_path}: {outcome.rejected_reason}")
+        return dg.MaterializeResult(metadata=result.metadata())
+
+    return _ingest
+
+
+INGEST_ASSETS = [build_ingest_asset(c) for c in load_contracts().values()]
+
+
+@dg.asset(
+    key=dg.AssetKey(["meta", "orphans"]),
+    group_name="raw_integrity",
+    kinds={"duckdb"},
+    deps=[raw_asset_key(c) for c in load_contracts().values()],
+    description="Rows whose foreign key points nowhere, once every entity is loaded (one row per row and key).",
+)
+def orphans(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        total = refresh_orphans(con, list(load_contracts().values()))
+        by_entity = con.execute(
+            "select source || '.' || entity, count(*) from meta.orphans group by all order by 1"
+        ).fetchall()
+    return dg.MaterializeResult(metadata={"orphan_rows": total, **{f"orphans {name}": n for name, n in by_entity}})

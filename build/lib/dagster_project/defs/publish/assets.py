@@ -1,0 +1,77 @@
+"""Publish the marts to the BI snapshot, after every blocking check of the run has passed."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.defs.quality.assets import AUDIT_KEY, DQ_KEY, ORPHANS_KEY
+from dagster_project.publish.fingerprint import inputs_fingerprint
+from dagster_project.publish.keys import primary_keys_from_file
+from dagster_project.publish.postgres import postgres_config, postgres_dsn, publish_to_postgres
+from dagster_project.publish.snapshot import publish_snapshot
+from dagster_project.resources import WarehouseResource
+
+SNAPSHOT_KEY = dg.AssetKey(["bi", "marts_snapshot"])
+POSTGRES_KEY = dg.AssetKey(["bi", "marts_postgres"])
+
+
+def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The publish asset, downstream of every mart and of the assets that carry blocking checks."""
+
+    @dg.asset(
+        key=SNAPSHOT_KEY,
+        group_name="publish",
+        kinds={"duckdb", "parquet"},
+        deps=[*mart_keys, DQ_KEY, AUDIT_KEY, ORPHANS_KEY],
+        description="Schema marts copied to the BI snapshot (DuckDB file + Parquet), swapped in atomically.",
+    )
+    def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect() as con:
+            result = publish_snapshot(
+                con, Path(warehouse.bi_dir), run_id=context.run.run_id, inputs_fingerprint=inputs_fingerprint(con)
+            )
+        context.log.info(f"published {len(result.tables)} marts to {result.database}")
+        return dg.MaterializeResult(
+            metadata={
+                "snapshot": dg.MetadataValue.path(str(result.database)),
+                "parquet_folder": dg.MetadataValue.path(str(result.bi_dir / "parquet")),
+                "snapshot_id": result.snapshot_id,
+                "marts": len(result.tables),
+                "rows": sum(result.tables.values()),
+                "hashed_columns": ", ".join(result.hashed_columns) or "none",
+                "dropped_columns": ", ".join(result.dropped_columns) or "none",
+            }
+        )
+
+    return marts_snapshot
+
+
+@dg.asset(
+    key=POSTGRES_KEY,
+    group_name="publish",
+    kinds={"postgres"},
+    deps=[SNAPSHOT_KEY],
+    description="The BI snapshot's marts in PostgreSQL (S2S_PG_DSN): typed, keyed, described, swapped in atomically.",
+)
+def marts_postgres(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from dagster_project.defs.dbt.assets import dbt_project
+
+    dsn = postgres_dsn()
+    if not dsn:
+        raise dg.Failure("S2S_PG_DSN is not set: the PostgreSQL target is off")
+    keys = primary_keys_from_file(dbt_project.manifest_path)
+    result = publish_to_postgres(Path(warehouse.bi_dir), dsn, keys)
+    keyless = sorted(set(result.tables) - set(result.primary_keys))
+    context.log.info(
+        f"published {len(result.tables)} marts to PostgreSQL schema {result.schema} in {result.seconds:.1f}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "schema": result.schema,
+            "reader_role": postgres_config()["reader_role"],
+            "marts": len(result.tables),
+            "rows": sum(result.tables.values()),
+            "seconds": round(result.seconds, 1),
+            "marts_without_primary_key": ", ".join(keyless) or "none",
+        }
+    )

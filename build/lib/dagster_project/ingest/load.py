@@ -1,0 +1,526 @@
+"""Loading an entity's drops into its raw table: batches of drops, newest version wins.
+
+New drops (by content hash) are read and checked one by one into a temporary batch table, outside
+any transaction, so a file that cannot be read is rejected without disturbing the others. The
+batch's good rows are then upserted by key in one transaction, together with the quarantine, the
+audit row of every drop and their manifest entries: a process killed mid-batch leaves nothing of
+the batch, and a rerun loads it. Batches are bounded in bytes (config/warehouse.yml), so many small
+drops share the fixed cost of a transaction while a big drop stays on its own.
+
+Upsert rule: a row replaces the stored version of its key when its `updated_at` is newer, or equal
+and its drop is newer (drop date, then file name). The rule is a total order, so applying a batch
+at once gives the table that applying its drops one by one gives; the audit counts are those of
+the one-by-one application too (see `_compare`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.contracts import Contract
+from dagster_project.ingest.drops import Drop, content_hash, find_drops
+from dagster_project.ingest.integrity import orphan_counts
+from dagster_project.ingest.read import FileRejected, MalformedRow, read_drop
+from dagster_project.ingest.validate import checked_select, extra_columns, missing_required, raw_record_sql
+from dagster_project.warehouse import (
+    LINEAGE_COLUMNS,
+    add_extra_columns,
+    ensure_meta,
+    ensure_raw_table,
+    fetch_one,
+    ingest_batch_bytes,
+    insert_rows,
+    quote,
+)
+
+log = logging.getLogger(__name__)
+_OLDEST = "timestamp '0001-01-01'"
+
+
+@dataclass
+class DropOutcome:
+    drop: Drop
+    drop_id: str
+    status: str  # loaded | rejected
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_superseded: int = 0
+    encoding: str | None = None
+    extra_columns: list[str] = field(default_factory=list)
+    rejected_reason: str | None = None
+
+
+@dataclass
+class EntityLoadResult:
+    contract: Contract
+    drops_found: int = 0
+    drops_already_loaded: int = 0
+    outcomes: list[DropOutcome] = field(default_factory=list)
+    table_rows: int = 0
+    orphans: dict[str, int] = field(default_factory=dict)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(o, name) for o in self.outcomes)
+
+    @property
+    def rejected(self) -> list[DropOutcome]:
+        return [o for o in self.outcomes if o.status == "rejected"]
+
+    def metadata(self) -> dict[str, object]:
+        """Figures for the Dagster materialization."""
+        return {
+            "table": self.contract.table,
+            "table_rows": self.table_rows,
+            "drops_found": self.drops_found,
+            "drops_loaded": sum(o.status == "loaded" for o in self.outcomes),
+            "drops_already_loaded": self.drops_already_loaded,
+            "drops_rejected": len(self.rejected),
+            "rows_read": self.total("rows_read"),
+            "rows_loaded": self.total("rows_loaded"),
+            "rows_quarantined": self.total("rows_quarantined"),
+            "rows_inserted": self.total("rows_inserted"),
+            "rows_updated": self.total("rows_updated"),
+            "rows_superseded": self.total("rows_superseded"),
+            "orphans": sum(self.orphans.values()),
+            "orphans_by_key": ", ".join(f"{k}: {v}" for k, v in self.orphans.items()) or "none",
+            "rejected_files": "; ".join(f"{o.drop.relative_path}: {o.rejected_reason}" for o in self.rejected)
+            or "none",
+        }
+
+
+def _key_match(contract: Contract, left: str, right: str) -> str:
+    return " and ".join(f"{left}.{quote(k)} = {right}.{quote(k)}" for k in contract.primary_key)
+
+
+@dataclass
+class _Pending:
+    """A drop of the batch, with what reading it left for the batch's transaction."""
+
+    outcome: DropOutcome
+    digest: str
+    seq: int
+    started: datetime
+    malformed: list[MalformedRow] = field(default_factory=list)
+
+
+class Manifest:
+    """What the manifest already holds for the entity, read once per load."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract):
+        rows = con.execute(
+            "select source_file, file_bytes, file_mtime_ns, content_sha256 from meta.drop_manifest "
+            "where source = ? and entity = ?",
+            [contract.source, contract.entity],
+        ).fetchall()
+        self.files = {(f, b, m) for f, b, m, _ in rows}
+        self.hashes = {h: f for f, _, _, h in rows}
+
+    def unchanged(self, drop: Drop) -> bool:
+        """The file was loaded (or rejected) before with the same path, size and mtime."""
+        return (drop.relative_path, drop.size, drop.mtime_ns) in self.files
+
+    def known(self, drop: Drop) -> tuple[bool, str | None]:
+        """(already loaded?, content hash). An unchanged file is not re-hashed."""
+        if self.unchanged(drop):
+            return True, None
+        digest = content_hash(drop.path)
+        if digest in self.hashes:
+            log.info("%s: same content as %s, already loaded; skipped", drop.relative_path, self.hashes[digest])
+            return True, digest
+        self.hashes[digest] = drop.relative_path  # a second copy later in this load is skipped too
+        return False, digest
+
+
+def _create_batch_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """`_batch`: every row read from the batch's drops, typed, with its problems and in-drop rank."""
+    columns = [f"{quote(c.name)} {c.type.upper()}" for c in contract.columns]
+    con.execute(
+        f"""
+        create or replace temp table _batch (
+            _drop_seq integer, _line bigint, {", ".join(columns)},
+            _problems struct(column_name varchar, "value" varchar, reason varchar)[],
+            _rank bigint, _kept_line bigint, _raw_record varchar
+        )
+        """
+    )
+
+
+def _read_drop(con: duckdb.DuckDBPyConnection, contract: Contract, p: _Pending) -> list[str]:
+    """Read one drop into `_drop_raw` and return its header; raises FileRejected."""
+    read = read_drop(con, p.outcome.drop)
+    p.outcome.encoding = read.encoding
+    missing = missing_required(contract, read.header)
+    if missing:
+        raise FileRejected(f"missing required column(s) {', '.join(missing)}")
+    p.outcome.extra_columns = extra_columns(contract, read.header)
+    p.malformed = read.malformed
+    return read.header
+
+
+def _check_group(con: duckdb.DuckDBPyConnection, contract: Contract, header: list[str]) -> None:
+    """Check the rows of `_group_raw` (drops with the same header) and append them to `_batch`.
+
+    One statement for the group rather than one per drop: the checks are a large expression, and
+    planning it is most of the cost of a small drop.
+    """
+    for name in extra_columns(contract, header):
+        con.execute(f"alter table _batch add column if not exists {quote(name)} varchar")
+    order = f"{quote(contract.updated_at)} desc nulls last, _line" if contract.updated_at else "_line"
+    key = ", ".join(quote(k) for k in contract.primary_key)
+    good = "len(c._problems) = 0"
+    # Good rows are ranked within their drop and key (1 = kept; ties: the newest updated_at, then
+    # the first line). Only keys seen twice in a drop need ranking: found by a hash aggregate,
+    # which is much cheaper than ordering every row. The row as read is kept, as JSON, only for
+    # the rows that go to quarantine (a problem, or a duplicate key in the drop).
+    con.execute(
+        f"""
+        insert into _batch by name
+        with checked as materialized (
+            select * from ({checked_select(contract, header, table="_group_raw", keep=("_drop_seq", "_line"))})
+        ),
+        repeated as (
+            select _drop_seq, {key} from checked c where {good} group by all having count(*) > 1
+        ),
+        ranked as (
+            select _drop_seq, _line, row_number() over w as _rank, first_value(_line) over w as _kept_line
+            from checked c semi join repeated r on r._drop_seq = c._drop_seq and {_key_match(contract, "r", "c")}
+            where {good}
+            window w as (partition by _drop_seq, {key} order by {order})
+        ),
+        quarantined as (
+            select r._drop_seq, r._line, {raw_record_sql(header)} as _raw_record
+            from _group_raw r
+            where (r._drop_seq, r._line) in (
+                select (_drop_seq, _line) from checked c where not {good}
+                union all select (_drop_seq, _line) from ranked where _rank > 1
+            )
+        )
+        select c.*, case when {good} then coalesce(k._rank, 1) end as _rank,
+               case when {good} then coalesce(k._kept_line, c._line) end as _kept_line, q._raw_record
+        from checked c left join ranked k using (_drop_seq, _line) left join quarantined q using (_drop_seq, _line)
+        """
+    )
+    con.execute("drop table _group_raw")
+
+
+def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending]) -> None:
+    """Read the batch's drops into `_batch`; a drop that cannot be read is marked rejected."""
+    _create_batch_table(con, contract)
+    group_header: list[str] | None = None  # header of the drops now in `_group_raw`
+    for p in batch:
+        try:
+            header = _read_drop(con, contract, p)
+        except FileRejected as exc:
+            o = p.outcome
+            p.outcome = DropOutcome(
+                drop=o.drop, drop_id=o.drop_id, status="rejected", encoding=o.encoding, rejected_reason=str(exc)
+            )
+            log.error("%s rejected: %s", o.drop.relative_path, exc)
+            continue
+        if header != group_header and group_header is not None:
+            _check_group(con, contract, group_header)
+            group_header = None
+        if group_header is None:
+            con.execute(f"create temp table _group_raw as select {p.seq}::integer as _drop_seq, * from _drop_raw")
+            group_header = header
+        else:
+            con.execute(f"insert into _group_raw select {p.seq}, * from _drop_raw")
+        con.execute("drop table _drop_raw")
+    if group_header is not None:
+        _check_group(con, contract, group_header)
+
+
+def _counts_by_drop(con: duckdb.DuckDBPyConnection, counts: str, table: str) -> dict[int, tuple[int, int, int]]:
+    """Three counts per drop of the batch: {_drop_seq: (a, b, c)}."""
+    rows = con.execute(f"select _drop_seq, {counts} from {table} group by _drop_seq").fetchall()
+    return {seq: tuple(values) for seq, *values in rows}
+
+
+def _count_rows(con: duckdb.DuckDBPyConnection, batch: list[_Pending]) -> None:
+    counts = _counts_by_drop(
+        con, "count(*), count(*) filter (len(_problems) > 0), count(*) filter (_rank > 1)", "_batch"
+    )
+    for p in batch:
+        if p.outcome.status != "loaded":
+            continue
+        read, bad, dup = counts.get(p.seq, (0, 0, 0))
+        o = p.outcome
+        o.rows_read = read + len(p.malformed)
+        o.rows_quarantined = len(p.malformed) + bad + dup
+        o.rows_loaded = o.rows_read - o.rows_quarantined
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending], now: datetime) -> None:
+    ids = {p.seq: [p.outcome.drop_id, contract.source, contract.entity, p.outcome.drop.relative_path] for p in batch}
+    insert_rows(
+        con,
+        "insert into meta.quarantine values (?, ?, ?, ?, ?, null, null, ?, ?, ?)",
+        [[*ids[p.seq], m.line, m.reason, m.raw_record, now] for p in batch for m in p.malformed],
+    )
+    if not any(p.outcome.rows_quarantined > len(p.malformed) for p in batch):
+        return
+    key_text = " || '/' || ".join(f"b.{quote(k)}::varchar" for k in contract.primary_key)
+    con.execute(
+        f"""
+        insert into meta.quarantine
+        select d.drop_id, ?, ?, d.source_file, b._line,
+               case when b._rank > 1 then ? else b._problems[1].column_name end,
+               case when b._rank > 1 then {key_text} else b._problems[1].value end,
+               case when b._rank > 1
+                    then 'duplicate key (' || ? || ') in the drop: line ' || b._kept_line || ' kept'
+                    else array_to_string(list_transform(b._problems, lambda p: p.reason), '; ') end,
+               b._raw_record, ?
+        from _batch b join _batch_drops d using (_drop_seq)
+        where len(b._problems) > 0 or b._rank > 1
+        """,
+        [contract.source, contract.entity, ",".join(contract.primary_key), ", ".join(contract.primary_key), now],
+    )
+
+
+def _compare(con: duckdb.DuckDBPyConnection, contract: Contract, several_drops: bool) -> None:
+    """`_batch_cmp`: for each good row of the batch, whether it wins, and whether its key existed.
+
+    As if the drops were applied one by one: a row wins when its priority (updated_at, drop date,
+    file) is at least that of every earlier version of its key (the stored row, then the batch's
+    earlier drops); the key existed when there is any earlier version. The last winner is final.
+    """
+    t, key, pk0 = contract.table, ", ".join(quote(k) for k in contract.primary_key), quote(contract.primary_key[0])
+
+    def priority(updated_at: str, drop_date: str, source_file: str) -> str:
+        newest = f"u := coalesce({updated_at}, {_OLDEST}), " if contract.updated_at else ""
+        return f"struct_pack({newest}d := {drop_date}, f := {source_file})"
+
+    u = quote(contract.updated_at or "")
+    stored_priority = priority(f"t.{u}", "t._drop_date", "t._source_file")
+    n_key = ", ".join(f"n.{quote(k)}" for k in contract.primary_key)
+    # A key met once in the batch is judged against its stored row by a join; only keys in several
+    # drops of the batch need the ordered comparison (a window over far fewer rows).
+    repeated = f"select {key} from new_rows group by all having count(*) > 1" if several_drops else ""
+    con.execute(
+        f"""
+        create or replace temp table _batch_cmp as
+        with new_rows as materialized (
+            select {key}, b._drop_seq, b._line, {priority(f"b.{u}", "d.drop_date", "d.source_file")} as _priority
+            from _batch b join _batch_drops d using (_drop_seq)
+            where b._rank = 1
+        ),
+        repeated as materialized ({repeated or f"select {key} from new_rows where false"}),
+        once as (
+            select {n_key}, n._drop_seq, n._line, t.{pk0} is not null as existed,
+                   t.{pk0} is null or n._priority >= {stored_priority} as wins, t.{pk0} is not null as _stored
+            from new_rows n left join {t} t on {_key_match(contract, "n", "t")}
+            where not exists (select 1 from repeated r where {_key_match(contract, "r", "n")})
+        ),
+        candidates as (
+            select {key}, -1 as _drop_seq, null::bigint as _line, {stored_priority} as _priority
+            from {t} t semi join repeated r on {_key_match(contract, "t", "r")}
+            union all
+            select n.* from new_rows n semi join repeated r on {_key_match(contract, "n", "r")}
+        ),
+        ordered as (
+            select *, max(_priority) over (partition by {key} order by _drop_seq
+                                          rows between unbounded preceding and 1 preceding) as _best_before,
+                   bool_or(_drop_seq = -1) over (partition by {key}) as _stored
+            from candidates
+        ),
+        judged as (
+            select *, _best_before is not null as existed,
+                   _best_before is null or _priority >= _best_before as wins
+            from ordered
+        )
+        select {key}, _drop_seq, _line, existed, wins, _stored, wins as final from once
+        union all
+        select {key}, _drop_seq, _line, existed, wins, _stored,
+               wins and _drop_seq = max(_drop_seq) filter (wins) over (partition by {key}) as final
+        from judged where _drop_seq >= 0
+        """
+    )
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending], now: datetime) -> None:
+    t = contract.table
+    counts = _counts_by_drop(
+        con,
+        "count(*) filter (wins and not existed), count(*) filter (wins and existed), count(*) filter (not wins)",
+        "_batch_cmp",
+    )
+    for p in batch:
+        if p.outcome.status == "loaded":
+            p.outcome.rows_inserted, p.outcome.rows_updated, p.outcome.rows_superseded = counts.get(p.seq, (0, 0, 0))
+    key = ", ".join(quote(k) for k in contract.primary_key)
+    if fetch_one(con, "select count(*) from _batch_cmp where final and _stored")[0]:
+        con.execute(
+            f"delete from {t} using (select {key} from _batch_cmp where final and _stored) s "
+            f"where {_key_match(contract, t, 's')}"
+        )
+    con.execute(
+        f"""
+        insert into {t} by name
+        select b.* exclude (_drop_seq, _line, _problems, _rank, _kept_line, _raw_record),
+               d.drop_id as _drop_id, d.drop_date as _drop_date, d.source_file as _source_file,
+               b._line as _source_line, ?::timestamp as _loaded_at
+        from _batch b join _batch_drops d using (_drop_seq)
+        semi join _batch_cmp c on c._drop_seq = b._drop_seq and c._line = b._line and c.final
+        """,
+        [now],
+    )
+
+
+def _record(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending], run_id: str) -> None:
+    """Manifest entry and audit row of every drop of the batch, inside the batch's transaction."""
+    finished = datetime.now(UTC).replace(tzinfo=None)
+    insert_rows(
+        con,
+        "insert into meta.drop_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                o.drop_id,
+                contract.source,
+                contract.entity,
+                p.digest,
+                o.drop.relative_path,
+                o.drop.drop_date,
+                o.drop.size,
+                o.drop.mtime_ns,
+                o.status,
+                finished,
+            ]
+            for p in batch
+            for o in [p.outcome]
+        ],
+    )
+    insert_rows(
+        con,
+        "insert into meta.ingest_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                o.drop_id,
+                contract.source,
+                contract.entity,
+                o.drop.relative_path,
+                o.drop.drop_date,
+                o.encoding,
+                o.rows_read,
+                o.rows_loaded,
+                o.rows_quarantined,
+                o.rows_inserted,
+                o.rows_updated,
+                o.rows_superseded,
+                o.extra_columns,
+                o.status,
+                o.rejected_reason,
+                run_id,
+                p.started.replace(tzinfo=None),
+                finished,
+            ]
+            for p in batch
+            for o in [p.outcome]
+        ],
+    )
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection, contract: Contract, drops: list[tuple[Drop, str]], run_id: str
+) -> list[DropOutcome]:
+    """Load drops (with their content hashes) in one transaction; a file that cannot be read is
+    recorded as rejected and the others load."""
+    batch: list[_Pending] = []
+    try:
+        batch = [
+            _Pending(
+                outcome=DropOutcome(drop=drop, drop_id=f"{contract.name}:{digest[:16]}", status="loaded"),
+                digest=digest,
+                seq=seq,
+                started=datetime.now(UTC),
+            )
+            for seq, (drop, digest) in enumerate(drops)
+        ]
+        _stage_drops(con, contract, batch)
+        con.execute(
+            "create or replace temp table _batch_drops (_drop_seq integer, drop_id varchar, "
+            "drop_date date, source_file varchar)"
+        )
+        insert_rows(
+            con,
+            "insert into _batch_drops values (?, ?, ?, ?)",
+            [[p.seq, p.outcome.drop_id, p.outcome.drop.drop_date, p.outcome.drop.relative_path] for p in batch],
+        )
+        _count_rows(con, batch)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        con.execute("begin transaction")
+        try:
+            add_extra_columns(con, contract, sorted({c for p in batch for c in p.outcome.extra_columns}))
+            _quarantine(con, contract, batch, now)
+            _compare(con, contract, several_drops=sum(p.outcome.status == "loaded" for p in batch) > 1)
+            _upsert(con, contract, batch, now)
+            _record(con, contract, batch, run_id)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.execute(
+            "; ".join(
+                f"drop table if exists {t}" for t in ("_drop_raw", "_group_raw", "_batch", "_batch_drops", "_batch_cmp")
+            )
+        )
+    return [p.outcome for p in batch]
+
+
+def _batches(pending: list[tuple[Drop, str]], max_bytes: int) -> list[list[tuple[Drop, str]]]:
+    """Consecutive drops, oldest first, up to `max_bytes` of files per batch (a bigger drop alone)."""
+    batches: list[list[tuple[Drop, str]]] = []
+    size = 0
+    for item in pending:
+        if not batches or size + item[0].size > max_bytes:
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += item[0].size
+    return batches
+
+
+def load_entity(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    raw_dir: Path,
+    *,
+    run_id: str | None = None,
+    on_drop: Callable[[DropOutcome], None] | None = None,
+    batch_bytes: int | None = None,
+) -> EntityLoadResult:
+    """Load every new drop of the entity from `raw_dir`, oldest first."""
+    run_id = run_id or uuid.uuid4().hex
+    ensure_meta(con)
+    ensure_raw_table(con, contract)
+    drops = find_drops(raw_dir, contract)
+    result = EntityLoadResult(contract=contract, drops_found=len(drops))
+    manifest = Manifest(con, contract)
+    pending = []
+    for drop in drops:
+        known, digest = manifest.known(drop)
+        if known:
+            result.drops_already_loaded += 1
+        else:
+            pending.append((drop, digest))
+    for batch in _batches(pending, batch_bytes or ingest_batch_bytes()):
+        for outcome in load_batch(con, contract, batch, run_id):
+            result.outcomes.append(outcome)
+            if on_drop:
+                on_drop(outcome)
+    result.table_rows = fetch_one(con, f"select count(*) from {contract.table}")[0]
+    result.orphans = orphan_counts(con, contract)
+    return result
+
+
+__all__ = ["DropOutcome", "EntityLoadResult", "LINEAGE_COLUMNS", "Manifest", "load_batch", "load_entity"]

@@ -1,0 +1,1 @@
+"""Publishing the marts to the BI snapshot: built aside, swapped in atomically."""

@@ -1,0 +1,1 @@
+"""Data quality: completeness and validity (Great Expectations), integrity, and the publish gate."""

@@ -1,0 +1,51 @@
+"""Resources shared by every asset: the warehouse file and the raw folder, configured once."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from dagster_project.warehouse import open_warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file, the raw extract folder it is loaded from, and the BI snapshot folder."""
+
+    path: str
+    raw_dir: str
+    bi_dir: str
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # DuckDB allows one writing process per file: the jobs run in process, one step at a time.
+        with open_warehouse(self.path) as con:
+            yield con
+
+    @property
+    def raw_path(self) -> Path:
+        return Path(self.raw_dir)
+
+
+def warehouse_resource() -> WarehouseResource:
+    return WarehouseResource(
+        path=dg.EnvVar("S2S_WAREHOUSE"), raw_dir=dg.EnvVar("S2S_RAW_DIR"), bi_dir=dg.EnvVar("S2S_BI_DIR")
+    )
+
+
+def skip_unchanged(context: dg.AssetExecutionContext, warehouse: WarehouseResource, work: str) -> bool:
+    """True (and say so in the log) when the published snapshot was built from this run's inputs:
+    the asset then yields nothing. A run tagged s2s/force=true never skips."""
+    from dagster_project.publish.fingerprint import FORCE_TAG, unchanged_snapshot
+
+    if context.run.tags.get(FORCE_TAG) == "true":
+        return False
+    with warehouse.connect() as con:
+        published = unchanged_snapshot(con, Path(warehouse.bi_dir))
+    if published:
+        context.log.info(
+            f"{work} skipped: the snapshot {published['snapshot_id']} was built from the same drops, code and "
+            "as-of date (tag the run s2s/force=true to rebuild)"
+        )
+    return published is not None

@@ -1,0 +1,158 @@
+"""The warehouse file: connections and the tables that ingestion owns.
+
+Layout: one schema per source (`raw_crm`, `raw_erp`, ...) with one table per entity, holding the
+contract's columns (typed), any extra columns a drop brought (VARCHAR, passed through), and the
+lineage columns below. Schema `meta` holds the drop manifest, the per-drop audit and the quarantine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from dagster_project.contracts import Contract
+
+# Lineage columns appended to every raw table, after the contract's and the extra columns.
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_drop_id", "VARCHAR"),  # meta.drop_manifest.drop_id of the drop the row came from
+    ("_drop_date", "DATE"),  # the drop's date, from its file name (else file mtime)
+    ("_source_file", "VARCHAR"),  # path relative to the raw folder
+    ("_source_line", "BIGINT"),  # 1-based line in the file (header = line 1)
+    ("_loaded_at", "TIMESTAMP"),  # when the row was loaded (UTC)
+)
+
+META_DDL = """
+create schema if not exists meta;
+create table if not exists meta.drop_manifest (
+    drop_id varchar primary key,        -- <source>.<entity>:<first 16 hex of content_sha256>
+    source varchar not null,
+    entity varchar not null,
+    content_sha256 varchar not null,    -- a re-delivered drop (any name) has the same hash
+    source_file varchar not null,       -- relative to the raw folder, as first seen
+    drop_date date,
+    file_bytes bigint,
+    file_mtime_ns bigint,               -- with source_file and file_bytes: skips re-hashing unchanged files
+    status varchar not null,            -- loaded | rejected
+    loaded_at timestamp not null
+);
+create table if not exists meta.ingest_audit (
+    drop_id varchar not null,
+    source varchar not null,
+    entity varchar not null,
+    source_file varchar not null,
+    drop_date date,
+    encoding varchar,
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    rows_inserted bigint,               -- new keys
+    rows_updated bigint,                -- replaced an older version of the key
+    rows_superseded bigint,             -- accepted, but a newer version was already loaded
+    extra_columns varchar[],
+    status varchar not null,            -- loaded | rejected
+    rejected_reason varchar,
+    run_id varchar,
+    started_at timestamp not null,
+    finished_at timestamp not null
+);
+create table if not exists meta.quarantine (
+    drop_id varchar not null,
+    source varchar not null,
+    entity varchar not null,
+    source_file varchar not null,
+    line bigint,                        -- 1-based line in the file (header = line 1)
+    column_name varchar,                -- null when the whole row is malformed
+    value varchar,
+    reason varchar not null,
+    raw_record varchar,                 -- the row as read, so nothing is lost
+    quarantined_at timestamp not null
+);
+"""
+
+
+WAREHOUSE_CONFIG = Path(__file__).parent / "config" / "warehouse.yml"
+
+
+def warehouse_config(section: str) -> dict:
+    """One section of config/warehouse.yml (duckdb, ingest, dagster)."""
+    return yaml.safe_load(WAREHOUSE_CONFIG.read_text(encoding="utf-8")).get(section) or {}
+
+
+def duckdb_settings() -> dict[str, str]:
+    """Memory limit and threads: config/warehouse.yml, overridden by S2S_DUCKDB_*."""
+    config = warehouse_config("duckdb")
+    return {
+        "memory_limit": os.environ.get("S2S_DUCKDB_MEMORY_LIMIT") or str(config["memory_limit"]),
+        "threads": os.environ.get("S2S_DUCKDB_THREADS") or str(config["threads"]),
+    }
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (creating its folder), with Asia/Shanghai as the session time zone."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_settings())
+    con.execute("set TimeZone = 'Asia/Shanghai'")
+    return con
+
+
+@contextmanager
+def open_warehouse(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def quote(identifier: str) -> str:
+    """A SQL identifier, double-quoted."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A SQL string literal, single-quoted."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(META_DDL)
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """Create the entity's raw table if it does not exist yet (empty, typed from the contract)."""
+    con.execute(f"create schema if not exists {contract.schema}")
+    cols = [f"{quote(c.name)} {c.type.upper()}" for c in contract.columns]
+    cols += [f"{quote(n)} {t}" for n, t in LINEAGE_COLUMNS]
+    con.execute(f"create table if not exists {contract.table} ({', '.join(cols)})")
+
+
+def add_extra_columns(con: duckdb.DuckDBPyConnection, contract: Contract, names: list[str]) -> None:
+    """Pass-through columns a drop brought beyond the contract: kept as VARCHAR."""
+    for name in names:
+        con.execute(f"alter table {contract.table} add column if not exists {quote(name)} varchar")
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """First row of a query, reading the result to its end (DuckDB 2 refuses further work on a
+    connection whose last result was only partly fetched)."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, sql: str, rows: list) -> None:
+    """executemany that accepts an empty list (DuckDB refuses one)."""
+    if rows:
+        con.executemany(sql, rows)
+
+
+def ingest_batch_bytes() -> int:
+    """Most bytes of drop files loaded in one transaction (config/warehouse.yml, S2S_INGEST_BATCH_MB)."""
+    config = warehouse_config("ingest")
+    return int(os.environ.get("S2S_INGEST_BATCH_MB") or config["batch_mb"]) << 20
