@@ -158,8 +158,9 @@ def _create_table(pg, schema: str, mart: Mart) -> None:
     pg.execute(f"create table {quote(schema)}.{quote(mart.name)} ({columns})")
 
 
-def _copy_rows(pg, snapshot: duckdb.DuckDBPyConnection, schema: str, mart: Mart, work: Path) -> None:
-    """The mart's rows: DuckDB writes them as CSV, PostgreSQL's COPY reads the file in 1 MiB chunks."""
+def _copy_rows(pg, snapshot: duckdb.DuckDBPyConnection, schema: str, mart: Mart, work: Path) -> int:
+    """The mart's rows: DuckDB writes them as CSV, PostgreSQL's COPY reads the file in 1 MiB chunks.
+    Returns the number of rows PostgreSQL took."""
     csv_file = work / f"{mart.name}.csv"
     select = ", ".join(f"{c.select_expression()} as {quote(c.name)}" for c in mart.columns)
     # every non-NULL value quoted: an empty string stays '' and a NULL stays NULL in PostgreSQL's CSV
@@ -168,13 +169,15 @@ def _copy_rows(pg, snapshot: duckdb.DuckDBPyConnection, schema: str, mart: Mart,
         f"to {literal(str(csv_file))} (format csv, header false, force_quote *)"
     )
     columns = ", ".join(quote(c.name) for c in mart.columns)
+    cursor = pg.cursor()
     with (
         csv_file.open("rb") as fh,
-        pg.cursor().copy(f"copy {quote(schema)}.{quote(mart.name)} ({columns}) from stdin (format csv)") as copy,
+        cursor.copy(f"copy {quote(schema)}.{quote(mart.name)} ({columns}) from stdin (format csv)") as copy,
     ):
         while chunk := fh.read(1 << 20):
             copy.write(chunk)
     csv_file.unlink()
+    return cursor.rowcount
 
 
 def _describe_and_key(pg, schema: str, mart: Mart) -> None:
@@ -216,11 +219,8 @@ def publish_to_postgres(bi_dir: Path, dsn: str, keys: dict[str, list[str]]) -> P
             pg.execute(f"create schema {quote(building)}")
             for mart in marts:
                 _create_table(pg, building, mart)
-                _copy_rows(pg, snapshot, building, mart, Path(work))
+                result.tables[mart.name] = _copy_rows(pg, snapshot, building, mart, Path(work))
                 _describe_and_key(pg, building, mart)
-                result.tables[mart.name] = pg.execute(
-                    f"select count(*) from {quote(building)}.{quote(mart.name)}"
-                ).fetchone()[0]
                 if mart.primary_key:
                     result.primary_keys[mart.name] = mart.primary_key
             comment = f"S2S Warehouse marts, snapshot {_snapshot_id(bi_dir)}"
