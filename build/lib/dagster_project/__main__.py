@@ -1,3 +1,0 @@
-from dagster_project.cli import main
-
-raise SystemExit(main())

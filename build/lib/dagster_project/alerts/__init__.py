@@ -1,1 +1,0 @@
-"""Sending the alerts of `marts.alerts` through pluggable notifiers."""

@@ -1,1 +1,0 @@
-"""Publishing the marts to the BI snapshot: built aside, swapped in atomically."""

@@ -1,1 +1,0 @@
-"""Data quality: completeness and validity (Great Expectations), integrity, and the publish gate."""

@@ -1,1 +1,0 @@
-"""The built-in sales dashboard (Streamlit): `make dashboard`. Reads only the published BI snapshot."""
