@@ -7,7 +7,7 @@ export S2S_RAW_DIR ?= data/raw
 export S2S_WAREHOUSE ?= data/warehouse/warehouse.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install run generate test lint dev bench clean
+.PHONY: install run generate test lint dev bench clean dashboard docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,25 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check dagster_project tests
-	$(BIN)/ruff format --check dagster_project tests
+	$(BIN)/ruff check dagster_project tests dashboard
+	$(BIN)/ruff format --check dagster_project tests dashboard
 
 ## dev: the Dagster UI on http://127.0.0.1:3000
 dev: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m dagster_project dev
+
+## dashboard: the sales dashboard on http://127.0.0.1:8501, read-only on the published BI snapshot
+## (DASHBOARD_ADDRESS=0.0.0.0 to serve the team's network; S2S_BI_DIR picks the snapshot folder)
+DASHBOARD_ADDRESS ?= 127.0.0.1
+DASHBOARD_PORT ?= 8501
+dashboard: $(STAMP)
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address $(DASHBOARD_ADDRESS) \
+		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false --client.toolbarMode viewer
+
+## docs: the dbt documentation site, one self-contained HTML file (works offline): dbt/target/static_index.html
+docs: $(STAMP)
+	S2S_WAREHOUSE=$(abspath $(S2S_WAREHOUSE)) $(BIN)/dbt docs generate --static --project-dir dbt --profiles-dir dbt
+	@echo "dbt docs: $(CURDIR)/dbt/target/static_index.html"
 
 ## bench: time full / no-op / incremental runs against the floor and the pandas way (SCALES="1 10 30")
 SCALES ?= 1 10

@@ -97,6 +97,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"was built from the same drops, code and as-of date; no run started (`run --force` runs anyway). "
                 f"Snapshot: {(settings.bi_dir / 'marts.duckdb').absolute()}"
             )
+            from dagster_project.alerts.delivery import retry_undelivered  # what earlier runs failed to send
+
+            for r in retry_undelivered(settings.warehouse, settings.bi_dir):
+                print(f"alerts to {r.notifier}: {r.delivered} delivered, {r.pending} pending ({r.error or 'ok'})")
             return 0
     ensure_dagster_home()
 

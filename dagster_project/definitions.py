@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_project.defs.alerts.assets import alerts_sent
 from dagster_project.defs.dbt.assets import dbt_models, dbt_resource
 from dagster_project.defs.ingest.assets import INGEST_ASSETS, orphans
-from dagster_project.defs.publish.assets import build_publish_asset
+from dagster_project.defs.publish.assets import build_publish_asset, marts_postgres
 from dagster_project.defs.quality.assets import (
     dq_completeness,
     ingest_audit,
@@ -14,6 +14,7 @@ from dagster_project.defs.quality.assets import (
     source_freshness,
 )
 from dagster_project.jobs import refresh_job
+from dagster_project.publish.postgres import postgres_dsn
 from dagster_project.resources import warehouse_resource
 from dagster_project.schedules import daily_refresh
 from dagster_project.sensors import new_drops_sensor
@@ -27,7 +28,8 @@ MART_KEYS = [key for key in dbt_models.keys if key.path[0] == "marts"]
 marts_snapshot = build_publish_asset(MART_KEYS)
 
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS, orphans, ingest_audit, dq_completeness, dbt_models, marts_snapshot, alerts_sent],
+    assets=[*INGEST_ASSETS, orphans, ingest_audit, dq_completeness, dbt_models, marts_snapshot, alerts_sent]
+    + ([marts_postgres] if postgres_dsn() else []),  # the PostgreSQL target is on when S2S_PG_DSN is set
     asset_checks=[primary_keys_unique, orphan_share, source_freshness],
     jobs=[refresh_job],
     schedules=[daily_refresh],

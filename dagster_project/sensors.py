@@ -1,20 +1,23 @@
 """New drops in the raw folder trigger a run of the affected entities and everything downstream.
 
-The sensor never opens the warehouse (a run may hold DuckDB's single write lock); it compares a
-fingerprint of each entity folder (names, sizes, modification times) with the one in its cursor.
+The sensor compares a fingerprint of each entity folder (names, sizes, modification times) with the
+one in its cursor. When something looks new (or on its first tick, with no cursor yet), it asks
+whether a run would have anything to do (automation.idle): files already loaded and a snapshot built
+from them start no run. It never opens the warehouse while a run is queued or running.
 """
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from dagster_project.automation import idle, run_in_flight
 from dagster_project.contracts import load_contracts
 from dagster_project.defs.ingest.assets import raw_asset_key
 from dagster_project.ingest.drops import find_drops
 from dagster_project.jobs import refresh_job
+from dagster_project.settings import Settings
 
 
 def folder_fingerprints(raw_dir: Path) -> dict[str, str]:
@@ -30,12 +33,22 @@ def folder_fingerprints(raw_dir: Path) -> dict[str, str]:
 @dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def new_drops_sensor(context: dg.SensorEvaluationContext):
     """Materialize the entities with new or changed drops, and their downstream assets."""
-    raw_dir = Path(os.environ.get("S2S_RAW_DIR") or "data/raw")
-    current = folder_fingerprints(raw_dir)
+    settings = Settings.from_env()
+    current = folder_fingerprints(settings.raw_dir)
     previous = json.loads(context.cursor) if context.cursor else {}
     changed = sorted(name for name, fp in current.items() if previous.get(name) != fp)
     if not changed:
-        return dg.SkipReason(f"no new drops in {raw_dir}")
+        return dg.SkipReason(f"no new drops in {settings.raw_dir}")
+    busy = run_in_flight(context.instance)
+    if busy:  # the cursor stays: the next tick after the run looks again
+        return dg.SkipReason(f"run {busy} is queued or running; looking at {', '.join(changed)} after it")
+    nothing = idle(settings)
+    if nothing:
+        context.update_cursor(json.dumps(current, sort_keys=True))
+        return dg.SkipReason(
+            f"nothing new: the files of {', '.join(changed)} are loaded and the snapshot {nothing.snapshot_id} "
+            "was built from them"
+        )
     contracts = load_contracts()
     roots = [raw_asset_key(contracts[name]) for name in changed]
     selection = dg.AssetSelection.assets(*roots).downstream()

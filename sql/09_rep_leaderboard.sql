@@ -53,7 +53,7 @@ select
     reps.rep_id,
     reps.region,
     reps.team,
-    reps.manager_name,
+    reps.manager_id,
     coalesce(revenue.line_amount_90d, 0) as line_amount_90d,
     coalesce(won.deals_won_90d, 0) as deals_won_90d,
     coalesce(touches.effective_touches_90d, 0) as effective_touches_90d,

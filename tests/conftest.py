@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
+from bi_fixtures import fresh_database, postgres_dsn, small_company_snapshot  # noqa: F401 (fixtures)
 
 from dagster_project.contracts import load_contracts
 from dagster_project.warehouse import connect

@@ -94,3 +94,40 @@ def test_reader_holding_snapshot_does_not_block_next_publish(con, tmp_path):
     fresh = duckdb.connect(str(bi / "marts.duckdb"), read_only=True)
     assert fresh.execute("select actual_value from marts.marts.kpi").fetchall() == [(200,)]
     fresh.close()
+
+
+def test_a_salt_with_a_quote_is_bound_not_pasted_into_sql(con, tmp_path, monkeypatch):
+    monkeypatch.setenv("S2S_PII_SALT", "it's; drop table x --")
+    make_marts(con, 100)
+
+    publish_snapshot(con, tmp_path / "bi", run_id="r1")
+
+    snap = duckdb.connect(str(tmp_path / "bi" / "marts.duckdb"), read_only=True)
+    email, phone = snap.execute("select email, phone from marts.marts.dim_contact").fetchall()[0]
+    snap.close()
+    assert email == hashlib.sha256(b"it's; drop table x --zhang.wei@example.cn").hexdigest()
+    assert phone == hashlib.sha256(b"it's; drop table x --13812345678").hexdigest()
+
+
+def test_table_and_column_descriptions_travel_to_the_snapshot(con, tmp_path):
+    make_marts(con, 100)
+    con.execute("comment on table marts.kpi is 'One row per KPI: the actual value.'")
+    con.execute("comment on column marts.kpi.actual_value is '实际值 (CNY)'")
+    con.execute("comment on column marts.dim_contact.email is 'Salted hash of the contact''s email'")
+
+    publish_snapshot(con, tmp_path / "bi", run_id="r1")
+
+    snap = duckdb.connect(str(tmp_path / "bi" / "marts.duckdb"), read_only=True)
+    query = "select table_name, comment from duckdb_tables() where schema_name = 'marts'"
+    tables = dict(snap.execute(query).fetchall())
+    columns = {
+        (t, c): comment
+        for t, c, comment in snap.execute(
+            "select table_name, column_name, comment from duckdb_columns() where schema_name = 'marts'"
+        ).fetchall()
+    }
+    snap.close()
+    assert tables == {"kpi": "One row per KPI: the actual value.", "dim_contact": None}
+    assert columns[("kpi", "actual_value")] == "实际值 (CNY)"
+    assert columns[("dim_contact", "email")] == "Salted hash of the contact's email"
+    assert columns[("kpi", "kpi_code")] is None

@@ -67,9 +67,16 @@ def published_fingerprint(bi_dir: Path) -> dict | None:
 
 
 def unchanged_snapshot(con: duckdb.DuckDBPyConnection, bi_dir: Path) -> dict | None:
-    """The published snapshot's manifest when it was built from exactly these inputs, else None."""
+    """The published snapshot's manifest when it was built from exactly these inputs (and, when the
+    PostgreSQL target is on, PostgreSQL holds it too), else None."""
+    from dagster_project.publish.postgres import postgres_is_current
+
     published = published_fingerprint(bi_dir)
-    if published and published.get("inputs_fingerprint") == inputs_fingerprint(con):
+    if (
+        published
+        and published.get("inputs_fingerprint") == inputs_fingerprint(con)
+        and postgres_is_current(bi_dir, published.get("snapshot_id", ""))
+    ):
         return published
     return None
 

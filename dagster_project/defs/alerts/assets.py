@@ -1,32 +1,57 @@
-"""Send the new rows of marts.alerts through the configured notifiers."""
+"""Send the alerts of the published BI snapshot through the configured notifiers."""
 
 from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.alerts.notify import alerts_config, build_notifiers, mark_sent, pending_alerts
+from dagster_project.alerts.delivery import deliver_published_alerts
+from dagster_project.defs.publish.assets import SNAPSHOT_KEY
 from dagster_project.resources import WarehouseResource
 
-ALERTS_MART_KEY = dg.AssetKey(["marts", "alerts"])
+ALERTS_SENT_KEY = dg.AssetKey(["meta", "alerts_sent"])
 
 
 @dg.asset(
-    key=dg.AssetKey(["meta", "alerts_sent"]),
+    key=ALERTS_SENT_KEY,
     group_name="alerts",
     kinds={"duckdb"},
-    deps=[ALERTS_MART_KEY],
-    description="Alerts of marts.alerts sent through the notifiers (log, JSON lines, ...), each once.",
+    # downstream of the publish step: a run whose blocking checks stop the publish sends nothing
+    deps=[SNAPSHOT_KEY],
+    description="Alerts of the published snapshot sent through the notifiers (log, JSONL, WeCom, DingTalk, Feishu, "
+    "email), each once per notifier.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "alerts_delivered",
+            asset=ALERTS_SENT_KEY,
+            description="Every notifier delivered every published alert (a failed one is retried next run).",
+        )
+    ],
 )
-def alerts_sent(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def alerts_sent(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.connect() as con:
-        alerts = pending_alerts(con, send_once=alerts_config().get("send_once", True))
-        for notifier in build_notifiers(Path(warehouse.path).parent):
-            notifier.send(alerts)
-        mark_sent(con, alerts)
-    context.log.info(f"{len(alerts)} new alerts sent")
-    return dg.MaterializeResult(
+        alerts, reports = deliver_published_alerts(con, Path(warehouse.path).parent, Path(warehouse.bi_dir))
+    failed = [r for r in reports if r.error]
+    for r in failed:
+        context.log.error(f"alerts to {r.notifier}: {r.pending} not delivered ({r.error}); retried next run")
+    context.log.info(
+        f"{len(alerts)} published alerts; delivered: "
+        + (", ".join(f"{r.notifier} {r.delivered}" for r in reports) or "no notifier on")
+    )
+    yield dg.MaterializeResult(
+        asset_key=ALERTS_SENT_KEY,
         metadata={
-            "alerts_sent": len(alerts),
+            "published_alerts": len(alerts),
+            "notifiers": ", ".join(r.notifier for r in reports) or "none",
+            "delivered": sum(r.delivered for r in reports),
+            "pending": sum(r.pending for r in reports),
             "by_rule": ", ".join(sorted({a["rule_code"] for a in alerts})) or "none",
-        }
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="alerts_delivered",
+        asset_key=ALERTS_SENT_KEY,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(f"{r.notifier}: {r.pending} alerts not delivered ({r.error})" for r in failed)
+        or f"{sum(r.delivered for r in reports)} deliveries, none pending",
     )

@@ -6,10 +6,13 @@ import dagster as dg
 
 from dagster_project.defs.quality.assets import AUDIT_KEY, DQ_KEY, ORPHANS_KEY
 from dagster_project.publish.fingerprint import inputs_fingerprint
+from dagster_project.publish.keys import primary_keys_from_file
+from dagster_project.publish.postgres import postgres_config, postgres_dsn, publish_to_postgres
 from dagster_project.publish.snapshot import publish_snapshot
 from dagster_project.resources import WarehouseResource
 
 SNAPSHOT_KEY = dg.AssetKey(["bi", "marts_snapshot"])
+POSTGRES_KEY = dg.AssetKey(["bi", "marts_postgres"])
 
 
 def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -41,3 +44,34 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         )
 
     return marts_snapshot
+
+
+@dg.asset(
+    key=POSTGRES_KEY,
+    group_name="publish",
+    kinds={"postgres"},
+    deps=[SNAPSHOT_KEY],
+    description="The BI snapshot's marts in PostgreSQL (S2S_PG_DSN): typed, keyed, described, swapped in atomically.",
+)
+def marts_postgres(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from dagster_project.defs.dbt.assets import dbt_project
+
+    dsn = postgres_dsn()
+    if not dsn:
+        raise dg.Failure("S2S_PG_DSN is not set: the PostgreSQL target is off")
+    keys = primary_keys_from_file(dbt_project.manifest_path)
+    result = publish_to_postgres(Path(warehouse.bi_dir), dsn, keys)
+    keyless = sorted(set(result.tables) - set(result.primary_keys))
+    context.log.info(
+        f"published {len(result.tables)} marts to PostgreSQL schema {result.schema} in {result.seconds:.1f}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "schema": result.schema,
+            "reader_role": postgres_config()["reader_role"],
+            "marts": len(result.tables),
+            "rows": sum(result.tables.values()),
+            "seconds": round(result.seconds, 1),
+            "marts_without_primary_key": ", ".join(keyless) or "none",
+        }
+    )

@@ -1,0 +1,1 @@
+"""The built-in sales dashboard (Streamlit): `make dashboard`. Reads only the published BI snapshot."""

@@ -1,0 +1,329 @@
+"""The sales dashboard on a small hand-made published snapshot: every page through Streamlit's own
+headless test API (values worked out by hand below), every page on the real marts of the small
+company, and the scorecard page in headless Chromium (Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from bi_fixtures import _fail_or_skip
+from streamlit.testing.v1 import AppTest
+
+from dagster_project.publish.snapshot import publish_snapshot
+from dagster_project.warehouse import connect
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "dashboard" / "app.py")
+PAGES = ["scorecard", "attainment", "funnels", "opportunities", "team", "customers", "alerts"]
+
+MARTS = """
+create schema marts;
+create table marts.balanced_scorecard (month_start_date date, year_month varchar, region varchar, perspective varchar,
+    perspective_zh varchar, kpi_code varchar, kpi_name varchar, kpi_name_zh varchar, unit varchar, time_window varchar,
+    actual_value double, target_value double, direction varchar, status varchar, sort_order integer, status_zh varchar);
+insert into marts.balanced_scorecard values
+    ('2026-10-01', '2026-10', '*', 'financial', '财务', 'net_revenue', 'Net revenue', '净收入', 'CNY', 'month',
+        6107085, 6220456, 'higher_is_better', 'amber', 1, '黄'),
+    ('2026-10-01', '2026-10', '*', 'internal_process', '内部流程', 'win_rate', 'Win rate', '赢单率', 'ratio', 'month',
+        0.75, 0.30, 'higher_is_better', 'green', 2, '绿'),
+    ('2026-10-01', '2026-10', '*', 'customer', '客户', 'churn_rate', 'Annual churn rate', '年度客户流失率', 'ratio',
+        'trailing_12m', 0.14, 0.15, 'lower_is_better', 'green', 3, '绿'),
+    ('2026-10-01', '2026-10', '*', 'customer', '客户', 'active_customers', 'Active customers', '活跃客户数', 'count',
+        'trailing_12m', 144, null, 'higher_is_better', null, 1, null),
+    ('2026-10-01', '2026-10', '*', 'learning_growth', '学习与成长', 'training_coverage', 'Training coverage',
+        '培训覆盖率', 'ratio', 'month', 0.5, 0.8, 'higher_is_better', 'red', 1, '红'),
+    ('2026-10-01', '2026-10', '华东', 'financial', '财务', 'net_revenue', 'Net revenue', '净收入', 'CNY', 'month',
+        2500000, 2000000, 'higher_is_better', 'green', 1, '绿'),
+    ('2026-09-01', '2026-09', '*', 'financial', '财务', 'net_revenue', 'Net revenue', '净收入', 'CNY', 'month',
+        5000000, 6000000, 'higher_is_better', 'red', 1, '红');
+create table marts.dim_region (region varchar, region_name varchar, region_name_zh varchar, sort_order integer,
+    is_all_regions boolean);
+insert into marts.dim_region values ('*', 'All regions', '全部区域', 0, true), ('华东', 'East China', '华东', 1, false),
+    ('华北', 'North China', '华北', 3, false);
+create table marts.dim_product (sku varchar, product_line varchar);
+insert into marts.dim_product values ('A', '机器视觉'), ('B', '伺服驱动');
+create table marts.target_attainment (month_start_date date, year_month varchar, year bigint, region varchar,
+    product_line varchar, target_revenue double, actual_revenue decimal(38, 2), attainment_rate double,
+    ytd_target double, ytd_actual decimal(38, 2), ytd_attainment_rate double, projected_year_end_attainment double);
+insert into marts.target_attainment values
+    ('2026-10-01', '2026-10', 2026, '华东', '机器视觉', 100, 90, 0.9, 1000, 950, 0.95, 0.96),
+    ('2026-10-01', '2026-10', 2026, '华北', '伺服驱动', 300, 330, 1.1, 2000, 1800, 0.9, 0.92),
+    ('2026-11-01', '2026-11', 2026, '华东', '机器视觉', 100, 0, 0, 1100, 950, 0.86, 0.96),
+    ('2026-11-01', '2026-11', 2026, '华北', '伺服驱动', 100, 0, 0, 2100, 1800, 0.86, 0.92);
+create table marts.funnel (funnel varchar, step_order integer, step varchar, step_name varchar, step_name_zh varchar,
+    reached_count bigint, next_step_count bigint, conversion_rate double, conversion_from_start double);
+insert into marts.funnel values
+    ('lead', 1, 'lead', 'Leads', '线索', 100, 40, 0.4, 1.0),
+    ('lead', 2, 'mql', 'Marketing qualified lead', '市场合格线索', 40, null, null, 0.4),
+    ('opportunity', 1, 'qualification', 'Qualification', '线索识别', 5, 4, 0.8, 1.0),
+    ('opportunity', 3, 'proposal', 'Proposal', '方案演示', 4, 1, 0.25, 0.8),
+    ('opportunity', 5, 'closed_won', 'Closed won', '成交', 1, null, null, 0.2);
+create table marts.fct_opportunities (opportunity_id varchar, region varchar, owner_rep_id varchar,
+    product_line varchar, amount decimal(18, 2), created_date date, close_date date, stage varchar,
+    is_closed boolean, is_won boolean);
+insert into marts.fct_opportunities values
+    ('O1', '华东', 'R1', '机器视觉', 100000, '2026-09-05', '2026-12-01', 'proposal', false, false),
+    ('O2', '华东', 'R1', '伺服驱动', 50000, '2026-10-10', '2026-12-01', 'proposal', false, false),
+    ('O3', '华北', 'R2', '机器视觉', 200000, '2026-10-20', '2026-10-25', 'closed_won', true, true),
+    ('O4', '华北', 'R2', '机器视觉', 70000, '2026-11-02', '2026-12-01', 'qualification', false, false),
+    ('O5', '华东', 'R1', '机器视觉', 30000, '2026-08-01', '2026-09-01', 'closed_lost', true, false);
+create table marts.fct_order_lines (order_id varchar, line_no bigint, rep_id varchar, product_line varchar,
+    order_date date, line_amount decimal(18, 2), is_cancelled boolean);
+insert into marts.fct_order_lines values
+    ('S1', 1, 'R1', '机器视觉', '2026-10-03', 1000, false),
+    ('S1', 2, 'R1', '伺服驱动', '2026-10-04', 500, false),
+    ('S2', 1, 'R2', '机器视觉', '2026-10-05', 3000, false),
+    ('S3', 1, 'R2', '机器视觉', '2026-10-06', 9999, true),
+    ('S4', 1, 'R3', '机器视觉', '2026-09-30', 5000, false),
+    ('S5', 1, 'R1', '机器视觉', '2026-11-01', 9000, false);
+create table marts.dim_sales_rep (rep_id varchar, rep_name varchar, team varchar, region varchar, role varchar,
+    is_active boolean);
+insert into marts.dim_sales_rep values ('R1', '张三', '华东一组', '华东', 'rep', true),
+    ('R2', '李四', '华北一组', '华北', 'rep', true), ('R3', '王五', '华东一组', '华东', 'rep', true),
+    ('M1', '赵六', '华东一组', '华东', 'manager', true);
+create table marts.rfm_customer (account_id varchar, monetary decimal(38, 2), rfm_segment varchar,
+    rfm_segment_zh varchar, customer_tier varchar, customer_tier_zh varchar);
+insert into marts.rfm_customer values ('A1', 600000, 'high_value', '高价值', 'strategic', '战略'),
+    ('A2', 5000, 'at_risk', '流失风险', 'basic', '基础'), ('A3', 200000, 'high_value', '高价值', 'growth', '成长');
+create table marts.dim_customer (account_id varchar, region varchar);
+insert into marts.dim_customer values ('A1', '华东'), ('A2', '华东'), ('A3', '华北');
+create table marts.alerts (rule_code varchar, rule_name varchar, rule_name_zh varchar, severity varchar,
+    subject varchar, subject_name varchar, period varchar, message varchar, message_zh varchar);
+insert into marts.alerts values
+    ('product_return_rate', 'Product return rate', '产品退货率', 'warning', 'SKU-1', '工业网关 GW611',
+        '2026-08-02~2026-10-30', 'Return rate 6.8%', '退货率 6.8%'),
+    ('annual_churn', 'Annual churn', '年度流失率', 'critical', '华北', null, '2026-10-30', 'Churn of 华北 is 19.0%',
+        '华北年流失率 19.0%');
+"""
+
+
+@pytest.fixture
+def snapshot(tmp_path, monkeypatch) -> Path:
+    """The hand-made marts above, published (so the dashboard reads a real snapshot)."""
+    con = connect(tmp_path / "warehouse.duckdb")
+    con.execute(MARTS)
+    publish_snapshot(con, tmp_path / "bi", run_id="dashboard-test")
+    con.close()
+    monkeypatch.setenv("S2S_BI_DIR", str(tmp_path / "bi"))
+    return tmp_path / "bi"
+
+
+def open_page(page: str, language: str = "en", **filters: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["page"] = page
+    app.query_params["lang"] = language
+    app.run()
+    for key, value in filters.items():
+        app.sidebar.selectbox(key=key).set_value(value).run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def metrics(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def rows(app: AppTest, index: int = 0) -> list[list]:
+    """A dataframe's rows, a missing number (NaN) as None."""
+    table = app.dataframe[index].value.values.tolist()
+    return [[None if isinstance(v, float) and math.isnan(v) else v for v in row] for row in table]
+
+
+def test_scorecard_shows_every_kpi_with_rag_and_target(snapshot):
+    app = open_page("scorecard")
+
+    assert metrics(app) == {
+        ":orange[●] Net revenue": "6.11 M",
+        ":green[●] Win rate": "75.0%",
+        ":gray[○] Active customers": "144",
+        ":green[●] Annual churn rate": "14.0%",
+        ":red[●] Training coverage": "50.0%",
+    }
+    captions = [c.value for c in app.caption]
+    assert "amber · target 6.22 M" in captions and "no target" in captions and "green · target 15.0%" in captions
+    assert [m.value for m in app.markdown if "green" in m.value] == ["green 2 · amber 1 · red 1 · no target 1"]
+    assert [s.value for s in app.main.subheader] == ["Financial", "Customer", "Internal process", "Learning and growth"]
+    assert "This page is not filtered by: Product line" in captions
+
+
+def test_scorecard_follows_the_month_and_region_filters_and_speaks_chinese(snapshot):
+    east = open_page("scorecard", region="华东")
+    assert metrics(east) == {":green[●] Net revenue": "2.50 M"}
+
+    september = open_page("scorecard", month="2026-09")
+    assert metrics(september) == {":red[●] Net revenue": "5.00 M"}
+
+    chinese = open_page("scorecard", language="zh")
+    assert metrics(chinese)[":orange[●] 净收入"] == "610.7 万"
+    assert "黄 · 目标 622.0 万" in [c.value for c in chinese.caption]  # status_zh of the mart
+    assert chinese.sidebar.selectbox(key="region").options == ["全部区域", "华东", "华北"]
+    assert [s.value for s in chinese.main.subheader] == ["财务", "客户", "内部流程", "学习与成长"]  # perspective_zh
+
+
+def test_attainment_month_ytd_and_projection(snapshot):
+    # all: month (90 + 330) / (100 + 300); ytd (950 + 1800) / (1000 + 2000);
+    # projection weighted by year targets (100 + 100, 300 + 100): (0.96 * 200 + 0.92 * 400) / 600
+    assert metrics(open_page("attainment")) == {
+        "Month attainment": "105.0%",
+        "Year-to-date attainment": "91.7%",
+        "Projected year-end attainment": "93.3%",
+    }
+    assert metrics(open_page("attainment", region="华东")) == {
+        "Month attainment": "90.0%",
+        "Year-to-date attainment": "95.0%",
+        "Projected year-end attainment": "96.0%",
+    }
+    by_line = open_page("attainment", product_line="伺服驱动")
+    assert metrics(by_line)["Month attainment"] == "110.0%"
+    assert [r[:2] for r in rows(by_line)] == [["华北", "伺服驱动"]]
+
+
+def test_both_funnels(snapshot):
+    app = open_page("funnels", language="zh")
+    assert rows(app, 0) == [["线索", 100, 0.4, 1.0], ["市场合格线索", 40, None, 0.4]]
+    assert [r[:2] for r in rows(app, 1)] == [["线索识别", 5], ["方案演示", 4], ["成交", 1]]
+
+
+def test_opportunities_by_stage_count_and_amount(snapshot):
+    # created by 2026-10-31: O1, O2 (proposal), O3 (won), O5 (lost); O4 was created in November
+    app = open_page("opportunities")
+    assert metrics(app) == {"Open pipeline": "150,000", "Opportunities": "2"}
+    assert rows(app) == [["Proposal", 2, 150000.0], ["Closed won", 1, 200000.0], ["Closed lost", 1, 30000.0]]
+
+    east_vision = open_page("opportunities", region="华东", product_line="机器视觉")
+    assert rows(east_vision) == [["Proposal", 1, 100000.0], ["Closed lost", 1, 30000.0]]
+
+
+def test_team_ranking_of_the_month(snapshot):
+    # October, not cancelled: R2 3000 (and O3 won), R1 1000 + 500, R3 nothing (its order is in September)
+    app = open_page("team")
+    assert rows(app, 0) == [
+        [1, "R2", "华北一组", "华北", 3000.0, 1],
+        [2, "R1", "华东一组", "华东", 1500.0, 0],
+        [3, "R3", "华东一组", "华东", 0.0, 0],
+    ]
+    assert rows(app, 1) == [["华北一组", 3000.0, 1], ["华东一组", 1500.0, 0]]
+    vision = open_page("team", product_line="机器视觉")
+    assert [r[1:5] for r in rows(vision, 0)] == [["R2", "华北一组", "华北", 3000.0], ["R1", "华东一组", "华东", 1000.0],
+                                                 ["R3", "华东一组", "华东", 0.0]]  # fmt: skip
+
+
+def test_customer_segments_and_tiers(snapshot):
+    app = open_page("customers", language="zh")
+    assert rows(app, 0) == [["高价值", 2, 800000.0], ["流失风险", 1, 5000.0]]
+    assert rows(app, 1) == [["基础", 1, 5000.0], ["成长", 1, 200000.0], ["战略", 1, 600000.0]]  # ties by name
+    north = open_page("customers", language="zh", region="华北")
+    assert rows(north, 0) == [["高价值", 1, 200000.0]]
+
+
+def test_open_alerts_most_severe_first(snapshot):
+    app = open_page("alerts", language="zh")
+    assert rows(app) == [
+        ["严重", "年度流失率", "华北", "2026-10-30", "华北年流失率 19.0%"],
+        ["警告", "产品退货率", "工业网关 GW611", "2026-08-02~2026-10-30", "退货率 6.8%"],
+    ]
+    assert "**当前预警 2 条**" in [m.value for m in app.markdown]
+
+
+def test_pages_show_only_when_their_marts_are_published(tmp_path, monkeypatch):
+    con = connect(tmp_path / "warehouse.duckdb")
+    con.execute(MARTS)
+    for mart in ("rfm_customer", "fct_opportunities", "fct_order_lines"):
+        con.execute(f"drop table marts.{mart}")
+    publish_snapshot(con, tmp_path / "bi", run_id="fewer marts")
+    con.close()
+    monkeypatch.setenv("S2S_BI_DIR", str(tmp_path / "bi"))
+    app = open_page("scorecard")
+    assert app.sidebar.radio(key="page").options == [
+        "Balanced scorecard",
+        "Target attainment",
+        "Funnels",
+        "Alerts",
+    ]
+
+
+def test_without_a_snapshot_the_dashboard_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("S2S_BI_DIR", str(tmp_path / "nothing"))
+    app = open_page("scorecard")
+    assert [w.value for w in app.warning] == ["No BI snapshot is published yet: run make run first."]
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_every_page_renders_on_the_real_marts(small_company_snapshot, monkeypatch, language):
+    monkeypatch.setenv("S2S_BI_DIR", str(small_company_snapshot["bi_dir"]))
+    for page in PAGES:
+        app = open_page(page, language)
+        assert app.title[0].value, page
+        assert app.metric or app.dataframe, f"{page} shows nothing on the small company"
+    assert len(open_page("scorecard", language).metric) >= 20
+
+
+# ----------------------------------------------------------------------------- headless Chromium
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dashboard_server(snapshot):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--client.toolbarMode", "viewer"],
+        cwd=REPO, env={**os.environ, "S2S_BI_DIR": str(snapshot)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    break
+        except OSError:
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "the dashboard did not start in 60 s"
+            time.sleep(0.3)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_scorecard_in_headless_chromium(dashboard_server, tmp_path):
+    chromium = shutil.which("chromium")
+    if not chromium:
+        _fail_or_skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    screenshot = Path(os.environ.get("S2S_SCREENSHOT_DIR") or tmp_path) / "dashboard_scorecard.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{dashboard_server}/?page=scorecard&lang=en")
+            # the page arrives over a websocket: wait for the real content, not the page shell
+            page.get_by_text("Training coverage").wait_for(timeout=60_000)
+            page.screenshot(path=str(screenshot), full_page=True)
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    for kpi in ("Net revenue", "Win rate", "Annual churn rate", "Active customers", "Training coverage"):
+        assert kpi in text
+    for value in ("6.11 M", "75.0%", "amber · target 6.22 M", "green 2 · amber 1 · red 1 · no target 1"):
+        assert value in text
+    assert screenshot.stat().st_size > 10_000
