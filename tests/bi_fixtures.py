@@ -86,19 +86,16 @@ def small_company_snapshot(tmp_path_factory: pytest.TempPathFactory) -> dict:
     published: the real marts, their real columns and descriptions, in a snapshot."""
     import json
 
-    from test_dbt_project import dbt, load_small_company
+    from test_dbt_project import dbt, empty_warehouse, load_small_company, write_policy
 
-    from dagster_project.contracts import load_contracts
     from dagster_project.publish.snapshot import publish_snapshot
-    from dagster_project.warehouse import connect, ensure_meta, ensure_raw_table
+    from dagster_project.warehouse import connect
 
     work = tmp_path_factory.mktemp("bi_small_company")
     warehouse = work / "warehouse.duckdb"
-    con = connect(warehouse)
-    ensure_meta(con)
-    for contract in load_contracts().values():
-        ensure_raw_table(con, contract)
+    con = empty_warehouse(warehouse)
     load_small_company(con)
+    write_policy(con, work / "deployment")  # meta.field_policy, as the pipeline writes it before dbt
     con.close()
     built = dbt(["build", "--exclude-resource-type", "unit_test"], warehouse, work)
     assert built.returncode == 0, built.stdout[-4000:]
