@@ -2,10 +2,10 @@
 with flat priors (`HalfFlat`) fitted by MAP, which is maximum likelihood: the estimates of the published
 CDNOW tables (Fader, Hardie & Lee 2005; Fader & Hardie 2013).
 
-A fit is converged when every parameter is finite and positive and the log-likelihood's gradient at the optimum (in the log-parameters the optimiser moves) is
-near zero: at most `max_gradient_per_customer` x customers. pymc's find_MAP does not report whether the
-optimiser stopped at an optimum (it returns the last point when it runs out of evaluations), so the test
-is made on the result.
+A fit is converged when every parameter is finite and positive and the log-likelihood's gradient at the
+optimum (in the log-parameters the optimiser moves) is near zero: at most `max_gradient_per_customer` x
+customers. pymc's find_MAP does not report whether the optimiser stopped at an optimum (it returns the last
+point when it runs out of evaluations), so the test is made on the result.
 """
 
 from __future__ import annotations

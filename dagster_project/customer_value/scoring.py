@@ -97,9 +97,7 @@ def score_customers(
             "probability_alive": probability_alive,
             "expected_purchases_90d": _values(bg.expected_purchases(data=rfm, future_t=SHORT_HORIZON_DAYS)),
             "expected_purchases_365d": _values(bg.expected_purchases(data=rfm, future_t=LONG_HORIZON_DAYS)),
-            "probability_no_purchase_365d": _values(
-                bg.expected_probability_no_purchase(t=LONG_HORIZON_DAYS, data=rfm)
-            ),
+            "probability_no_purchase_365d": _values(bg.expected_probability_no_purchase(t=LONG_HORIZON_DAYS, data=rfm)),
             "expected_purchase_value": value,
             "is_spend_from_own_history": individual,
             "predicted_clv_12m": clv_12m,

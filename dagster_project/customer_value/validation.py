@@ -48,9 +48,7 @@ def frequency_buckets(
         actual_repeat_purchases=("actual", "sum"),
         predicted_repeat_purchases=("predicted", "sum"),
     )
-    grouped["frequency_label"] = [
-        f"{f}+" if f == max_bucket else str(f) for f in grouped["calibration_frequency"]
-    ]
+    grouped["frequency_label"] = [f"{f}+" if f == max_bucket else str(f) for f in grouped["calibration_frequency"]]
     grouped["actual_per_customer"] = grouped["actual_repeat_purchases"] / grouped["customers"]
     grouped["predicted_per_customer"] = grouped["predicted_repeat_purchases"] / grouped["customers"]
     return grouped
@@ -86,14 +84,22 @@ def validate_on_holdout(purchases: pd.DataFrame, as_of: date, config: dict[str, 
     )
     fit = fit_bg_nbd(split, config["fit"])
     if not fit.converged:
-        return HoldoutResult(calibration_end, holdout_days, fit, pd.DataFrame(), not_validated_reason="; ".join(fit.problems))
+        return HoldoutResult(
+            calibration_end, holdout_days, fit, pd.DataFrame(), not_validated_reason="; ".join(fit.problems)
+        )
     predicted = np.asarray(
-        fit.model.expected_purchases(data=split[["customer_id", "frequency", "recency", "T"]], future_t=holdout_days)
-        .values,
+        fit.model.expected_purchases(
+            data=split[["customer_id", "frequency", "recency", "T"]], future_t=holdout_days
+        ).values,
         dtype=float,
     ).reshape(-1)
     actual = split["test_frequency"].to_numpy(dtype=float)
     table = frequency_buckets(split["frequency"].to_numpy(), actual, predicted, int(settings["max_frequency_bucket"]))
     return HoldoutResult(
-        calibration_end, holdout_days, fit, table, actual_total=float(actual.sum()), predicted_total=float(predicted.sum())
+        calibration_end,
+        holdout_days,
+        fit,
+        table,
+        actual_total=float(actual.sum()),
+        predicted_total=float(predicted.sum()),
     )
