@@ -14,8 +14,3 @@ CUSTOMER_VALUE_CONFIG = Path(__file__).parent.parent / "config" / "customer_valu
 @cache
 def customer_value_config() -> dict[str, Any]:
     return yaml.safe_load(CUSTOMER_VALUE_CONFIG.read_text(encoding="utf-8"))
-
-
-def config_text() -> str:
-    """The file as written: part of the inputs fingerprint (a changed rule refits)."""
-    return CUSTOMER_VALUE_CONFIG.read_text(encoding="utf-8")

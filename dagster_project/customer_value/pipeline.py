@@ -4,6 +4,7 @@ fit when the purchase days, the as-of date, the config and the library versions 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from dagster_project.customer_value import history, store
-from dagster_project.customer_value.config import config_text, customer_value_config
+from dagster_project.customer_value.config import customer_value_config
 from dagster_project.customer_value.models import FitResult, fit_bg_nbd, fit_gamma_gamma, library_versions
 
 FORECAST = "forecast"
@@ -38,13 +39,25 @@ class Outcome:
         ]
 
 
-def inputs_fingerprint(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
-    parts = [history.purchase_days_fingerprint(con), as_of.isoformat(), config_text(), repr(library_versions())]
+def inputs_fingerprint(con: duckdb.DuckDBPyConnection, as_of: date, config: dict[str, Any]) -> str:
+    """What a fit depends on: the purchase days, the as-of date, the rules and the library versions."""
+    parts = [
+        history.purchase_days_fingerprint(con),
+        as_of.isoformat(),
+        json.dumps(config, sort_keys=True, default=str),
+        repr(library_versions()),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
-def _base_run(purpose: str, as_of: date, calibration_end: date, fingerprint: str, dagster_run_id: str | None) -> dict:
-    config = customer_value_config()
+def _base_run(
+    config: dict[str, Any],
+    purpose: str,
+    as_of: date,
+    calibration_end: date,
+    fingerprint: str,
+    dagster_run_id: str | None,
+) -> dict:
     versions = library_versions()
     return {
         "model_run_id": f"{purpose}-{as_of.isoformat()}-{uuid.uuid4().hex[:8]}",
@@ -84,13 +97,12 @@ def _status(run: dict, fits: list[FitResult | None], not_fitted: str | None) -> 
         run["status"], run["status_detail"] = "converged", None
 
 
-def forecast(con, purchases, as_of: date, fingerprint: str, dagster_run_id: str | None) -> dict:
+def forecast(con, purchases, as_of: date, config: dict[str, Any], fingerprint: str, dagster_run_id: str | None) -> dict:
     """Fit on the whole history to the as-of date and replace the scores (only when both fits converged)."""
     from dagster_project.customer_value.scoring import score_customers
 
-    config = customer_value_config()
     fit_config = config["fit"]
-    run = _base_run(FORECAST, as_of, as_of, fingerprint, dagster_run_id)
+    run = _base_run(config, FORECAST, as_of, as_of, fingerprint, dagster_run_id)
     summary = history.summarize(purchases, as_of)
     repeat = int(((summary["frequency"] > 0) & (summary["monetary_value"] > 0)).sum())
     run["customers"], run["repeat_customers"] = len(summary), repeat
@@ -121,12 +133,11 @@ def forecast(con, purchases, as_of: date, fingerprint: str, dagster_run_id: str 
     return run
 
 
-def validate(con, purchases, as_of: date, fingerprint: str, dagster_run_id: str | None) -> dict:
+def validate(con, purchases, as_of: date, config: dict[str, Any], fingerprint: str, dagster_run_id: str | None) -> dict:
     from dagster_project.customer_value.validation import validate_on_holdout
 
-    config = customer_value_config()
     result = validate_on_holdout(purchases, as_of, config)
-    run = _base_run(VALIDATION, as_of, result.calibration_end, fingerprint, dagster_run_id)
+    run = _base_run(config, VALIDATION, as_of, result.calibration_end, fingerprint, dagster_run_id)
     run["holdout_days"] = result.holdout_days
     run["customers"] = result.fit.customers if result.fit else 0
     run["holdout_max_abs_relative_error"] = config["validation"]["max_abs_relative_error"]
@@ -159,16 +170,21 @@ def _reusable(con: duckdb.DuckDBPyConnection, fingerprint: str) -> Outcome | Non
 
 
 def run_customer_value(
-    con: duckdb.DuckDBPyConnection, dagster_run_id: str | None = None, force: bool = False
+    con: duckdb.DuckDBPyConnection,
+    dagster_run_id: str | None = None,
+    force: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> Outcome:
+    """Fit, score and validate as of int_as_of_date; `config` defaults to config/customer_value.yml."""
     started = time.perf_counter()
+    config = config or customer_value_config()
     store.ensure_ml_tables(con)
     as_of = history.as_of_date(con)
-    fingerprint = inputs_fingerprint(con, as_of)
+    fingerprint = inputs_fingerprint(con, as_of, config)
     if not force and (reused := _reusable(con, fingerprint)):
         return reused
     purchases = history.purchase_days(con)
     purchases = purchases[purchases["purchase_date"] <= pd.Timestamp(as_of)]
-    forecast_run = forecast(con, purchases, as_of, fingerprint, dagster_run_id)
-    validation_run = validate(con, purchases, as_of, fingerprint, dagster_run_id)
+    forecast_run = forecast(con, purchases, as_of, config, fingerprint, dagster_run_id)
+    validation_run = validate(con, purchases, as_of, config, fingerprint, dagster_run_id)
     return Outcome(forecast_run, validation_run, reused=False, seconds=time.perf_counter() - started)
