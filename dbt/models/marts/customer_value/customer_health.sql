@@ -46,7 +46,8 @@ raw_values as (
 
 scored as (
 
-    -- unpivot drops null values: a component without a value carries no weight
+    -- unpivot drops null values: a component without a value carries no weight. Component scores are
+    -- shown rounded to 6 decimals; the health score uses them unrounded.
     select
         raw_values.account_id,
         raw_values.component,
@@ -70,11 +71,11 @@ health as (
     select
         account_id,
         round(100 * sum(weight * component_score) / nullif(sum(weight), 0), 1) as health_score,
-        max(component_score) filter (where component = 'probability_alive') as probability_alive_score,
-        max(component_score) filter (where component = 'revenue_trend') as revenue_trend_score,
-        max(component_score) filter (where component = 'satisfaction') as satisfaction_score,
-        max(component_score) filter (where component = 'open_complaints') as open_complaints_score,
-        max(component_score) filter (where component = 'overdue_payments') as overdue_payments_score,
+        round(max(component_score) filter (where component = 'probability_alive'), 6) as probability_alive_score,
+        round(max(component_score) filter (where component = 'revenue_trend'), 6) as revenue_trend_score,
+        round(max(component_score) filter (where component = 'satisfaction'), 6) as satisfaction_score,
+        round(max(component_score) filter (where component = 'open_complaints'), 6) as open_complaints_score,
+        round(max(component_score) filter (where component = 'overdue_payments'), 6) as overdue_payments_score,
     from scored
     group by account_id
 

@@ -62,8 +62,8 @@ final as (
         stacked.customers,
         stacked.actual_repeat_purchases,
         stacked.predicted_repeat_purchases,
-        stacked.actual_repeat_purchases / nullif(stacked.customers, 0) as actual_per_customer,
-        stacked.predicted_repeat_purchases / nullif(stacked.customers, 0) as predicted_per_customer,
+        round(stacked.actual_repeat_purchases / nullif(stacked.customers, 0), 4) as actual_per_customer,
+        round(stacked.predicted_repeat_purchases / nullif(stacked.customers, 0), 4) as predicted_per_customer,
         (stacked.predicted_repeat_purchases - stacked.actual_repeat_purchases)
             / nullif(stacked.actual_repeat_purchases, 0) as relative_error,
         runs.holdout_max_abs_relative_error as max_abs_relative_error,
