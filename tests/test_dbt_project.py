@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from dagster_project.contracts import load_contracts
+from dagster_project.customer_value.store import ensure_ml_tables
 from dagster_project.warehouse import connect, ensure_meta, ensure_raw_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -669,6 +670,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     warehouse = work / "warehouse.duckdb"
     con = connect(warehouse)
     ensure_meta(con)
+    ensure_ml_tables(con)  # written by the customer value step between the dbt steps; empty here
     for contract in load_contracts().values():
         ensure_raw_table(con, contract)
     load_small_company(con)
@@ -979,6 +981,8 @@ def sample_scale_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
             timeout=1800,
         )
         assert done.returncode == 0, done.stderr[-3000:]
+    with connect(warehouse) as con:
+        ensure_ml_tables(con)  # the customer value step's tables (not fitted here: dbt alone)
     result = dbt(["build"], warehouse, work, as_of=None)
     assert result.returncode == 0, result.stdout[-5000:]
     return warehouse
