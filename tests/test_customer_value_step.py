@@ -191,3 +191,24 @@ def test_holdout_counts_the_purchases_after_the_calibration_end() -> None:
     assert result.relative_error == pytest.approx((result.predicted_total - 2.0) / 2.0)
     too_few = validate_on_holdout(purchases, AS_OF, config)
     assert too_few.not_validated_reason == "2 customers bought by 2025-07-04 (as-of - 180 days), fewer than 30"
+
+
+def test_the_model_sits_between_the_order_facts_and_the_customer_value_marts() -> None:
+    from dagster._core.execution.api import create_execution_plan
+
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    scores = dg.AssetKey(["ml", "customer_value_scores"])
+    assert dg.AssetKey(["intermediate", "int_orders_aggregated_from_lines"]) in graph.get(scores).parent_keys
+    assert scores in graph.get(dg.AssetKey(["staging", "stg_ml__customer_value_scores"])).parent_keys
+    snapshot_parents = graph.get(dg.AssetKey(["bi", "marts_snapshot"])).parent_keys
+    for mart in ("customer_value", "customer_health", "customer_value_validation", "ltv_cac_by_channel", "alerts"):
+        assert dg.AssetKey(["marts", mart]) in snapshot_parents, mart
+    # the job runs dbt twice, the model in between
+    steps = [
+        s.key
+        for s in create_execution_plan(defs.resolve_job_def("refresh_warehouse")).get_steps_to_execute_in_topo_order()
+    ]
+    assert steps.index("dbt_models") < steps.index("customer_value_model") < steps.index("dbt_customer_value_models")
+    assert [s for s in steps if s.startswith("dbt")] == ["dbt_models", "dbt_customer_value_models"]
