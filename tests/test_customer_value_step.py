@@ -3,6 +3,7 @@ reuse of an unchanged fit, and the holdout table by calibration frequency."""
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 
 import dagster as dg
@@ -77,7 +78,6 @@ def test_the_asset_fits_scores_validates_and_reuses_an_unchanged_fit(warehouse) 
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["model_converged"].passed and checks["model_fitted"].passed
     assert "holdout of 180 days after 2025-07-04" in checks["holdout_accuracy"].description  # 2025-12-31 - 180
-    assert (warehouse.parent / "pytensor").is_dir()  # the compile cache lives beside the warehouse
 
     con = connect(warehouse, read_only=True)
     customers = con.execute(
@@ -212,3 +212,16 @@ def test_the_model_sits_between_the_order_facts_and_the_customer_value_marts() -
     ]
     assert steps.index("dbt_models") < steps.index("customer_value_model") < steps.index("dbt_customer_value_models")
     assert [s for s in steps if s.startswith("dbt")] == ["dbt_models", "dbt_customer_value_models"]
+
+
+def test_the_compile_cache_is_per_deployment_unless_pytensor_flags_name_one(tmp_path, monkeypatch) -> None:
+    from dagster_project.customer_value.models import use_compile_dir
+
+    monkeypatch.setenv("PYTENSOR_FLAGS", "floatX=float64")
+    use_compile_dir(tmp_path / "pytensor")
+    assert (tmp_path / "pytensor").is_dir()
+    assert f"floatX=float64,base_compiledir={tmp_path / 'pytensor'}" == os.environ["PYTENSOR_FLAGS"]
+    monkeypatch.setenv("PYTENSOR_FLAGS", "compiledir=/srv/cache")
+    use_compile_dir(tmp_path / "other")
+    assert os.environ["PYTENSOR_FLAGS"] == "compiledir=/srv/cache"
+    assert not (tmp_path / "other").exists()
