@@ -35,7 +35,7 @@ def fitted(model_class, params: dict[str, float], data: pd.DataFrame, name: str)
     model = model_class()
     model.build_model(data)
     model.idata = az.from_dict(posterior={k: np.array([[v]]) for k, v in params.items()})
-    return FitResult(name, len(data), params, float("nan"), 0.0, 0.0, model=model)
+    return FitResult(name, len(data), params, float("nan"), 0.0, 0.0, 0.0, model=model)
 
 
 def expected_purchases(x: float, t_x: float, T: float, t: float) -> float:

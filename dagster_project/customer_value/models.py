@@ -2,10 +2,12 @@
 with flat priors (`HalfFlat`) fitted by MAP, which is maximum likelihood: the estimates of the published
 CDNOW tables (Fader, Hardie & Lee 2005; Fader & Hardie 2013).
 
-A fit is converged when every parameter is finite and positive and the log-likelihood's gradient at the
-optimum (in the log-parameters the optimiser moves) is near zero: at most `max_gradient_per_customer` x
-customers. pymc's find_MAP does not report whether the optimiser stopped at an optimum (it returns the last
-point when it runs out of evaluations), so the test is made on the result.
+A fit is converged when every parameter is finite and positive and the point is a maximum that one more
+Newton step would not move: the Hessian of the log-likelihood (in the log-parameters the optimiser moves)
+is negative definite and the Newton step -H^-1 g changes no log-parameter by more than `max_newton_step`
+(1e-3: 0.1% of the parameter; scale-free, unlike a bound on the gradient, which grows with the data).
+pymc's find_MAP does not report whether the optimiser stopped at an optimum (it returns the last point when
+it runs out of evaluations), so the test is made on the result.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class FitResult:
     params: dict[str, float]
     log_likelihood: float
     max_abs_gradient: float
+    newton_step: float  # largest |log-parameter change| one more Newton step would make
     seconds: float
     problems: list[str] = field(default_factory=list)
     model: Any = None  # the fitted pymc-marketing model
@@ -70,9 +73,11 @@ def _fit(model: Any, data: pd.DataFrame, maxeval: int) -> None:
         model.fit(data=data, method="map", progressbar=False, maxeval=maxeval)
 
 
-def _log_likelihood_and_gradient(model: Any, params: dict[str, float]) -> tuple[float, float]:
-    """Log posterior (= log-likelihood under flat priors) and the largest |gradient| in the
-    optimiser's coordinates (log of each parameter), at the fitted parameters."""
+def _log_likelihood_and_newton_step(model: Any, params: dict[str, float]) -> tuple[float, float, float]:
+    """At the fitted parameters, in the optimiser's coordinates (log of each parameter): the log posterior
+    (= log-likelihood under flat priors), the largest |gradient|, and the largest component of the Newton
+    step -H^-1 g (how far one more Newton step would move each log-parameter; inf when the Hessian, taken
+    by central differences of the gradient, is not negative definite, i.e. not at a maximum)."""
     pm_model = model.model
     point = {}
     for value_var in pm_model.value_vars:
@@ -81,21 +86,33 @@ def _log_likelihood_and_gradient(model: Any, params: dict[str, float]) -> tuple[
         value = np.asarray(params[rv.name], dtype=float)
         point[value_var.name] = transform.forward(value).eval() if transform is not None else value
     log_likelihood = float(pm_model.compile_logp(jacobian=False)(point))
-    gradient = np.asarray(pm_model.compile_dlogp(jacobian=False)(point), dtype=float)
-    return log_likelihood, float(np.max(np.abs(gradient))) if gradient.size else 0.0
+    dlogp = pm_model.compile_dlogp(jacobian=False)
+    names = [v.name for v in pm_model.value_vars]
+    gradient = np.asarray(dlogp(point), dtype=float)
+    h = 1e-5
+    hessian = np.empty((len(names), len(names)))
+    for i, name in enumerate(names):
+        up, down = dict(point), dict(point)
+        up[name], down[name] = point[name] + h, point[name] - h
+        hessian[:, i] = (np.asarray(dlogp(up), dtype=float) - np.asarray(dlogp(down), dtype=float)) / (2 * h)
+    hessian = (hessian + hessian.T) / 2
+    if not np.all(np.isfinite(hessian)) or np.max(np.linalg.eigvalsh(hessian)) >= 0:
+        return log_likelihood, float(np.max(np.abs(gradient))), float("inf")
+    step = np.linalg.solve(hessian, -gradient)
+    return log_likelihood, float(np.max(np.abs(gradient))), float(np.max(np.abs(step)))
 
 
-def _judge(result: FitResult, max_gradient_per_customer: float) -> None:
+def _judge(result: FitResult, max_newton_step: float) -> None:
     for name, value in result.params.items():
         if not np.isfinite(value) or value <= 0:
             result.problems.append(f"{result.model_name} parameter {name} = {value} is not a positive number")
     if not np.isfinite(result.log_likelihood):
         result.problems.append(f"{result.model_name} log-likelihood is {result.log_likelihood}")
-    limit = max_gradient_per_customer * result.customers
-    if not result.max_abs_gradient <= limit:
+    if not result.newton_step <= max_newton_step:
         result.problems.append(
-            f"{result.model_name} stopped away from an optimum: |gradient| {result.max_abs_gradient:.3g} > "
-            f"{limit:.3g} ({max_gradient_per_customer:g} x {result.customers} customers)"
+            f"{result.model_name} stopped away from an optimum: one more Newton step would move a parameter by "
+            f"{result.newton_step:.3g} in log scale (allowed {max_newton_step:g}); "
+            f"|gradient| {result.max_abs_gradient:.3g}"
         )
 
 
@@ -112,10 +129,10 @@ def fit_bg_nbd(summary: pd.DataFrame, fit_config: dict[str, Any]) -> FitResult:
     model = BetaGeoModel(model_config=_flat_priors(BG_NBD_PARAMS))
     _fit(model, summary[["customer_id", "frequency", "recency", "T"]], fit_config["maxeval"])
     params = _fitted(model, BG_NBD_PARAMS)
-    log_likelihood, gradient = _log_likelihood_and_gradient(model, params)
-    result = FitResult("bg_nbd", len(summary), params, log_likelihood, gradient, time.perf_counter() - started)
+    log_likelihood, gradient, step = _log_likelihood_and_newton_step(model, params)
+    result = FitResult("bg_nbd", len(summary), params, log_likelihood, gradient, step, time.perf_counter() - started)
     result.model = model
-    _judge(result, fit_config["max_gradient_per_customer"])
+    _judge(result, fit_config["max_newton_step"])
     return result
 
 
@@ -135,8 +152,8 @@ def fit_gamma_gamma(summary: pd.DataFrame, fit_config: dict[str, Any]) -> FitRes
     model = GammaGammaModel(model_config=_flat_priors(GAMMA_GAMMA_PARAMS))
     _fit(model, data, fit_config["maxeval"])
     params = _fitted(model, GAMMA_GAMMA_PARAMS)
-    log_likelihood, gradient = _log_likelihood_and_gradient(model, params)
-    result = FitResult("gamma_gamma", len(data), params, log_likelihood, gradient, time.perf_counter() - started)
+    log_likelihood, gradient, step = _log_likelihood_and_newton_step(model, params)
+    result = FitResult("gamma_gamma", len(data), params, log_likelihood, gradient, step, time.perf_counter() - started)
     result.model = model
-    _judge(result, fit_config["max_gradient_per_customer"])
+    _judge(result, fit_config["max_newton_step"])
     return result
