@@ -2,10 +2,11 @@
 with flat priors (`HalfFlat`) fitted by MAP, which is maximum likelihood: the estimates of the published
 CDNOW tables (Fader, Hardie & Lee 2005; Fader & Hardie 2013).
 
-A fit is converged when every parameter is finite and positive and the point is a maximum that one more
-Newton step would not move: the Hessian of the log-likelihood (in the log-parameters the optimiser moves)
-is negative definite and the Newton step -H^-1 g changes no log-parameter by more than `max_newton_step`
-(1e-3: 0.1% of the parameter; scale-free, unlike a bound on the gradient, which grows with the data).
+A fit is converged when every parameter is finite and positive and the point is a maximum one more Newton
+step would not improve: the Hessian of the log-likelihood (in the log-parameters the optimiser moves) is
+negative definite and that step would add at most `max_newton_gain` to the log-likelihood (the Newton
+decrement / 2, the usual stopping rule of Newton's method; it does not grow with the data, unlike a bound
+on the gradient, and a flat ridge of near-equivalent parameters does not fail it).
 pymc's find_MAP does not report whether the optimiser stopped at an optimum (it returns the last point when
 it runs out of evaluations), so the test is made on the result.
 """
@@ -35,7 +36,7 @@ class FitResult:
     params: dict[str, float]
     log_likelihood: float
     max_abs_gradient: float
-    newton_step: float  # largest |log-parameter change| one more Newton step would make
+    newton_gain: float  # log-likelihood one more Newton step would add (Newton decrement / 2)
     seconds: float
     problems: list[str] = field(default_factory=list)
     model: Any = None  # the fitted pymc-marketing model
@@ -73,11 +74,11 @@ def _fit(model: Any, data: pd.DataFrame, maxeval: int) -> None:
         model.fit(data=data, method="map", progressbar=False, maxeval=maxeval)
 
 
-def _log_likelihood_and_newton_step(model: Any, params: dict[str, float]) -> tuple[float, float, float]:
+def _log_likelihood_and_newton_gain(model: Any, params: dict[str, float]) -> tuple[float, float, float]:
     """At the fitted parameters, in the optimiser's coordinates (log of each parameter): the log posterior
-    (= log-likelihood under flat priors), the largest |gradient|, and the largest component of the Newton
-    step -H^-1 g (how far one more Newton step would move each log-parameter; inf when the Hessian, taken
-    by central differences of the gradient, is not negative definite, i.e. not at a maximum)."""
+    (= log-likelihood under flat priors), the largest |gradient|, and the log-likelihood one more Newton
+    step would add, g' (-H)^-1 g / 2 (inf when the Hessian, taken by central differences of the gradient,
+    is not negative definite, i.e. the point is not a maximum)."""
     pm_model = model.model
     point = {}
     for value_var in pm_model.value_vars:
@@ -98,20 +99,20 @@ def _log_likelihood_and_newton_step(model: Any, params: dict[str, float]) -> tup
     hessian = (hessian + hessian.T) / 2
     if not np.all(np.isfinite(hessian)) or np.max(np.linalg.eigvalsh(hessian)) >= 0:
         return log_likelihood, float(np.max(np.abs(gradient))), float("inf")
-    step = np.linalg.solve(hessian, -gradient)
-    return log_likelihood, float(np.max(np.abs(gradient))), float(np.max(np.abs(step)))
+    gain = float(gradient @ np.linalg.solve(-hessian, gradient)) / 2
+    return log_likelihood, float(np.max(np.abs(gradient))), gain
 
 
-def _judge(result: FitResult, max_newton_step: float) -> None:
+def _judge(result: FitResult, max_newton_gain: float) -> None:
     for name, value in result.params.items():
         if not np.isfinite(value) or value <= 0:
             result.problems.append(f"{result.model_name} parameter {name} = {value} is not a positive number")
     if not np.isfinite(result.log_likelihood):
         result.problems.append(f"{result.model_name} log-likelihood is {result.log_likelihood}")
-    if not result.newton_step <= max_newton_step:
+    if not result.newton_gain <= max_newton_gain:
         result.problems.append(
-            f"{result.model_name} stopped away from an optimum: one more Newton step would move a parameter by "
-            f"{result.newton_step:.3g} in log scale (allowed {max_newton_step:g}); "
+            f"{result.model_name} stopped away from an optimum: one more Newton step would add "
+            f"{result.newton_gain:.3g} to the log-likelihood (allowed {max_newton_gain:g}); "
             f"|gradient| {result.max_abs_gradient:.3g}"
         )
 
@@ -129,10 +130,10 @@ def fit_bg_nbd(summary: pd.DataFrame, fit_config: dict[str, Any]) -> FitResult:
     model = BetaGeoModel(model_config=_flat_priors(BG_NBD_PARAMS))
     _fit(model, summary[["customer_id", "frequency", "recency", "T"]], fit_config["maxeval"])
     params = _fitted(model, BG_NBD_PARAMS)
-    log_likelihood, gradient, step = _log_likelihood_and_newton_step(model, params)
-    result = FitResult("bg_nbd", len(summary), params, log_likelihood, gradient, step, time.perf_counter() - started)
+    log_likelihood, gradient, gain = _log_likelihood_and_newton_gain(model, params)
+    result = FitResult("bg_nbd", len(summary), params, log_likelihood, gradient, gain, time.perf_counter() - started)
     result.model = model
-    _judge(result, fit_config["max_newton_step"])
+    _judge(result, fit_config["max_newton_gain"])
     return result
 
 
@@ -152,8 +153,8 @@ def fit_gamma_gamma(summary: pd.DataFrame, fit_config: dict[str, Any]) -> FitRes
     model = GammaGammaModel(model_config=_flat_priors(GAMMA_GAMMA_PARAMS))
     _fit(model, data, fit_config["maxeval"])
     params = _fitted(model, GAMMA_GAMMA_PARAMS)
-    log_likelihood, gradient, step = _log_likelihood_and_newton_step(model, params)
-    result = FitResult("gamma_gamma", len(data), params, log_likelihood, gradient, step, time.perf_counter() - started)
+    log_likelihood, gradient, gain = _log_likelihood_and_newton_gain(model, params)
+    result = FitResult("gamma_gamma", len(data), params, log_likelihood, gradient, gain, time.perf_counter() - started)
     result.model = model
-    _judge(result, fit_config["max_newton_step"])
+    _judge(result, fit_config["max_newton_gain"])
     return result

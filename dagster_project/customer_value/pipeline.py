@@ -84,7 +84,7 @@ def _fit_columns(run: dict, fit: FitResult | None, prefix: str, names: tuple[str
         run[f"{prefix}_{name}"] = fit.params[name]
     run[f"{prefix}_log_likelihood"] = fit.log_likelihood
     run[f"{prefix}_max_abs_gradient"] = fit.max_abs_gradient
-    run[f"{prefix}_newton_step"] = fit.newton_step
+    run[f"{prefix}_newton_gain"] = fit.newton_gain
     run[f"{prefix}_fit_seconds"] = round(fit.seconds, 3)
 
 

@@ -30,12 +30,12 @@ create table if not exists ml.customer_value_model_runs (
     bgnbd_r double, bgnbd_alpha double, bgnbd_a double, bgnbd_b double,
     bgnbd_log_likelihood double,
     bgnbd_max_abs_gradient double,
-    bgnbd_newton_step double,              -- largest log-parameter move of one more Newton step (convergence)
+    bgnbd_newton_gain double,              -- log-likelihood one more Newton step would add (convergence)
     bgnbd_fit_seconds double,
     gg_p double, gg_q double, gg_v double,
     gg_log_likelihood double,
     gg_max_abs_gradient double,
-    gg_newton_step double,
+    gg_newton_gain double,
     gg_fit_seconds double,
     gg_population_mean double,             -- value of a purchase day for customers without own spend history
     gg_population_mean_source varchar,     -- gamma_gamma (p v / (q - 1)) | observed_repeat_buyers (q <= 1)
