@@ -239,3 +239,22 @@ def test_the_compile_cache_is_per_deployment_unless_pytensor_flags_name_one(tmp_
     use_compile_dir(tmp_path / "other")
     assert os.environ["PYTENSOR_FLAGS"] == "compiledir=/srv/cache"
     assert not (tmp_path / "other").exists()
+
+
+def test_an_older_model_run_table_gains_the_new_columns(tmp_path) -> None:
+    """A deployment upgraded from a version whose ml.customer_value_model_runs lacked a column keeps its
+    history and gets the column (null for the old rows)."""
+    from dagster_project.customer_value.store import ensure_ml_tables
+
+    con = connect(tmp_path / "w.duckdb")
+    con.execute("create schema ml")
+    con.execute("create table ml.customer_value_model_runs (model_run_id varchar primary key, purpose varchar)")
+    con.execute("insert into ml.customer_value_model_runs values ('forecast-old', 'forecast')")
+    ensure_ml_tables(con)
+    columns = [r[0] for r in con.execute("describe ml.customer_value_model_runs").fetchall()]
+    assert {"bgnbd_newton_gain", "gg_population_mean_source", "pytensor_version"} <= set(columns)
+    assert con.execute("select model_run_id, bgnbd_newton_gain from ml.customer_value_model_runs").fetchall() == [
+        ("forecast-old", None)
+    ]
+    assert not con.execute("select * from information_schema.schemata where schema_name = 'ml_expected'").fetchall()
+    con.close()

@@ -114,7 +114,29 @@ HOLDOUT_COLUMNS = [
 
 
 def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables, and add the columns a newer version of this DDL has to tables an older one made
+    (the model-run history is kept across upgrades)."""
     con.execute(ML_DDL)
+    con.execute("drop schema if exists ml_expected cascade")
+    con.execute(
+        ML_DDL.replace("create schema if not exists ml;", "create schema ml_expected;").replace(" ml.", " ml_expected.")
+    )
+    try:
+        expected = con.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'ml_expected' order by table_name, ordinal_position"
+        ).fetchall()
+        present = {
+            (t, c)
+            for t, c in con.execute(
+                "select table_name, column_name from information_schema.columns where table_schema = 'ml'"
+            ).fetchall()
+        }
+        for table, column, data_type in expected:
+            if (table, column) not in present:
+                con.execute(f"alter table ml.{table} add column {column} {data_type}")
+    finally:
+        con.execute("drop schema if exists ml_expected cascade")
 
 
 def record_model_run(con: duckdb.DuckDBPyConnection, run: dict) -> None:
