@@ -3,7 +3,8 @@
 import dagster as dg
 
 from dagster_project.defs.alerts.assets import alerts_sent
-from dagster_project.defs.dbt.assets import dbt_models, dbt_resource
+from dagster_project.defs.customer_value.assets import customer_value_model
+from dagster_project.defs.dbt.assets import dbt_customer_value_models, dbt_models, dbt_resource
 from dagster_project.defs.ingest.assets import INGEST_ASSETS, orphans
 from dagster_project.defs.publish.assets import build_publish_asset, marts_postgres
 from dagster_project.defs.quality.assets import (
@@ -24,11 +25,21 @@ from dagster_project.settings import Settings, relax_run_history_fsync
 Settings.from_env().export()
 relax_run_history_fsync()
 
-MART_KEYS = [key for key in dbt_models.keys if key.path[0] == "marts"]
+DBT_ASSETS = [dbt_models, dbt_customer_value_models]
+MART_KEYS = [key for dbt_assets in DBT_ASSETS for key in dbt_assets.keys if key.path[0] == "marts"]
 marts_snapshot = build_publish_asset(MART_KEYS)
 
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS, orphans, ingest_audit, dq_completeness, dbt_models, marts_snapshot, alerts_sent]
+    assets=[
+        *INGEST_ASSETS,
+        orphans,
+        ingest_audit,
+        dq_completeness,
+        *DBT_ASSETS,
+        marts_snapshot,
+        alerts_sent,
+        customer_value_model,
+    ]
     + ([marts_postgres] if postgres_dsn() else []),  # the PostgreSQL target is on when S2S_PG_DSN is set
     asset_checks=[primary_keys_unique, orphan_share, source_freshness],
     jobs=[refresh_job],

@@ -61,6 +61,9 @@ def print_run_summary(settings: Settings, result: dg.ExecuteInProcessResult, sec
         else:
             first = "; ".join(f"{e.asset_key.to_user_string()}: {_describe(e)}" for e in items[:2])
             print(f"  [warn] {family}: {len(items)} checks, e.g. {first}")
+    for e in evaluations:  # the customer value model's own validation, passed or not (customer_value_validation)
+        if e.check_name == "holdout_accuracy":
+            print(f"  customer value model: {e.description}")
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error

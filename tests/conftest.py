@@ -13,6 +13,19 @@ from dagster_project.contracts import load_contracts
 from dagster_project.warehouse import connect
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_pytensor_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One pytensor compile folder for the whole session, inherited by the CLI runs the tests start: the
+    customer value models compile once, not once per test warehouse (~20 s each)."""
+    import os
+
+    if "compiledir" not in os.environ.get("PYTENSOR_FLAGS", ""):
+        folder = tmp_path_factory.mktemp("pytensor")
+        os.environ["PYTENSOR_FLAGS"] = ",".join(
+            f for f in (os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={folder}") if f
+        )
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point every S2S_ setting (and Dagster's home) at this test's temp folder."""

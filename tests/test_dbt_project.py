@@ -20,6 +20,7 @@ import yaml
 
 from dagster_project.contracts import load_contracts
 from dagster_project.deployment import load_policy, write_field_policy
+from dagster_project.customer_value.store import ensure_ml_tables
 from dagster_project.warehouse import connect, ensure_meta, ensure_raw_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -675,6 +676,7 @@ def write_policy(con: duckdb.DuckDBPyConnection, folder: Path, policy_yml: str =
 def empty_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     con = connect(path)
     ensure_meta(con)
+    ensure_ml_tables(con)  # written by the customer value step between the dbt steps; empty here
     for contract in load_contracts().values():
         ensure_raw_table(con, contract)
     return con
@@ -1006,6 +1008,8 @@ def sample_scale_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
             timeout=1800,
         )
         assert done.returncode == 0, done.stderr[-3000:]
+    with connect(warehouse) as con:
+        ensure_ml_tables(con)  # the customer value step's tables (not fitted here: dbt alone)
     result = dbt(["build"], warehouse, work, as_of=None)
     assert result.returncode == 0, result.stdout[-5000:]
     return warehouse

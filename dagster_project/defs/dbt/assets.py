@@ -53,30 +53,46 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
 ensure_manifest()
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
-)
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """dbt build: seeds, snapshots, models and their tests, in dependency order; nothing when the
-    published snapshot was built from the same drops and code (publish and alerts then skip too)."""
-    if skip_unchanged(context, warehouse, "dbt build"):
-        return
-    # Unit tests check the SQL, not the data: they run in `make test` / CI (tests/test_dbt_project.py),
-    # as dbt advises, not in every production build.
-    invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
-    yield from invocation.stream()
-    # dagster-dbt seeds each invocation's folder with the project's partial parse file; keep the one
-    # parsed with this run's settings, so the next run with the same settings skips a full parse.
-    parsed = invocation.target_path / "partial_parse.msgpack"
-    if parsed.exists():
-        shutil.copyfile(parsed, TARGET_DIR / "partial_parse.msgpack")
-    _prune_invocation_targets(keep=5)
+# Models reading the customer value model's tables (schema ml, written by a Python asset that reads the
+# order facts): a second dbt step after that asset. One @dbt_assets over both would also plan (Dagster splits
+# a subsettable multi-asset around the Python asset), but into four dbt invocations instead of two.
+CUSTOMER_VALUE_MODELS = "source:ml+"
+
+
+def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        name=name,
+        select=select,
+        exclude=exclude,
+        dagster_dbt_translator=WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+    )
+    def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        """dbt build: seeds, snapshots, models and their tests, in dependency order; nothing when the
+        published snapshot was built from the same drops and code (publish and alerts then skip too)."""
+        if skip_unchanged(context, warehouse, "dbt build"):
+            return
+        # Unit tests check the SQL, not the data: they run in `make test` / CI (tests/test_dbt_project.py),
+        # as dbt advises, not in every production build.
+        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+        yield from invocation.stream()
+        # dagster-dbt seeds each invocation's folder with the project's partial parse file; keep the one
+        # parsed with this run's settings, so the next run with the same settings skips a full parse.
+        parsed = invocation.target_path / "partial_parse.msgpack"
+        if parsed.exists():
+            shutil.copyfile(parsed, TARGET_DIR / "partial_parse.msgpack")
+        _prune_invocation_targets(keep=5)
+
+    return _dbt_build
+
+
+dbt_models = _build_dbt_assets("dbt_models", select="fqn:*", exclude=CUSTOMER_VALUE_MODELS)
+dbt_customer_value_models = _build_dbt_assets("dbt_customer_value_models", select=CUSTOMER_VALUE_MODELS, exclude=None)
 
 
 def _prune_invocation_targets(keep: int) -> None:
     """dagster-dbt gives each invocation its own target folder; keep the newest few for debugging."""
-    folders = sorted(TARGET_DIR.glob("dbt_models-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    folders = sorted(TARGET_DIR.glob("dbt_*-*"), key=lambda p: p.stat().st_mtime, reverse=True)
     for folder in folders[keep:]:
         shutil.rmtree(folder, ignore_errors=True)

@@ -4,7 +4,12 @@
 --   ltv  = average trailing-window gross margin per active customer of the cohort
 --          x expected lifetime, lifetime = 1 / annual churn rate capped at var ltv_max_lifetime_years;
 --   payback_months = cac / (average annual margin / 12).
--- Churn is the company-wide annual churn rate as of the as-of date (see DECISIONLOG.md).
+-- Churn is the company-wide annual churn rate as of the as-of date (see DECISIONLOG.md). When the order
+-- history does not cover the whole previous churn window, that churn (and the lifetime and LTV built on
+-- it) is not computed and is_churn_history_short says why.
+-- Beside it, on predicted value (customer_value, BG/NBD + Gamma-Gamma), for the same active customers:
+--   predicted_ltv = average predicted_lifetime_value x the cohort's trailing gross margin rate;
+--   predicted_payback_months = cac / (average predicted_clv_12m x margin rate / 12).
 -- Orders without an account are no customer's. Empty when orders are not delivered; without ad
 -- spend delivered, spend, CAC, the ratio and payback are null, not 0 (marts.mart_status says so).
 with
@@ -39,6 +44,23 @@ as_of as (
 
 ),
 
+customer_value as (
+
+    select * from {{ ref('customer_value') }}
+
+),
+
+history as (
+
+    -- the previous churn window is (churn_previous_window_start, churn_window_start]
+    select
+        min(orders.order_date) as history_start_date,
+        min(orders.order_date) > any_value(as_of.churn_previous_window_start) + 1 as is_churn_history_short,
+    from orders
+    cross join as_of
+
+),
+
 acquired as (
 
     select *
@@ -59,6 +81,8 @@ activity as (
         ) as is_active_previous_window,
         sum(orders.gross_margin) filter (where orders.order_date > as_of.churn_window_start)
             as trailing_gross_margin,
+        sum(orders.net_revenue) filter (where orders.order_date > as_of.churn_window_start)
+            as trailing_net_revenue,
     from orders
     cross join as_of
     where orders.order_date > as_of.churn_previous_window_start
@@ -85,9 +109,18 @@ cohorts as (
         count(activity.account_id) filter (where activity.is_active_last_window) as active_customers,
         avg(activity.trailing_gross_margin) filter (where activity.is_active_last_window)
             as avg_annual_gross_margin,
+        sum(activity.trailing_gross_margin) filter (where activity.is_active_last_window)
+            / nullif(sum(activity.trailing_net_revenue) filter (where activity.is_active_last_window), 0)
+            as gross_margin_rate,
+        avg(customer_value.predicted_lifetime_value) filter (where activity.is_active_last_window)
+            as avg_predicted_lifetime_value,
+        avg(customer_value.predicted_clv_12m) filter (where activity.is_active_last_window)
+            as avg_predicted_clv_12m,
     from acquired
     left join activity
         on acquired.account_id = activity.account_id
+    left join customer_value
+        on acquired.account_id = customer_value.account_id
     group by all
 
 ),
@@ -130,8 +163,14 @@ combined as (
         case when {{ delivered(['marketing.ad_spend_daily']) }} then coalesce(spend_per_year.marketing_spend, 0) end
             as marketing_spend,
         cohorts.avg_annual_gross_margin,
+        cohorts.gross_margin_rate,
+        cohorts.avg_predicted_lifetime_value * cohorts.gross_margin_rate as predicted_ltv,
+        cohorts.avg_predicted_clv_12m * cohorts.gross_margin_rate as predicted_margin_12m,
         churn.churn_rate,
+        history.history_start_date,
+        history.is_churn_history_short,
         case
+            when history.is_churn_history_short then null
             when coalesce(churn.churn_rate, 0) <= 0 then {{ var('ltv_max_lifetime_years') }}
             else least(1 / churn.churn_rate, {{ var('ltv_max_lifetime_years') }})
         end as expected_lifetime_years,
@@ -143,6 +182,7 @@ combined as (
         on channel_years.channel = spend_per_year.channel
         and channel_years.acquisition_year = spend_per_year.acquisition_year
     cross join churn
+    cross join history
 
 ),
 
@@ -174,6 +214,13 @@ final as (
         metrics.ltv / nullif(metrics.cac, 0) as ltv_cac_ratio,
         metrics.cac / nullif(metrics.avg_annual_gross_margin / 12, 0) as payback_months,
         coalesce(metrics.ltv / nullif(metrics.cac, 0) < {{ var('ltv_cac_flag_below') }}, false) as is_flagged,
+        metrics.history_start_date,
+        metrics.is_churn_history_short,
+        metrics.gross_margin_rate,
+        metrics.predicted_ltv,
+        metrics.predicted_ltv / nullif(metrics.cac, 0) as predicted_ltv_cac_ratio,
+        metrics.predicted_margin_12m,
+        metrics.cac / nullif(metrics.predicted_margin_12m / 12, 0) as predicted_payback_months,
     from metrics
     left join channel_labels
         on metrics.channel = channel_labels.channel

@@ -8,6 +8,7 @@
 {%- set r_new = rules['new_customers_below_target'] %}
 {%- set r_churn = rules['annual_churn'] %}
 {%- set r_crm = rules['crm_completeness'] %}
+{%- set r_risk = rules['customer_churn_risk'] %}
 {%- set crm_keys = {'accounts': 'account_id', 'contacts': 'contact_id', 'leads': 'lead_id', 'opportunities': 'opportunity_id'} %}
 {%- set active = {} %}
 {%- for code, rule in rules.items() %}
@@ -83,6 +84,12 @@ crm_{{ entity }} as (
 
 ),
 {%- endfor %}
+
+customer_value as (
+
+    select * from {{ ref('customer_value') }}
+
+),
 
 -- rule product_return_rate: returned / sold units per product over the trailing window
 return_rates as (
@@ -293,6 +300,40 @@ crm_alerts as (
 
 ),
 
+-- rule customer_churn_risk: customers in the top share by value at stake (predicted_clv_if_alive_12m)
+-- whose probability alive is below the threshold; the detail names the owner rep and the value
+value_at_stake as (
+
+    select
+        *,
+        cume_dist() over (order by predicted_clv_if_alive_12m desc) as value_rank_share,
+    from customer_value
+    where predicted_clv_if_alive_12m is not null
+
+),
+
+churn_risk_alerts as (
+
+    select
+        'customer_churn_risk' as rule_code,
+        '{{ r_risk['severity'] }}' as severity,
+        value_at_stake.account_id as subject,
+        coalesce(value_at_stake.account_name, value_at_stake.account_id) as subject_name,
+        coalesce(value_at_stake.account_name, value_at_stake.account_id) as subject_name_zh,
+        strftime(as_of.as_of_date, '%Y-%m-%d') as period,
+        value_at_stake.probability_alive as observed_value,
+        {{ r_risk['threshold'] }} as threshold,
+        true as is_ratio,
+        coalesce(value_at_stake.owner_rep_id, '-') || ' / '
+        || printf('%,.0f', value_at_stake.predicted_clv_if_alive_12m) as detail,
+    from value_at_stake
+    cross join as_of
+    where {{ active['customer_churn_risk'] }}
+        and value_at_stake.value_rank_share <= {{ r_risk['top_value_share'] }}
+        and value_at_stake.probability_alive < {{ r_risk['threshold'] }}
+
+),
+
 raised as (
 
     select * from product_return_alerts
@@ -302,6 +343,8 @@ raised as (
     select * from churn_alerts
     union all
     select * from crm_alerts
+    union all
+    select * from churn_risk_alerts
 
 ),
 

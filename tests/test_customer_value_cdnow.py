@@ -1,0 +1,85 @@
+"""The customer value step reproduces the published CDNOW estimates from the CDNOW sample's transactions.
+
+Published (calibration period to 1997-09-30, 2,357 customers, time in weeks):
+- BG/NBD, Fader, Hardie & Lee (2005), Table / section 5: r = 0.243, alpha = 4.414, a = 0.793, b = 2.426,
+  log-likelihood = -9582.4.
+- Gamma-Gamma, Fader & Hardie (2013), on the 946 repeat buyers: p = 6.25, q = 3.74, gamma = 15.44.
+The step works in days: alpha in weeks = alpha in days / 7, and the log-likelihood in days is the one in
+weeks minus ln(7) x the total repeat purchases (each repeat purchase's density scales by 1/7).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dagster_project.customer_value.config import customer_value_config
+from dagster_project.customer_value.history import summarize
+from dagster_project.customer_value.models import fit_bg_nbd, fit_gamma_gamma, spend_fit_data
+
+CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_sample.txt"
+CALIBRATION_END = date(1997, 9, 30)
+
+
+def significant(value: float, digits: int = 3) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+@pytest.fixture(scope="module")
+def cdnow_summary() -> pd.DataFrame:
+    raw = pd.read_csv(
+        CDNOW,
+        sep=r"\s+",
+        header=None,
+        names=["full_id", "customer_id", "date", "cds", "value"],
+        dtype={"date": str},
+    )
+    purchases = pd.DataFrame(
+        {
+            "customer_id": raw["customer_id"],
+            "purchase_date": pd.to_datetime(raw["date"], format="%Y%m%d"),
+            "purchase_value": raw["value"],
+        }
+    )
+    calibration = purchases[purchases["purchase_date"] <= pd.Timestamp(CALIBRATION_END)]
+    return summarize(calibration, CALIBRATION_END)
+
+
+def test_summary_has_the_published_counts(cdnow_summary: pd.DataFrame) -> None:
+    # 2,357 customers, 2,457 repeat purchases in calibration, 946 repeat buyers (Fader & Hardie 2013);
+    # customer 1: x = 2, t_x = 30.43 weeks, T = 38.86 weeks (the published summary's first row).
+    assert len(cdnow_summary) == 2357
+    assert cdnow_summary["frequency"].sum() == 2457
+    assert (cdnow_summary["frequency"] > 0).sum() == 946
+    first = cdnow_summary.set_index("customer_id").loc[1]
+    assert (first["frequency"], round(first["recency"] / 7, 2), round(first["T"] / 7, 2)) == (2, 30.43, 38.86)
+    # zbar: mean of the repeat purchases 1997-01-18 (29.73) and 1997-08-02 (14.96); the first is excluded
+    assert first["monetary_value"] == pytest.approx((29.73 + 14.96) / 2, abs=1e-9)
+
+
+def test_bg_nbd_reproduces_the_published_parameters(cdnow_summary: pd.DataFrame) -> None:
+    fit = fit_bg_nbd(cdnow_summary, customer_value_config()["fit"])
+    assert fit.converged, fit.problems
+    weeks = {**fit.params, "alpha": fit.params["alpha"] / 7}
+    assert {k: significant(v) for k, v in weeks.items()} == {"r": 0.243, "alpha": 4.41, "a": 0.793, "b": 2.43}
+    log_likelihood_weeks = fit.log_likelihood + math.log(7) * 2457
+    assert round(log_likelihood_weeks, 1) == -9582.4
+
+
+def test_gamma_gamma_reproduces_the_published_parameters(cdnow_summary: pd.DataFrame) -> None:
+    assert len(spend_fit_data(cdnow_summary)) == 946
+    fit = fit_gamma_gamma(cdnow_summary, customer_value_config()["fit"])
+    assert fit.converged, fit.problems
+    assert {k: significant(v) for k, v in fit.params.items()} == {"p": 6.25, "q": 3.74, "v": 15.4}
+
+
+def test_a_fit_stopped_early_is_not_converged(cdnow_summary: pd.DataFrame) -> None:
+    """Three evaluations of the log posterior leave the optimiser far from the optimum: the step must say
+    so (a blocking check), never report those parameters as a fit."""
+    fit = fit_bg_nbd(cdnow_summary, {**customer_value_config()["fit"], "maxeval": 3})
+    assert not fit.converged
+    assert "stopped away from an optimum" in fit.problems[0]
