@@ -1,4 +1,4 @@
-"""Command line: `python -m dagster_project {generate,ingest,run}` (also installed as `s2s`)."""
+"""Command line: `python -m dagster_project {generate,check,ingest,run,dev}` (also installed as `s2s`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from dagster_project.settings import Settings, ensure_dagster_home
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "deployment_dir", None):
+        os.environ["S2S_DEPLOYMENT_DIR"] = str(args.deployment_dir.absolute())
     settings = Settings.from_env().with_overrides(
         raw_dir=getattr(args, "raw_dir", None),
         warehouse=getattr(args, "warehouse", None),
@@ -73,7 +75,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _has_drops(raw_dir: Path) -> bool:
-    return raw_dir.is_dir() and any(p.is_file() for p in raw_dir.glob("*/*/*") if not p.name.startswith("."))
+    from dagster_project.contracts import load_contracts
+    from dagster_project.ingest.drops import find_drops
+
+    return raw_dir.is_dir() and any(find_drops(raw_dir, c) for c in load_contracts().values())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The dry run: what a load would do with each file of the raw folder; loads nothing."""
+    from dagster_project.deployment import deployment_dir
+    from dagster_project.mapping.check import run_check
+
+    settings = _settings(args)
+    return run_check(settings.raw_dir, deployment_dir(), args.only, args.entity, args.all_files)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -129,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--warehouse", type=Path, help="DuckDB file (env S2S_WAREHOUSE)")
         p.add_argument("--bi-dir", type=Path, help="BI snapshot folder (env S2S_BI_DIR)")
         p.add_argument("--as-of", type=date.fromisoformat, help="reference date YYYY-MM-DD (env S2S_AS_OF)")
+        deployment(p)
+
+    def deployment(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--deployment-dir",
+            type=Path,
+            help="the company's policy.yml and mappings/ (env S2S_DEPLOYMENT_DIR, default deployment)",
+        )
 
     def sample(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scale", type=float, default=1.0, help="company size; 1 = the strategy documents' company")
@@ -140,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, default=Path(os.environ.get("S2S_RAW_DIR") or "data/raw"))
     g.add_argument("--profile", default="default", help="mess profile: default | baseline (CRM < 60%% complete)")
     g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("check", help="dry run: what a load would do with each file (loads nothing)")
+    c.add_argument("--raw-dir", type=Path, help="raw extract folder (env S2S_RAW_DIR, default data/raw)")
+    deployment(c)
+    c.add_argument("--entity", action="append", help="only this <source>.<entity> (repeatable)")
+    c.add_argument("--only", action="append", help="only files matching this glob (name, or path with /)")
+    c.add_argument("--all-files", action="store_true", help="list every file, not only those with problems")
+    c.set_defaults(func=cmd_check)
 
     i = sub.add_parser("ingest", help="load new drops into the warehouse (no Dagster)")
     paths(i)

@@ -1,0 +1,258 @@
+"""Reading a mapped drop: the export's file as it is, then one SELECT that yields the contract's columns.
+
+After `read_drop` has put the file into `_drop_raw` (all text, as the export spelled it), the file
+rule is resolved against the file's header and one statement renames, maps values, normalises
+formats, fills constants and defaults, derives columns, joins lookups and marks the rows to skip.
+`_drop_raw` is then replaced by the mapped rows: the contract's delivered columns (text) followed by
+the export's own columns (kept, as read), so that the unchanged contract validation, quarantine and
+audit apply, and quarantine reasons name the export's column (`labels`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+import duckdb
+
+from dagster_project.contracts import Contract, load_contracts
+from dagster_project.ingest.drops import Drop
+from dagster_project.ingest.read import FileRejected, ReadResult, read_drop
+from dagster_project.mapping.discover import MappedSource, drop_date_of, export_files, matches
+from dagster_project.mapping.formats import MACROS, typed_text
+from dagster_project.mapping.spec import ColumnRule, FileRule, Lookup, Mapping
+from dagster_project.warehouse import literal, quote
+
+_RESERVED = {"_line", "_drop_seq", "_problems", "_rank", "_kept_line", "_raw_record", "_skip"}
+_MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found', re.IGNORECASE)
+
+
+@dataclass
+class Resolution:
+    """A file rule resolved against one file's header."""
+
+    selects: dict[str, str] = field(default_factory=dict)  # contract column -> SQL (text)
+    labels: dict[str, str] = field(default_factory=dict)  # contract column -> as the export spells it
+    not_delivered: dict[str, str] = field(default_factory=dict)  # contract column -> why
+    missing_required: list[str] = field(default_factory=list)  # "Id (opportunity_id)"
+    passed_through: list[str] = field(default_factory=list)  # export columns kept as extra columns
+    dropped: list[str] = field(default_factory=list)  # export columns named like a contract column
+    unused: list[str] = field(default_factory=list)  # export columns no rule reads (kept all the same)
+
+
+@dataclass
+class MappedRead(ReadResult):
+    """What reading a mapped drop gives beyond a native read."""
+
+    source_header: list[str] = field(default_factory=list)  # the export's own header
+    labels: dict[str, str] = field(default_factory=dict)
+    not_delivered: dict[str, str] = field(default_factory=dict)
+    unused: list[str] = field(default_factory=list)
+    rows_skipped: int = 0
+
+
+def _header_index(header: list[str]) -> dict[str, str]:
+    return {h.lower(): h for h in header}
+
+
+def _bind_error(con: duckdb.DuckDBPyConnection, sql: str, joins: str) -> str | None:
+    """None when `sql` binds over the drop's row and lookups, else DuckDB's message."""
+    try:
+        con.execute(f"select {sql} from _drop_raw src {joins} limit 0").fetchall()
+    except duckdb.Error as exc:
+        return str(exc).split("\n")[0]
+    return None
+
+
+def _column_sql(
+    con: duckdb.DuckDBPyConnection,
+    rule: ColumnRule,
+    contract: Contract,
+    mapping: Mapping,
+    by_lower: dict[str, str],
+    joins: str,
+) -> tuple[str | None, str, str | None]:
+    """(SQL text of the column or None, label, why it is not delivered)."""
+    column = contract.column(rule.target)
+    if rule.constant is not None:
+        return literal(rule.constant), f"{rule.target} (constant)", None
+    if rule.sql is not None:
+        error = _bind_error(con, rule.sql, joins)
+        if error:
+            missing = _MISSING_COLUMN.search(error)
+            why = f"its SQL needs {missing.group(1)!r}, absent from the file" if missing else f"SQL error: {error}"
+            return None, f"{rule.target} (derived)", why
+        base, label = f"({rule.sql})::varchar", f"{rule.target} (derived)"
+    else:
+        present = next((by_lower[c.lower()] for c in rule.columns if c.lower() in by_lower), None)
+        if present is None and rule.target == "currency" and mapping.currency:
+            return literal(mapping.currency), "currency (mapping default)", None
+        if present is None:
+            return None, " or ".join(rule.columns), f"{' / '.join(rule.columns)} not in the file"
+        base, label = f"src.{quote(present)}", present
+    if rule.values:
+        cases = " ".join(f"when {literal(k.strip().lower())} then {literal(v)}" for k, v in rule.values)
+        base = f"(case lower(trim({base})) {cases} else {base} end)"
+    text = typed_text(base, column.type, mapping.timezone, mapping.day_first, rule.format)
+    default = rule.default
+    if default is None and rule.target == "currency":
+        default = mapping.currency
+    if default is not None:
+        text = f"coalesce(nullif(trim({text}), ''), {literal(default)})"
+    return text, label, None
+
+
+def _lookup_join(lookup: Lookup, table: str, by_lower: dict[str, str]) -> str:
+    on = f"src.{quote(by_lower[lookup.on.lower()])}" if lookup.on.lower() in by_lower else f"({lookup.on})"
+    return f"left join {table} as {quote(lookup.alias)} on {quote(lookup.alias)}.{quote(lookup.key)} = {on}"
+
+
+def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: Lookup) -> str:
+    """A temp table of the lookup's files (one row per key: the newest drop's, then the last line),
+    built once per connection and set of files. Uses `_drop_raw`, so call it before reading the drop."""
+    raw_dir = source.folder.parents[len(source.mapping.folder.split("/")) - 1]
+    files = [r for r in export_files(source.folder) if matches(r, lookup.patterns)]
+    stats = [(r, (source.folder / r).stat()) for r in files]
+    stats.sort(key=lambda item: (drop_date_of(item[0], item[1].st_mtime), item[0]))
+    signature = "|".join(f"{r}:{s.st_size}:{s.st_mtime_ns}" for r, s in stats) + f"|{lookup.key}"
+    table = "_lookup_" + hashlib.sha256(signature.encode()).hexdigest()[:16]
+    exists = con.execute("select count(*) from duckdb_tables() where table_name = ? and temporary", [table])
+    if exists.fetchall()[0][0]:
+        return table
+    staging = f"{table}_all"
+    con.execute(f"drop table if exists {staging}")
+    for order, (relative, stat) in enumerate(stats):
+        path = source.folder / relative
+        drop = Drop(path, path.relative_to(raw_dir).as_posix(), drop_date_of(relative, stat.st_mtime), 0, 0)
+        try:
+            read = read_drop(con, drop)
+        except FileRejected as exc:
+            raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path}: {exc}") from exc
+        if lookup.key.lower() not in {h.lower() for h in read.header}:
+            raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path} has no column {lookup.key!r}")
+        select = f"select {order} as _order, * from _drop_raw"
+        if order == 0:
+            con.execute(f"create temp table {staging} as {select}")
+        else:
+            con.execute(f"create or replace temp table {staging} as select * from {staging} union all by name {select}")
+        con.execute("drop table _drop_raw")
+    if not stats:  # no file: an empty table with the key, so that the join binds and finds nothing
+        con.execute(f"create temp table {table} ({quote(lookup.key)} varchar)")
+        return table
+    key = quote(lookup.key)
+    con.execute(
+        f"""create temp table {table} as select * exclude (_order, _line) from {staging}
+            where nullif(trim({key}), '') is not null
+            qualify row_number() over (partition by {key} order by _order desc, _line desc) = 1"""
+    )
+    con.execute(f"drop table {staging}")
+    return table
+
+
+def resolve(
+    con: duckdb.DuckDBPyConnection, source: MappedSource, contract: Contract, header: list[str], joins: str
+) -> Resolution:
+    """The rule against the file's header (in `_drop_raw`): what each contract column is made of."""
+    by_lower = _header_index(header)
+    res = Resolution()
+    required = set(contract.required_columns)
+    for column in contract.columns:
+        rule = source.rule.column(column.name)
+        if rule is None:
+            if column.name == "currency" and source.mapping.currency:
+                res.selects[column.name] = literal(source.mapping.currency)
+                res.labels[column.name] = "currency (mapping default)"
+            else:
+                res.not_delivered[column.name] = "no rule in the mapping"
+            continue
+        sql, label, why = _column_sql(con, rule, contract, source.mapping, by_lower, joins)
+        res.labels[column.name] = label
+        if sql is None:
+            res.not_delivered[column.name] = why or "not delivered"
+            if column.name in required:
+                res.missing_required.append(f"{label} ({column.name}: {why})")
+        else:
+            res.selects[column.name] = sql
+    targets = {c.lower() for c in contract.column_names}
+    for name in header:
+        if name.lower() in targets:
+            res.dropped.append(name)
+        elif name not in _RESERVED:
+            res.passed_through.append(name)
+    res.unused = [h for h in header if not _reads(source.rule, h)]
+    return res
+
+
+def _reads(rule: FileRule, column: str) -> bool:
+    """Whether a rule reads an export column: named as a source, or mentioned in its SQL."""
+    name = column.lower()
+    if any(name == c.lower() for r in rule.columns for c in r.columns):
+        return True
+    texts = [r.sql for r in rule.columns if r.sql] + [rule.skip or ""] + [lk.on for lk in rule.lookups]
+    word = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+    return any(word.search(t.lower()) for t in texts)
+
+
+def prepare(con: duckdb.DuckDBPyConnection, source: MappedSource) -> dict[str, str]:
+    """Macros and lookup tables of a rule, before its drop is read: {lookup alias: temp table}."""
+    con.execute(MACROS)
+    return {lk.alias: ensure_lookup(con, source, lk) for lk in source.rule.lookups}
+
+
+def _joins(source: MappedSource, tables: dict[str, str], header: list[str]) -> str:
+    by_lower = _header_index(header)
+    return " ".join(_lookup_join(lk, tables[lk.alias], by_lower) for lk in source.rule.lookups)
+
+
+def map_rows(
+    con: duckdb.DuckDBPyConnection,
+    source: MappedSource,
+    contract: Contract,
+    read: ReadResult,
+    tables: dict[str, str],
+) -> MappedRead:
+    """Replace `_drop_raw` (the file as read) by the mapped rows; raise FileRejected when a required
+    column is missing or the skip rule does not apply to the file."""
+    joins = _joins(source, tables, read.header)
+    res = resolve(con, source, contract, read.header, joins)
+    if res.missing_required:
+        raise FileRejected(f"missing required column(s) {'; '.join(res.missing_required)}")
+    skip = "false"
+    if source.rule.skip:
+        error = _bind_error(con, source.rule.skip, joins)
+        if error:
+            raise FileRejected(f"the skip rule of {source.rule.name} does not apply to this file: {error}")
+        skip = f"coalesce(({source.rule.skip}), false)"
+    selects = [f"{sql} as {quote(name)}" for name, sql in res.selects.items()]
+    selects += [f"src.{quote(name)}" for name in res.passed_through]
+    con.execute(
+        f"""create or replace temp table _drop_mapped as
+            select src._line, {", ".join(selects)}, {skip} as _skip from _drop_raw src {joins}"""
+    )
+    skipped = con.execute("select count(*) filter (_skip) from _drop_mapped").fetchall()[0][0]
+    con.execute("create or replace temp table _drop_raw as select * exclude (_skip) from _drop_mapped where not _skip")
+    con.execute("drop table _drop_mapped")
+    return MappedRead(
+        header=[*res.selects, *res.passed_through],
+        encoding=read.encoding,
+        malformed=read.malformed,
+        source_header=read.header,
+        labels=res.labels,
+        not_delivered=res.not_delivered,
+        unused=res.unused,
+        rows_skipped=int(skipped),
+    )
+
+
+def read_mapped_drop(con: duckdb.DuckDBPyConnection, drop: Drop, contract: Contract | None = None) -> MappedRead:
+    """Fill `_drop_raw` with the drop's mapped rows; raise FileRejected when the file cannot be read."""
+    source: MappedSource = drop.mapping
+    contract = contract or load_contracts()[source.rule.entity]
+    tables = prepare(con, source)
+    read = read_drop(con, drop)
+    return map_rows(con, source, contract, read, tables)
+
+
+def rule_for(mapping: Mapping, name: str) -> FileRule:
+    return next(r for r in mapping.files if r.name == name)
