@@ -47,6 +47,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Load every entity's new drops without Dagster (the assets call the same code)."""
     from dagster_project.contracts import load_contracts
+    from dagster_project.deployment import write_field_policy
     from dagster_project.ingest import load_entity
     from dagster_project.ingest.integrity import refresh_orphans
     from dagster_project.warehouse import open_warehouse
@@ -71,6 +72,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"files rejected; table has {m['table_rows']} rows"
             )
         refresh_orphans(con, list(load_contracts().values()))
+        write_field_policy(con)
     return 0
 
 
