@@ -20,19 +20,23 @@ from dagster_project.contracts import Contract, load_contracts
 from dagster_project.ingest.drops import Drop
 from dagster_project.ingest.read import FileRejected, ReadResult, read_drop
 from dagster_project.mapping.discover import MappedSource, drop_date_of, export_files, matches
-from dagster_project.mapping.formats import MACROS, typed_text
+from dagster_project.mapping.formats import MACROS, staged
 from dagster_project.mapping.spec import ColumnRule, FileRule, Lookup, Mapping
 from dagster_project.warehouse import literal, quote
 
 _RESERVED = {"_line", "_drop_seq", "_problems", "_rank", "_kept_line", "_raw_record", "_skip"}
-_MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found', re.IGNORECASE)
+# DuckDB's messages for a column the file (or a lookup's files) lack: the column is not delivered.
+_MISSING_COLUMN = re.compile(
+    r'Referenced column "?([^"\s]+)"? not found|does not have a column named "([^"]+)"', re.IGNORECASE
+)
 
 
 @dataclass
 class Resolution:
     """A file rule resolved against one file's header."""
 
-    selects: dict[str, str] = field(default_factory=dict)  # contract column -> SQL (text)
+    selects: dict[str, str] = field(default_factory=dict)  # contract column -> SQL of the export's text
+    rules: dict[str, ColumnRule] = field(default_factory=dict)  # contract column -> its rule (format, default)
     labels: dict[str, str] = field(default_factory=dict)  # contract column -> as the export spells it
     not_delivered: dict[str, str] = field(default_factory=dict)  # contract column -> why
     missing_required: list[str] = field(default_factory=list)  # "Id (opportunity_id)"
@@ -73,34 +77,39 @@ def _column_sql(
     by_lower: dict[str, str],
     joins: str,
 ) -> tuple[str | None, str, str | None]:
-    """(SQL text of the column or None, label, why it is not delivered)."""
-    column = contract.column(rule.target)
+    """(SQL of the export's text for the column, after its value map, or None; label; why it is not
+    delivered). Formats and the default are applied over it in later stages (`mapped_select`)."""
     if rule.constant is not None:
         return literal(rule.constant), f"{rule.target} (constant)", None
     if rule.sql is not None:
         error = _bind_error(con, rule.sql, joins)
         if error:
             missing = _MISSING_COLUMN.search(error)
-            why = f"its SQL needs {missing.group(1)!r}, absent from the file" if missing else f"SQL error: {error}"
-            return None, f"{rule.target} (derived)", why
+            if not missing:
+                raise FileRejected(f"the SQL of {rule.target} in the mapping does not run: {error}")
+            absent = missing.group(1) or missing.group(2)
+            return None, f"{rule.target} (derived)", f"its SQL needs {absent!r}, absent from the file or lookup"
         base, label = f"({rule.sql})::varchar", f"{rule.target} (derived)"
     else:
-        present = next((by_lower[c.lower()] for c in rule.columns if c.lower() in by_lower), None)
-        if present is None and rule.target == "currency" and mapping.currency:
+        present = [by_lower[c.lower()] for c in rule.columns if c.lower() in by_lower]
+        if not present and rule.target == "currency" and mapping.currency:
             return literal(mapping.currency), "currency (mapping default)", None
-        if present is None:
+        if not present:
             return None, " or ".join(rule.columns), f"{' / '.join(rule.columns)} not in the file"
-        base, label = f"src.{quote(present)}", present
+        if len(present) == 1:
+            base = f"src.{quote(present[0])}"
+        else:  # several of the listed columns: the first non-empty value, in the listed order
+            base = "coalesce(" + ", ".join(f"nullif(trim(src.{quote(c)}), '')" for c in present) + ")"
+        label = " / ".join(present)
     if rule.values:
-        cases = " ".join(f"when {literal(k.strip().lower())} then {literal(v)}" for k, v in rule.values)
-        base = f"(case lower(trim({base})) {cases} else {base} end)"
-    text = typed_text(base, column.type, mapping.timezone, mapping.day_first, rule.format)
-    default = rule.default
-    if default is None and rule.target == "currency":
-        default = mapping.currency
-    if default is not None:
-        text = f"coalesce(nullif(trim({text}), ''), {literal(default)})"
-    return text, label, None
+        base = _value_case(base, rule.values)
+    return base, label, None
+
+
+def _value_case(x: str, values: tuple[tuple[str, str], ...]) -> str:
+    """The mapped value of `x` (matched trimmed, in any case); a value the map lacks stays as it is."""
+    cases = " ".join(f"when {literal(k.strip().lower())} then {literal(v)}" for k, v in values)
+    return f"(case lower(trim({x})) {cases} else {x} end)"
 
 
 def _lookup_join(lookup: Lookup, table: str, by_lower: dict[str, str]) -> str:
@@ -174,6 +183,7 @@ def resolve(
                 res.missing_required.append(f"{label} ({column.name}: {why})")
         else:
             res.selects[column.name] = sql
+            res.rules[column.name] = rule
     targets = {c.lower() for c in contract.column_names}
     for name in header:
         if name.lower() in targets:
@@ -191,12 +201,42 @@ def _reads(rule: FileRule, column: str) -> bool:
         return True
     texts = [r.sql for r in rule.columns if r.sql] + [rule.skip or ""] + [lk.on for lk in rule.lookups]
     word = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
-    return any(word.search(t.lower()) for t in texts)
+    return any(word.search(re.sub(r"\bsrc\.", "", t.lower())) for t in texts)
+
+
+def mapped_select(res: Resolution, contract: Contract, mapping: Mapping, joins: str, skip: str) -> str:
+    """The mapping's SELECT over `_drop_raw src` and the lookups: the export's text of each column,
+    then its normalisation stages (formats.staged), then the default; the export's columns kept."""
+    kept = [quote(name) for name in res.passed_through]
+    stage0 = ["src._line", *[f"src.{k}" for k in kept], f"{skip} as _skip"]
+    stages: list[list[str]] = [[], [], []]
+    final = []
+    for k, (name, sql) in enumerate(res.selects.items()):
+        rule = res.rules.get(name)
+        stage0.append(f"{sql} as _b{k}")
+        plan = staged(k, contract.column(name).type, mapping.timezone, mapping.day_first, rule.format if rule else None)
+        for i, (expr, alias) in enumerate(((plan.text, "_t"), (plan.parts, "_p"), (plan.time, "_tp"))):
+            if expr:
+                stages[i].append(f"{expr} as {alias}{k}")
+        text = plan.final
+        default = rule.default if rule else None
+        if default is None and name == "currency" and mapping.currency:
+            default = mapping.currency
+        if default is not None:
+            text = f"coalesce(nullif(trim({text}), ''), {literal(default)})"
+        final.append(f"{text} as {quote(name)}")
+    ctes = [f"s0 as (select {', '.join(stage0)} from _drop_raw src {joins})"]
+    for i, items in enumerate(stages, start=1):
+        ctes.append(f"s{i} as (select *{''.join(', ' + x for x in items)} from s{i - 1})")
+    return f"with {', '.join(ctes)} select _line, {', '.join(final + kept)}, _skip from s3"
 
 
 def prepare(con: duckdb.DuckDBPyConnection, source: MappedSource) -> dict[str, str]:
-    """Macros and lookup tables of a rule, before its drop is read: {lookup alias: temp table}."""
+    """Macros (formats, and `values_<name>(x)` per value map) and lookup tables of a rule, before its
+    drop is read: {lookup alias: temp table}."""
     con.execute(MACROS)
+    for name, values in source.mapping.values:
+        con.execute(f"create or replace temp macro {quote('values_' + name)}(x) as {_value_case('x', values)}")
     return {lk.alias: ensure_lookup(con, source, lk) for lk in source.rule.lookups}
 
 
@@ -224,11 +264,8 @@ def map_rows(
         if error:
             raise FileRejected(f"the skip rule of {source.rule.name} does not apply to this file: {error}")
         skip = f"coalesce(({source.rule.skip}), false)"
-    selects = [f"{sql} as {quote(name)}" for name, sql in res.selects.items()]
-    selects += [f"src.{quote(name)}" for name in res.passed_through]
     con.execute(
-        f"""create or replace temp table _drop_mapped as
-            select src._line, {", ".join(selects)}, {skip} as _skip from _drop_raw src {joins}"""
+        f"create or replace temp table _drop_mapped as {mapped_select(res, contract, source.mapping, joins, skip)}"
     )
     skipped = con.execute("select count(*) filter (_skip) from _drop_mapped").fetchall()[0][0]
     con.execute("create or replace temp table _drop_raw as select * exclude (_skip) from _drop_mapped where not _skip")

@@ -5,13 +5,16 @@ Numbers: `1,234.50`, `¥1,234`, `-$1,234`, `(1,234.00)` (negative), `12.5%` (0.1
 `20260601`, and `06/01/2026` (month first unless the mapping says day_first), with any time after
 them ignored unless it carries an offset. Timestamps: the same dates with `9:30`, `09:30:15.250`,
 `9:30 PM`, `下午3:30`, `9时30分`, `T`, and an offset (`Z`, `+08:00`, `+0800`); a value without an
-offset is in the mapping's time zone. Result: Asia/Shanghai local time, the warehouse's convention.
+offset is in the mapping's time zone (a date alone is midnight of that day); 13 (10) digits are Unix epoch milliseconds (seconds), as API
+exports write them. Result: Asia/Shanghai local time, the warehouse's convention.
 
 Where a value does not parse, the original text is kept, so that the contract validation
 quarantines the row with the value as the export spelled it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from dagster_project.warehouse import literal
 
@@ -28,10 +31,13 @@ _YMD = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(.*)$"
 _XXY = r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(.*)$"
 _COMPACT = r"^(\d{4})(\d{2})(\d{2})((?:[T\s].*)?)$"
 _TIME = (
-    r"^(?:[T\s]*(上午|下午)?\s*(\d{1,2})[:时](\d{1,2})(?:[:分](\d{1,2})(?:[.,](\d{1,9}))?秒?)?\s*([AaPp][Mm])?)?"
+    r"^(?:[T\s]*(上午|下午)?\s*(\d{1,2})[:时](\d{1,2})分?(?::?(\d{1,2})(?:[.,](\d{1,9}))?秒?)?\s*([AaPp][Mm])?)?"
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
-_ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$"
+_EPOCH_MS = r"^\d{12,13}$"
+_EPOCH_S = r"^\d{10}$"
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$"
 _ISO_OFFSET = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
 
 # Macros (per connection, temporary): readable SQL below, and one definition of each pattern.
@@ -81,26 +87,21 @@ def _from_instant(instant: str) -> str:
     return f"timezone({literal(WAREHOUSE_TIMEZONE)}, {instant})"
 
 
-def number_text(x: str) -> str:
-    """Text of the number in `x` (an SQL text expression), else `x` itself."""
-    return f"coalesce(s2s_number_value(s2s_number_parts(s2s_text({x})))::varchar, {x})"
-
-
-def _timestamp(t: str, timezone: str, day_first: bool) -> str:
-    """Asia/Shanghai wall time of the normalised text `t` (NULL when it does not parse)."""
-    parts = f"s2s_date_parts({t}, {str(day_first).lower()})"
-    time = f"s2s_time_parts({parts}.rest)"
-    wall = f"s2s_wall_time({parts}, {time})"
-    offset = f"s2s_offset_minutes({time}.tz)"
-    with_offset = _from_instant(
-        f"timezone('UTC', {wall} - to_minutes({offset}))"
-    )  # wall time minus its offset is UTC; timezone('UTC', naive) reads it as such
+def _timestamp(t: str, p: str, tp: str, timezone: str) -> str:
+    """Asia/Shanghai wall time of the normalised text `t`, its date parts `p` and time parts `tp`
+    (column names of the earlier stages); NULL when it does not parse."""
+    wall = f"s2s_wall_time({p}, {tp})"
+    # wall time minus its offset is UTC; timezone('UTC', naive) reads it as such
+    with_offset = _from_instant(f"timezone('UTC', {wall} - to_minutes(s2s_offset_minutes({tp}.tz)))")
     return f"""case
+        when regexp_full_match({t}, {literal(_ISO_DATE)}) then try_cast({t} as timestamp)
         when regexp_full_match({t}, {literal(_ISO_NAIVE)}) then {_from_zone(f"try_cast({t} as timestamp)", timezone)}
         when regexp_full_match({t}, {literal(_ISO_OFFSET)}) then {_from_instant(f"try_cast({t} as timestamptz)")}
-        when {time} is null then null
-        when {time}.tz <> '' then {with_offset}
-        when {time}.h = '' then {wall}
+        when regexp_full_match({t}, {literal(_EPOCH_MS)}) then {_explicit(t, "epoch_ms", timezone)}
+        when regexp_full_match({t}, {literal(_EPOCH_S)}) then {_explicit(t, "epoch_s", timezone)}
+        when {tp} is null then null
+        when {tp}.tz <> '' then {with_offset}
+        when {tp}.h = '' then {wall}
         else {_from_zone(wall, timezone)} end"""
 
 
@@ -114,35 +115,43 @@ def _explicit(t: str, fmt: str, timezone: str) -> str:
     return _from_zone(f"try_strptime({t}, {literal(fmt)})", timezone)
 
 
-def timestamp_text(x: str, timezone: str, day_first: bool, fmt: str | None = None) -> str:
-    t = f"s2s_text({x})"
-    wall = _explicit(t, fmt, timezone) if fmt else _timestamp(t, timezone, day_first)
-    return f"coalesce(strftime({wall}, '%Y-%m-%d %H:%M:%S.%f'), {x})"
+@dataclass(frozen=True)
+class Staged:
+    """One column's normalisation in stages over the mapped row, each stage naming its result so
+    that the next refers to it (a parsed value is computed once, and the SQL stays small):
+    `_b<k>` the export's text (after the value map), `_t<k>` trimmed half-width text, `_p<k>` date
+    or number parts, `_tp<k>` time parts; `final` gives the text the contract validation reads."""
+
+    text: str | None = None  # over _b<k>
+    parts: str | None = None  # over _t<k>
+    time: str | None = None  # over _p<k>
+    final: str = ""
 
 
-def date_text(x: str, timezone: str, day_first: bool, fmt: str | None = None) -> str:
-    """A date is the day as written; only a time with an offset moves it (to the Shanghai day)."""
-    t = f"s2s_text({x})"
-    if fmt:
-        day = f"cast({_explicit(t, fmt, timezone)} as date)"
-    else:
-        parts = f"s2s_date_parts({t}, {str(day_first).lower()})"
-        time = f"s2s_time_parts({parts}.rest)"
-        day = f"""case
-            when {time}.tz <> '' then cast({_timestamp(t, timezone, day_first)} as date)
-            else try(make_date({parts}.y::bigint, {parts}.m::bigint, {parts}.d::bigint)) end"""
-    return f"coalesce(strftime({day}, '%Y-%m-%d'), {x})"
-
-
-def typed_text(x: str, column_type: str, timezone: str, day_first: bool, fmt: str | None) -> str:
-    """The export's text `x` normalised for a contract column of `column_type`."""
-    if fmt == "text":
-        return x
+def staged(k: int, column_type: str, timezone: str, day_first: bool, fmt: str | None) -> Staged:
+    """The stages normalising column number `k` for a contract column of `column_type`."""
+    b, t, p, tp = f"_b{k}", f"_t{k}", f"_p{k}", f"_tp{k}"
     kind = column_type.lower()
+    numeric = kind in ("bigint", "double") or kind.startswith("decimal")
+    if fmt == "text" or not (numeric or kind in ("date", "timestamp")):
+        return Staged(final=b)
+    text = f"s2s_text({b})"
+    if numeric:
+        return Staged(text=text, parts=f"s2s_number_parts({t})", final=f"coalesce(s2s_number_value({p})::varchar, {b})")
+    if fmt:
+        wall = _explicit(t, fmt, timezone)
+        value = f"strftime(cast({wall} as date), '%Y-%m-%d')" if kind == "date" else _strftime(wall)
+        return Staged(text=text, final=f"coalesce({value}, {b})")
+    parts = f"s2s_date_parts({t}, {str(day_first).lower()})"
+    time = f"s2s_time_parts({p}.rest)"
+    wall = _timestamp(t, p, tp, timezone)
     if kind == "timestamp":
-        return timestamp_text(x, timezone, day_first, fmt)
-    if kind == "date":
-        return date_text(x, timezone, day_first, fmt)
-    if kind in ("bigint", "double") or kind.startswith("decimal"):
-        return number_text(x)
-    return x
+        return Staged(text=text, parts=parts, time=time, final=f"coalesce({_strftime(wall)}, {b})")
+    # a date is the day as written; only a time with an offset moves it (to the Shanghai day)
+    day = f"""case when {tp}.tz <> '' then cast({wall} as date)
+        else try(make_date({p}.y::bigint, {p}.m::bigint, {p}.d::bigint)) end"""
+    return Staged(text=text, parts=parts, time=time, final=f"coalesce(strftime({day}, '%Y-%m-%d'), {b})")
+
+
+def _strftime(wall: str) -> str:
+    return f"strftime({wall}, '%Y-%m-%d %H:%M:%S.%f')"

@@ -21,9 +21,10 @@ merged entry by entry, and `null` removes an entry.
           owner: {pattern: "User*.csv", key: Id, on: OwnerId}
         columns:                    # contract column <- the export
           opportunity_id: Id                              # a column
-          lead_id: [Lead__c, Source_Lead__c]              # the first of these present in the file
+          phone: [Phone, MobilePhone]                     # the first non-empty of these (those in the file)
           stage: {column: StageName, values: stage}       # with a value map (by name, or inline)
-          is_won: {sql: "StageName = 'Closed Won'"}       # SQL over the row (and lookups)
+          is_won: {sql: "values_stage(StageName) = 'closed_won'"}  # SQL over the row; values_<map>(x)
+                                                               # applies a value map
           region: {sql: "owner.Division"}
           opportunity_type: {constant: new_business}
           close_date: {column: CloseDate, format: "%d.%m.%Y"}   # else dates/numbers are recognised
@@ -66,7 +67,7 @@ class ColumnRule:
     """How one contract column is made from the export's row."""
 
     target: str  # the contract column
-    columns: tuple[str, ...] = ()  # export columns, the first present in the file is used
+    columns: tuple[str, ...] = ()  # export columns: the first non-empty value of those in the file
     sql: str | None = None  # or an SQL expression over the row (and lookups)
     constant: str | None = None  # or a constant
     values: tuple[tuple[str, str], ...] = ()  # value map: export value -> contract value
@@ -117,6 +118,7 @@ class Mapping:
     currency: str | None
     day_first: bool
     files: tuple[FileRule, ...]
+    values: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # the named value maps
     resolved: str = field(repr=False, default="")  # the merged document, as canonical JSON
 
     def rule_digest(self, rule: FileRule) -> str:
@@ -335,6 +337,7 @@ def parse_mapping(doc: dict, name: str, path: Path | None, fail) -> Mapping:
         currency=str(doc["currency"]) if doc.get("currency") else None,
         day_first=bool(doc.get("day_first", False)),
         files=rules,
+        values=tuple(shared.items()),
         resolved=json.dumps(_plain(doc), sort_keys=True, ensure_ascii=False, default=str),
     )
 
