@@ -29,18 +29,23 @@ def _print(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _generate(out: Path, scale: float, seed: int, end: date, profile: str) -> None:
+def _generate(out: Path, scale: float, seed: int, end: date, profile: str, shape: str = "native") -> None:
     from dagster_project.sample import generate
 
     started = time.monotonic()
     _print(f"generating the sample company at scale {scale} (seed {seed}, ending {end}) into {out}")
-    summary = generate(out, scale=scale, seed=seed, end_date=end, profile=profile, progress=_print)
+    summary = generate(out, scale=scale, seed=seed, end_date=end, profile=profile, progress=_print, shape=shape)
     rows = sum(summary.get("rows", {}).values()) if isinstance(summary.get("rows"), dict) else "?"
     _print(f"generated {rows} rows in {time.monotonic() - started:.1f}s")
+    if shape != "native":
+        _print(
+            f"the CRM entities are in {out / shape}/ as a {shape} export: load them through a deployment mapping "
+            f"holding `preset: {shape}` (e.g. deployment/mappings/{shape}.yml)"
+        )
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    _generate(args.out, args.scale, args.seed, args.end, args.profile)
+    _generate(args.out, args.scale, args.seed, args.end, args.profile, args.shape)
     return 0
 
 
@@ -163,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample(g)
     g.add_argument("--out", type=Path, default=Path(os.environ.get("S2S_RAW_DIR") or "data/raw"))
     g.add_argument("--profile", default="default", help="mess profile: default | baseline (CRM < 60%% complete)")
+    g.add_argument(
+        "--shape",
+        choices=["native", "salesforce", "hubspot"],
+        default="native",
+        help="write the CRM entities as a Salesforce or HubSpot export (loaded through its preset)",
+    )
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("check", help="dry run: what a load would do with each file (loads nothing)")

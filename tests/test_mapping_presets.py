@@ -43,7 +43,8 @@ def test_salesforce_preset_loads_the_standard_objects(tmp_path, raw_dir, con):
 
     assert rows(
         con,
-        "select rep_id, rep_name, region, team, role, manager_id, hired_on, updated_at from raw_crm.sales_reps order by 1",
+        "select rep_id, rep_name, region, team, role, manager_id, hired_on, updated_at"
+        " from raw_crm.sales_reps order by 1",
     ) == [
         (
             "0055j00000AbCdEAAV",
@@ -69,7 +70,8 @@ def test_salesforce_preset_loads_the_standard_objects(tmp_path, raw_dir, con):
     # 16:30 UTC on 31 May is 00:30 on 1 June in Shanghai
     assert rows(
         con,
-        "select account_id, employee_count, region, province, city, owner_rep_id, updated_at from raw_crm.accounts order by 1",
+        "select account_id, employee_count, region, province, city, owner_rep_id, updated_at"
+        " from raw_crm.accounts order by 1",
     ) == [
         ("0015j00000QxYzAAAB", 1200, "华东", "江苏", "苏州", "0055j00000AbCdFAAV", datetime(2026, 6, 1, 0, 30)),
         ("0015j00000QxZaAAAB", None, "华东", "浙江", "杭州", "0055j00000AbCdFAAV", datetime(2026, 4, 2, 14, 0)),
@@ -80,7 +82,8 @@ def test_salesforce_preset_loads_the_standard_objects(tmp_path, raw_dir, con):
     ]
     assert rows(
         con,
-        "select lead_id, channel, campaign_id, status, converted_at, converted_opportunity_id from raw_crm.leads order by 1",
+        "select lead_id, channel, campaign_id, status, converted_at, converted_opportunity_id"
+        " from raw_crm.leads order by 1",
     ) == [
         (
             "00Q5j00000Ab1cDEAR",
@@ -249,7 +252,8 @@ def test_hubspot_preset_with_the_company_s_own_folder_and_pipeline_stage(tmp_pat
     assert "region (1 of 1 drops)" in results["crm.sales_reps"].metadata()["columns_not_delivered"]
     assert rows(
         con,
-        "select account_id, account_name, employee_count, region, city, owner_rep_id, created_at from raw_crm.accounts order by 1",
+        "select account_id, account_name, employee_count, region, city, owner_rep_id, created_at"
+        " from raw_crm.accounts order by 1",
     ) == [
         ("18342671901", "深圳华曜新能源科技有限公司", 860, "华南", "深圳", "52511001", datetime(2025, 11, 3, 10, 20)),
         ("18342671902", "东莞立信精密机械有限公司", None, "华南", "东莞", "52511001", datetime(2026, 5, 18, 9, 0)),
@@ -346,7 +350,8 @@ def test_chinese_crm_preset_reads_xlsx_gbk_chinese_formats_names_and_subtotals(t
     # 员工人数 "1,200" and full-width "３５０"; an empty 销售区域 takes the owner's region; the 合计 row is skipped
     assert rows(
         con,
-        "select account_id, account_name, employee_count, region, owner_rep_id, created_at from raw_crm.accounts order by 1",
+        "select account_id, account_name, employee_count, region, owner_rep_id, created_at"
+        " from raw_crm.accounts order by 1",
     ) == [
         ("KH-1001", "天津海河制药有限公司", 1200, "华北", "E0002", datetime(2025, 3, 12, 9, 30)),
         ("KH-1002", "石家庄恒拓建材有限公司", 350, "华北", "E0002", datetime(2026, 4, 8, 9, 5)),
@@ -405,7 +410,8 @@ def test_chinese_crm_preset_reads_xlsx_gbk_chinese_formats_names_and_subtotals(t
     ]
     assert rows(
         con,
-        "select activity_id, rep_id, account_id, lead_id, activity_type, is_effective from raw_crm.activities order by 1",
+        "select activity_id, rep_id, account_id, lead_id, activity_type, is_effective"
+        " from raw_crm.activities order by 1",
     ) == [
         ("GJ-88001", "E0002", "KH-1001", None, "visit", True),
         ("GJ-88002", "E0002", None, "XS-0302", "call", False),

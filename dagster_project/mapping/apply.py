@@ -10,7 +10,9 @@ audit apply, and quarantine reasons name the export's column (`labels`).
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 
@@ -140,6 +142,7 @@ def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: 
             raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path}: {exc}") from exc
         if lookup.key.lower() not in {h.lower() for h in read.header}:
             raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path} has no column {lookup.key!r}")
+        _add_malformed(con, read)
         select = f"select {order} as _order, * from _drop_raw"
         if order == 0:
             con.execute(f"create temp table {staging} as {select}")
@@ -157,6 +160,19 @@ def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: 
     )
     con.execute(f"drop table {staging}")
     return table
+
+
+def _add_malformed(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
+    """A lookup also reads the lines the loader quarantines as malformed, by position (a line with a
+    field too many keeps its first fields): a defect in one row of the Lead export should not hide
+    that lead's conversion from the Opportunity rows."""
+    rows = []
+    for m in read.malformed:
+        if m.raw_record and m.line is not None:
+            fields = next(csv.reader(io.StringIO(m.raw_record)), [])
+            rows.append([m.line, *(fields + [None] * len(read.header))[: len(read.header)]])
+    if rows:
+        con.executemany(f"insert into _drop_raw values ({', '.join('?' * (len(read.header) + 1))})", rows)
 
 
 def resolve(
@@ -204,11 +220,11 @@ def _reads(rule: FileRule, column: str) -> bool:
     return any(word.search(re.sub(r"\bsrc\.", "", t.lower())) for t in texts)
 
 
-def mapped_select(res: Resolution, contract: Contract, mapping: Mapping, joins: str, skip: str) -> str:
+def mapped_select(res: Resolution, contract: Contract, mapping: Mapping, joins: str, skip: str | None) -> str:
     """The mapping's SELECT over `_drop_raw src` and the lookups: the export's text of each column,
     then its normalisation stages (formats.staged), then the default; the export's columns kept."""
     kept = [quote(name) for name in res.passed_through]
-    stage0 = ["src._line", *[f"src.{k}" for k in kept], f"{skip} as _skip"]
+    stage0 = ["src._line", *[f"src.{k}" for k in kept], *([f"{skip} as _skip"] if skip else [])]
     stages: list[list[str]] = [[], [], []]
     final = []
     for k, (name, sql) in enumerate(res.selects.items()):
@@ -228,15 +244,19 @@ def mapped_select(res: Resolution, contract: Contract, mapping: Mapping, joins: 
     ctes = [f"s0 as (select {', '.join(stage0)} from _drop_raw src {joins})"]
     for i, items in enumerate(stages, start=1):
         ctes.append(f"s{i} as (select *{''.join(', ' + x for x in items)} from s{i - 1})")
-    return f"with {', '.join(ctes)} select _line, {', '.join(final + kept)}, _skip from s3"
+    return f"with {', '.join(ctes)} select _line, {', '.join(final + kept)}{', _skip' if skip else ''} from s3"
 
 
 def prepare(con: duckdb.DuckDBPyConnection, source: MappedSource) -> dict[str, str]:
     """Macros (formats, and `values_<name>(x)` per value map) and lookup tables of a rule, before its
     drop is read: {lookup alias: temp table}."""
-    con.execute(MACROS)
-    for name, values in source.mapping.values:
-        con.execute(f"create or replace temp macro {quote('values_' + name)}(x) as {_value_case('x', values)}")
+    marker = f"_s2s_macros_{source.mapping.rule_digest(source.rule)}"
+    exists = "select count(*) from duckdb_tables() where temporary and table_name = ?"
+    if not con.execute(exists, [marker]).fetchall()[0][0]:  # once per connection and mapping
+        con.execute(MACROS)
+        for name, values in source.mapping.values:
+            con.execute(f"create or replace temp macro {quote('values_' + name)}(x) as {_value_case('x', values)}")
+        con.execute(f"create temp table {marker} (x int)")
     return {lk.alias: ensure_lookup(con, source, lk) for lk in source.rule.lookups}
 
 
@@ -258,7 +278,7 @@ def map_rows(
     res = resolve(con, source, contract, read.header, joins)
     if res.missing_required:
         raise FileRejected(f"missing required column(s) {'; '.join(res.missing_required)}")
-    skip = "false"
+    skip = None
     if source.rule.skip:
         error = _bind_error(con, source.rule.skip, joins)
         if error:
@@ -267,9 +287,11 @@ def map_rows(
     con.execute(
         f"create or replace temp table _drop_mapped as {mapped_select(res, contract, source.mapping, joins, skip)}"
     )
-    skipped = con.execute("select count(*) filter (_skip) from _drop_mapped").fetchall()[0][0]
-    con.execute("create or replace temp table _drop_raw as select * exclude (_skip) from _drop_mapped where not _skip")
-    con.execute("drop table _drop_mapped")
+    skipped = 0
+    if skip:
+        skipped = con.execute("delete from _drop_mapped where _skip").fetchall()[0][0]
+        con.execute("alter table _drop_mapped drop column _skip")
+    con.execute("drop table _drop_raw; alter table _drop_mapped rename to _drop_raw")
     return MappedRead(
         header=[*res.selects, *res.passed_through],
         encoding=read.encoding,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,16 +33,16 @@ class MappedSource:
 
 
 def export_files(folder: Path) -> list[str]:
-    """Accepted files under an export folder, as paths relative to it (posix), sorted."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and p.name.lower().endswith(SUFFIXES)
-    )
+    """Accepted files under an export folder, as paths relative to it (posix), sorted; hidden files
+    and folders are left out."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        prefix = os.path.relpath(root, folder).replace(os.sep, "/")
+        for name in files:
+            if not name.startswith(".") and name.lower().endswith(SUFFIXES):
+                out.append(name if prefix == "." else f"{prefix}/{name}")
+    return sorted(out)
 
 
 def matches(relative: str, patterns: tuple[str, ...]) -> bool:

@@ -5,8 +5,9 @@ Numbers: `1,234.50`, `¥1,234`, `-$1,234`, `(1,234.00)` (negative), `12.5%` (0.1
 `20260601`, and `06/01/2026` (month first unless the mapping says day_first), with any time after
 them ignored unless it carries an offset. Timestamps: the same dates with `9:30`, `09:30:15.250`,
 `9:30 PM`, `下午3:30`, `9时30分`, `T`, and an offset (`Z`, `+08:00`, `+0800`); a value without an
-offset is in the mapping's time zone (a date alone is midnight of that day); 13 (10) digits are Unix epoch milliseconds (seconds), as API
-exports write them. Result: Asia/Shanghai local time, the warehouse's convention.
+offset is in the mapping's time zone (a date alone is midnight of that day); 13 (10) digits are
+Unix epoch milliseconds (seconds), as API exports write them. Result: Asia/Shanghai local time,
+the warehouse's convention.
 
 Where a value does not parse, the original text is kept, so that the contract validation
 quarantines the row with the value as the export spelled it.
