@@ -208,5 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dagster_project.deployment import PolicyError
+    from dagster_project.mapping.spec import MappingError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (MappingError, PolicyError) as exc:  # the deployment's own files: say which entry, no traceback
+        print(f"error in the deployment folder: {exc}", file=sys.stderr)
+        return 2

@@ -299,3 +299,36 @@ def test_two_mappings_cannot_share_a_folder(tmp_path):
     write_mapping(tmp_path, "folder: shared\n" + rule, "two.yml")
     with pytest.raises(MappingError, match="folder 'shared' is also the folder of"):
         load_mappings(tmp_path / "deployment")
+
+
+def test_mapped_exports_count_as_drops_for_the_sensor_and_for_run(tmp_path, raw_dir):
+    """With only a company's exports in the raw folder, the sensor sees them and `run` does not
+    generate the sample company over them."""
+    from dagster_project.cli import _has_drops
+    from dagster_project.sensors import folder_fingerprints
+
+    write_mapping(tmp_path, OPPORTUNITIES)
+    assert not _has_drops(raw_dir)
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(DEALS_HEADER, []))
+    assert _has_drops(raw_dir)
+    assert list(folder_fingerprints(raw_dir)) == ["crm.opportunities"]
+
+
+def test_the_field_policy_asset_writes_meta_field_policy(tmp_path):
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+    from dagster_project.defs.deployment.assets import FIELD_POLICY_KEY
+    from dagster_project.warehouse import open_warehouse
+
+    folder = tmp_path / "deployment"
+    folder.mkdir()
+    (folder / "policy.yml").write_text("not_collected:\n  crm.accounts: [industry]\n", encoding="utf-8")
+    result = defs.resolve_job_def("refresh_warehouse").execute_in_process(
+        asset_selection=[FIELD_POLICY_KEY], instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    with open_warehouse(tmp_path / "warehouse" / "warehouse.duckdb") as con:
+        assert con.execute(
+            "select is_critical, is_collected from meta.field_policy where entity = 'accounts' and field = 'industry'"
+        ).fetchall() == [(True, False)]
