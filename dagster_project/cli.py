@@ -75,6 +75,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"{contract.name}: {m['drops_loaded']} drops loaded ({m['drops_already_loaded']} already), "
                 f"{m['rows_loaded']} rows loaded, {m['rows_quarantined']} quarantined, {m['drops_rejected']} "
                 f"files rejected; table has {m['table_rows']} rows"
+                + (f"; not delivered (NULL): {m['columns_not_delivered']}" if result.not_delivered_summary() else "")
             )
         refresh_orphans(con, list(load_contracts().values()))
         write_field_policy(con)

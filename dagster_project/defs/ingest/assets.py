@@ -35,6 +35,8 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
             )
         for outcome in result.rejected:
             context.log.error(f"rejected {outcome.drop.relative_path}: {outcome.rejected_reason}")
+        if result.not_delivered_summary():  # once per entity, not once per row
+            context.log.warning(f"{contract.name}: not delivered (loaded as NULL): {result.not_delivered_summary()}")
         return dg.MaterializeResult(metadata=result.metadata())
 
     return _ingest
