@@ -43,7 +43,6 @@ class Resolution:
     not_delivered: dict[str, str] = field(default_factory=dict)  # contract column -> why
     missing_required: list[str] = field(default_factory=list)  # "Id (opportunity_id)"
     passed_through: list[str] = field(default_factory=list)  # export columns kept as extra columns
-    dropped: list[str] = field(default_factory=list)  # export columns named like a contract column
     unused: list[str] = field(default_factory=list)  # export columns no rule reads (kept all the same)
 
 
@@ -51,7 +50,6 @@ class Resolution:
 class MappedRead(ReadResult):
     """What reading a mapped drop gives beyond a native read."""
 
-    source_header: list[str] = field(default_factory=list)  # the export's own header
     labels: dict[str, str] = field(default_factory=dict)
     not_delivered: dict[str, str] = field(default_factory=dict)
     unused: list[str] = field(default_factory=list)
@@ -74,7 +72,6 @@ def _bind_error(con: duckdb.DuckDBPyConnection, sql: str, joins: str) -> str | N
 def _column_sql(
     con: duckdb.DuckDBPyConnection,
     rule: ColumnRule,
-    contract: Contract,
     mapping: Mapping,
     by_lower: dict[str, str],
     joins: str,
@@ -191,7 +188,7 @@ def resolve(
             else:
                 res.not_delivered[column.name] = "no rule in the mapping"
             continue
-        sql, label, why = _column_sql(con, rule, contract, source.mapping, by_lower, joins)
+        sql, label, why = _column_sql(con, rule, source.mapping, by_lower, joins)
         res.labels[column.name] = label
         if sql is None:
             res.not_delivered[column.name] = why or "not delivered"
@@ -201,11 +198,8 @@ def resolve(
             res.selects[column.name] = sql
             res.rules[column.name] = rule
     targets = {c.lower() for c in contract.column_names}
-    for name in header:
-        if name.lower() in targets:
-            res.dropped.append(name)
-        elif name not in _RESERVED:
-            res.passed_through.append(name)
+    # the export's columns are kept, except those named like a contract column (the mapping's wins)
+    res.passed_through = [h for h in header if h.lower() not in targets and h not in _RESERVED]
     res.unused = [h for h in header if not _reads(source.rule, h)]
     return res
 
@@ -296,7 +290,6 @@ def map_rows(
         header=[*res.selects, *res.passed_through],
         encoding=read.encoding,
         malformed=read.malformed,
-        source_header=read.header,
         labels=res.labels,
         not_delivered=res.not_delivered,
         unused=res.unused,
@@ -311,7 +304,3 @@ def read_mapped_drop(con: duckdb.DuckDBPyConnection, drop: Drop, contract: Contr
     tables = prepare(con, source)
     read = read_drop(con, drop)
     return map_rows(con, source, contract, read, tables)
-
-
-def rule_for(mapping: Mapping, name: str) -> FileRule:
-    return next(r for r in mapping.files if r.name == name)
