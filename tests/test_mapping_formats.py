@@ -19,9 +19,8 @@ def normalise(value: str, column_type: str, timezone: str = "Asia/Shanghai", day
     con.execute(MACROS)
     plan = staged(0, column_type, timezone, day_first, fmt)
     sql = "select ?::varchar as _b0"
-    for expr, alias in ((plan.text, "_t0"), (plan.parts, "_p0"), (plan.time, "_tp0")):
-        if expr:
-            sql = f"select *, {expr} as {alias} from ({sql})"
+    for alias, expr in plan.stages:
+        sql = f"select *, {expr} as {alias}0 from ({sql})"
     return con.execute(f"select {plan.final} from ({sql})", [value]).fetchall()[0][0]
 
 

@@ -219,15 +219,16 @@ def mapped_select(res: Resolution, contract: Contract, mapping: Mapping, joins: 
     then its normalisation stages (formats.staged), then the default; the export's columns kept."""
     kept = [quote(name) for name in res.passed_through]
     stage0 = ["src._line", *[f"src.{k}" for k in kept], *([f"{skip} as _skip"] if skip else [])]
-    stages: list[list[str]] = [[], [], []]
+    stages: list[list[str]] = []
     final = []
     for k, (name, sql) in enumerate(res.selects.items()):
         rule = res.rules.get(name)
         stage0.append(f"{sql} as _b{k}")
         plan = staged(k, contract.column(name).type, mapping.timezone, mapping.day_first, rule.format if rule else None)
-        for i, (expr, alias) in enumerate(((plan.text, "_t"), (plan.parts, "_p"), (plan.time, "_tp"))):
-            if expr:
-                stages[i].append(f"{expr} as {alias}{k}")
+        for i, (alias, expr) in enumerate(plan.stages):
+            if i == len(stages):
+                stages.append([])
+            stages[i].append(f"{expr} as {alias}{k}")
         text = plan.final
         default = rule.default if rule else None
         if default is None and name == "currency" and mapping.currency:
@@ -237,8 +238,9 @@ def mapped_select(res: Resolution, contract: Contract, mapping: Mapping, joins: 
         final.append(f"{text} as {quote(name)}")
     ctes = [f"s0 as (select {', '.join(stage0)} from _drop_raw src {joins})"]
     for i, items in enumerate(stages, start=1):
-        ctes.append(f"s{i} as (select *{''.join(', ' + x for x in items)} from s{i - 1})")
-    return f"with {', '.join(ctes)} select _line, {', '.join(final + kept)}{', _skip' if skip else ''} from s3"
+        ctes.append(f"s{i} as (select *, {', '.join(items)} from s{i - 1})")
+    last = f"s{len(stages)}"
+    return f"with {', '.join(ctes)} select _line, {', '.join(final + kept)}{', _skip' if skip else ''} from {last}"
 
 
 def prepare(con: duckdb.DuckDBPyConnection, source: MappedSource) -> dict[str, str]:

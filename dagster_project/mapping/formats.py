@@ -43,8 +43,8 @@ _ISO_OFFSET = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?\s*(Z|[+-]
 
 # Macros (per connection, temporary): readable SQL below, and one definition of each pattern.
 MACROS = f"""
-create or replace temp macro s2s_text(x) as
-    nullif(trim(translate(x, {literal(_FULL_WIDTH)}, {literal(_HALF_WIDTH)})), '');
+create or replace temp macro s2s_text(x) as nullif(trim(case when strlen(x) = length(x) then x  -- ASCII only
+    else translate(x, {literal(_FULL_WIDTH)}, {literal(_HALF_WIDTH)}) end), '');
 create or replace temp macro s2s_number_parts(t) as regexp_extract(replace(replace(t, ' ', ''), chr(160), ''),
     {literal(_NUMBER)}, ['paren', 'sign1', 'sign2', 'int', 'frac', 'exp', 'unit']);
 create or replace temp macro s2s_number_value(p) as case when p.int <> '' then
@@ -88,22 +88,33 @@ def _from_instant(instant: str) -> str:
     return f"timezone({literal(WAREHOUSE_TIMEZONE)}, {instant})"
 
 
-def _timestamp(t: str, p: str, tp: str, timezone: str) -> str:
-    """Asia/Shanghai wall time of the normalised text `t`, its date parts `p` and time parts `tp`
-    (column names of the earlier stages); NULL when it does not parse."""
+# Kinds of a date or timestamp text, told apart once per value (stage `_k`): the fast paths that a
+# cast reads, and 0 for the rest, which the regular expressions of s2s_date_parts take apart.
+_KINDS = ((1, _ISO_DATE), (2, _ISO_NAIVE), (3, _ISO_OFFSET), (4, _EPOCH_MS), (5, _EPOCH_S))
+
+
+def _kind(t: str) -> str:
+    cases = " ".join(f"when regexp_full_match({t}, {literal(pattern)}) then {kind}" for kind, pattern in _KINDS)
+    return f"case when {t} is null then -1 {cases} else 0 end"
+
+
+def _timestamp(t: str, k: str, p: str, tp: str, timezone: str) -> str:
+    """Asia/Shanghai wall time of the normalised text `t`, by its kind `k`, date parts `p` and time
+    parts `tp` (column names of the earlier stages); NULL when it does not parse."""
     wall = f"s2s_wall_time({p}, {tp})"
     # wall time minus its offset is UTC; timezone('UTC', naive) reads it as such
     with_offset = _from_instant(f"timezone('UTC', {wall} - to_minutes(s2s_offset_minutes({tp}.tz)))")
-    return f"""case
-        when regexp_full_match({t}, {literal(_ISO_DATE)}) then try_cast({t} as timestamp)
-        when regexp_full_match({t}, {literal(_ISO_NAIVE)}) then {_from_zone(f"try_cast({t} as timestamp)", timezone)}
-        when regexp_full_match({t}, {literal(_ISO_OFFSET)}) then {_from_instant(f"try_cast({t} as timestamptz)")}
-        when regexp_full_match({t}, {literal(_EPOCH_MS)}) then {_explicit(t, "epoch_ms", timezone)}
-        when regexp_full_match({t}, {literal(_EPOCH_S)}) then {_explicit(t, "epoch_s", timezone)}
-        when {tp} is null then null
-        when {tp}.tz <> '' then {with_offset}
-        when {tp}.h = '' then {wall}
-        else {_from_zone(wall, timezone)} end"""
+    return f"""case {k}
+        when 1 then try_cast({t} as timestamp)
+        when 2 then {_from_zone(f"try_cast({t} as timestamp)", timezone)}
+        when 3 then {_from_instant(f"try_cast({t} as timestamptz)")}
+        when 4 then {_explicit(t, "epoch_ms", timezone)}
+        when 5 then {_explicit(t, "epoch_s", timezone)}
+        else case
+            when {tp} is null then null
+            when {tp}.tz <> '' then {with_offset}
+            when {tp}.h = '' then {wall}
+            else {_from_zone(wall, timezone)} end end"""
 
 
 def _explicit(t: str, fmt: str, timezone: str) -> str:
@@ -119,39 +130,49 @@ def _explicit(t: str, fmt: str, timezone: str) -> str:
 @dataclass(frozen=True)
 class Staged:
     """One column's normalisation in stages over the mapped row, each stage naming its result so
-    that the next refers to it (a parsed value is computed once, and the SQL stays small):
-    `_b<k>` the export's text (after the value map), `_t<k>` trimmed half-width text, `_p<k>` date
-    or number parts, `_tp<k>` time parts; `final` gives the text the contract validation reads."""
+    that the next refers to it (a value is parsed once, and the SQL stays small): `_b<k>` is the
+    export's text (after the value map); `stages` are (alias prefix, SQL) in order, e.g. `_t<k>`
+    trimmed half-width text, `_k<k>` its kind, `_p<k>` date or number parts, `_tp<k>` time parts;
+    `final` gives the text the contract validation reads."""
 
-    text: str | None = None  # over _b<k>
-    parts: str | None = None  # over _t<k>
-    time: str | None = None  # over _p<k>
+    stages: tuple[tuple[str, str], ...] = ()
     final: str = ""
+
+
+_PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
 
 
 def staged(k: int, column_type: str, timezone: str, day_first: bool, fmt: str | None) -> Staged:
     """The stages normalising column number `k` for a contract column of `column_type`."""
-    b, t, p, tp = f"_b{k}", f"_t{k}", f"_p{k}", f"_tp{k}"
-    kind = column_type.lower()
-    numeric = kind in ("bigint", "double") or kind.startswith("decimal")
-    if fmt == "text" or not (numeric or kind in ("date", "timestamp")):
+    b, t, kind, p, tp = f"_b{k}", f"_t{k}", f"_k{k}", f"_p{k}", f"_tp{k}"
+    column_kind = column_type.lower()
+    numeric = column_kind in ("bigint", "double") or column_kind.startswith("decimal")
+    if fmt == "text" or not (numeric or column_kind in ("date", "timestamp")):
         return Staged(final=b)
-    text = f"s2s_text({b})"
-    if numeric:
-        return Staged(text=text, parts=f"s2s_number_parts({t})", final=f"coalesce(s2s_number_value({p})::varchar, {b})")
+    text = ("_t", f"s2s_text({b})")
+    if numeric:  # a plain number goes as it is; the others are taken apart
+        parts = ("_p", f"case when not regexp_full_match({t}, {literal(_PLAIN_NUMBER)}) then s2s_number_parts({t}) end")
+        return Staged(
+            (text, parts), f"coalesce(case when {p} is null then {t} else s2s_number_value({p})::varchar end, {b})"
+        )
     if fmt:
         wall = _explicit(t, fmt, timezone)
-        value = f"strftime(cast({wall} as date), '%Y-%m-%d')" if kind == "date" else _strftime(wall)
-        return Staged(text=text, final=f"coalesce({value}, {b})")
-    parts = f"s2s_date_parts({t}, {str(day_first).lower()})"
-    time = f"s2s_time_parts({p}.rest)"
-    wall = _timestamp(t, p, tp, timezone)
-    if kind == "timestamp":
-        return Staged(text=text, parts=parts, time=time, final=f"coalesce({_strftime(wall)}, {b})")
+        value = f"strftime(cast({wall} as date), '%Y-%m-%d')" if column_kind == "date" else _strftime(wall)
+        return Staged((text,), f"coalesce({value}, {b})")
+    stages = (
+        text,
+        ("_k", _kind(t)),
+        ("_p", f"case when {kind} = 0 then s2s_date_parts({t}, {str(day_first).lower()}) end"),
+        ("_tp", f"case when {kind} = 0 then s2s_time_parts({p}.rest) end"),
+    )
+    wall = _timestamp(t, kind, p, tp, timezone)
+    if column_kind == "timestamp":
+        return Staged(stages, f"coalesce({_strftime(wall)}, {b})")
     # a date is the day as written; only a time with an offset moves it (to the Shanghai day)
-    day = f"""case when {tp}.tz <> '' then cast({wall} as date)
-        else try(make_date({p}.y::bigint, {p}.m::bigint, {p}.d::bigint)) end"""
-    return Staged(text=text, parts=parts, time=time, final=f"coalesce(strftime({day}, '%Y-%m-%d'), {b})")
+    day = f"""case when {kind} = 1 then try_cast({t} as date)
+        when {kind} = 3 or {tp}.tz <> '' then cast({wall} as date)
+        when {kind} = 0 then try(make_date({p}.y::bigint, {p}.m::bigint, {p}.d::bigint)) end"""
+    return Staged(stages, f"coalesce(strftime({day}, '%Y-%m-%d'), {b})")
 
 
 def _strftime(wall: str) -> str:
