@@ -332,3 +332,76 @@ def test_the_field_policy_asset_writes_meta_field_policy(tmp_path):
         assert con.execute(
             "select is_critical, is_collected from meta.field_policy where entity = 'accounts' and field = 'industry'"
         ).fetchall() == [(True, False)]
+
+
+RETAIL = """
+# A retail ERP's invoice-line export (no preset): one file feeds orders and their lines
+folder: retail_erp
+timezone: Europe/London
+currency: GBP
+files:
+  orders:
+    pattern: "invoice_lines*"
+    entity: erp.sales_orders
+    skip: "row_number() over (partition by InvoiceNo order by src._line) > 1"   # one order per invoice
+    columns:
+      order_id: InvoiceNo
+      account_id: CustomerID
+      order_date: InvoiceDate
+      submitted_at: InvoiceDate
+      status: {sql: "case when InvoiceNo like 'C%' then 'cancelled' else 'shipped' end"}
+      channel: {constant: retail}
+  lines:
+    pattern: "invoice_lines*"
+    entity: erp.sales_order_lines
+    columns:
+      order_id: InvoiceNo
+      line_no: {sql: "row_number() over (partition by InvoiceNo order by src._line)"}
+      sku: StockCode
+      quantity: Quantity
+      unit_price: UnitPrice
+      line_amount: {sql: "try_cast(Quantity as double) * try_cast(UnitPrice as double)"}
+"""
+
+
+def test_one_invoice_line_export_feeds_orders_and_order_lines(tmp_path, raw_dir, con):
+    import shutil
+
+    shutil.copytree(Path(__file__).parent / "fixtures" / "exports" / "retail_erp", raw_dir / "retail_erp")
+    write_mapping(tmp_path, RETAIL, "retail.yml")
+    orders = load_entity(con, load_contracts()["erp.sales_orders"], raw_dir)
+    load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+
+    # 12/1/2010 8:26 is month first; London in December is UTC+0, so 16:26 in Shanghai
+    assert con.execute(
+        "select order_id, account_id, order_date, submitted_at, status, channel, currency from raw_erp.sales_orders "
+        "order by 1"
+    ).fetchall() == [
+        ("536365", "17850", date(2010, 12, 1), datetime(2010, 12, 1, 16, 26), "shipped", "retail", "GBP"),
+        ("536366", "17850", date(2010, 12, 1), datetime(2010, 12, 1, 16, 28), "shipped", "retail", "GBP"),
+        ("536380", None, date(2010, 12, 1), datetime(2010, 12, 1, 17, 41), "shipped", "retail", "GBP"),
+        ("C536379", "14527", date(2010, 12, 1), datetime(2010, 12, 1, 17, 41), "cancelled", "retail", "GBP"),
+    ]
+    assert (orders.total("rows_read"), orders.total("rows_skipped"), orders.total("rows_quarantined")) == (4, 1, 0)
+    assert con.execute(
+        "select order_id, line_no, sku, quantity, unit_price, line_amount from raw_erp.sales_order_lines order by 1, 2"
+    ).fetchall() == [
+        ("536365", 1, "85123A", 6, Decimal("2.55"), Decimal("15.30")),
+        ("536365", 2, "71053", 6, Decimal("3.39"), Decimal("20.34")),
+        ("536366", 1, "22633", 6, Decimal("1.85"), Decimal("11.10")),
+        ("536380", 1, "22961", 24, Decimal("1.45"), Decimal("34.80")),
+        ("C536379", 1, "D", -1, Decimal("27.50"), Decimal("-27.50")),
+    ]
+
+
+def test_sql_that_a_value_breaks_rejects_the_file_with_the_reason(tmp_path, raw_dir, con):
+    write_mapping(
+        tmp_path,
+        RETAIL.replace("try_cast(Quantity as double) * try_cast(UnitPrice as double)", "Quantity::int * 2"),
+        "retail.yml",
+    )
+    write_export(raw_dir, "retail_erp/invoice_lines_2011-12-09.csv", "InvoiceNo,Quantity\n1,six\n")
+
+    result = load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+
+    assert result.rejected[0].rejected_reason.startswith("the mapping's SQL fails on this file: Conversion Error")

@@ -280,9 +280,12 @@ def map_rows(
         if error:
             raise FileRejected(f"the skip rule of {source.rule.name} does not apply to this file: {error}")
         skip = f"coalesce(({source.rule.skip}), false)"
-    con.execute(
-        f"create or replace temp table _drop_mapped as {mapped_select(res, contract, source.mapping, joins, skip)}"
-    )
+    try:
+        con.execute(
+            f"create or replace temp table _drop_mapped as {mapped_select(res, contract, source.mapping, joins, skip)}"
+        )
+    except duckdb.Error as exc:  # e.g. a cast in a rule's SQL that a value of the file breaks (use try_cast)
+        raise FileRejected(f"the mapping's SQL fails on this file: {str(exc).splitlines()[0]}") from exc
     skipped = 0
     if skip:
         skipped = con.execute("delete from _drop_mapped where _skip").fetchall()[0][0]
