@@ -117,3 +117,17 @@ def test_a_history_table_from_before_the_policy_takes_the_new_rows(con):
         ("new", None, None, "not collected"),
         ("old", 5, True, None),
     ]
+
+
+def test_the_policy_and_mappings_are_inputs_of_the_snapshot(tmp_path):
+    """Editing policy.yml or a mapping changes the inputs fingerprint: the next run rebuilds."""
+    from dagster_project.publish.fingerprint import deployment_digest
+
+    empty = deployment_digest()
+    policy = write_policy(tmp_path, "not_collected:\n  crm.accounts: [industry]\n")
+    assert policy.path is not None
+    with_policy = deployment_digest()
+    (tmp_path / "deployment" / "mappings").mkdir()
+    (tmp_path / "deployment" / "mappings" / "sf.yml").write_text("preset: salesforce\n", encoding="utf-8")
+    with_mapping = deployment_digest()
+    assert len({empty, with_policy, with_mapping}) == 3
