@@ -1,4 +1,4 @@
-"""Command line: `python -m dagster_project {generate,ingest,run}` (also installed as `s2s`)."""
+"""Command line: `python -m dagster_project {generate,check,ingest,run,dev}` (also installed as `s2s`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from dagster_project.settings import Settings, ensure_dagster_home
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "deployment_dir", None):
+        os.environ["S2S_DEPLOYMENT_DIR"] = str(args.deployment_dir.absolute())
     settings = Settings.from_env().with_overrides(
         raw_dir=getattr(args, "raw_dir", None),
         warehouse=getattr(args, "warehouse", None),
@@ -27,18 +29,23 @@ def _print(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _generate(out: Path, scale: float, seed: int, end: date, profile: str) -> None:
+def _generate(out: Path, scale: float, seed: int, end: date, profile: str, shape: str = "native") -> None:
     from dagster_project.sample import generate
 
     started = time.monotonic()
     _print(f"generating the sample company at scale {scale} (seed {seed}, ending {end}) into {out}")
-    summary = generate(out, scale=scale, seed=seed, end_date=end, profile=profile, progress=_print)
+    summary = generate(out, scale=scale, seed=seed, end_date=end, profile=profile, progress=_print, shape=shape)
     rows = sum(summary.get("rows", {}).values()) if isinstance(summary.get("rows"), dict) else "?"
     _print(f"generated {rows} rows in {time.monotonic() - started:.1f}s")
+    if shape != "native":
+        _print(
+            f"the CRM entities are in {out / shape}/ as a {shape} export: load them through a deployment mapping "
+            f"holding `preset: {shape}` (e.g. deployment/mappings/{shape}.yml)"
+        )
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    _generate(args.out, args.scale, args.seed, args.end, args.profile)
+    _generate(args.out, args.scale, args.seed, args.end, args.profile, args.shape)
     return 0
 
 
@@ -68,6 +75,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"{contract.name}: {m['drops_loaded']} drops loaded ({m['drops_already_loaded']} already), "
                 f"{m['rows_loaded']} rows loaded, {m['rows_quarantined']} quarantined, {m['drops_rejected']} "
                 f"files rejected; table has {m['table_rows']} rows"
+                + (f"; not delivered (NULL): {m['columns_not_delivered']}" if result.not_delivered_summary() else "")
             )
         for contract in load_contracts().values():
             ensure_raw_table(con, contract)  # an entity never loaded is an empty table: dbt reads it
@@ -77,7 +85,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _has_drops(raw_dir: Path) -> bool:
-    return raw_dir.is_dir() and any(p.is_file() for p in raw_dir.glob("*/*/*") if not p.name.startswith("."))
+    from dagster_project.contracts import load_contracts
+    from dagster_project.ingest.drops import find_drops
+
+    return raw_dir.is_dir() and any(find_drops(raw_dir, c) for c in load_contracts().values())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The dry run: what a load would do with each file of the raw folder; loads nothing."""
+    from dagster_project.deployment import deployment_dir
+    from dagster_project.mapping.check import run_check
+
+    settings = _settings(args)
+    return run_check(settings.raw_dir, deployment_dir(), args.only, args.entity, args.all_files)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -137,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--warehouse", type=Path, help="DuckDB file (env S2S_WAREHOUSE)")
         p.add_argument("--bi-dir", type=Path, help="BI snapshot folder (env S2S_BI_DIR)")
         p.add_argument("--as-of", type=date.fromisoformat, help="reference date YYYY-MM-DD (env S2S_AS_OF)")
+        deployment(p)
+
+    def deployment(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--deployment-dir",
+            type=Path,
+            help="the company's policy.yml and mappings/ (env S2S_DEPLOYMENT_DIR, default deployment)",
+        )
 
     def sample(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scale", type=float, default=1.0, help="company size; 1 = the strategy documents' company")
@@ -147,7 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
     sample(g)
     g.add_argument("--out", type=Path, default=Path(os.environ.get("S2S_RAW_DIR") or "data/raw"))
     g.add_argument("--profile", default="default", help="mess profile: default | baseline (CRM < 60%% complete)")
+    g.add_argument(
+        "--shape",
+        choices=["native", "salesforce", "hubspot"],
+        default="native",
+        help="write the CRM entities as a Salesforce or HubSpot export (loaded through its preset)",
+    )
     g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("check", help="dry run: what a load would do with each file (loads nothing)")
+    c.add_argument("--raw-dir", type=Path, help="raw extract folder (env S2S_RAW_DIR, default data/raw)")
+    deployment(c)
+    c.add_argument("--entity", action="append", help="only this <source>.<entity> (repeatable)")
+    c.add_argument("--only", action="append", help="only files matching this glob (name, or path with /)")
+    c.add_argument("--all-files", action="store_true", help="list every file, not only those with problems")
+    c.set_defaults(func=cmd_check)
 
     i = sub.add_parser("ingest", help="load new drops into the warehouse (no Dagster)")
     paths(i)
@@ -173,5 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dagster_project.deployment import PolicyError
+    from dagster_project.mapping.spec import MappingError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (MappingError, PolicyError) as exc:  # the deployment's own files: say which entry, no traceback
+        print(f"error in the deployment folder: {exc}", file=sys.stderr)
+        return 2

@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_project.defs.alerts.assets import alerts_sent
 from dagster_project.defs.customer_value.assets import customer_value_model
 from dagster_project.defs.dbt.assets import dbt_customer_value_models, dbt_models, dbt_resource
+from dagster_project.defs.deployment.assets import field_policy
 from dagster_project.defs.ingest.assets import INGEST_ASSETS, orphans
 from dagster_project.defs.publish.assets import build_publish_asset, marts_postgres
 from dagster_project.defs.quality.assets import (
@@ -35,6 +36,7 @@ defs = dg.Definitions(
         orphans,
         ingest_audit,
         dq_completeness,
+        field_policy,
         *DBT_ASSETS,
         marts_snapshot,
         alerts_sent,

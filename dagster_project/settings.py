@@ -42,6 +42,9 @@ class Settings:
         os.environ["S2S_RAW_DIR"] = str(self.raw_dir.absolute())
         os.environ["S2S_WAREHOUSE"] = str(self.warehouse.absolute())
         os.environ["S2S_BI_DIR"] = str(self.bi_dir.absolute())
+        from dagster_project.deployment import deployment_dir  # the company's policy and mappings
+
+        os.environ["S2S_DEPLOYMENT_DIR"] = str(deployment_dir().absolute())
         if self.as_of:
             os.environ["S2S_AS_OF"] = self.as_of.isoformat()
         from dagster_project.warehouse import duckdb_settings  # the same limits for dbt's connection

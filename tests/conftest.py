@@ -33,6 +33,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("S2S_WAREHOUSE", str(tmp_path / "warehouse" / "warehouse.duckdb"))
     monkeypatch.setenv("S2S_BI_DIR", str(tmp_path / "warehouse" / "bi"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("S2S_DEPLOYMENT_DIR", str(tmp_path / "deployment"))
     monkeypatch.delenv("S2S_AS_OF", raising=False)
     (tmp_path / "dagster_home").mkdir()
 

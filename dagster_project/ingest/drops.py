@@ -6,9 +6,10 @@ import codecs
 import gzip
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from dagster_project.contracts import Contract
 
@@ -21,13 +22,20 @@ _SNIFF_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class Drop:
-    """One file in `<raw>/<source>/<entity>/`: one extract delivery."""
+    """One file in `<raw>/<source>/<entity>/`, or one file of a company's export that a mapping
+    routes to the entity (`mapping` set): one extract delivery."""
 
     path: Path
     relative_path: str  # to the raw folder, as stored in the warehouse
     drop_date: date
     size: int
-    mtime_ns: int
+    mtime_ns: int  # modification time; for a mapped drop folded with the mapping's digest
+    mapping: Any = field(default=None, compare=False)  # dagster_project.mapping.MappedSource
+
+    @property
+    def identity_salt(self) -> str:
+        """Mixed into the content hash: the same file read through another mapping is another drop."""
+        return self.mapping.digest if self.mapping is not None else ""
 
     @property
     def format(self) -> str:
@@ -40,11 +48,14 @@ def drop_folder(raw_dir: Path, contract: Contract) -> Path:
 
 
 def find_drops(raw_dir: Path, contract: Contract) -> list[Drop]:
-    """Every accepted file of the entity, oldest drop first (by the date in its name, then name)."""
+    """Every accepted file of the entity, oldest drop first (by the date in its name, then name):
+    its native folder's, and the files the deployment's mappings route to it."""
+    from dagster_project.mapping.discover import mapped_drops  # the mapping package reads Drop
+
     folder = drop_folder(raw_dir, contract)
+    drops = mapped_drops(raw_dir, contract.name)
     if not folder.is_dir():
-        return []
-    drops = []
+        return sorted(drops, key=lambda d: (d.drop_date, d.path.name))
     for path in folder.iterdir():
         if not path.is_file() or path.name.startswith(".") or not path.name.lower().endswith(SUFFIXES):
             continue
@@ -68,9 +79,9 @@ def find_drops(raw_dir: Path, contract: Contract) -> list[Drop]:
     return sorted(drops, key=lambda d: (d.drop_date, d.path.name))
 
 
-def content_hash(path: Path) -> str:
-    """sha256 of the file's bytes: a re-delivered drop (any name) has the same hash."""
-    digest = hashlib.sha256()
+def content_hash(path: Path, salt: str = "") -> str:
+    """sha256 of the file's bytes (after `salt`): a re-delivered drop (any name) has the same hash."""
+    digest = hashlib.sha256(salt.encode())
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 22):
             digest.update(chunk)

@@ -28,7 +28,13 @@ from dagster_project.contracts import Contract
 from dagster_project.ingest.drops import Drop, content_hash, find_drops
 from dagster_project.ingest.integrity import orphan_counts
 from dagster_project.ingest.read import FileRejected, MalformedRow, read_drop
-from dagster_project.ingest.validate import checked_select, extra_columns, missing_required, raw_record_sql
+from dagster_project.ingest.validate import (
+    checked_select,
+    extra_columns,
+    missing_required,
+    not_delivered_columns,
+    raw_record_sql,
+)
 from dagster_project.warehouse import (
     LINEAGE_COLUMNS,
     add_extra_columns,
@@ -58,6 +64,8 @@ class DropOutcome:
     encoding: str | None = None
     extra_columns: list[str] = field(default_factory=list)
     rejected_reason: str | None = None
+    not_delivered: list[str] = field(default_factory=list)  # contract columns absent: NULL
+    rows_skipped: int = 0  # rows a mapping's skip rule leaves out (not records: not read)
 
 
 @dataclass
@@ -95,7 +103,19 @@ class EntityLoadResult:
             "orphans_by_key": ", ".join(f"{k}: {v}" for k, v in self.orphans.items()) or "none",
             "rejected_files": "; ".join(f"{o.drop.relative_path}: {o.rejected_reason}" for o in self.rejected)
             or "none",
+            "columns_not_delivered": self.not_delivered_summary() or "none",
+            "rows_skipped_by_mapping": self.total("rows_skipped"),
         }
+
+    def not_delivered_summary(self) -> str:
+        """Contract columns absent from this load's drops, once per entity: `industry (12 of 12 drops)`."""
+        loaded = [o for o in self.outcomes if o.status == "loaded"]
+        counts: dict[str, int] = {}
+        for o in loaded:
+            for name in o.not_delivered:
+                counts[name] = counts.get(name, 0) + 1
+        order = self.contract.column_names
+        return ", ".join(f"{n} ({counts[n]} of {len(loaded)} drops)" for n in order if n in counts)
 
 
 def _key_match(contract: Contract, left: str, right: str) -> str:
@@ -111,6 +131,7 @@ class _Pending:
     seq: int
     started: datetime
     malformed: list[MalformedRow] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # a mapped drop's names for contract columns
 
 
 class Manifest:
@@ -133,7 +154,7 @@ class Manifest:
         """(already loaded?, content hash). An unchanged file is not re-hashed."""
         if self.unchanged(drop):
             return True, None
-        digest = content_hash(drop.path)
+        digest = content_hash(drop.path, drop.identity_salt)
         if digest in self.hashes:
             log.info("%s: same content as %s, already loaded; skipped", drop.relative_path, self.hashes[digest])
             return True, digest
@@ -156,18 +177,27 @@ def _create_batch_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> N
 
 
 def _read_drop(con: duckdb.DuckDBPyConnection, contract: Contract, p: _Pending) -> list[str]:
-    """Read one drop into `_drop_raw` and return its header; raises FileRejected."""
-    read = read_drop(con, p.outcome.drop)
+    """Read one drop into `_drop_raw` (through its mapping, if any) and return its header; raises
+    FileRejected."""
+    from dagster_project.mapping.apply import read_mapped_drop  # the mapping package reads drops too
+
+    drop = p.outcome.drop
+    read = read_mapped_drop(con, drop, contract) if drop.mapping else read_drop(con, drop)
     p.outcome.encoding = read.encoding
     missing = missing_required(contract, read.header)
     if missing:
         raise FileRejected(f"missing required column(s) {', '.join(missing)}")
     p.outcome.extra_columns = extra_columns(contract, read.header)
+    p.outcome.not_delivered = not_delivered_columns(contract, read.header)
+    p.outcome.rows_skipped = getattr(read, "rows_skipped", 0)
+    p.labels = getattr(read, "labels", {})
     p.malformed = read.malformed
     return read.header
 
 
-def _check_group(con: duckdb.DuckDBPyConnection, contract: Contract, header: list[str]) -> None:
+def _check_group(
+    con: duckdb.DuckDBPyConnection, contract: Contract, header: list[str], labels: dict[str, str] | None = None
+) -> None:
     """Check the rows of `_group_raw` (drops with the same header) and append them to `_batch`.
 
     One statement for the group rather than one per drop: the checks are a large expression, and
@@ -186,7 +216,7 @@ def _check_group(con: duckdb.DuckDBPyConnection, contract: Contract, header: lis
         f"""
         insert into _batch by name
         with checked as materialized (
-            select * from ({checked_select(contract, header, table="_group_raw", keep=("_drop_seq", "_line"))})
+            select * from ({checked_select(contract, header, "_group_raw", ("_drop_seq", "_line"), labels)})
         ),
         repeated as (
             select _drop_seq, {key} from checked c where {good} group by all having count(*) > 1
@@ -217,6 +247,7 @@ def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list
     """Read the batch's drops into `_batch`; a drop that cannot be read is marked rejected."""
     _create_batch_table(con, contract)
     group_header: list[str] | None = None  # header of the drops now in `_group_raw`
+    group_labels: dict[str, str] = {}
     for p in batch:
         try:
             header = _read_drop(con, contract, p)
@@ -227,17 +258,17 @@ def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list
             )
             log.error("%s rejected: %s", o.drop.relative_path, exc)
             continue
-        if header != group_header and group_header is not None:
-            _check_group(con, contract, group_header)
+        if (header, p.labels) != (group_header, group_labels) and group_header is not None:
+            _check_group(con, contract, group_header, group_labels)
             group_header = None
         if group_header is None:
             con.execute(f"create temp table _group_raw as select {p.seq}::integer as _drop_seq, * from _drop_raw")
-            group_header = header
+            group_header, group_labels = header, p.labels
         else:
             con.execute(f"insert into _group_raw select {p.seq}, * from _drop_raw")
         con.execute("drop table _drop_raw")
     if group_header is not None:
-        _check_group(con, contract, group_header)
+        _check_group(con, contract, group_header, group_labels)
 
 
 def _counts_by_drop(con: duckdb.DuckDBPyConnection, counts: str, table: str) -> dict[int, tuple[int, int, int]]:

@@ -29,23 +29,30 @@ def _typed(column: Column, raw: str) -> str:
     return f"try_cast({raw} as {column.type})"
 
 
-def _problem(column: Column, condition: str, value: str, reason: str) -> tuple[str, str]:
-    """(condition, the problem's struct when it holds)."""
+def _problem(column: Column, condition: str, value: str, reason: str, label: str | None = None) -> tuple[str, str]:
+    """(condition, the problem's struct when it holds); `label` names the column as the file does."""
+    name = label or column.name
     return condition, (
-        f"case when {condition} then struct_pack(column_name := {literal(column.name)}, "
-        f"value := {value}, reason := {literal(column.name + ': ' + reason)}) end"
+        f"case when {condition} then struct_pack(column_name := {literal(name)}, "
+        f"value := {value}, reason := {literal(name + ': ' + reason)}) end"
     )
 
 
 def checked_select(
-    contract: Contract, header: list[str], table: str = "_drop_raw", keep: tuple[str, ...] = ("_line",)
+    contract: Contract,
+    header: list[str],
+    table: str = "_drop_raw",
+    keep: tuple[str, ...] = ("_line",),
+    labels: dict[str, str] | None = None,
 ) -> str:
     """The SELECT of the checked rows of `table` (read from files with this header): the contract's
-    columns typed, extra columns as read, the `keep` columns, and `_problems`."""
+    columns typed, extra columns as read, the `keep` columns, and `_problems`. `labels` maps a
+    contract column to the name a mapped export gives it, for the problems' column and reason."""
     by_lower = {h.lower(): h for h in header}
     contract_names = {c.name for c in contract.columns}
     selects, problems = list(keep), []
     for column in contract.columns:
+        label = (labels or {}).get(column.name)
         source = by_lower.get(column.name)
         raw = f"nullif(trim({quote(source)}), '')" if source is not None else "null::varchar"
         typed = _typed(column, raw)
@@ -59,6 +66,7 @@ def checked_select(
                     f"{raw} is not null and {typed} is null",
                     raw,
                     f"cannot read the value as {column.type}",
+                    label,
                 )
             )
         if column.allowed_values:
@@ -69,6 +77,7 @@ def checked_select(
                     f"{typed} not in ({allowed})",
                     raw,
                     f"not one of {', '.join(column.allowed_values)}",
+                    label,
                 )
             )
         if column.pattern:
@@ -78,14 +87,21 @@ def checked_select(
                     f"not regexp_full_match({typed}, {literal(column.pattern)})",
                     raw,
                     "does not match the expected format",
+                    label,
                 )
             )
         if column.min is not None:
-            problems.append(_problem(column, f"{typed} < {column.min}", raw, f"below the minimum {column.min:g}"))
+            problems.append(
+                _problem(column, f"{typed} < {column.min}", raw, f"below the minimum {column.min:g}", label)
+            )
         if column.max is not None:
-            problems.append(_problem(column, f"{typed} > {column.max}", raw, f"above the maximum {column.max:g}"))
+            problems.append(
+                _problem(column, f"{typed} > {column.max}", raw, f"above the maximum {column.max:g}", label)
+            )
         if not column.nullable:
-            problems.append(_problem(column, f"{raw} is null", "null::varchar", "empty, but the key needs a value"))
+            problems.append(
+                _problem(column, f"{raw} is null", "null::varchar", "empty, but the key needs a value", label)
+            )
     extras = [h for h in header if h.lower() not in contract_names]
     selects += [quote(h) for h in extras]
     problem_list = "[]"
@@ -111,3 +127,9 @@ def extra_columns(contract: Contract, header: list[str]) -> list[str]:
 def missing_required(contract: Contract, header: list[str]) -> list[str]:
     present = {h.lower() for h in header}
     return [c for c in contract.required_columns if c not in present]
+
+
+def not_delivered_columns(contract: Contract, header: list[str]) -> list[str]:
+    """Contract columns absent from a drop's header: they load as NULL (or their default)."""
+    present = {h.lower() for h in header}
+    return [c for c in contract.column_names if c not in present]

@@ -46,13 +46,28 @@ def code_digest(root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()
 
 
+def deployment_digest() -> str:
+    """sha256 over the deployment's policy.yml and mappings (they change what is measured and loaded)."""
+    from dagster_project.deployment import POLICY_FILE, deployment_dir
+
+    folder = deployment_dir()
+    files = [folder / POLICY_FILE, *sorted((folder / "mappings").glob("*.y*ml"))]
+    digest = hashlib.sha256()
+    for f in files:
+        if f.is_file():
+            digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def inputs_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
-    """The drops in the manifest (each loaded or rejected once), the code, and S2S_AS_OF."""
+    """The drops in the manifest (each loaded or rejected once), the code, the deployment's policy
+    and mappings, and S2S_AS_OF."""
     drops = con.execute(
         "select count(*), coalesce(sum(hash(drop_id, status, loaded_at)), 0) from meta.drop_manifest"
     ).fetchall()[0]
     as_of = os.environ.get("S2S_AS_OF", "")
-    return hashlib.sha256(f"{drops[0]}:{drops[1]}|{as_of}|{code_digest()}".encode()).hexdigest()
+    inputs = f"{drops[0]}:{drops[1]}|{as_of}|{code_digest()}|{deployment_digest()}"
+    return hashlib.sha256(inputs.encode()).hexdigest()
 
 
 def published_fingerprint(bi_dir: Path) -> dict | None:

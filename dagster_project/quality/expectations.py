@@ -4,6 +4,11 @@ GX's SQL datasource does not work on DuckDB here, so each entity's needed column
 pandas frame and validated there. Critical columns travel as 1.0/NaN float32 indicators (their
 values do not matter for completeness), which keeps a 15-million-row entity to ~200 MB.
 Results are appended to `marts.dq_completeness` (history across runs) and rendered as Data Docs.
+
+The deployment's policy (`dagster_project/deployment.py`) decides what is measured: a field it does
+not collect (or of an entity it does not deliver) has no expectation and is recorded as such, with
+no completeness figure, never as 100%; a field's own target and severity come from the policy,
+else from the contract and config/quality.yml.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.contracts import Contract
-from dagster_project.quality.config import quality_config
+from dagster_project.deployment import Policy, load_policy
+from dagster_project.quality.config import quality_config, severity
 from dagster_project.warehouse import insert_rows, quote
 
 log = logging.getLogger(__name__)
@@ -30,10 +36,12 @@ create table if not exists marts.dq_completeness (
     entity varchar not null,
     field varchar not null,
     rows bigint not null,
-    complete_rows bigint not null,
-    completeness double,            -- complete_rows / rows; null for an empty table
-    target double not null,
-    passed boolean not null
+    complete_rows bigint,           -- null when the field is not measured (status)
+    completeness double,            -- complete_rows / rows; null for an empty table or a field not measured
+    target double,
+    passed boolean,                 -- null when not measured: not collected fields never pass or fail
+    status varchar,                 -- measured | not collected | not delivered (deployment policy)
+    severity varchar                -- error | warn: what a shortfall of this field does to the gate
 );
 create table if not exists marts.dq_validity (
     run_id varchar not null,
@@ -47,7 +55,15 @@ create table if not exists marts.dq_validity (
     mostly double not null,
     passed boolean not null
 );
+-- tables written before the deployment policy: the columns it added, and no figure where none is measured
+alter table marts.dq_completeness add column if not exists status varchar;
+alter table marts.dq_completeness add column if not exists severity varchar;
+alter table marts.dq_completeness alter column complete_rows drop not null;
+alter table marts.dq_completeness alter column target drop not null;
+alter table marts.dq_completeness alter column passed drop not null;
 """
+
+MEASURED, NOT_COLLECTED, NOT_DELIVERED = "measured", "not collected", "not delivered"
 
 
 @dataclass(frozen=True)
@@ -56,23 +72,34 @@ class FieldCompleteness:
     entity: str
     field: str
     rows: int
-    complete_rows: int
+    complete_rows: int | None  # None: not measured (status)
     target: float
+    status: str = MEASURED
+    severity: str = "error"  # of a shortfall: error blocks the publish, warn reports
+
+    @property
+    def measured(self) -> bool:
+        return self.status == MEASURED
 
     @property
     def completeness(self) -> float | None:
-        return self.complete_rows / self.rows if self.rows else None
+        return self.complete_rows / self.rows if self.rows and self.measured else None
 
     @property
-    def passed(self) -> bool:
+    def passed(self) -> bool | None:
+        if not self.measured:
+            return None
         return self.rows == 0 or self.complete_rows / self.rows >= self.target
 
     def shortfall(self) -> str:
-        return (
+        text = (
             f"{self.source}.{self.entity}.{self.field}: {self.completeness:.1%} complete, target {self.target:.0%} "
             f"({(self.target - (self.completeness or 0)) * 100:.1f} points short; "
             f"{self.rows - self.complete_rows} of {self.rows} rows empty)"
         )
+        if self.complete_rows == 0:
+            text += "; no value at all: if the company does not collect it, list it under not_collected in policy.yml"
+        return text
 
 
 @dataclass(frozen=True)
@@ -98,10 +125,10 @@ def _rule_text(rule: dict) -> str:
     return " and ".join(parts)
 
 
-def _frame(con: duckdb.DuckDBPyConnection, contract: Contract, rules: list[dict]):
-    """Indicator columns for critical fields, real values for the fields that value rules read."""
+def _frame(con: duckdb.DuckDBPyConnection, contract: Contract, rules: list[dict], measured: list):
+    """Indicator columns for the measured critical fields, real values for the fields that value rules read."""
     selects = []
-    for column in contract.critical_columns:
+    for column in measured:
         indicator = f"case when {quote(column.name)} is null then null else 1.0::float end"  # float32
         selects.append(f"{indicator} as {quote('c__' + column.name)}")
     for rule in rules:
@@ -111,6 +138,30 @@ def _frame(con: duckdb.DuckDBPyConnection, contract: Contract, rules: list[dict]
     if not selects:
         return None
     return con.execute(f"select {', '.join(selects)} from {contract.table}").df()
+
+
+def field_target(contract: Contract, column, policy: Policy) -> float:
+    """The policy's target for the field, else the contract's."""
+    rule = policy.rule(contract.name, column.name)
+    return rule.target if rule.target is not None else contract.target_for(column)
+
+
+def field_severity(contract: Contract, column, policy: Policy) -> str:
+    """The policy's severity for the field, else the configured severity of completeness checks."""
+    return policy.rule(contract.name, column.name).severity or severity("completeness")
+
+
+def _unmeasured(contract: Contract, column, rows: int, policy: Policy, status: str) -> FieldCompleteness:
+    return FieldCompleteness(
+        source=contract.source,
+        entity=contract.entity,
+        field=column.name,
+        rows=rows,
+        complete_rows=None,
+        target=field_target(contract, column, policy),
+        status=status,
+        severity=field_severity(contract, column, policy),
+    )
 
 
 class ExpectationRunner:
@@ -124,18 +175,26 @@ class ExpectationRunner:
         self.context = gx.get_context(mode="file", project_root_dir=str(gx_root))
         self.datasource = self.context.data_sources.add_or_update_pandas("warehouse")
 
-    def validate(self, con: duckdb.DuckDBPyConnection, contract: Contract):
-        """Run the entity's suite; returns (field completeness list, value rule results)."""
+    def validate(self, con: duckdb.DuckDBPyConnection, contract: Contract, policy: Policy | None = None):
+        """Run the entity's suite; returns (field completeness list, value rule results). Fields the
+        policy says are not collected (or whose entity is not delivered) come back unmeasured."""
         gx = self.gx
+        policy = policy or load_policy()
+        if not policy.is_delivered(contract.name):
+            rows = con.execute(f"select count(*) from {contract.table}").fetchall()[0][0]
+            return [_unmeasured(contract, c, rows, policy, NOT_DELIVERED) for c in contract.critical_columns], []
         rules = quality_config()["validity"].get(contract.name, [])
-        frame = _frame(con, contract, rules)
+        rules = [r for r in rules if policy.is_collected(contract.name, r["column"])]
+        measured = [c for c in contract.critical_columns if policy.is_collected(contract.name, c.name)]
+        frame = _frame(con, contract, rules, measured)
         if frame is None:
-            return [], []
+            rows = con.execute(f"select count(*) from {contract.table}").fetchall()[0][0]
+            return [_unmeasured(contract, c, rows, policy, NOT_COLLECTED) for c in contract.critical_columns], []
         suite = gx.ExpectationSuite(name=contract.name)
-        for column in contract.critical_columns:
+        for column in measured:
             suite.add_expectation(
                 gx.expectations.ExpectColumnValuesToNotBeNull(
-                    column="c__" + column.name, mostly=contract.target_for(column)
+                    column="c__" + column.name, mostly=field_target(contract, column, policy)
                 )
             )
         for rule in rules:
@@ -164,6 +223,9 @@ class ExpectationRunner:
         by_column = {r.expectation_config.kwargs["column"]: r for r in result.results}
         rows = len(frame)
         for column in contract.critical_columns:
+            if column not in measured:
+                completeness.append(_unmeasured(contract, column, rows, policy, NOT_COLLECTED))
+                continue
             r = by_column["c__" + column.name]
             completeness.append(
                 FieldCompleteness(
@@ -172,7 +234,8 @@ class ExpectationRunner:
                     field=column.name,
                     rows=rows,
                     complete_rows=rows - int(r.result.get("unexpected_count") or 0),
-                    target=contract.target_for(column),
+                    target=field_target(contract, column, policy),
+                    severity=field_severity(contract, column, policy),
                 )
             )
         for rule in rules:
@@ -207,9 +270,24 @@ def record_results(
     con.execute("begin transaction")
     insert_rows(
         con,
-        "insert into marts.dq_completeness values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into marts.dq_completeness by name select ? as run_id, ? as checked_at, ? as source, ? as entity, "
+        "? as field, ? as rows, ? as complete_rows, ? as completeness, ? as target, ? as passed, ? as status, "
+        "? as severity",
         [
-            [run_id, now, f.source, f.entity, f.field, f.rows, f.complete_rows, f.completeness, f.target, f.passed]
+            [
+                run_id,
+                now,
+                f.source,
+                f.entity,
+                f.field,
+                f.rows,
+                f.complete_rows,
+                f.completeness,
+                f.target,
+                f.passed,
+                f.status,
+                f.severity,
+            ]
             for f in completeness
         ],
     )

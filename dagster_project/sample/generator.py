@@ -29,6 +29,7 @@ from dagster_project.sample.mess import (
     duplicate_rows,
     text_defects,
 )
+from dagster_project.sample.shapes import clear_shapes, write_shape
 from dagster_project.sample.timeline import NULL, Timeline
 from dagster_project.sample.writers import add_bom, reencode, write_frame, write_xlsx
 
@@ -268,8 +269,10 @@ def generate(
     end_date: date = date(2026, 10, 31),
     profile: str = "default",
     progress: Callable[[str], None] | None = None,
+    shape: str = "native",
 ) -> dict:
-    """Write every entity of the raw extract contract as monthly drops over three years to `end_date`.
+    """Write every entity of the raw extract contract as monthly drops over three years to `end_date`;
+    with `shape` salesforce or hubspot, the CRM entities as that system's export (sample/shapes.py).
 
     Deterministic per (seed, scale, end_date, profile). Returns the summary that is also written to
     `<out_dir>/_generation.json`: rows per entity and file, and every injected defect per file.
@@ -290,6 +293,7 @@ def generate(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear(out_dir, contracts)
+    clear_shapes(out_dir)
     defects = text_defects(cfg["mess"], scale)
     con = duckdb.connect()
     entities: dict[str, dict] = {}
@@ -333,6 +337,8 @@ def generate(
         "defects_unplaced": unplaced,
         "entities": entities,
     }
+    if shape != "native":
+        summary["shape"] = {"name": shape, "files": write_shape(out_dir, shape)}
     (out_dir / SUMMARY_FILE).write_text(
         json.dumps(summary, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8"
     )

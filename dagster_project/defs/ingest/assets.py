@@ -3,7 +3,6 @@
 import dagster as dg
 
 from dagster_project.contracts import Contract, load_contracts
-from dagster_project.deployment import write_field_policy
 from dagster_project.ingest import load_entity
 from dagster_project.ingest.integrity import refresh_orphans
 from dagster_project.resources import WarehouseResource
@@ -37,6 +36,8 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
             )
         for outcome in result.rejected:
             context.log.error(f"rejected {outcome.drop.relative_path}: {outcome.rejected_reason}")
+        if result.not_delivered_summary():  # once per entity, not once per row
+            context.log.warning(f"{contract.name}: not delivered (loaded as NULL): {result.not_delivered_summary()}")
         return dg.MaterializeResult(metadata=result.metadata())
 
     return _ingest
@@ -46,51 +47,21 @@ INGEST_ASSETS = [build_ingest_asset(c) for c in load_contracts().values()]
 
 
 ORPHANS_KEY = dg.AssetKey(["meta", "orphans"])
-FIELD_POLICY_KEY = dg.AssetKey(["meta", "field_policy"])
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            ORPHANS_KEY,
-            group_name="raw_integrity",
-            kinds={"duckdb"},
-            deps=[raw_asset_key(c) for c in load_contracts().values()],
-            description="Rows whose foreign key points nowhere, once every entity is loaded (one row per row and key).",
-        ),
-        dg.AssetSpec(
-            FIELD_POLICY_KEY,
-            group_name="raw_integrity",
-            kinds={"duckdb"},
-            deps=[raw_asset_key(c) for c in load_contracts().values()],
-            description="The contracts' critical fields and targets with the deployment policy applied (what is "
-            "delivered and collected): the table dbt reads them from, rewritten before every dbt build.",
-        ),
-    ],
+@dg.asset(
+    key=ORPHANS_KEY,
+    group_name="raw_integrity",
+    kinds={"duckdb"},
+    deps=[raw_asset_key(c) for c in load_contracts().values()],
+    description="Rows whose foreign key points nowhere, once every entity is loaded (one row per row and key).",
 )
-def orphans(warehouse: WarehouseResource):
+def orphans(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
+        for contract in load_contracts().values():
+            ensure_raw_table(con, contract)  # an entity never loaded is an empty table: dbt reads it
         total = refresh_orphans(con, list(load_contracts().values()))
         by_entity = con.execute(
             "select source || '.' || entity, count(*) from meta.orphans group by all order by 1"
         ).fetchall()
-        for contract in load_contracts().values():
-            ensure_raw_table(con, contract)  # an entity never loaded is an empty table: dbt reads it
-        write_field_policy(con)
-        policy = con.execute(
-            "select count(*) filter (is_critical and is_collected), "
-            "count(*) filter (is_critical and not is_collected), "
-            "count(distinct source || '.' || entity) filter (not is_delivered) from meta.field_policy"
-        ).fetchall()[0]
-    yield dg.MaterializeResult(
-        asset_key=ORPHANS_KEY, metadata={"orphan_rows": total, **{f"orphans {name}": n for name, n in by_entity}}
-    )
-    collected, not_collected, not_delivered = policy
-    yield dg.MaterializeResult(
-        asset_key=FIELD_POLICY_KEY,
-        metadata={
-            "critical_fields_collected": collected,
-            "critical_fields_not_collected": not_collected,
-            "entities_not_delivered": not_delivered,
-        },
-    )
+    return dg.MaterializeResult(metadata={"orphan_rows": total, **{f"orphans {name}": n for name, n in by_entity}})

@@ -8,6 +8,7 @@ import dagster as dg
 
 from dagster_project.contracts import load_contracts
 from dagster_project.defs.ingest.assets import raw_asset_key
+from dagster_project.deployment import load_policy
 from dagster_project.quality.config import quality_config, severity
 from dagster_project.quality.expectations import ExpectationRunner, record_results
 from dagster_project.quality.freshness import freshness
@@ -29,6 +30,38 @@ def _check_name(kind: str, entity: str) -> str:
     return f"{kind}__{entity.replace('.', '__')}"
 
 
+def _completeness_blocks() -> bool:
+    """Completeness checks block when their configured severity, or any field's in the policy, is error."""
+    return severity("completeness") == "error" or any(
+        rule.severity == "error" for rule in load_policy().completeness.values()
+    )
+
+
+def _completeness_result(name: str, fields: list) -> dg.AssetCheckResult:
+    """One entity's completeness: fails when a measured field is under its target; blocks (ERROR)
+    only when such a field's severity is error. Fields not collected are listed, never measured."""
+    missed = [f for f in fields if f.passed is False]
+    blocking = any(f.severity == "error" for f in missed)
+    measured = [f for f in fields if f.measured]
+    unmeasured = [f"{f.field} ({f.status})" for f in fields if not f.measured]
+    summary = f"{len(measured)} critical fields on target" + (
+        f"; not measured: {', '.join(unmeasured)}" if unmeasured else ""
+    )
+    return dg.AssetCheckResult(
+        check_name=_check_name("completeness", name),
+        asset_key=DQ_KEY,
+        passed=not missed,
+        severity=dg.AssetCheckSeverity.ERROR if blocking or not missed else dg.AssetCheckSeverity.WARN,
+        description="; ".join(f.shortfall() + ("" if f.severity == "error" else " [warn]") for f in missed) or summary,
+        metadata={
+            f.field: (f"{f.completeness:.1%} (target {f.target:.0%})" if f.rows else "empty table")
+            if f.measured
+            else f.status
+            for f in fields
+        },
+    )
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -43,7 +76,7 @@ def _check_name(kind: str, entity: str) -> str:
         dg.AssetCheckSpec(
             _check_name(kind, name),
             asset=DQ_KEY,
-            blocking=severity(kind) == "error",
+            blocking=_completeness_blocks() if kind == "completeness" else severity(kind) == "error",
             description=f"{kind.capitalize()} of {name} against its targets.",
         )
         for name in load_contracts()
@@ -57,23 +90,13 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     runner = ExpectationRunner(Path(warehouse.path).parent / "gx")
     selected = context.selected_asset_check_keys
     all_fields, all_rules = [], []
+    policy = load_policy()
     with warehouse.connect() as con:
         for name, contract in load_contracts().items():
-            fields, rules = runner.validate(con, contract)
+            fields, rules = runner.validate(con, contract, policy)
             all_fields += fields
             all_rules += rules
-            missed = [f.shortfall() for f in fields if not f.passed]
-            completeness = dg.AssetCheckResult(
-                check_name=_check_name("completeness", name),
-                asset_key=DQ_KEY,
-                passed=not missed,
-                severity=_check_severity("completeness"),
-                description="; ".join(missed) if missed else f"{len(fields)} critical fields on target",
-                metadata={
-                    f.field: f"{f.completeness:.1%} (target {f.target:.0%})" if f.rows else "empty table"
-                    for f in fields
-                },
-            )
+            completeness = _completeness_result(name, fields)
             broken = [r for r in rules if not r.passed]
             validity = dg.AssetCheckResult(
                 check_name=_check_name("validity", name),
@@ -94,7 +117,8 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         asset_key=DQ_KEY,
         metadata={
             "fields_checked": len(all_fields),
-            "fields_below_target": sum(not f.passed for f in all_fields),
+            "fields_below_target": sum(f.passed is False for f in all_fields),
+            "fields_not_measured": sum(not f.measured for f in all_fields),
             "value_rules_failing": sum(not r.passed for r in all_rules),
             "data_docs": dg.MetadataValue.path(str(docs)) if docs else "not built",
         },

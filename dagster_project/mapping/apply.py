@@ -1,0 +1,311 @@
+"""Reading a mapped drop: the export's file as it is, then one SELECT that yields the contract's columns.
+
+After `read_drop` has put the file into `_drop_raw` (all text, as the export spelled it), the file
+rule is resolved against the file's header and one statement renames, maps values, normalises
+formats, fills constants and defaults, derives columns, joins lookups and marks the rows to skip.
+`_drop_raw` is then replaced by the mapped rows: the contract's delivered columns (text) followed by
+the export's own columns (kept, as read), so that the unchanged contract validation, quarantine and
+audit apply, and quarantine reasons name the export's column (`labels`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+
+import duckdb
+
+from dagster_project.contracts import Contract, load_contracts
+from dagster_project.ingest.drops import Drop
+from dagster_project.ingest.read import FileRejected, ReadResult, read_drop
+from dagster_project.mapping.discover import MappedSource, drop_date_of, export_files, matches
+from dagster_project.mapping.formats import MACROS, staged
+from dagster_project.mapping.spec import ColumnRule, FileRule, Lookup, Mapping
+from dagster_project.warehouse import literal, quote
+
+_RESERVED = {"_line", "_drop_seq", "_problems", "_rank", "_kept_line", "_raw_record", "_skip"}
+# DuckDB's messages for a column the file (or a lookup's files) lack: the column is not delivered.
+_MISSING_COLUMN = re.compile(
+    r'Referenced column "?([^"\s]+)"? not found|does not have a column named "([^"]+)"', re.IGNORECASE
+)
+
+
+@dataclass
+class Resolution:
+    """A file rule resolved against one file's header."""
+
+    selects: dict[str, str] = field(default_factory=dict)  # contract column -> SQL of the export's text
+    rules: dict[str, ColumnRule] = field(default_factory=dict)  # contract column -> its rule (format, default)
+    labels: dict[str, str] = field(default_factory=dict)  # contract column -> as the export spells it
+    not_delivered: dict[str, str] = field(default_factory=dict)  # contract column -> why
+    missing_required: list[str] = field(default_factory=list)  # "Id (opportunity_id)"
+    passed_through: list[str] = field(default_factory=list)  # export columns kept as extra columns
+    unused: list[str] = field(default_factory=list)  # export columns no rule reads (kept all the same)
+
+
+@dataclass
+class MappedRead(ReadResult):
+    """What reading a mapped drop gives beyond a native read."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    not_delivered: dict[str, str] = field(default_factory=dict)
+    unused: list[str] = field(default_factory=list)
+    rows_skipped: int = 0
+
+
+def _header_index(header: list[str]) -> dict[str, str]:
+    return {h.lower(): h for h in header}
+
+
+def _bind_error(con: duckdb.DuckDBPyConnection, sql: str, joins: str) -> str | None:
+    """None when `sql` binds over the drop's row and lookups, else DuckDB's message."""
+    try:
+        con.execute(f"select {sql} from _drop_raw src {joins} limit 0").fetchall()
+    except duckdb.Error as exc:
+        return str(exc).split("\n")[0]
+    return None
+
+
+def _column_sql(
+    con: duckdb.DuckDBPyConnection,
+    rule: ColumnRule,
+    mapping: Mapping,
+    by_lower: dict[str, str],
+    joins: str,
+) -> tuple[str | None, str, str | None]:
+    """(SQL of the export's text for the column, after its value map, or None; label; why it is not
+    delivered). Formats and the default are applied over it in later stages (`mapped_select`)."""
+    if rule.constant is not None:
+        return literal(rule.constant), f"{rule.target} (constant)", None
+    if rule.sql is not None:
+        error = _bind_error(con, rule.sql, joins)
+        if error:
+            missing = _MISSING_COLUMN.search(error)
+            if not missing:
+                raise FileRejected(f"the SQL of {rule.target} in the mapping does not run: {error}")
+            absent = missing.group(1) or missing.group(2)
+            return None, f"{rule.target} (derived)", f"its SQL needs {absent!r}, absent from the file or lookup"
+        base, label = f"({rule.sql})::varchar", f"{rule.target} (derived)"
+    else:
+        present = [by_lower[c.lower()] for c in rule.columns if c.lower() in by_lower]
+        if not present and rule.target == "currency" and mapping.currency:
+            return literal(mapping.currency), "currency (mapping default)", None
+        if not present:
+            return None, " or ".join(rule.columns), f"{' / '.join(rule.columns)} not in the file"
+        if len(present) == 1:
+            base = f"src.{quote(present[0])}"
+        else:  # several of the listed columns: the first non-empty value, in the listed order
+            base = "coalesce(" + ", ".join(f"nullif(trim(src.{quote(c)}), '')" for c in present) + ")"
+        label = " / ".join(present)
+    if rule.values:
+        base = _value_case(base, rule.values)
+    return base, label, None
+
+
+def _value_case(x: str, values: tuple[tuple[str, str], ...]) -> str:
+    """The mapped value of `x` (matched trimmed, in any case); a value the map lacks stays as it is."""
+    cases = " ".join(f"when {literal(k.strip().lower())} then {literal(v)}" for k, v in values)
+    return f"(case lower(trim({x})) {cases} else {x} end)"
+
+
+def _lookup_join(lookup: Lookup, table: str, by_lower: dict[str, str]) -> str:
+    on = f"src.{quote(by_lower[lookup.on.lower()])}" if lookup.on.lower() in by_lower else f"({lookup.on})"
+    return f"left join {table} as {quote(lookup.alias)} on {quote(lookup.alias)}.{quote(lookup.key)} = {on}"
+
+
+def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: Lookup) -> str:
+    """A temp table of the lookup's files (one row per key: the newest drop's, then the last line),
+    built once per connection and set of files. Uses `_drop_raw`, so call it before reading the drop."""
+    raw_dir = source.folder.parents[len(source.mapping.folder.split("/")) - 1]
+    files = [r for r in export_files(source.folder) if matches(r, lookup.patterns)]
+    stats = [(r, (source.folder / r).stat()) for r in files]
+    stats.sort(key=lambda item: (drop_date_of(item[0], item[1].st_mtime), item[0]))
+    signature = "|".join(f"{r}:{s.st_size}:{s.st_mtime_ns}" for r, s in stats) + f"|{lookup.key}"
+    table = "_lookup_" + hashlib.sha256(signature.encode()).hexdigest()[:16]
+    exists = con.execute("select count(*) from duckdb_tables() where table_name = ? and temporary", [table])
+    if exists.fetchall()[0][0]:
+        return table
+    staging = f"{table}_all"
+    con.execute(f"drop table if exists {staging}")
+    for order, (relative, stat) in enumerate(stats):
+        path = source.folder / relative
+        drop = Drop(path, path.relative_to(raw_dir).as_posix(), drop_date_of(relative, stat.st_mtime), 0, 0)
+        try:
+            read = read_drop(con, drop)
+        except FileRejected as exc:
+            raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path}: {exc}") from exc
+        if lookup.key.lower() not in {h.lower() for h in read.header}:
+            raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path} has no column {lookup.key!r}")
+        _add_malformed(con, read)
+        select = f"select {order} as _order, * from _drop_raw"
+        if order == 0:
+            con.execute(f"create temp table {staging} as {select}")
+        else:
+            con.execute(f"create or replace temp table {staging} as select * from {staging} union all by name {select}")
+        con.execute("drop table _drop_raw")
+    if not stats:  # no file: an empty table with the key, so that the join binds and finds nothing
+        con.execute(f"create temp table {table} ({quote(lookup.key)} varchar)")
+        return table
+    key = quote(lookup.key)
+    con.execute(
+        f"""create temp table {table} as select * exclude (_order, _line) from {staging}
+            where nullif(trim({key}), '') is not null
+            qualify row_number() over (partition by {key} order by _order desc, _line desc) = 1"""
+    )
+    con.execute(f"drop table {staging}")
+    return table
+
+
+def _add_malformed(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
+    """A lookup also reads the lines the loader quarantines as malformed, by position (a line with a
+    field too many keeps its first fields): a defect in one row of the Lead export should not hide
+    that lead's conversion from the Opportunity rows."""
+    rows = []
+    for m in read.malformed:
+        if m.raw_record and m.line is not None:
+            fields = next(csv.reader(io.StringIO(m.raw_record)), [])
+            rows.append([m.line, *(fields + [None] * len(read.header))[: len(read.header)]])
+    if rows:
+        con.executemany(f"insert into _drop_raw values ({', '.join('?' * (len(read.header) + 1))})", rows)
+
+
+def resolve(
+    con: duckdb.DuckDBPyConnection, source: MappedSource, contract: Contract, header: list[str], joins: str
+) -> Resolution:
+    """The rule against the file's header (in `_drop_raw`): what each contract column is made of."""
+    by_lower = _header_index(header)
+    res = Resolution()
+    required = set(contract.required_columns)
+    for column in contract.columns:
+        rule = source.rule.column(column.name)
+        if rule is None:
+            if column.name == "currency" and source.mapping.currency:
+                res.selects[column.name] = literal(source.mapping.currency)
+                res.labels[column.name] = "currency (mapping default)"
+            else:
+                res.not_delivered[column.name] = "no rule in the mapping"
+            continue
+        sql, label, why = _column_sql(con, rule, source.mapping, by_lower, joins)
+        res.labels[column.name] = label
+        if sql is None:
+            res.not_delivered[column.name] = why or "not delivered"
+            if column.name in required:
+                res.missing_required.append(f"{label} ({column.name}: {why})")
+        else:
+            res.selects[column.name] = sql
+            res.rules[column.name] = rule
+    targets = {c.lower() for c in contract.column_names}
+    # the export's columns are kept, except those named like a contract column (the mapping's wins)
+    res.passed_through = [h for h in header if h.lower() not in targets and h not in _RESERVED]
+    res.unused = [h for h in header if not _reads(source.rule, h)]
+    return res
+
+
+def _reads(rule: FileRule, column: str) -> bool:
+    """Whether a rule reads an export column: named as a source, or mentioned in its SQL."""
+    name = column.lower()
+    if any(name == c.lower() for r in rule.columns for c in r.columns):
+        return True
+    texts = [r.sql for r in rule.columns if r.sql] + [rule.skip or ""] + [lk.on for lk in rule.lookups]
+    word = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+    return any(word.search(re.sub(r"\bsrc\.", "", t.lower())) for t in texts)
+
+
+def mapped_select(res: Resolution, contract: Contract, mapping: Mapping, joins: str, skip: str | None) -> str:
+    """The mapping's SELECT over `_drop_raw src` and the lookups: the export's text of each column,
+    then its normalisation stages (formats.staged), then the default; the export's columns kept."""
+    kept = [quote(name) for name in res.passed_through]
+    stage0 = ["src._line", *[f"src.{k}" for k in kept], *([f"{skip} as _skip"] if skip else [])]
+    stages: list[list[str]] = []
+    final = []
+    for k, (name, sql) in enumerate(res.selects.items()):
+        rule = res.rules.get(name)
+        stage0.append(f"{sql} as _b{k}")
+        plan = staged(k, contract.column(name).type, mapping.timezone, mapping.day_first, rule.format if rule else None)
+        for i, (alias, expr) in enumerate(plan.stages):
+            if i == len(stages):
+                stages.append([])
+            stages[i].append(f"{expr} as {alias}{k}")
+        text = plan.final
+        default = rule.default if rule else None
+        if default is None and name == "currency" and mapping.currency:
+            default = mapping.currency
+        if default is not None:
+            text = f"coalesce(nullif(trim({text}), ''), {literal(default)})"
+        final.append(f"{text} as {quote(name)}")
+    ctes = [f"s0 as (select {', '.join(stage0)} from _drop_raw src {joins})"]
+    for i, items in enumerate(stages, start=1):
+        ctes.append(f"s{i} as (select *, {', '.join(items)} from s{i - 1})")
+    last = f"s{len(stages)}"
+    return f"with {', '.join(ctes)} select _line, {', '.join(final + kept)}{', _skip' if skip else ''} from {last}"
+
+
+def prepare(con: duckdb.DuckDBPyConnection, source: MappedSource) -> dict[str, str]:
+    """Macros (formats, and `values_<name>(x)` per value map) and lookup tables of a rule, before its
+    drop is read: {lookup alias: temp table}."""
+    marker = f"_s2s_macros_{source.mapping.rule_digest(source.rule)}"
+    exists = "select count(*) from duckdb_tables() where temporary and table_name = ?"
+    if not con.execute(exists, [marker]).fetchall()[0][0]:  # once per connection and mapping
+        con.execute(MACROS)
+        for name, values in source.mapping.values:
+            con.execute(f"create or replace temp macro {quote('values_' + name)}(x) as {_value_case('x', values)}")
+        con.execute(f"create temp table {marker} (x int)")
+    return {lk.alias: ensure_lookup(con, source, lk) for lk in source.rule.lookups}
+
+
+def _joins(source: MappedSource, tables: dict[str, str], header: list[str]) -> str:
+    by_lower = _header_index(header)
+    return " ".join(_lookup_join(lk, tables[lk.alias], by_lower) for lk in source.rule.lookups)
+
+
+def map_rows(
+    con: duckdb.DuckDBPyConnection,
+    source: MappedSource,
+    contract: Contract,
+    read: ReadResult,
+    tables: dict[str, str],
+) -> MappedRead:
+    """Replace `_drop_raw` (the file as read) by the mapped rows; raise FileRejected when a required
+    column is missing or the skip rule does not apply to the file."""
+    joins = _joins(source, tables, read.header)
+    res = resolve(con, source, contract, read.header, joins)
+    if res.missing_required:
+        raise FileRejected(f"missing required column(s) {'; '.join(res.missing_required)}")
+    skip = None
+    if source.rule.skip:
+        error = _bind_error(con, source.rule.skip, joins)
+        if error:
+            raise FileRejected(f"the skip rule of {source.rule.name} does not apply to this file: {error}")
+        skip = f"coalesce(({source.rule.skip}), false)"
+    try:
+        con.execute(
+            f"create or replace temp table _drop_mapped as {mapped_select(res, contract, source.mapping, joins, skip)}"
+        )
+    except duckdb.Error as exc:  # e.g. a cast in a rule's SQL that a value of the file breaks (use try_cast)
+        raise FileRejected(f"the mapping's SQL fails on this file: {str(exc).splitlines()[0]}") from exc
+    skipped = 0
+    if skip:
+        skipped = con.execute("delete from _drop_mapped where _skip").fetchall()[0][0]
+        con.execute("alter table _drop_mapped drop column _skip")
+    con.execute("drop table _drop_raw; alter table _drop_mapped rename to _drop_raw")
+    return MappedRead(
+        header=[*res.selects, *res.passed_through],
+        encoding=read.encoding,
+        malformed=read.malformed,
+        labels=res.labels,
+        not_delivered=res.not_delivered,
+        unused=res.unused,
+        rows_skipped=int(skipped),
+    )
+
+
+def read_mapped_drop(con: duckdb.DuckDBPyConnection, drop: Drop, contract: Contract | None = None) -> MappedRead:
+    """Fill `_drop_raw` with the drop's mapped rows; raise FileRejected when the file cannot be read."""
+    source: MappedSource = drop.mapping
+    contract = contract or load_contracts()[source.rule.entity]
+    tables = prepare(con, source)
+    read = read_drop(con, drop)
+    return map_rows(con, source, contract, read, tables)

@@ -1,0 +1,179 @@
+"""SQL that turns an export's text into the text the contract validation reads, per column type.
+
+Numbers: `1,234.50`, `¥1,234`, `-$1,234`, `(1,234.00)` (negative), `12.5%` (0.125), `12.5万`,
+`3亿`, `1.2E+05`, full-width digits. Dates: `2026-06-01`, `2026/6/1`, `2026.6.1`, `2026年6月1日`,
+`20260601`, and `06/01/2026` (month first unless the mapping says day_first), with any time after
+them ignored unless it carries an offset. Timestamps: the same dates with `9:30`, `09:30:15.250`,
+`9:30 PM`, `下午3:30`, `9时30分`, `T`, and an offset (`Z`, `+08:00`, `+0800`); a value without an
+offset is in the mapping's time zone (a date alone is midnight of that day); 13 (10) digits are
+Unix epoch milliseconds (seconds), as API exports write them. Result: Asia/Shanghai local time,
+the warehouse's convention.
+
+Where a value does not parse, the original text is kept, so that the contract validation
+quarantines the row with the value as the export spelled it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster_project.warehouse import literal
+
+WAREHOUSE_TIMEZONE = "Asia/Shanghai"
+
+_FULL_WIDTH = "０１２３４５６７８９．，－＋：／％（）\u3000"
+_HALF_WIDTH = "0123456789.,-+:/%() "
+
+_NUMBER = (
+    r"^(\(?)([-+]?)(?:[¥￥$€£]|RMB|CNY|USD|HKD|EUR|GBP|JPY)?([-+]?)(\d+|\d{1,3}(?:,\d{3})+)(\.\d+)?"
+    r"(?:[eE]([-+]?\d+))?(%|万|亿|元)?(?:RMB|CNY|USD|HKD|EUR|GBP|JPY)?\)?$"
+)
+_YMD = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(.*)$"
+_XXY = r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(.*)$"
+_COMPACT = r"^(\d{4})(\d{2})(\d{2})((?:[T\s].*)?)$"
+_TIME = (
+    r"^(?:[T\s]*(上午|下午)?\s*(\d{1,2})[:时](\d{1,2})分?(?::?(\d{1,2})(?:[.,](\d{1,9}))?秒?)?\s*([AaPp][Mm])?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_EPOCH_MS = r"^\d{12,13}$"
+_EPOCH_S = r"^\d{10}$"
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$"
+_ISO_OFFSET = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
+
+# Macros (per connection, temporary): readable SQL below, and one definition of each pattern.
+MACROS = f"""
+create or replace temp macro s2s_text(x) as nullif(trim(case when strlen(x) = length(x) then x  -- ASCII only
+    else translate(x, {literal(_FULL_WIDTH)}, {literal(_HALF_WIDTH)}) end), '');
+create or replace temp macro s2s_number_parts(t) as regexp_extract(replace(replace(t, ' ', ''), chr(160), ''),
+    {literal(_NUMBER)}, ['paren', 'sign1', 'sign2', 'int', 'frac', 'exp', 'unit']);
+create or replace temp macro s2s_number_value(p) as case when p.int <> '' then
+    (case when p.paren = '(' or p.sign1 = '-' or p.sign2 = '-' then -1 else 1 end)
+    * (case when p.exp = '' then try_cast(replace(p.int, ',', '') || p.frac as decimal(38, 10))
+            else try_cast(try_cast(replace(p.int, ',', '') || p.frac || 'e' || p.exp as double) as decimal(38, 10)) end)
+    * (case p.unit when '%' then 0.01 when '万' then 10000 when '亿' then 100000000 else 1 end) end;
+create or replace temp macro s2s_day_month(p, day_first) as struct_pack(
+    y := p.y, m := case when day_first then p.b else p.a end, d := case when day_first then p.a else p.b end,
+    rest := p.rest);
+create or replace temp macro s2s_date_parts(t, day_first) as case
+    when regexp_full_match(t, {literal(_YMD)}) then
+        regexp_extract(t, {literal(_YMD)}, ['y', 'm', 'd', 'rest'])
+    when regexp_full_match(t, {literal(_XXY)}) then s2s_day_month(
+        regexp_extract(t, {literal(_XXY)}, ['a', 'b', 'y', 'rest']), day_first)
+    when regexp_full_match(t, {literal(_COMPACT)}) then
+        regexp_extract(t, {literal(_COMPACT)}, ['y', 'm', 'd', 'rest']) end;
+create or replace temp macro s2s_time_parts(r) as case when regexp_full_match(coalesce(r, ''), {literal(_TIME)}) then
+    regexp_extract(coalesce(r, ''), {literal(_TIME)}, ['cn', 'h', 'mi', 's', 'frac', 'ampm', 'tz']) end;
+create or replace temp macro s2s_offset_minutes(tz) as case when tz = 'Z' then 0 when tz <> '' then
+    (case when tz[1] = '-' then -1 else 1 end)
+    * (tz[2:3]::int * 60 + coalesce(try_cast(nullif(replace(tz[4:], ':', ''), '') as int), 0)) end;
+create or replace temp macro s2s_hour(tp) as case when tp.h = '' then 0 else tp.h::int % 12
+    + case when upper(tp.ampm) = 'PM' or tp.cn = '下午' then 12
+           when tp.ampm = '' and tp.cn = '' then (tp.h::int // 12) * 12 else 0 end end;
+create or replace temp macro s2s_wall_time(dp, tp) as try(make_timestamp(
+    dp.y::bigint, dp.m::bigint, dp.d::bigint, s2s_hour(tp), coalesce(try_cast(nullif(tp.mi, '') as bigint), 0),
+    coalesce(try_cast(nullif(tp.s, '') as double), 0) + coalesce(try_cast('0.' || nullif(tp.frac, '') as double), 0)));
+"""
+
+
+def _from_zone(naive: str, timezone: str) -> str:
+    """Wall time in `timezone` -> Asia/Shanghai wall time."""
+    if timezone == WAREHOUSE_TIMEZONE:
+        return naive
+    return f"timezone({literal(WAREHOUSE_TIMEZONE)}, timezone({literal(timezone)}, {naive}))"
+
+
+def _from_instant(instant: str) -> str:
+    """A TIMESTAMPTZ -> Asia/Shanghai wall time."""
+    return f"timezone({literal(WAREHOUSE_TIMEZONE)}, {instant})"
+
+
+# Kinds of a date or timestamp text, told apart once per value (stage `_k`): the fast paths that a
+# cast reads, and 0 for the rest, which the regular expressions of s2s_date_parts take apart.
+_KINDS = ((1, _ISO_DATE), (2, _ISO_NAIVE), (3, _ISO_OFFSET), (4, _EPOCH_MS), (5, _EPOCH_S))
+
+
+def _kind(t: str) -> str:
+    cases = " ".join(f"when regexp_full_match({t}, {literal(pattern)}) then {kind}" for kind, pattern in _KINDS)
+    return f"case when {t} is null then -1 {cases} else 0 end"
+
+
+def _timestamp(t: str, k: str, p: str, tp: str, timezone: str) -> str:
+    """Asia/Shanghai wall time of the normalised text `t`, by its kind `k`, date parts `p` and time
+    parts `tp` (column names of the earlier stages); NULL when it does not parse."""
+    wall = f"s2s_wall_time({p}, {tp})"
+    # wall time minus its offset is UTC; timezone('UTC', naive) reads it as such
+    with_offset = _from_instant(f"timezone('UTC', {wall} - to_minutes(s2s_offset_minutes({tp}.tz)))")
+    return f"""case {k}
+        when 1 then try_cast({t} as timestamp)
+        when 2 then {_from_zone(f"try_cast({t} as timestamp)", timezone)}
+        when 3 then {_from_instant(f"try_cast({t} as timestamptz)")}
+        when 4 then {_explicit(t, "epoch_ms", timezone)}
+        when 5 then {_explicit(t, "epoch_s", timezone)}
+        else case
+            when {tp} is null then null
+            when {tp}.tz <> '' then {with_offset}
+            when {tp}.h = '' then {wall}
+            else {_from_zone(wall, timezone)} end end"""
+
+
+def _explicit(t: str, fmt: str, timezone: str) -> str:
+    """Asia/Shanghai wall time of `t` read with an explicit format."""
+    if fmt in ("epoch_ms", "epoch_s"):
+        seconds = f"try_cast({t} as double)" + (" / 1000" if fmt == "epoch_ms" else "")
+        return _from_instant(f"try(to_timestamp({seconds}))")
+    if "%z" in fmt or "%Z" in fmt:
+        return _from_instant(f"try_strptime({t}, {literal(fmt)})")
+    return _from_zone(f"try_strptime({t}, {literal(fmt)})", timezone)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """One column's normalisation in stages over the mapped row, each stage naming its result so
+    that the next refers to it (a value is parsed once, and the SQL stays small): `_b<k>` is the
+    export's text (after the value map); `stages` are (alias prefix, SQL) in order, e.g. `_t<k>`
+    trimmed half-width text, `_k<k>` its kind, `_p<k>` date or number parts, `_tp<k>` time parts;
+    `final` gives the text the contract validation reads."""
+
+    stages: tuple[tuple[str, str], ...] = ()
+    final: str = ""
+
+
+_PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
+
+
+def staged(k: int, column_type: str, timezone: str, day_first: bool, fmt: str | None) -> Staged:
+    """The stages normalising column number `k` for a contract column of `column_type`."""
+    b, t, kind, p, tp = f"_b{k}", f"_t{k}", f"_k{k}", f"_p{k}", f"_tp{k}"
+    column_kind = column_type.lower()
+    numeric = column_kind in ("bigint", "double") or column_kind.startswith("decimal")
+    if fmt == "text" or not (numeric or column_kind in ("date", "timestamp")):
+        return Staged(final=b)
+    text = ("_t", f"s2s_text({b})")
+    if numeric:  # a plain number goes as it is; the others are taken apart
+        parts = ("_p", f"case when not regexp_full_match({t}, {literal(_PLAIN_NUMBER)}) then s2s_number_parts({t}) end")
+        return Staged(
+            (text, parts), f"coalesce(case when {p} is null then {t} else s2s_number_value({p})::varchar end, {b})"
+        )
+    if fmt:
+        wall = _explicit(t, fmt, timezone)
+        value = f"strftime(cast({wall} as date), '%Y-%m-%d')" if column_kind == "date" else _strftime(wall)
+        return Staged((text,), f"coalesce({value}, {b})")
+    stages = (
+        text,
+        ("_k", _kind(t)),
+        ("_p", f"case when {kind} = 0 then s2s_date_parts({t}, {str(day_first).lower()}) end"),
+        ("_tp", f"case when {kind} = 0 then s2s_time_parts({p}.rest) end"),
+    )
+    wall = _timestamp(t, kind, p, tp, timezone)
+    if column_kind == "timestamp":
+        return Staged(stages, f"coalesce({_strftime(wall)}, {b})")
+    # a date is the day as written; only a time with an offset moves it (to the Shanghai day)
+    day = f"""case when {kind} = 1 then try_cast({t} as date)
+        when {kind} = 3 or {tp}.tz <> '' then cast({wall} as date)
+        when {kind} = 0 then try(make_date({p}.y::bigint, {p}.m::bigint, {p}.d::bigint)) end"""
+    return Staged(stages, f"coalesce(strftime({day}, '%Y-%m-%d'), {b})")
+
+
+def _strftime(wall: str) -> str:
+    return f"strftime({wall}, '%Y-%m-%d %H:%M:%S.%f')"

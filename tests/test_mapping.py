@@ -1,0 +1,407 @@
+"""Source mappings: the YAML (presets and a company's overrides, errors that name the entry), which
+files a mapping covers, mapped drops through the ordinary load (a changed mapping reloads its files),
+and columns that are not delivered. Hand-made exports; expected values worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from conftest import csv_text, write_drop
+
+from dagster_project.contracts import load_contracts
+from dagster_project.ingest import load_entity
+from dagster_project.ingest.drops import find_drops
+from dagster_project.mapping.spec import MappingError, load_mappings, parse_mapping_file
+
+
+def write_mapping(tmp_path: Path, text: str, name: str = "crm.yml") -> Path:
+    """A mapping in the test's deployment folder (S2S_DEPLOYMENT_DIR points there, see conftest)."""
+    folder = tmp_path / "deployment" / "mappings"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_export(raw_dir: Path, relative: str, text: str, encoding: str = "utf-8") -> Path:
+    path = raw_dir / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+OPPORTUNITIES = """
+folder: mycrm
+values:
+  stage: {Won: closed_won, Lost: closed_lost, Talking: needs_analysis}
+files:
+  deals:
+    pattern: "deals*.csv"
+    entity: crm.opportunities
+    skip: "DealId like 'TOTAL%'"
+    columns:
+      opportunity_id: DealId
+      account_id: Customer
+      amount: Value
+      currency: {column: Curr, default: CNY}
+      created_at: Opened
+      close_date: Closing
+      stage: {column: Phase, values: stage}
+      is_won: {sql: "values_stage(Phase) = 'closed_won'"}
+      opportunity_type: {constant: new_business}
+"""
+DEALS_HEADER = ["DealId", "Customer", "Value", "Curr", "Opened", "Closing", "Phase", "Comment"]
+
+
+def test_a_mapped_export_loads_like_a_native_drop_and_names_its_own_columns(tmp_path, raw_dir, con):
+    write_mapping(tmp_path, OPPORTUNITIES)
+    rows = [
+        ["D1", "A1", "1,200.50", "USD", "2026/5/3 14:22", "2026年6月30日", "Won", "first"],  # line 2
+        ["D2", "A2", "12.5万", "", "2026/5/4 9:00", "2026/7/1", "talking", ""],  # line 3: value map in any case
+        ["D3", "A3", "abc", "", "2026/5/5 9:00", "2026/7/1", "Parked", ""],  # line 4: two problems
+        ["TOTAL", "", "125,000", "", "", "", "", ""],  # line 5: a subtotal, skipped
+    ]
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(DEALS_HEADER, rows))
+
+    result = load_entity(con, load_contracts()["crm.opportunities"], raw_dir)
+
+    assert con.execute(
+        "select opportunity_id, amount, currency, created_at, close_date, stage, is_won, opportunity_type, "
+        "owner_rep_id from raw_crm.opportunities order by 1"
+    ).fetchall() == [
+        (
+            "D1",
+            Decimal("1200.50"),
+            "USD",
+            datetime(2026, 5, 3, 14, 22),
+            date(2026, 6, 30),
+            "closed_won",
+            True,
+            "new_business",
+            None,
+        ),
+        (
+            "D2",
+            Decimal("125000.00"),
+            "CNY",
+            datetime(2026, 5, 4, 9, 0),
+            date(2026, 7, 1),
+            "needs_analysis",
+            False,
+            "new_business",
+            None,
+        ),
+    ]
+    # the reason names the export's columns as spelled there; the value is the one the file holds
+    assert con.execute("select source_file, line, column_name, value, reason from meta.quarantine").fetchall() == [
+        (
+            "mycrm/deals_2026-06-01.csv",
+            4,
+            "Value",
+            "abc",
+            "Value: cannot read the value as decimal(18,2); Phase: not one of qualification, needs_analysis, "
+            "proposal, negotiation, closed_won, closed_lost",
+        )
+    ]
+    outcome = result.outcomes[0]
+    assert (outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined, outcome.rows_skipped) == (3, 2, 1, 1)
+    # the export's columns are kept beside the contract's (as read)
+    assert con.execute("select \"Comment\" from raw_crm.opportunities where opportunity_id = 'D1'").fetchall() == [
+        ("first",)
+    ]
+    # columns nobody maps are not delivered: NULL, reported once for the entity
+    assert result.metadata()["columns_not_delivered"] == (
+        "owner_rep_id (1 of 1 drops), lead_id (1 of 1 drops), product_line (1 of 1 drops), "
+        "is_closed (1 of 1 drops), loss_reason (1 of 1 drops), updated_at (1 of 1 drops)"
+    )
+
+
+def test_a_required_column_absent_from_the_export_rejects_the_file_naming_it(tmp_path, raw_dir, con):
+    write_mapping(tmp_path, OPPORTUNITIES)
+    header = [h for h in DEALS_HEADER if h != "Phase"]
+    write_export(
+        raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(header, [["D1", "A1", "5", "", "2026/5/3", "2026/6/1", ""]])
+    )
+
+    result = load_entity(con, load_contracts()["crm.opportunities"], raw_dir)
+
+    assert result.rejected[0].rejected_reason == "missing required column(s) Phase (stage: Phase not in the file)"
+    assert con.execute("select status from meta.ingest_audit").fetchall() == [("rejected",)]
+
+
+def test_a_changed_mapping_reloads_its_files_and_an_unchanged_one_does_not(tmp_path, raw_dir, con):
+    mapping = write_mapping(tmp_path, OPPORTUNITIES)
+    rows = [["D1", "A1", "5", "", "2026/5/3 10:00", "2026/6/1", "Parked", ""]]
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(DEALS_HEADER, rows))
+    contract = load_contracts()["crm.opportunities"]
+    first = load_entity(con, contract, raw_dir)
+    assert (first.total("rows_loaded"), first.total("rows_quarantined")) == (0, 1)
+
+    again = load_entity(con, contract, raw_dir)
+    assert (again.drops_found, again.drops_already_loaded, again.outcomes) == (1, 1, [])
+
+    mapping.write_text(OPPORTUNITIES.replace("Talking: needs_analysis", "Talking: needs_analysis, Parked: proposal"))
+    fixed = load_entity(con, contract, raw_dir)
+    assert (fixed.total("rows_loaded"), fixed.total("rows_quarantined")) == (1, 0)
+    assert con.execute("select stage from raw_crm.opportunities").fetchall() == [("proposal",)]
+    assert con.execute("select count(distinct drop_id) from meta.ingest_audit").fetchall() == [(2,)]
+
+
+def test_a_native_drop_without_optional_columns_loads_them_as_not_delivered(con, raw_dir):
+    accounts = load_contracts()["crm.accounts"]
+    header = ["account_id", "account_name", "region", "city", "owner_rep_id"]
+    write_drop(
+        raw_dir, "crm.accounts", "accounts_2026-05-31.csv", csv_text(header, [["A1", "甲", "华东", "上海", "R1"]])
+    )
+    write_drop(
+        raw_dir,
+        "crm.accounts",
+        "accounts_2026-06-30.csv",
+        csv_text([*header, "industry"], [["A2", "乙", "华东", "上海", "R1", "制药"]]),
+    )
+
+    result = load_entity(con, accounts, raw_dir)
+
+    assert [o.status for o in result.outcomes] == ["loaded", "loaded"]
+    assert con.execute("select account_id, industry, employee_count from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", None, None),
+        ("A2", "制药", None),
+    ]
+    assert result.metadata()["columns_not_delivered"] == (
+        "industry (1 of 2 drops), employee_count (2 of 2 drops), province (2 of 2 drops), "
+        "created_at (2 of 2 drops), updated_at (2 of 2 drops)"
+    )
+
+
+def test_discovery_patterns_folders_dates_and_a_file_for_two_rules(tmp_path, raw_dir):
+    write_mapping(
+        tmp_path,
+        """
+folder: sf
+files:
+  opportunities:
+    pattern: [Opportunity.*, Opportunity_*]
+    entity: crm.opportunities
+    columns: {opportunity_id: Id, stage: StageName, amount: Amount, created_at: CreatedDate, close_date: CloseDate}
+  opportunities_again:
+    pattern: "*.csv"
+    entity: crm.opportunities
+    columns: {opportunity_id: Id, stage: StageName, amount: Amount, created_at: CreatedDate, close_date: CloseDate}
+  history:
+    pattern: OpportunityHistory*
+    entity: crm.opportunity_stage_history
+    columns: {opportunity_id: OpportunityId, stage: StageName, entered_at: CreatedDate}
+""",
+    )
+    write_export(raw_dir, "sf/2026-05-31/OPPORTUNITY.csv", "Id\n")  # weekly export folders, any case
+    write_export(raw_dir, "sf/2026-06-07/Opportunity.csv", "Id\n")
+    write_export(raw_dir, "sf/2026-06-07/OpportunityHistory.csv", "Id\n")
+    write_export(raw_dir, "sf/.hidden/Opportunity.csv", "Id\n")
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2026-06-01.csv", "opportunity_id\n")
+
+    drops = find_drops(raw_dir, load_contracts()["crm.opportunities"])
+
+    assert [(d.relative_path, d.drop_date, d.mapping.rule.name if d.mapping else None) for d in drops] == [
+        ("sf/2026-05-31/OPPORTUNITY.csv", date(2026, 5, 31), "opportunities"),
+        ("crm/opportunities/opportunities_2026-06-01.csv", date(2026, 6, 1), None),
+        ("sf/2026-06-07/Opportunity.csv", date(2026, 6, 7), "opportunities"),  # not twice for the second rule
+        # OpportunityHistory.csv: "*.csv" of opportunities_again matches it too (a file may feed two entities)
+        ("sf/2026-06-07/OpportunityHistory.csv", date(2026, 6, 7), "opportunities_again"),
+    ]
+    history = find_drops(raw_dir, load_contracts()["crm.opportunity_stage_history"])
+    assert [d.relative_path for d in history] == ["sf/2026-06-07/OpportunityHistory.csv"]
+
+
+def test_a_company_mapping_overrides_its_preset_entry_by_entry(tmp_path):
+    path = write_mapping(
+        tmp_path,
+        """
+preset: salesforce
+folder: exports/sfdc
+currency: USD
+values:
+  stage: {Verbal Commit: negotiation}      # added to the preset's stages
+files:
+  opportunities:
+    columns:
+      product_line: Family__c              # the org's own field replaces the preset's
+      loss_reason: null                    # not exported
+  cases: null                              # no service cases in this org
+""",
+        "salesforce.yml",
+    )
+    mapping = parse_mapping_file(path)
+
+    assert (mapping.folder, mapping.currency, mapping.preset) == ("exports/sfdc", "USD", "salesforce")
+    stage = dict(dict(mapping.values)["stage"])
+    assert (stage["Verbal Commit"], stage["Closed Won"]) == ("negotiation", "closed_won")
+    opportunities = next(r for r in mapping.files if r.name == "opportunities")
+    assert opportunities.column("product_line").columns == ("Family__c",)
+    assert opportunities.column("loss_reason") is None
+    assert opportunities.column("stage").values_name == "stage"
+    assert dict(opportunities.column("stage").values)["Verbal Commit"] == "negotiation"
+    assert "cases" not in {r.name for r in mapping.files}
+    assert len(mapping.files) == 9
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("preset: salesforse\nfolder: x\n", "preset 'salesforse' is not one of fxiaoke, hubspot, salesforce"),
+        ("folder: crm\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n", "native source folder"),
+        ("folder: x\nfiles: {a: {pattern: x, entity: crm.lead, columns: {lead_id: Id}}}\n", "entity 'crm.lead' is not"),
+        (
+            "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id, colour: C}}}\n",
+            "files.a.columns: crm.leads has no column 'colour'",
+        ),
+        (
+            "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, columns: {status: S}}}\n",
+            "files.a: the key column(s) lead_id of crm.leads must be mapped",
+        ),
+        (
+            "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id, status: {column: S, "
+            "values: {Open: opened}}}}}\n",
+            "files.a.columns.status: maps to ['opened'], not among crm.leads.status's new, working",
+        ),
+        (
+            "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: {column: Id, sql: Id}}}}\n",
+            "files.a.columns.lead_id: give exactly one of column, sql or constant",
+        ),
+        (
+            "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: {column: Id, values: st}}}}\n",
+            "no value map 'st' under values",
+        ),
+        (
+            "folder: x\ntimezone: Mars/Olympus\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n",
+            "timezone 'Mars/Olympus' is not a time zone name",
+        ),
+        (
+            "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, lookups: {o: {pattern: y, key: Id}}, "
+            "columns: {lead_id: Id}}}\n",
+            "files.a.lookups.o: give pattern, key (its column) and on",
+        ),
+    ],
+)
+def test_a_broken_mapping_names_the_file_and_the_entry(tmp_path, text, named):
+    path = write_mapping(tmp_path, text)
+    with pytest.raises(MappingError) as info:
+        parse_mapping_file(path)
+    assert named in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_two_mappings_cannot_share_a_folder(tmp_path):
+    rule = "files: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n"
+    write_mapping(tmp_path, "folder: shared\n" + rule, "one.yml")
+    write_mapping(tmp_path, "folder: shared\n" + rule, "two.yml")
+    with pytest.raises(MappingError, match="folder 'shared' is also the folder of"):
+        load_mappings(tmp_path / "deployment")
+
+
+def test_mapped_exports_count_as_drops_for_the_sensor_and_for_run(tmp_path, raw_dir):
+    """With only a company's exports in the raw folder, the sensor sees them and `run` does not
+    generate the sample company over them."""
+    from dagster_project.cli import _has_drops
+    from dagster_project.sensors import folder_fingerprints
+
+    write_mapping(tmp_path, OPPORTUNITIES)
+    assert not _has_drops(raw_dir)
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(DEALS_HEADER, []))
+    assert _has_drops(raw_dir)
+    assert list(folder_fingerprints(raw_dir)) == ["crm.opportunities"]
+
+
+def test_the_field_policy_asset_writes_meta_field_policy(tmp_path):
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+    from dagster_project.defs.deployment.assets import FIELD_POLICY_KEY
+    from dagster_project.warehouse import open_warehouse
+
+    folder = tmp_path / "deployment"
+    folder.mkdir()
+    (folder / "policy.yml").write_text("not_collected:\n  crm.accounts: [industry]\n", encoding="utf-8")
+    result = defs.resolve_job_def("refresh_warehouse").execute_in_process(
+        asset_selection=[FIELD_POLICY_KEY], instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    with open_warehouse(tmp_path / "warehouse" / "warehouse.duckdb") as con:
+        assert con.execute(
+            "select is_critical, is_collected from meta.field_policy where entity = 'accounts' and field = 'industry'"
+        ).fetchall() == [(True, False)]
+
+
+RETAIL = """
+# A retail ERP's invoice-line export (no preset): one file feeds orders and their lines
+folder: retail_erp
+timezone: Europe/London
+currency: GBP
+files:
+  orders:
+    pattern: "invoice_lines*"
+    entity: erp.sales_orders
+    skip: "row_number() over (partition by InvoiceNo order by src._line) > 1"   # one order per invoice
+    columns:
+      order_id: InvoiceNo
+      account_id: CustomerID
+      order_date: InvoiceDate
+      submitted_at: InvoiceDate
+      status: {sql: "case when InvoiceNo like 'C%' then 'cancelled' else 'shipped' end"}
+      channel: {constant: retail}
+  lines:
+    pattern: "invoice_lines*"
+    entity: erp.sales_order_lines
+    columns:
+      order_id: InvoiceNo
+      line_no: {sql: "row_number() over (partition by InvoiceNo order by src._line)"}
+      sku: StockCode
+      quantity: Quantity
+      unit_price: UnitPrice
+      line_amount: {sql: "try_cast(Quantity as double) * try_cast(UnitPrice as double)"}
+"""
+
+
+def test_one_invoice_line_export_feeds_orders_and_order_lines(tmp_path, raw_dir, con):
+    import shutil
+
+    shutil.copytree(Path(__file__).parent / "fixtures" / "exports" / "retail_erp", raw_dir / "retail_erp")
+    write_mapping(tmp_path, RETAIL, "retail.yml")
+    orders = load_entity(con, load_contracts()["erp.sales_orders"], raw_dir)
+    load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+
+    # 12/1/2010 8:26 is month first; London in December is UTC+0, so 16:26 in Shanghai
+    assert con.execute(
+        "select order_id, account_id, order_date, submitted_at, status, channel, currency from raw_erp.sales_orders "
+        "order by 1"
+    ).fetchall() == [
+        ("536365", "17850", date(2010, 12, 1), datetime(2010, 12, 1, 16, 26), "shipped", "retail", "GBP"),
+        ("536366", "17850", date(2010, 12, 1), datetime(2010, 12, 1, 16, 28), "shipped", "retail", "GBP"),
+        ("536380", None, date(2010, 12, 1), datetime(2010, 12, 1, 17, 41), "shipped", "retail", "GBP"),
+        ("C536379", "14527", date(2010, 12, 1), datetime(2010, 12, 1, 17, 41), "cancelled", "retail", "GBP"),
+    ]
+    assert (orders.total("rows_read"), orders.total("rows_skipped"), orders.total("rows_quarantined")) == (4, 1, 0)
+    assert con.execute(
+        "select order_id, line_no, sku, quantity, unit_price, line_amount from raw_erp.sales_order_lines order by 1, 2"
+    ).fetchall() == [
+        ("536365", 1, "85123A", 6, Decimal("2.55"), Decimal("15.30")),
+        ("536365", 2, "71053", 6, Decimal("3.39"), Decimal("20.34")),
+        ("536366", 1, "22633", 6, Decimal("1.85"), Decimal("11.10")),
+        ("536380", 1, "22961", 24, Decimal("1.45"), Decimal("34.80")),
+        ("C536379", 1, "D", -1, Decimal("27.50"), Decimal("-27.50")),
+    ]
+
+
+def test_sql_that_a_value_breaks_rejects_the_file_with_the_reason(tmp_path, raw_dir, con):
+    write_mapping(
+        tmp_path,
+        RETAIL.replace("try_cast(Quantity as double) * try_cast(UnitPrice as double)", "Quantity::int * 2"),
+        "retail.yml",
+    )
+    write_export(raw_dir, "retail_erp/invoice_lines_2011-12-09.csv", "InvoiceNo,Quantity\n1,six\n")
+
+    result = load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+
+    assert result.rejected[0].rejected_reason.startswith("the mapping's SQL fails on this file: Conversion Error")
