@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from dagster_project.contracts import load_contracts
-from dagster_project.deployment import load_policy, write_field_policy
 from dagster_project.customer_value.store import ensure_ml_tables
+from dagster_project.deployment import load_policy, write_field_policy
 from dagster_project.warehouse import connect, ensure_meta, ensure_raw_table
 
 REPO = Path(__file__).resolve().parent.parent
