@@ -172,7 +172,7 @@ def test_a_native_drop_without_optional_columns_loads_them_as_not_delivered(con,
     ]
     assert result.metadata()["columns_not_delivered"] == (
         "industry (1 of 2 drops), employee_count (2 of 2 drops), province (2 of 2 drops), "
-        "created_at (2 of 2 drops), updated_at (2 of 2 drops)"
+        "payment_terms_days (2 of 2 drops), created_at (2 of 2 drops), updated_at (2 of 2 drops)"
     )
 
 
