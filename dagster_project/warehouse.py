@@ -37,7 +37,7 @@ create table if not exists meta.drop_manifest (
     drop_date date,
     file_bytes bigint,
     file_mtime_ns bigint,               -- with source_file and file_bytes: skips re-hashing unchanged files
-    status varchar not null,            -- loaded | rejected
+    status varchar not null,            -- loaded | rejected | duplicate (same content as a drop before it)
     loaded_at timestamp not null
 );
 create table if not exists meta.ingest_audit (
@@ -54,11 +54,15 @@ create table if not exists meta.ingest_audit (
     rows_updated bigint,                -- replaced an older version of the key
     rows_superseded bigint,             -- accepted, but a newer version was already loaded
     extra_columns varchar[],
-    status varchar not null,            -- loaded | rejected
-    rejected_reason varchar,
+    -- loaded: read, rows loaded or quarantined; rejected: the file could not be loaded;
+    -- ignored: not read (not a drop: other file type, folder, link out of the raw folder, no entity);
+    -- duplicate: same content as a drop before it, nothing to load. Rows are 0 unless loaded.
+    status varchar not null,
+    rejected_reason varchar,            -- why rejected, ignored or duplicate
     run_id varchar,
     started_at timestamp not null,
-    finished_at timestamp not null
+    finished_at timestamp not null,
+    note varchar                        -- a warning on a loaded drop (e.g. its date from the file's mtime)
 );
 create table if not exists meta.quarantine (
     drop_id varchar not null,
@@ -123,6 +127,7 @@ def literal(value: str) -> str:
 
 def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(META_DDL)
+    con.execute("alter table meta.ingest_audit add column if not exists note varchar")  # warehouses made before it
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
