@@ -7,11 +7,61 @@ A row with any problem goes to quarantine; the rest load.
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 from dagster_project.contracts import Column, Contract
-from dagster_project.warehouse import literal, quote
+from dagster_project.warehouse import literal, quote, warehouse_config
 
 _TRUE = ("true", "t", "1", "yes", "y", "是")
 _FALSE = ("false", "f", "0", "no", "n", "否")
+_DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ValueRules:
+    """Rules on values beyond each column's own (config/warehouse.yml, section ingest)."""
+
+    earliest: date  # dates and timestamps outside [earliest, latest] are not plausible
+    latest: date
+    aliases: dict[str, dict[str, str]]  # table -> {folded spelling: value}
+
+    def aliases_for(self, column: Column) -> dict[str, str]:
+        if column.aliases not in self.aliases:
+            raise KeyError(f"column {column.name} names alias table {column.aliases!r}, not in ingest.value_aliases")
+        return self.aliases[column.aliases]
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def value_rules(as_of: date | None = None) -> ValueRules:
+    """The rules as of `as_of` (default S2S_AS_OF, else today: the day of ingestion)."""
+    config = warehouse_config("ingest")
+    if as_of is None:
+        as_of = date.fromisoformat(os.environ["S2S_AS_OF"]) if os.environ.get("S2S_AS_OF") else date.today()
+    plausible = config["plausible_dates"]
+    aliases = {
+        table: {str(spelling).strip().lower(): code for code, spellings in codes.items() for spelling in spellings}
+        for table, codes in (config.get("value_aliases") or {}).items()
+    }
+    return ValueRules(
+        earliest=plausible["earliest"],
+        latest=_years_after(as_of, int(plausible["years_after_as_of"])),
+        aliases=aliases,
+    )
+
+
+def _normalised(column: Column, raw: str, rules: ValueRules) -> str:
+    """The trimmed text with the column's aliases applied and case folded (` Cny `, RMB -> CNY)."""
+    whens = " ".join(f"when {literal(s)} then {literal(v)}" for s, v in rules.aliases_for(column).items())
+    return f"case lower({raw}) {whens} else upper({raw}) end"
 
 
 def _typed(column: Column, raw: str) -> str:
@@ -37,18 +87,48 @@ def _problem(column: Column, condition: str, value: str, reason: str) -> tuple[s
     )
 
 
+def _range_problem(column: Column, typed: str, raw: str, rules: ValueRules) -> tuple[str, str]:
+    kind = column.type.lower()
+    first, after = literal(rules.earliest.isoformat()), literal((rules.latest + timedelta(days=1)).isoformat())
+    return _problem(
+        column,
+        f"({typed} < {kind} {first} or {typed} >= {kind} {after})",
+        raw,
+        f"outside the plausible range {rules.earliest} .. {rules.latest} (ingest.plausible_dates)",
+    )
+
+
+def _scale_problem(column: Column, typed: str, raw: str) -> tuple[str, str] | None:
+    """A decimal with more places than the column keeps would be rounded (`1e-7` -> 0.00)."""
+    match = _DECIMAL.fullmatch(column.type)
+    if match is None or int(match.group(2)) >= 18:
+        return None
+    exact = f"try_cast({raw} as decimal(38, 18))"
+    return _problem(
+        column,
+        f"({exact} <> {typed} or ({typed} = 0 and try_cast({raw} as double) <> 0))",
+        raw,
+        f"more decimal places than {column.type} keeps ({match.group(2)}): it would be rounded",
+    )
+
+
 def checked_select(
-    contract: Contract, header: list[str], table: str = "_drop_raw", keep: tuple[str, ...] = ("_line",)
+    contract: Contract,
+    header: list[str],
+    table: str = "_drop_raw",
+    keep: tuple[str, ...] = ("_line",),
+    rules: ValueRules | None = None,
 ) -> str:
     """The SELECT of the checked rows of `table` (read from files with this header): the contract's
     columns typed, extra columns as read, the `keep` columns, and `_problems`."""
+    rules = rules or value_rules()
     by_lower = {h.lower(): h for h in header}
     contract_names = {c.name for c in contract.columns}
     selects, problems = list(keep), []
     for column in contract.columns:
         source = by_lower.get(column.name)
         raw = f"nullif(trim({quote(source)}), '')" if source is not None else "null::varchar"
-        typed = _typed(column, raw)
+        typed = _normalised(column, raw, rules) if column.aliases else _typed(column, raw)
         if column.default is not None:
             typed = f"coalesce({typed}, {literal(column.default)})"
         selects.append(f"{typed} as {quote(column.name)}")
@@ -61,6 +141,10 @@ def checked_select(
                     f"cannot read the value as {column.type}",
                 )
             )
+        if source is not None and column.type.lower() in ("date", "timestamp"):
+            problems.append(_range_problem(column, typed, raw, rules))
+        if source is not None and (scale := _scale_problem(column, typed, raw)):
+            problems.append(scale)
         if column.allowed_values:
             allowed = ", ".join(map(literal, column.allowed_values))
             problems.append(
