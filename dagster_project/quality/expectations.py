@@ -58,6 +58,7 @@ class FieldCompleteness:
     rows: int
     complete_rows: int
     target: float
+    empty_allowed: bool = False  # an empty table passes: the entity is delivered empty, or declared not delivered
 
     @property
     def completeness(self) -> float | None:
@@ -65,9 +66,11 @@ class FieldCompleteness:
 
     @property
     def passed(self) -> bool:
-        return self.rows == 0 or self.complete_rows / self.rows >= self.target
+        return self.complete_rows / self.rows >= self.target if self.rows else self.empty_allowed
 
     def shortfall(self) -> str:
+        if not self.rows:
+            return f"{self.source}.{self.entity}: no rows, and no drop of it is loaded (not delivered)"
         return (
             f"{self.source}.{self.entity}.{self.field}: {self.completeness:.1%} complete, target {self.target:.0%} "
             f"({(self.target - (self.completeness or 0)) * 100:.1f} points short; "
@@ -124,8 +127,9 @@ class ExpectationRunner:
         self.context = gx.get_context(mode="file", project_root_dir=str(gx_root))
         self.datasource = self.context.data_sources.add_or_update_pandas("warehouse")
 
-    def validate(self, con: duckdb.DuckDBPyConnection, contract: Contract):
-        """Run the entity's suite; returns (field completeness list, value rule results)."""
+    def validate(self, con: duckdb.DuckDBPyConnection, contract: Contract, empty_allowed: bool = False):
+        """Run the entity's suite; returns (field completeness list, value rule results). An empty
+        table passes completeness only when `empty_allowed` (see quality/delivery.py)."""
         gx = self.gx
         rules = quality_config()["validity"].get(contract.name, [])
         frame = _frame(con, contract, rules)
@@ -173,6 +177,7 @@ class ExpectationRunner:
                     rows=rows,
                     complete_rows=rows - int(r.result.get("unexpected_count") or 0),
                     target=contract.target_for(column),
+                    empty_allowed=empty_allowed,
                 )
             )
         for rule in rules:

@@ -1,19 +1,19 @@
 """Quality assets and checks. Checks of severity `error` are blocking: when one fails, the
 publish step of the run does not execute, and the marts stay in the working warehouse."""
 
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
 from dagster_project.contracts import load_contracts
 from dagster_project.defs.ingest.assets import raw_asset_key
+from dagster_project.ingest.inventory import record_stray_entries
 from dagster_project.quality.config import quality_config, severity
+from dagster_project.quality.delivery import delivery_status, new_files_this_run, quarantine_shares
 from dagster_project.quality.expectations import ExpectationRunner, record_results
-from dagster_project.quality.freshness import freshness
+from dagster_project.quality.freshness import freshness, reference_date
 from dagster_project.quality.integrity import duplicate_keys, orphan_shares, row_accounting
 from dagster_project.resources import WarehouseResource, skip_unchanged
-from dagster_project.settings import Settings
 
 DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])
 AUDIT_KEY = dg.AssetKey(["meta", "ingest_audit"])
@@ -58,11 +58,12 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     selected = context.selected_asset_check_keys
     all_fields, all_rules = [], []
     with warehouse.connect() as con:
+        deliveries = delivery_status(con)
         for name, contract in load_contracts().items():
-            fields, rules = runner.validate(con, contract)
+            fields, rules = runner.validate(con, contract, empty_allowed=deliveries[name].passed)
             all_fields += fields
             all_rules += rules
-            missed = [f.shortfall() for f in fields if not f.passed]
+            missed = list(dict.fromkeys(f.shortfall() for f in fields if not f.passed))  # one line for an empty table
             completeness = dg.AssetCheckResult(
                 check_name=_check_name("completeness", name),
                 asset_key=DQ_KEY,
@@ -101,33 +102,58 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     )
 
 
+def _blocking_spec(name: str, kind: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=AUDIT_KEY, blocking=severity(kind) == "error", description=description)
+
+
 @dg.asset(
     key=AUDIT_KEY,
     group_name="raw_integrity",
     kinds={"duckdb"},
     deps=RAW_KEYS,
-    description="Per drop: rows read, loaded, quarantined, or why the file was rejected (written by ingestion).",
+    description="Per drop: rows read, loaded, quarantined, or why the file was rejected, ignored or a duplicate "
+    "(written by ingestion).",
     check_specs=[
-        dg.AssetCheckSpec(
+        _blocking_spec(
             "row_accounting",
-            asset=AUDIT_KEY,
-            blocking=severity("row_accounting") == "error",
-            description="Every drop: rows read = loaded + quarantined, and the quarantine agrees.",
-        )
+            "row_accounting",
+            "Every drop: rows read = loaded + quarantined, and the quarantine agrees.",
+        ),
+        _blocking_spec("new_files_loaded", "new_files_rejected", "A run with new files loads at least one of them."),
+        _blocking_spec("quarantine_share", "quarantine_share", "No drop quarantines more than max_quarantine_share."),
+        *(
+            _blocking_spec(
+                _check_name("delivered", name),
+                "delivery",
+                f"{name} is delivered (a drop of it loaded), or declared not delivered.",
+            )
+            for name in load_contracts()
+        ),
     ],
 )
-def ingest_audit(warehouse: WarehouseResource):
+def ingest_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.connect() as con:
+        stray = record_stray_entries(con, warehouse.raw_path, context.run.run_id)
+        for entry in stray:
+            context.log.warning(f"ignored {entry.relative_path}: {entry.reason}")
         totals = con.execute(
-            "select count(*), count(*) filter (status = 'rejected'), coalesce(sum(rows_read), 0), "
-            "coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) from meta.ingest_audit"
+            "select count(*) filter (status in ('loaded', 'rejected')), count(*) filter (status = 'rejected'), "
+            "count(*) filter (status = 'ignored'), count(*) filter (status = 'duplicate'), "
+            "coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+            "from meta.ingest_audit"
         ).fetchall()[0]
         findings = row_accounting(con)
-    drops, rejected, read, loaded, quarantined = totals
+        deliveries = delivery_status(con)
+        loaded_now, rejected_now = new_files_this_run(con, context.run.run_id)
+        limit = quality_config()["max_quarantine_share"]
+        over = quarantine_shares(con, limit)
+    drops, rejected, ignored, duplicates, read, loaded, quarantined = totals
     yield dg.MaterializeResult(
         metadata={
             "drops": drops,
             "files_rejected": rejected,
+            "files_ignored": ignored,
+            "files_duplicate": duplicates,
             "rows_read": read,
             "rows_loaded": loaded,
             "rows_quarantined": quarantined,
@@ -139,6 +165,33 @@ def ingest_audit(warehouse: WarehouseResource):
         severity=_check_severity("row_accounting"),
         description="; ".join(f"{f.subject}: {f.problem}" for f in findings) or f"{drops} drops add up",
     )
+    all_rejected = rejected_now and not loaded_now
+    yield dg.AssetCheckResult(
+        check_name="new_files_loaded",
+        passed=not all_rejected,
+        severity=_check_severity("new_files_rejected"),
+        description=(
+            f"every new file of this run was rejected, nothing new is loaded ({len(rejected_now)}): "
+            + "; ".join(f"{f}: {reason}" for f, reason in rejected_now)
+            if all_rejected
+            else (f"{loaded_now} new file{'s' if loaded_now != 1 else ''} loaded" if loaded_now else "no new file")
+        ),
+    )
+    yield dg.AssetCheckResult(
+        check_name="quarantine_share",
+        passed=not over,
+        severity=_check_severity("quarantine_share"),
+        description="; ".join(f"{f}: {q} of {n} rows quarantined ({s:.1%} > {limit:.0%})" for f, q, n, s in over)
+        or f"every drop within {limit:.0%} quarantined",
+        metadata={f: f"{s:.1%}" for f, _, _, s in over[:20]},
+    )
+    for name, delivery in deliveries.items():
+        yield dg.AssetCheckResult(
+            check_name=_check_name("delivered", name),
+            passed=delivery.passed,
+            severity=_check_severity("delivery"),
+            description=delivery.describe(),
+        )
 
 
 @dg.asset_check(
@@ -183,27 +236,29 @@ def orphan_share(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     can_subset=True,
 )
 def source_freshness(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
-    """Age of each entity's newest record against S2S_AS_OF (else today); warns, never blocks."""
-    reference = Settings.from_env().as_of or date.today()
+    """Age of each entity's newest record (master data: its latest drop) against the marts' reference
+    date; warns, never blocks. An entity not delivered is left to the delivery check."""
     level = (
         dg.AssetCheckSeverity.ERROR
         if quality_config()["freshness"]["severity"] == "error"
         else (dg.AssetCheckSeverity.WARN)
     )
     with warehouse.connect() as con:
+        reference = reference_date(con)
+        deliveries = delivery_status(con)
         for contract in load_contracts().values():
             if dg.AssetCheckKey(raw_asset_key(contract), "freshness") not in context.selected_asset_check_keys:
                 continue
-            f = freshness(con, contract, reference)
+            f = freshness(con, contract, reference, deliveries[contract.name])
             yield dg.AssetCheckResult(
                 asset_key=raw_asset_key(contract),
                 check_name="freshness",
                 passed=f.passed,
                 severity=level,
-                description=(
-                    f"newest record {f.newest}, {f.age_days} days before {reference} (max {f.max_age_days})"
-                    if f.newest
-                    else "no records"
-                ),
-                metadata={"newest": str(f.newest), "age_days": f.age_days if f.age_days is not None else -1},
+                description=f.describe(reference),
+                metadata={
+                    "newest": str(f.newest),
+                    "age_days": f.age_days if f.age_days is not None else -1,
+                    "reference_date": str(reference),
+                },
             )
