@@ -25,7 +25,10 @@ def test_run_on_a_user_folder_without_extracts_is_an_error_showing_the_layout(tm
     assert code == 2
     assert f"error: no extracts in {raw}: no file here is an extract the loader reads." in err
     assert f"  {raw}/crm/accounts/accounts_2026-11-24.csv" in err
-    assert "  crm: accounts, activities, cases, contacts, leads, opportunities, opportunity_stage_history, sales_reps" in err
+    assert (
+        "  crm: accounts, activities, cases, contacts, leads, opportunities, opportunity_stage_history, sales_reps"
+        in err
+    )
     assert "  crm/opportunity: folder matches no entity: did you mean crm/opportunities? Its files are not read" in err
     assert "  notes.txt: not in an entity folder (<source>/<entity>/<file>)" in err
     assert "python -m dagster_project generate --out" in err
@@ -57,7 +60,9 @@ time.sleep(120)
 def test_a_warehouse_held_by_another_process_is_a_one_line_error_naming_it(tmp_path, raw_dir):
     from conftest import csv_text, write_drop
 
-    write_drop(raw_dir, "erp.fx_rates", "fx_rates_2025-01-31.csv", csv_text(["rate_date", "currency", "cny_per_unit"], []))
+    write_drop(
+        raw_dir, "erp.fx_rates", "fx_rates_2025-01-31.csv", csv_text(["rate_date", "currency", "cny_per_unit"], [])
+    )
     warehouse = tmp_path / "held.duckdb"
     duckdb.connect(str(warehouse)).close()
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(warehouse)], stdout=subprocess.PIPE, text=True)
@@ -89,7 +94,9 @@ def test_ingest_records_what_lies_outside_the_entity_folders(tmp_path, raw_dir, 
 
     assert main(["ingest", "--raw-dir", str(raw_dir), "--warehouse", str(warehouse)]) == 0
 
-    assert "ignored crm/opportunity: folder matches no entity: did you mean crm/opportunities?" in capsys.readouterr().err
+    assert (
+        "ignored crm/opportunity: folder matches no entity: did you mean crm/opportunities?" in capsys.readouterr().err
+    )
     con = duckdb.connect(str(warehouse), read_only=True)
     assert con.execute("select source_file, status from meta.ingest_audit").fetchall() == [
         ("crm/opportunity", "ignored")

@@ -38,9 +38,7 @@ def run_job(*extra: dg.AssetKey) -> dg.ExecuteInProcessResult:
 
 
 def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {
-        f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()
-    }
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
 
 
 @pytest.fixture
@@ -158,7 +156,9 @@ def test_the_reference_date_is_as_of_then_the_newest_order_then_today(con, raw_d
     load_entity(con, CONTRACTS["erp.sales_orders"], raw_dir)
     assert reference_date(con) == date.today()
     order = ["SO1", "A1", "", "R1", "direct", "华东", "2025-06-30", "", "", "", "approved", "CNY", "2025-07-01"]
-    write_drop(raw_dir, "erp.sales_orders", "sales_orders_2025-06-30.csv", csv_text(header("erp.sales_orders"), [order]))
+    write_drop(
+        raw_dir, "erp.sales_orders", "sales_orders_2025-06-30.csv", csv_text(header("erp.sales_orders"), [order])
+    )
     load_entity(con, CONTRACTS["erp.sales_orders"], raw_dir)
     assert reference_date(con) == date(2025, 6, 30)
     monkeypatch.setenv("S2S_AS_OF", "2025-12-31")

@@ -457,8 +457,7 @@ def test_a_file_declared_gbk_that_is_utf8_is_rejected_not_loaded_as_mojibake(con
     (row,) = audit(con)
     assert row[4] == "rejected"
     assert row[5] == (
-        "the name declares GBK, but the file is UTF-8 (decoding it as GBK would give mojibake): "
-        "rename it without .gbk"
+        "the name declares GBK, but the file is UTF-8 (decoding it as GBK would give mojibake): rename it without .gbk"
     )
 
 
@@ -471,7 +470,10 @@ def test_a_file_declared_gbk_that_is_utf8_is_rejected_not_loaded_as_mojibake(con
 )
 def test_a_file_in_another_encoding_is_rejected(con, raw_dir, encoding, reason):
     if encoding == "cp1252":
-        rows = [[f"A{i}", "Café Zürich", "Mfg", "100", "East", "SH", "SH", "R1", "2025-01-01", "2025-01-02"] for i in range(50)]
+        rows = [
+            [f"A{i}", "Café Zürich", "Mfg", "100", "East", "SH", "SH", "R1", "2025-01-01", "2025-01-02"]
+            for i in range(50)
+        ]
     else:
         rows = [account(f"A{i}", "杭州星辰") for i in range(50)]
     write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(HEADER, rows), encoding=encoding)

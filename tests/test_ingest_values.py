@@ -111,7 +111,22 @@ def test_decimals_with_more_digits_than_the_scale_are_quarantined_not_rounded(co
 
 
 def test_common_currency_spellings_are_stored_as_iso_codes(con, raw_dir):
-    spellings = ["RMB", "人民币", "cny", " Cny ", "US$", "usd", "美元", "HK$", "港币", "欧元", "eur", "JPY", "", "Dollars"]
+    spellings = [
+        "RMB",
+        "人民币",
+        "cny",
+        " Cny ",
+        "US$",
+        "usd",
+        "美元",
+        "HK$",
+        "港币",
+        "欧元",
+        "eur",
+        "JPY",
+        "",
+        "Dollars",
+    ]
     rows = [opp(f"O{i:02d}", currency=c) for i, c in enumerate(spellings)]
     write_drop(raw_dir, "crm.opportunities", "opportunities_2026-11-30.csv", csv_text(HEADER, rows))
 

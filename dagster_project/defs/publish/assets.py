@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.defs.quality.assets import AUDIT_KEY, DQ_KEY, ORPHANS_KEY
+from dagster_project.publish.cleanup import remove_partial_snapshot
 from dagster_project.publish.fingerprint import inputs_fingerprint
 from dagster_project.publish.snapshot import publish_snapshot
 from dagster_project.resources import WarehouseResource
@@ -23,10 +24,19 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         description="Schema marts copied to the BI snapshot (DuckDB file + Parquet), swapped in atomically.",
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
-            result = publish_snapshot(
-                con, Path(warehouse.bi_dir), run_id=context.run.run_id, inputs_fingerprint=inputs_fingerprint(con)
-            )
+        bi_dir = Path(warehouse.bi_dir)
+        for name in remove_partial_snapshot(bi_dir):  # left by a killed publish
+            context.log.info(f"removed {name}, left by an unfinished publish")
+        try:
+            with warehouse.connect() as con:
+                result = publish_snapshot(
+                    con, bi_dir, run_id=context.run.run_id, inputs_fingerprint=inputs_fingerprint(con)
+                )
+        except BaseException:
+            # a failed publish (disk full, ...) leaves nothing behind; the published snapshot is intact
+            for name in remove_partial_snapshot(bi_dir):
+                context.log.warning(f"removed {name}, left by the failed publish")
+            raise
         context.log.info(f"published {len(result.tables)} marts to {result.database}")
         return dg.MaterializeResult(
             metadata={
