@@ -75,16 +75,9 @@ def test_file_names_with_glob_characters_read_exactly_that_file(con, raw_dir):
 
 def test_a_parquet_name_with_brackets_reads_exactly_that_file(con, raw_dir):
     path = folder(raw_dir)
-    duckdb.connect().execute(
-        f"copy (select 'P1' as account_id, 'x' as account_name, '制造' as industry, 5 as employee_count, '华东' as region, "
-        f"'上海' as province, '上海' as city, 'R1' as owner_rep_id, '2025-01-01' as created_at, '2025-01-02' as updated_at) "
-        f"to '{path / 'accounts_2025-01-31_[1].parquet'}' (format parquet)"
-    )
-    duckdb.connect().execute(
-        f"copy (select 'P2' as account_id, 'x' as account_name, '制造' as industry, 5 as employee_count, '华东' as region, "
-        f"'上海' as province, '上海' as city, 'R1' as owner_rep_id, '2025-01-01' as created_at, '2025-01-02' as updated_at) "
-        f"to '{path / 'accounts_2025-01-31_1.parquet'}' (format parquet)"
-    )
+    for account_id, name in [("P1", "accounts_2025-01-31_[1].parquet"), ("P2", "accounts_2025-01-31_1.parquet")]:
+        values = ", ".join(f"'{v}' as {c}" for c, v in zip(HEADER, account(account_id), strict=True))
+        duckdb.connect().execute(f"copy (select {values}) to '{path / name}' (format parquet)")
 
     load(con, raw_dir)
 
@@ -323,7 +316,8 @@ def test_folders_that_match_no_entity_are_recorded_with_the_closest_name(con, ra
     record_stray_entries(con, raw_dir, run_id="r2")
 
     assert con.execute(
-        "select source, entity, source_file, status, rejected_reason, rows_read, run_id from meta.ingest_audit order by 3"
+        "select source, entity, source_file, status, rejected_reason, rows_read, run_id "
+        "from meta.ingest_audit order by 3"
     ).fetchall() == [
         ("crm", "", "crm/README.md", "ignored", "not in an entity folder (<source>/<entity>/<file>)", 0, "r1"),
         (
