@@ -31,7 +31,7 @@ def test_gx_artifacts_hold_no_raw_personal_value(con, raw_dir, tmp_path):
     gx_root = tmp_path / "gx"
 
     runner = ExpectationRunner(gx_root)
-    _, validity = runner.validate(con, contacts, empty_allowed=False)
+    _, validity = runner.validate(con, contacts)
     docs = runner.build_docs()
 
     # the rules did see the values: 2 of 4 emails and 1 of 4 phones fail

@@ -493,3 +493,18 @@ def test_a_file_declared_utf8_that_is_gbk_is_rejected(con, raw_dir):
     (row,) = audit(con)
     assert row[4] == "rejected"
     assert row[5].startswith("the name declares UTF-8, but the file is not valid UTF-8 at byte ")
+
+
+# -- item 22: stored reasons name files relative to the raw folder -------------------------------
+
+
+def test_rejection_reasons_carry_no_server_path(con, raw_dir, tmp_path):
+    (folder(raw_dir) / "accounts_2025-01-31.parquet").write_bytes(b"this is not parquet")
+
+    load(con, raw_dir)
+
+    (row,) = audit(con)
+    assert row[4] == "rejected"
+    assert str(tmp_path) not in row[5] and "/tmp" not in row[5]
+    assert row[5].startswith("not a readable Parquet file: ")
+    assert "crm/accounts/accounts_2025-01-31.parquet" in row[5]

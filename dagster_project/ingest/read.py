@@ -124,6 +124,11 @@ def _load_csv(
     return malformed
 
 
+def _first_line(exc: BaseException) -> str:
+    """DuckDB's message without the SQL it quotes after it."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _machine_error(exc: BaseException) -> bool:
     """Errors of the machine, not of the file: never a reason to reject a file for good."""
     text = str(exc)
@@ -145,7 +150,7 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     except duckdb.Error as exc:  # a footer that cannot be read, or corrupt pages behind a good footer
         if _machine_error(exc):
             raise
-        raise FileRejected(f"not a readable Parquet file: {exc}") from exc
+        raise FileRejected(f"not a readable Parquet file: {_first_line(exc)}") from exc
     return names
 
 
@@ -216,7 +221,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits:
     except duckdb.Error as exc:
         if _machine_error(exc):
             raise
-        raise FileRejected(f"cannot be parsed as CSV: {exc}") from exc
+        raise FileRejected(f"cannot be parsed as CSV: {_first_line(exc)}") from exc
     return ReadResult(header=header, encoding=encoding, malformed=malformed)
 
 
