@@ -143,6 +143,16 @@ def dbt_failure_lines(evaluation, target_dir: Path, run_id: str, warehouse: Path
 # -- step failures: the root cause, in one line ------------------------------------------------
 
 
+def dbt_errors(target_dir: Path, run_id: str, limit: int = 3) -> list[tuple[str, str]]:
+    """(node, first line of its error) of the dbt nodes that errored in this run (a model that could
+    not be built: disk full, bad SQL), from the invocation's run_results.json."""
+    for folder in _invocation_folders(target_dir, run_id):
+        results = json.loads((folder / "run_results.json").read_text(encoding="utf-8")).get("results", [])
+        errored = [r for r in results if r.get("status") == "error"]
+        return [(r["unique_id"].split(".", 2)[-1], _first_line(r.get("message") or "")) for r in errored[:limit]]
+    return []
+
+
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.strip().splitlines() if line.strip()), "")
 
@@ -250,11 +260,17 @@ def print_run_summary(
             print(f"  [warn] {family}: {len(items)} checks, e.g. {first}")
     publish_error = None
     for event in result.all_events:
-        if event.is_step_failure:
-            message = root_message(event.step_failure_data.error)
-            print(f"  step {event.step_key} failed: {message}")
-            if event.step_key == SNAPSHOT_KEY.to_python_identifier():
-                publish_error = message
+        if not event.is_step_failure:
+            continue
+        error = event.step_failure_data.error
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            continue  # its failed checks are listed above
+        message = root_message(error)
+        print(f"  step {event.step_key} failed: {message}")
+        for node, node_message in dbt_errors(dbt_target_dir, result.run_id) if "dbt" in event.step_key else []:
+            print(f"      {node}: {node_message}")
+        if event.step_key == SNAPSHOT_KEY.to_python_identifier():
+            publish_error = message
 
     _print_ingestion(settings, result.run_id)
     print(f"warehouse: {settings.warehouse.absolute()}")
