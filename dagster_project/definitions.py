@@ -7,6 +7,7 @@ from dagster_project.defs.dbt.assets import dbt_models, dbt_resource
 from dagster_project.defs.ingest.assets import INGEST_ASSETS, orphans
 from dagster_project.defs.publish.assets import build_publish_asset
 from dagster_project.defs.quality.assets import (
+    delivery,
     dq_completeness,
     ingest_audit,
     orphan_share,
@@ -27,7 +28,7 @@ MART_KEYS = [key for key in dbt_models.keys if key.path[0] == "marts"]
 marts_snapshot = build_publish_asset(MART_KEYS)
 
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS, orphans, ingest_audit, dq_completeness, dbt_models, marts_snapshot, alerts_sent],
+    assets=[*INGEST_ASSETS, orphans, ingest_audit, delivery, dq_completeness, dbt_models, marts_snapshot, alerts_sent],
     asset_checks=[primary_keys_unique, orphan_share, source_freshness],
     jobs=[refresh_job],
     schedules=[daily_refresh],

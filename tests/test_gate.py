@@ -15,7 +15,7 @@ from conftest import csv_text, write_drop
 from dagster_project.contracts import load_contracts
 
 CONTRACTS = load_contracts()
-AUDIT_KEY = dg.AssetKey(["meta", "ingest_audit"])
+GATE_KEY = dg.AssetKey(["meta", "delivery"])
 DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])
 
 
@@ -57,27 +57,27 @@ def test_undelivered_or_wholly_rejected_entities_fail_the_gate_and_empty_deliver
     # erp.returns: a header-only drop, no returns this period
     write_drop(raw_dir, "erp.returns", "returns_2025-01-31.csv", csv_text(header("erp.returns"), []))
 
-    result = run_job(AUDIT_KEY, DQ_KEY)
+    result = run_job(GATE_KEY, DQ_KEY)
     found = checks(result)
 
-    accounts = found["meta/ingest_audit:delivered__crm__accounts"]
+    accounts = found["meta/delivery:delivered__crm__accounts"]
     assert accounts.passed and accounts.description == "crm.accounts: 1 drop loaded, the newest of 2025-01-31"
-    cases = found["meta/ingest_audit:delivered__crm__cases"]
+    cases = found["meta/delivery:delivered__crm__cases"]
     assert not cases.passed and cases.severity == dg.AssetCheckSeverity.ERROR
     assert cases.description == (
         "crm.cases: every delivered file was rejected, nothing of it is loaded: crm/cases/cases_2025-01-31.csv: "
         "missing required column(s) case_id, account_id, category, priority, opened_at, first_response_at, "
         "resolved_at (fix the files, or declare crm.cases not delivered in the deployment's policy.yml)"
     )
-    returns = found["meta/ingest_audit:delivered__erp__returns"]
+    returns = found["meta/delivery:delivered__erp__returns"]
     assert returns.passed and returns.description == "erp.returns: 1 drop loaded, the newest of 2025-01-31"
-    leads = found["meta/ingest_audit:delivered__crm__leads"]
+    leads = found["meta/delivery:delivered__crm__leads"]
     assert not leads.passed
     assert leads.description == (
         "crm.leads: not delivered: no file in crm/leads/ "
         "(deliver it, or declare crm.leads not delivered in the deployment's policy.yml)"
     )
-    web = found["meta/ingest_audit:delivered__marketing__web_events"]
+    web = found["meta/delivery:delivered__marketing__web_events"]
     assert web.passed and web.description == "marketing.web_events: declared not delivered (policy.yml)"
     failing = sorted(k.split("__", 1)[1] for k, e in found.items() if ":delivered__" in k and not e.passed)
     assert len(failing) == 17  # 20 entities: accounts and returns delivered, web_events declared
@@ -92,20 +92,20 @@ def test_undelivered_or_wholly_rejected_entities_fail_the_gate_and_empty_deliver
 
 def test_a_run_whose_every_new_file_was_rejected_fails(raw_dir, policy_dir):
     write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(header("crm.accounts"), [account("A1")]))
-    first = checks(run_job(AUDIT_KEY))["meta/ingest_audit:new_files_loaded"]
+    first = checks(run_job(GATE_KEY))["meta/delivery:new_files_loaded"]
     assert first.passed and first.description == "1 new file loaded"
 
     write_drop(raw_dir, "crm.accounts", "accounts_2025-02-28.csv", "Account ID,Name\nA2,乙公司\n")
     write_drop(raw_dir, "erp.products", "products_2025-02-28.xls", "not read")  # ignored, not rejected
-    second = run_job(AUDIT_KEY)
-    check = checks(second)["meta/ingest_audit:new_files_loaded"]
+    second = run_job(GATE_KEY)
+    check = checks(second)["meta/delivery:new_files_loaded"]
 
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert check.description.startswith(
         "every new file of this run was rejected, nothing new is loaded (1): "
         "crm/accounts/accounts_2025-02-28.csv: missing required column(s) account_id"
     )
-    third = checks(run_job(AUDIT_KEY))["meta/ingest_audit:new_files_loaded"]
+    third = checks(run_job(GATE_KEY))["meta/delivery:new_files_loaded"]
     assert third.passed and third.description == "no new file"
 
 
@@ -116,7 +116,7 @@ def test_a_drop_with_too_many_quarantined_rows_fails_naming_it(raw_dir, policy_d
     write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(accounts, ten))
     write_drop(raw_dir, "crm.accounts", "accounts_2025-02-28.csv", csv_text(accounts, twenty))
 
-    check = checks(run_job(AUDIT_KEY))["meta/ingest_audit:quarantine_share"]
+    check = checks(run_job(GATE_KEY))["meta/delivery:quarantine_share"]
 
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert check.description == "crm/accounts/accounts_2025-01-31.csv: 1 of 10 rows quarantined (10.0% > 5%)"
@@ -163,3 +163,14 @@ def test_the_reference_date_is_as_of_then_the_newest_order_then_today(con, raw_d
     assert reference_date(con) == date(2025, 6, 30)
     monkeypatch.setenv("S2S_AS_OF", "2025-12-31")
     assert reference_date(con) == date(2025, 12, 31)
+
+
+def test_the_gate_blocks_the_publish_not_the_dbt_build():
+    """A failed gate still builds the marts (for inspection): its checks sit on an asset the
+    publish step depends on and no dbt model does."""
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assert GATE_KEY in graph.get(dg.AssetKey(["bi", "marts_snapshot"])).parent_keys
+    dbt_keys = [k for k in graph.get_all_asset_keys() if k.path[0] in ("staging", "intermediate", "marts")]
+    assert dbt_keys and all(GATE_KEY not in graph.get(k).parent_keys for k in dbt_keys)

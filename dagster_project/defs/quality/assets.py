@@ -17,6 +17,7 @@ from dagster_project.resources import WarehouseResource, skip_unchanged
 
 DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])
 AUDIT_KEY = dg.AssetKey(["meta", "ingest_audit"])
+DELIVERY_KEY = dg.AssetKey(["meta", "delivery"])
 ORPHANS_KEY = dg.AssetKey(["meta", "orphans"])
 RAW_KEYS = [raw_asset_key(c) for c in load_contracts().values()]
 
@@ -102,10 +103,6 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     )
 
 
-def _blocking_spec(name: str, kind: str, description: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=AUDIT_KEY, blocking=severity(kind) == "error", description=description)
-
-
 @dg.asset(
     key=AUDIT_KEY,
     group_name="raw_integrity",
@@ -114,27 +111,17 @@ def _blocking_spec(name: str, kind: str, description: str) -> dg.AssetCheckSpec:
     description="Per drop: rows read, loaded, quarantined, or why the file was rejected, ignored or a duplicate "
     "(written by ingestion).",
     check_specs=[
-        _blocking_spec(
+        dg.AssetCheckSpec(
             "row_accounting",
-            "row_accounting",
-            "Every drop: rows read = loaded + quarantined, and the quarantine agrees.",
-        ),
-        _blocking_spec("new_files_loaded", "new_files_rejected", "A run with new files loads at least one of them."),
-        _blocking_spec("quarantine_share", "quarantine_share", "No drop quarantines more than max_quarantine_share."),
-        *(
-            _blocking_spec(
-                _check_name("delivered", name),
-                "delivery",
-                f"{name} is delivered (a drop of it loaded), or declared not delivered.",
-            )
-            for name in load_contracts()
-        ),
+            asset=AUDIT_KEY,
+            blocking=severity("row_accounting") == "error",
+            description="Every drop: rows read = loaded + quarantined, and the quarantine agrees.",
+        )
     ],
 )
 def ingest_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.connect() as con:
-        stray = record_stray_entries(con, warehouse.raw_path, context.run.run_id)
-        for entry in stray:
+        for entry in record_stray_entries(con, warehouse.raw_path, context.run.run_id):
             context.log.warning(f"ignored {entry.relative_path}: {entry.reason}")
         totals = con.execute(
             "select count(*) filter (status in ('loaded', 'rejected')), count(*) filter (status = 'rejected'), "
@@ -143,10 +130,6 @@ def ingest_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "from meta.ingest_audit"
         ).fetchall()[0]
         findings = row_accounting(con)
-        deliveries = delivery_status(con)
-        loaded_now, rejected_now = new_files_this_run(con, context.run.run_id)
-        limit = quality_config()["max_quarantine_share"]
-        over = quarantine_shares(con, limit)
     drops, rejected, ignored, duplicates, read, loaded, quarantined = totals
     yield dg.MaterializeResult(
         metadata={
@@ -165,7 +148,50 @@ def ingest_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         severity=_check_severity("row_accounting"),
         description="; ".join(f"{f.subject}: {f.problem}" for f in findings) or f"{drops} drops add up",
     )
-    all_rejected = rejected_now and not loaded_now
+
+
+def _gate_spec(name: str, kind: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=DELIVERY_KEY, blocking=severity(kind) == "error", description=description)
+
+
+# Not on meta/ingest_audit: dbt reads that table as a source, and a blocking check there would stop
+# the dbt build too; a failed gate still builds the marts for inspection and only stops the publish.
+@dg.asset(
+    key=DELIVERY_KEY,
+    group_name="raw_integrity",
+    kinds={"duckdb"},
+    deps=[*RAW_KEYS, AUDIT_KEY],
+    description="What the drops amount to, per entity: delivered, declared not delivered, or not (the publish gate "
+    "on deliveries, new files and quarantine shares).",
+    check_specs=[
+        _gate_spec("new_files_loaded", "new_files_rejected", "A run with new files loads at least one of them."),
+        _gate_spec("quarantine_share", "quarantine_share", "No drop quarantines more than max_quarantine_share."),
+        *(
+            _gate_spec(
+                _check_name("delivered", name),
+                "delivery",
+                f"{name} is delivered (a drop of it loaded), or declared not delivered.",
+            )
+            for name in load_contracts()
+        ),
+    ],
+)
+def delivery(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    limit = quality_config()["max_quarantine_share"]
+    with warehouse.connect() as con:
+        deliveries = delivery_status(con)
+        loaded_now, rejected_now = new_files_this_run(con, context.run.run_id)
+        over = quarantine_shares(con, limit)
+    yield dg.MaterializeResult(
+        metadata={
+            "entities_delivered": sum(d.delivered for d in deliveries.values()),
+            "entities_declared_not_delivered": sum(d.declared_not_delivered for d in deliveries.values()),
+            "entities_missing": sum(not d.passed for d in deliveries.values()),
+            "new_files_loaded": loaded_now,
+            "new_files_rejected": len(rejected_now),
+        }
+    )
+    all_rejected = bool(rejected_now) and not loaded_now
     yield dg.AssetCheckResult(
         check_name="new_files_loaded",
         passed=not all_rejected,
@@ -185,12 +211,12 @@ def ingest_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         or f"every drop within {limit:.0%} quarantined",
         metadata={f: f"{s:.1%}" for f, _, _, s in over[:20]},
     )
-    for name, delivery in deliveries.items():
+    for name, status in deliveries.items():
         yield dg.AssetCheckResult(
             check_name=_check_name("delivered", name),
-            passed=delivery.passed,
+            passed=status.passed,
             severity=_check_severity("delivery"),
-            description=delivery.describe(),
+            description=status.describe(),
         )
 
 
