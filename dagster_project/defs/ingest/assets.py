@@ -35,6 +35,13 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
             )
         for outcome in result.rejected:
             context.log.error(f"rejected {outcome.drop.relative_path}: {outcome.rejected_reason}")
+        for outcome in result.outcomes:
+            if outcome.drop.date_warning:
+                context.log.warning(outcome.drop.date_warning)
+        for outcome in result.duplicates:
+            context.log.info(f"duplicate {outcome.drop.relative_path}: {outcome.rejected_reason}")
+        for entry in result.ignored:
+            context.log.warning(f"ignored {entry.relative_path}: {entry.reason}")
         return dg.MaterializeResult(metadata=result.metadata())
 
     return _ingest
