@@ -310,6 +310,8 @@ def test_folders_that_match_no_entity_are_recorded_with_the_closest_name(con, ra
     (raw_dir / "crm" / "opportunity" / "opportunity_2025-01-31.csv").write_text("a,b\n1,2\n")
     (raw_dir / "markting").mkdir()
     (raw_dir / "crm" / "README.md").write_text("exports")
+    (raw_dir / "erp").mkdir()
+    (raw_dir / "erp" / "products").write_text("a file where the entity folder belongs")
     folder(raw_dir)
 
     record_stray_entries(con, raw_dir, run_id="r1")
@@ -329,6 +331,7 @@ def test_folders_that_match_no_entity_are_recorded_with_the_closest_name(con, ra
             0,
             "r1",
         ),
+        ("erp", "", "erp/products", "ignored", "not in an entity folder (<source>/<entity>/<file>)", 0, "r1"),
         (
             "markting",
             "",

@@ -167,7 +167,7 @@ def stray_entries(raw_dir: Path, contracts: list[Contract] | None = None) -> lis
             add(top, top.name, "", f"folder matches no source: {hint} Its files are not read")
         else:
             for entry in visible(top):
-                if (top.name, entry.name) in entities:
+                if (top.name, entry.name) in entities and entry.is_dir():
                     continue  # an entity folder: read by the entity's own load
                 if not entry.is_dir():
                     add(entry, top.name, "", NOT_IN_ENTITY_FOLDER)
