@@ -149,8 +149,16 @@ def dbt_errors(target_dir: Path, run_id: str, limit: int = 3) -> list[tuple[str,
     for folder in _invocation_folders(target_dir, run_id):
         results = json.loads((folder / "run_results.json").read_text(encoding="utf-8")).get("results", [])
         errored = [r for r in results if r.get("status") == "error"]
-        return [(r["unique_id"].split(".", 2)[-1], _first_line(r.get("message") or "")) for r in errored[:limit]]
+        return [(r["unique_id"].split(".", 2)[-1], _dbt_reason(r.get("message") or "")) for r in errored[:limit]]
     return []
+
+
+def _dbt_reason(message: str) -> str:
+    """dbt's error without its `Runtime Error in model x (path)` heading: the line that says why."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and " Error in " in lines[0]:
+        return lines[1]
+    return lines[0] if lines else ""
 
 
 def _first_line(text: str) -> str:
@@ -266,6 +274,8 @@ def print_run_summary(
         if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
             continue  # its failed checks are listed above
         message = root_message(error)
+        if error is not None and error.cls_name == "DagsterDbtCliRuntimeError":
+            message = "dbt build failed"  # its own message is the command line; the nodes follow
         print(f"  step {event.step_key} failed: {message}")
         for node, node_message in dbt_errors(dbt_target_dir, result.run_id) if "dbt" in event.step_key else []:
             print(f"      {node}: {node_message}")
