@@ -375,6 +375,12 @@ def test_a_redelivered_file_is_recorded_as_a_duplicate(con, raw_dir):
     assert row_accounting(con) == []
     assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(2,)]
 
+    # touched without a change (a copy tool resets times): no news, no second record
+    for name in ("accounts_2025-01-31.csv", "accounts_2025-02-28_resent.csv"):
+        os.utime(folder(raw_dir) / name, (1_800_000_000, 1_800_000_000))
+    result = load(con, raw_dir)
+    assert (result.outcomes, result.duplicates, len(audit(con))) == ([], [], 3)
+
 
 # -- item 14: drop dates in the common spellings; a warning when the file's time stands in ------
 

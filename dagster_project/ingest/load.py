@@ -132,6 +132,7 @@ class Manifest:
             [contract.source, contract.entity],
         ).fetchall()
         self.files = {(f, b, m) for f, b, m, _, _ in rows}
+        self.contents = {(f, h) for f, _, _, h, _ in rows}  # a file touched without a change is no news
         # content -> (the file that first brought it, loaded | rejected); duplicates point at it
         self.originals: dict[str, tuple[str, str]] = {}
         for f, _, _, h, status in rows:
@@ -558,6 +559,9 @@ def load_entity(
             result.drops_already_loaded += 1
             continue
         digest = content_hash(drop.path)
+        if (drop.relative_path, digest) in manifest.contents:  # the same file, touched: nothing new
+            result.drops_already_loaded += 1
+            continue
         if digest in manifest.originals or digest in first_seen:
             result.drops_already_loaded += 1
             repeats.append((drop, digest))
