@@ -110,6 +110,28 @@ def test_decimals_with_more_digits_than_the_scale_are_quarantined_not_rounded(co
     ]
 
 
+def test_whole_numbers_with_a_fraction_are_quarantined_not_rounded(con, raw_dir):
+    accounts = load_contracts()["crm.accounts"]
+    rows = [
+        [f"A{i}", "甲公司", "制造", employees, "华东", "上海", "上海", "R1", "2025-01-01", "2025-01-02"]
+        for i, employees in enumerate(["120", "1.5", "2.0", "1e-7", "1.2e3"])  # lines 2-6
+    ]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(list(accounts.column_names), rows))
+
+    load_entity(con, accounts, raw_dir)
+
+    assert con.execute("select account_id, employee_count from raw_crm.accounts order by 1").fetchall() == [
+        ("A0", 120),
+        ("A2", 2),
+        ("A4", 1200),
+    ]
+    reason = "employee_count: more decimal places than bigint keeps (0): it would be rounded"
+    assert con.execute("select line, value, reason from meta.quarantine order by line").fetchall() == [
+        (3, "1.5", reason),
+        (5, "1e-7", reason),
+    ]
+
+
 def test_common_currency_spellings_are_stored_as_iso_codes(con, raw_dir):
     spellings = [
         "RMB",

@@ -98,17 +98,25 @@ def _range_problem(column: Column, typed: str, raw: str, rules: ValueRules) -> t
     )
 
 
-def _scale_problem(column: Column, typed: str, raw: str) -> tuple[str, str] | None:
-    """A decimal with more places than the column keeps would be rounded (`1e-7` -> 0.00)."""
+def _scale(column: Column) -> int | None:
+    """Decimal places the column keeps (None: not an exact number type)."""
+    if column.type.lower() == "bigint":
+        return 0
     match = _DECIMAL.fullmatch(column.type)
-    if match is None or int(match.group(2)) >= 18:
+    return int(match.group(2)) if match else None
+
+
+def _scale_problem(column: Column, typed: str, raw: str) -> tuple[str, str] | None:
+    """A number with more places than the column keeps would be rounded (`1e-7` -> 0.00, `1.5` -> 2)."""
+    scale = _scale(column)
+    if scale is None or scale >= 18:
         return None
     exact = f"try_cast({raw} as decimal(38, 18))"
     return _problem(
         column,
         f"({exact} <> {typed} or ({typed} = 0 and try_cast({raw} as double) <> 0))",
         raw,
-        f"more decimal places than {column.type} keeps ({match.group(2)}): it would be rounded",
+        f"more decimal places than {column.type} keeps ({scale}): it would be rounded",
     )
 
 
