@@ -19,7 +19,7 @@ install: $(STAMP)
 
 ## run: generate the sample when the raw folder is empty, then materialize every asset.
 run: $(STAMP)
-	$(BIN)/python -m dagster_project run
+	$(BIN)/python -m dagster_project run --sample-if-empty
 
 ## generate: (re)write the scale-1 sample into $(S2S_RAW_DIR).
 generate: $(STAMP)

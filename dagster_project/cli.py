@@ -9,7 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from dagster_project.settings import Settings, ensure_dagster_home
+from dagster_project.settings import DEFAULT_RAW_DIR, Settings, ensure_dagster_home
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -55,11 +55,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from dagster_project.deployment import write_field_policy
     from dagster_project.ingest import load_entity
     from dagster_project.ingest.integrity import refresh_orphans
+    from dagster_project.ingest.inventory import record_stray_entries
     from dagster_project.warehouse import ensure_raw_table, open_warehouse
 
     settings = _settings(args)
     contracts = [c for c in load_contracts().values() if not args.entity or c.name in args.entity]
     with open_warehouse(settings.warehouse) as con:
+        for entry in record_stray_entries(con, settings.raw_dir, run_id=f"ingest-{time.time_ns()}"):
+            _print(f"ignored {entry.relative_path}: {entry.reason}")
         for contract in contracts:
             result = load_entity(
                 con,
@@ -70,6 +73,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     f"quarantined {o.rows_quarantined}" + (f" ({o.rejected_reason})" if o.rejected_reason else "")
                 ),
             )
+            for outcome in result.duplicates:
+                _print(f"  {outcome.drop.relative_path}: duplicate ({outcome.rejected_reason})")
+            for entry in result.ignored:
+                _print(f"  ignored {entry.relative_path}: {entry.reason}")
             m = result.metadata()
             _print(
                 f"{contract.name}: {m['drops_loaded']} drops loaded ({m['drops_already_loaded']} already), "
@@ -100,13 +107,62 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_check(settings.raw_dir, deployment_dir(), args.only, args.entity, args.all_files)
 
 
+def _no_extracts(raw_dir: Path) -> str:
+    """The error for a raw folder without extracts: the expected layout, and what the folder holds."""
+    from dagster_project.contracts import load_contracts
+    from dagster_project.ingest.inventory import scan_entity_folder, stray_entries
+
+    contracts = list(load_contracts().values())
+    if not raw_dir.is_dir():
+        lines = [f"error: no extracts in {raw_dir}: the folder does not exist."]
+    else:
+        lines = [f"error: no extracts in {raw_dir}: no file here is an extract the loader reads."]
+    lines += [
+        "Expected: one folder per entity, one file per delivery (.csv, .csv.gz, .parquet or .xlsx), e.g.",
+        f"  {raw_dir}/crm/accounts/accounts_2026-11-24.csv",
+        "or a system's own exports that a mapping in the deployment folder routes to the entities",
+        "  (e.g. <raw>/salesforce/Opportunity.csv with mappings/salesforce.yml: README, bring your own exports).",
+        "Entities:",
+    ]
+    by_source: dict[str, list[str]] = {}
+    for contract in contracts:
+        by_source.setdefault(contract.source, []).append(contract.entity)
+    lines += [f"  {source}: {', '.join(sorted(names))}" for source, names in sorted(by_source.items())]
+    if raw_dir.is_dir():
+        found = stray_entries(raw_dir, contracts)
+        found += [e for c in contracts for e in scan_entity_folder(raw_dir, c).ignored]
+        if found:
+            lines.append("Found instead (not read):")
+            lines += [f"  {e.relative_path}: {e.reason}" for e in sorted(found, key=lambda e: e.relative_path)]
+    lines.append(
+        "The sample company is written only by `python -m dagster_project generate --out <folder>` "
+        f"(or by `make run` on the default {DEFAULT_RAW_DIR})."
+    )
+    return "\n".join(lines)
+
+
+def _is_default_raw_dir(raw_dir: Path) -> bool:
+    return raw_dir.absolute() == Path(DEFAULT_RAW_DIR).absolute()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Materialize every asset (the daily job); on an empty raw folder, generate the sample first."""
+    """Materialize every asset (the daily job). Without extracts: an error showing the layout, except
+    for `make run` (--sample-if-empty) on the default raw folder, which generates the sample first."""
     import dagster as dg
+
+    from dagster_project.warehouse import WarehouseLocked, check_not_locked
 
     settings = _settings(args)
     if not _has_drops(settings.raw_dir):
+        if not (args.sample_if_empty and _is_default_raw_dir(settings.raw_dir)):
+            _print(_no_extracts(settings.raw_dir))
+            return 2
         _generate(settings.raw_dir, args.scale, args.seed, args.end, "default")
+    try:
+        check_not_locked(settings.warehouse)
+    except WarehouseLocked as exc:
+        _print(f"error: {exc}")
+        return 1
     if not args.force:
         from dagster_project.publish.fingerprint import nothing_new
 
@@ -196,13 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--entity", action="append", help="only this <source>.<entity> (repeatable)")
     i.set_defaults(func=cmd_ingest)
 
-    r = sub.add_parser("run", help="materialize every asset; generates the sample when the raw folder is empty")
+    r = sub.add_parser("run", help="materialize every asset: ingest, dbt build, checks, publish, alerts")
     paths(r)
     sample(r)
     r.add_argument(
         "--force",
         action="store_true",
         help="rebuild, check and publish even when nothing changed since the published snapshot",
+    )
+    r.add_argument(
+        "--sample-if-empty",
+        action="store_true",
+        help=f"generate the sample company when the raw folder is the default {DEFAULT_RAW_DIR} and holds no "
+        "extract (what `make run` does); any other folder without extracts is an error",
     )
     r.set_defaults(func=cmd_run)
 

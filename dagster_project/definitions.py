@@ -9,6 +9,7 @@ from dagster_project.defs.deployment.assets import field_policy
 from dagster_project.defs.ingest.assets import INGEST_ASSETS, orphans
 from dagster_project.defs.publish.assets import build_publish_asset, marts_postgres
 from dagster_project.defs.quality.assets import (
+    delivery,
     dq_completeness,
     ingest_audit,
     orphan_share,
@@ -35,6 +36,7 @@ defs = dg.Definitions(
         *INGEST_ASSETS,
         orphans,
         ingest_audit,
+        delivery,
         dq_completeness,
         field_policy,
         *DBT_ASSETS,

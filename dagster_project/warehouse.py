@@ -8,6 +8,7 @@ lineage columns below. Schema `meta` holds the drop manifest, the per-drop audit
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +38,7 @@ create table if not exists meta.drop_manifest (
     drop_date date,
     file_bytes bigint,
     file_mtime_ns bigint,               -- with source_file and file_bytes: skips re-hashing unchanged files
-    status varchar not null,            -- loaded | rejected
+    status varchar not null,            -- loaded | rejected | duplicate (same content as a drop before it)
     loaded_at timestamp not null
 );
 create table if not exists meta.ingest_audit (
@@ -54,11 +55,15 @@ create table if not exists meta.ingest_audit (
     rows_updated bigint,                -- replaced an older version of the key
     rows_superseded bigint,             -- accepted, but a newer version was already loaded
     extra_columns varchar[],
-    status varchar not null,            -- loaded | rejected
-    rejected_reason varchar,
+    -- loaded: read, rows loaded or quarantined; rejected: the file could not be loaded;
+    -- ignored: not read (not a drop: other file type, folder, link out of the raw folder, no entity);
+    -- duplicate: same content as a drop before it, nothing to load. Rows are 0 unless loaded.
+    status varchar not null,
+    rejected_reason varchar,            -- why rejected, ignored or duplicate
     run_id varchar,
     started_at timestamp not null,
-    finished_at timestamp not null
+    finished_at timestamp not null,
+    note varchar                        -- a warning on a loaded drop (e.g. its date from the file's mtime)
 );
 create table if not exists meta.quarantine (
     drop_id varchar not null,
@@ -92,14 +97,59 @@ def duckdb_settings() -> dict[str, str]:
     }
 
 
+class WarehouseLocked(RuntimeError):
+    """Another process holds the warehouse file (DuckDB allows one writer); the message names it."""
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def _process_name(pid: int, executable: str) -> str:
+    """The holder's command line (its first two words), else the executable DuckDB names."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return executable
+    words = [w.decode(errors="replace") for w in words if w]
+    if not words:
+        return executable
+    shown = " ".join([Path(words[0]).name, *words[1:2]])
+    return shown + (" ..." if len(words) > 2 else "")
+
+
+def locked_error(path: Path, exc: duckdb.Error) -> WarehouseLocked | None:
+    """A one-line error naming the process that holds the file, if that is what `exc` says."""
+    match = _LOCK_HOLDER.search(str(exc))
+    if "Could not set lock" not in str(exc) or match is None:
+        return None
+    pid = int(match.group(2))
+    return WarehouseLocked(
+        f"the warehouse {path} is in use by another process, PID {pid} ({_process_name(pid, match.group(1))}): "
+        "stop it or wait until it finishes, then run again"
+    )
+
+
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (creating its folder), with Asia/Shanghai as the session time zone."""
+    """Open the warehouse file (creating its folder), with Asia/Shanghai as the session time zone;
+    raises WarehouseLocked when another process holds it."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_settings())
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=duckdb_settings())
+    except duckdb.IOException as exc:
+        locked = locked_error(path, exc)
+        if locked is None:
+            raise
+        raise locked from None
     con.execute("set TimeZone = 'Asia/Shanghai'")
     return con
+
+
+def check_not_locked(path: Path) -> None:
+    """Raise WarehouseLocked when another process holds the warehouse file (a run would fail on every step)."""
+    if Path(path).exists():
+        connect(path).close()
 
 
 @contextmanager
@@ -123,6 +173,7 @@ def literal(value: str) -> str:
 
 def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(META_DDL)
+    con.execute("alter table meta.ingest_audit add column if not exists note varchar")  # warehouses made before it
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:

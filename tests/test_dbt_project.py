@@ -640,7 +640,7 @@ def load_small_company(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
         insert into meta.ingest_audit values
         ('d1', 'crm', 'accounts', 'crm/accounts/2025-07-01.csv', date '2025-07-01', 'utf-8', 4, 3, 1, 3, 0, 0,
-         [], 'loaded', null, 'run-1', timestamp '2025-07-01 01:00:00', timestamp '2025-07-01 01:00:01')
+         [], 'loaded', null, 'run-1', timestamp '2025-07-01 01:00:00', timestamp '2025-07-01 01:00:01', null)
     """)
 
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import psutil
 import pytest
 
 from dagster_project.sample import generate
@@ -268,3 +271,93 @@ def test_run_killed_mid_build_or_publish_leaves_last_snapshot_and_rerun_complete
     code, out = finish(run_cli(env, "--force"))
     assert code == 0, out[-3000:]
     assert "BI snapshot published" in out
+
+
+def _dbt_children(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in children:
+        try:
+            if any(Path(word).name in ("dbt", "s2s-dbt") for word in child.cmdline()[:2]):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_a_run_killed_during_dbt_leaves_no_dbt_running(site):
+    """Issue 9, item 19: SIGKILL of the run alone (not its process group) takes dbt with it."""
+    base, env = site
+    proc = run_cli(env, "--force")
+    lines: list[str] = []
+    _start_draining(proc, lines)
+    deadline = time.monotonic() + 600
+    building: list[psutil.Process] = []
+    while not building or not any("dbt_models" in line and "STEP_START" in line for line in lines):
+        assert proc.poll() is None, "the run ended before dbt started"
+        assert time.monotonic() < deadline, "dbt did not start"
+        building = [p for p in _dbt_children(proc.pid) if "build" in p.cmdline()]
+        time.sleep(0.2)
+    time.sleep(3)  # dbt is building models in the warehouse
+
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    from test_dbt_child import ended
+
+    assert all(ended(p, within=20) for p in building), "dbt outlived the run"
+    code, out = finish(run_cli(env, "--force"))  # the warehouse is free: the next run works
+    assert code == 0, out[-3000:]
+    assert "Traceback" not in out
+
+
+@contextmanager
+def small_disk(path: Path, size: str):
+    """A tmpfs of `size` mounted at `path` (needs root); the test is skipped where mounting is not allowed."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}): disk full not testable")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_full_disk_during_publish_is_said_and_leaves_nothing_behind(site, tmp_path):
+    """Issue 9, item 20: the BI folder on a 2 MB disk; the snapshot needs more."""
+    base, env = site
+    with small_disk(tmp_path / "bi", "2m") as bi:
+        code, out = finish(run_cli({**env, "S2S_BI_DIR": str(bi)}, "--force"))
+
+        assert code == 1
+        assert "Traceback" not in out
+        summary = out[out.index("checks: ") :]
+        assert "step bi__marts_snapshot failed: " in summary
+        assert "No space left on device" in summary.split("step bi__marts_snapshot failed: ")[1].splitlines()[0]
+        assert "BI snapshot NOT published (the publish step failed: " in summary
+        assert "did not reach the publish step" not in summary
+        leftovers = [p.relative_to(bi).as_posix() for p in bi.rglob("*")]
+        assert leftovers in ([], [".snapshots"]), leftovers
+
+
+def test_a_full_disk_under_the_warehouse_is_said_in_the_summary(site, tmp_path):
+    """Issue 9, item 20: the warehouse on a disk with 3 MB to spare; dbt's build needs more."""
+    base, env = site
+    source = Path(env["S2S_WAREHOUSE"])
+    size_mb = source.stat().st_size // (1 << 20) + 3
+    with small_disk(tmp_path / "disk", f"{size_mb}m") as disk:
+        warehouse = disk / "warehouse.duckdb"
+        shutil.copyfile(source, warehouse)
+        code, out = finish(
+            run_cli({**env, "S2S_WAREHOUSE": str(warehouse), "S2S_BI_DIR": str(tmp_path / "bi")}, "--force")
+        )
+
+        assert code == 1
+        assert "Traceback" not in out
+        summary = out[out.index("checks: ") :]
+        assert "No space left on device" in summary
+        assert "BI snapshot NOT published" in summary

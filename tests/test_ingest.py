@@ -253,7 +253,11 @@ def test_redelivered_drop_is_a_noop(con, raw_dir):
 
     assert result.drops_already_loaded == 2 and result.outcomes == []
     assert con.execute("select * from raw_crm.opportunities order by 1").fetchall() == before
-    assert len(audit(con)) == 1
+    # the re-delivered file loads nothing; the audit records it as a duplicate (zero rows)
+    assert [(r[0].rsplit("/", 1)[1], r[1], r[4]) for r in audit(con)] == [
+        ("opportunities_2025-01-31.csv", 2, "loaded"),
+        ("opportunities_2025-02-28_resent.csv", 0, "duplicate"),
+    ]
 
 
 # 1 byte: every drop is a batch of its own (one transaction each); None: both drops in one batch.

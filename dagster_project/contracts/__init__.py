@@ -38,6 +38,7 @@ class Column:
     max: float | None = None
     default: str | None = None  # value used when the column is absent or empty
     pii: str | None = None  # name | email | phone: masked or dropped when published
+    aliases: str | None = None  # a table of config/warehouse.yml ingest.value_aliases: other spellings -> value
 
 
 @dataclass(frozen=True)

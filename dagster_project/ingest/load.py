@@ -15,6 +15,7 @@ the one-by-one application too (see `_compare`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,7 @@ import duckdb
 from dagster_project.contracts import Contract
 from dagster_project.ingest.drops import Drop, content_hash, find_drops
 from dagster_project.ingest.integrity import orphan_counts
+from dagster_project.ingest.inventory import IgnoredEntry, record_ignored, scan_entity_folder
 from dagster_project.ingest.read import FileRejected, MalformedRow, read_drop
 from dagster_project.ingest.validate import (
     checked_select,
@@ -54,7 +56,7 @@ _OLDEST = "timestamp '0001-01-01'"
 class DropOutcome:
     drop: Drop
     drop_id: str
-    status: str  # loaded | rejected
+    status: str  # loaded | rejected | duplicate
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -63,7 +65,8 @@ class DropOutcome:
     rows_superseded: int = 0
     encoding: str | None = None
     extra_columns: list[str] = field(default_factory=list)
-    rejected_reason: str | None = None
+    rejected_reason: str | None = None  # why rejected, or what a duplicate repeats
+    note: str | None = None  # a warning on the drop (its date from the file's modification time)
     not_delivered: list[str] = field(default_factory=list)  # contract columns absent: NULL
     rows_skipped: int = 0  # rows a mapping's skip rule leaves out (not records: not read)
 
@@ -72,8 +75,10 @@ class DropOutcome:
 class EntityLoadResult:
     contract: Contract
     drops_found: int = 0
-    drops_already_loaded: int = 0
+    drops_already_loaded: int = 0  # unchanged files, and re-delivered content (then also in `duplicates`)
     outcomes: list[DropOutcome] = field(default_factory=list)
+    duplicates: list[DropOutcome] = field(default_factory=list)
+    ignored: list[IgnoredEntry] = field(default_factory=list)  # newly recorded as ignored
     table_rows: int = 0
     orphans: dict[str, int] = field(default_factory=dict)
 
@@ -105,6 +110,10 @@ class EntityLoadResult:
             or "none",
             "columns_not_delivered": self.not_delivered_summary() or "none",
             "rows_skipped_by_mapping": self.total("rows_skipped"),
+            "duplicate_files": "; ".join(f"{o.drop.relative_path}: {o.rejected_reason}" for o in self.duplicates)
+            or "none",
+            "ignored_files": "; ".join(f"{e.relative_path}: {e.reason}" for e in self.ignored) or "none",
+            "warnings": "; ".join(o.drop.date_warning for o in self.outcomes if o.drop.date_warning) or "none",
         }
 
     def not_delivered_summary(self) -> str:
@@ -139,27 +148,21 @@ class Manifest:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract):
         rows = con.execute(
-            "select source_file, file_bytes, file_mtime_ns, content_sha256 from meta.drop_manifest "
-            "where source = ? and entity = ?",
+            "select source_file, file_bytes, file_mtime_ns, content_sha256, status from meta.drop_manifest "
+            "where source = ? and entity = ? order by loaded_at",
             [contract.source, contract.entity],
         ).fetchall()
-        self.files = {(f, b, m) for f, b, m, _ in rows}
-        self.hashes = {h: f for f, _, _, h in rows}
+        self.files = {(f, b, m) for f, b, m, _, _ in rows}
+        self.contents = {(f, h) for f, _, _, h, _ in rows}  # a file touched without a change is no news
+        # content -> (the file that first brought it, loaded | rejected); duplicates point at it
+        self.originals: dict[str, tuple[str, str]] = {}
+        for f, _, _, h, status in rows:
+            if status != "duplicate":
+                self.originals.setdefault(h, (f, status))
 
     def unchanged(self, drop: Drop) -> bool:
-        """The file was loaded (or rejected) before with the same path, size and mtime."""
+        """The file was loaded, rejected or found a duplicate before with the same path, size and mtime."""
         return (drop.relative_path, drop.size, drop.mtime_ns) in self.files
-
-    def known(self, drop: Drop) -> tuple[bool, str | None]:
-        """(already loaded?, content hash). An unchanged file is not re-hashed."""
-        if self.unchanged(drop):
-            return True, None
-        digest = content_hash(drop.path, drop.identity_salt)
-        if digest in self.hashes:
-            log.info("%s: same content as %s, already loaded; skipped", drop.relative_path, self.hashes[digest])
-            return True, digest
-        self.hashes[digest] = drop.relative_path  # a second copy later in this load is skipped too
-        return False, digest
 
 
 def _create_batch_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
@@ -254,7 +257,12 @@ def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list
         except FileRejected as exc:
             o = p.outcome
             p.outcome = DropOutcome(
-                drop=o.drop, drop_id=o.drop_id, status="rejected", encoding=o.encoding, rejected_reason=str(exc)
+                drop=o.drop,
+                drop_id=o.drop_id,
+                status="rejected",
+                encoding=o.encoding,
+                rejected_reason=str(exc),
+                note=o.note,
             )
             log.error("%s rejected: %s", o.drop.relative_path, exc)
             continue
@@ -432,7 +440,7 @@ def _record(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pen
     )
     insert_rows(
         con,
-        "insert into meta.ingest_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into meta.ingest_audit ({AUDIT_COLUMNS}) values ({', '.join(['?'] * 19)})",
         [
             [
                 o.drop_id,
@@ -453,11 +461,19 @@ def _record(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pen
                 run_id,
                 p.started.replace(tzinfo=None),
                 finished,
+                o.note,
             ]
             for p in batch
             for o in [p.outcome]
         ],
     )
+
+
+AUDIT_COLUMNS = (
+    "drop_id, source, entity, source_file, drop_date, encoding, rows_read, rows_loaded, rows_quarantined, "
+    "rows_inserted, rows_updated, rows_superseded, extra_columns, status, rejected_reason, run_id, started_at, "
+    "finished_at, note"
+)
 
 
 def load_batch(
@@ -469,7 +485,9 @@ def load_batch(
     try:
         batch = [
             _Pending(
-                outcome=DropOutcome(drop=drop, drop_id=f"{contract.name}:{digest[:16]}", status="loaded"),
+                outcome=DropOutcome(
+                    drop=drop, drop_id=f"{contract.name}:{digest[:16]}", status="loaded", note=drop.date_note
+                ),
                 digest=digest,
                 seq=seq,
                 started=datetime.now(UTC),
@@ -521,6 +539,33 @@ def _batches(pending: list[tuple[Drop, str]], max_bytes: int) -> list[list[tuple
     return batches
 
 
+def _duplicate(contract: Contract, drop: Drop, digest: str, original: str, status: str, this_run: bool) -> DropOutcome:
+    """The audit outcome of a file whose content an earlier drop brought already."""
+    when = "in this run" if this_run else "before"
+    then = "nothing to load" if status == "loaded" else "not read again"
+    path_digest = hashlib.sha256(drop.relative_path.encode()).hexdigest()[:8]
+    return DropOutcome(
+        drop=drop,
+        drop_id=f"{contract.name}:{digest[:16]}:{path_digest}",
+        status="duplicate",
+        rejected_reason=f"same content as {original}, {status} {when}: {then}",
+    )
+
+
+def _record_duplicates(con: duckdb.DuckDBPyConnection, contract: Contract, found: list[tuple], run_id: str) -> None:
+    """Manifest and audit rows of re-delivered files (zero rows each), in one transaction: the
+    manifest row spares the next run hashing the file again."""
+    now = datetime.now(UTC)
+    batch = [_Pending(outcome=o, digest=digest, seq=i, started=now) for i, (o, digest) in enumerate(found)]
+    con.execute("begin transaction")
+    try:
+        _record(con, contract, batch, run_id)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def load_entity(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
@@ -530,25 +575,50 @@ def load_entity(
     on_drop: Callable[[DropOutcome], None] | None = None,
     batch_bytes: int | None = None,
 ) -> EntityLoadResult:
-    """Load every new drop of the entity from `raw_dir`, oldest first."""
+    """Load every new drop of the entity from `raw_dir`, oldest first; record what its folder holds
+    that is not a drop (ignored) and files repeating an earlier drop's content (duplicate)."""
     run_id = run_id or uuid.uuid4().hex
     ensure_meta(con)
     ensure_raw_table(con, contract)
-    drops = find_drops(raw_dir, contract)
+    folder = scan_entity_folder(raw_dir, contract)  # the native folder's drops and what it holds besides
+    drops = find_drops(raw_dir, contract)  # those drops and the files the deployment's mappings route here
     result = EntityLoadResult(contract=contract, drops_found=len(drops))
+    result.ignored = record_ignored(con, folder.ignored, run_id)
     manifest = Manifest(con, contract)
-    pending = []
+    pending, repeats, first_seen = [], [], {}
     for drop in drops:
-        known, digest = manifest.known(drop)
-        if known:
+        if manifest.unchanged(drop):  # not re-hashed
             result.drops_already_loaded += 1
-        else:
-            pending.append((drop, digest))
+            continue
+        digest = content_hash(drop.path, drop.identity_salt)
+        if (drop.relative_path, digest) in manifest.contents:  # the same file, touched: nothing new
+            result.drops_already_loaded += 1
+            continue
+        if digest in manifest.originals or digest in first_seen:
+            result.drops_already_loaded += 1
+            repeats.append((drop, digest))
+            continue
+        first_seen[digest] = drop.relative_path
+        pending.append((drop, digest))
+        if drop.date_warning:
+            log.warning(drop.date_warning)
     for batch in _batches(pending, batch_bytes or ingest_batch_bytes()):
         for outcome in load_batch(con, contract, batch, run_id):
             result.outcomes.append(outcome)
             if on_drop:
                 on_drop(outcome)
+    statuses = {o.drop.relative_path: o.status for o in result.outcomes}
+    found = []
+    for drop, digest in repeats:
+        this_run = digest not in manifest.originals
+        original = first_seen[digest] if this_run else manifest.originals[digest][0]
+        status = statuses[original] if this_run else manifest.originals[digest][1]
+        outcome = _duplicate(contract, drop, digest, original, status, this_run)
+        log.info("%s: %s", drop.relative_path, outcome.rejected_reason)
+        result.duplicates.append(outcome)
+        found.append((outcome, digest))
+    if found:
+        _record_duplicates(con, contract, found, run_id)
     result.table_rows = fetch_one(con, f"select count(*) from {contract.table}")[0]
     result.orphans = orphan_counts(con, contract)
     return result

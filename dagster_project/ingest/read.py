@@ -3,13 +3,14 @@
 Every format lands in the same shape, `_drop_raw(_line, <header columns as VARCHAR>)`, so that
 validation is written once. `_line` is the 1-based physical line in a CSV file (header = 1), the
 sheet row in an xlsx file, and the 1-based row number in a Parquet file.
+
+A file that cannot be read is rejected (FileRejected, the reason naming paths relative to the raw
+folder); the checks of its bytes before DuckDB reads it are in `inspect.py`. Errors of the machine
+rather than of the file (disk full, out of memory) are raised as they are: the file is not to blame.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -17,12 +18,21 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.ingest.drops import Drop, detect_encoding, transcode_to_utf8
+from dagster_project.ingest.drops import Drop, detect_encoding
+from dagster_project.ingest.inspect import (
+    FileRejected,
+    Limits,
+    LongLine,
+    check_reserved,
+    ingest_limits,
+    plain_link,
+    prepare_csv,
+    read_csv_header,
+    scrub_paths,
+)
 from dagster_project.warehouse import literal, quote
 
-
-class FileRejected(Exception):
-    """The whole file cannot be loaded; the message says why (and names the column if one is missing)."""
+__all__ = ["FileRejected", "MalformedRow", "ReadResult", "read_drop"]
 
 
 @dataclass
@@ -48,33 +58,39 @@ def _check_header(names: list[str], drop: Drop) -> list[str]:
         if name.lower() in seen:
             raise FileRejected(f"{drop.relative_path}: column {name!r} appears twice in the header")
         seen.add(name.lower())
+    check_reserved(header)
     return header
 
 
-def _read_csv_header(path: Path, encoding: str) -> list[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        first = fh.readline()
-    text_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
-    try:
-        line = first.decode(text_encoding)
-    except UnicodeDecodeError as exc:
-        raise FileRejected(f"header is not valid {encoding}: {exc}") from exc
-    rows = list(csv.reader(io.StringIO(line)))
-    if not rows or not any(c.strip() for c in rows[0]):
-        raise FileRejected("empty file: no header row")
-    return rows[0]
+def _actual_line(line: int, removed: list[int]) -> int:
+    """A line number of the copy DuckDB read, as a line of the file (the removed lines counted back)."""
+    shift = 0
+    for r in removed:  # sorted
+        if r > line + shift:
+            break
+        shift += 1
+    return line + shift
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> list[MalformedRow]:
+def _load_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    header: list[str],
+    max_line_bytes: int | None = None,
+    long_lines: list[LongLine] | None = None,
+) -> list[MalformedRow]:
+    """`long_lines` were cut out of the file at `path` before: they are quarantined by their line
+    numbers, and the lines DuckDB reports are numbered as in the file."""
+    long_lines = long_lines or []
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
+    line_limit = f", max_line_size = {max_line_bytes}" if max_line_bytes else ""
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
     con.execute(
         f"""
         create or replace temp table _drop_raw as
         select row_number() over () + 1 as _line, *
         from read_csv({literal(str(path))}, columns = {columns}, header = true, auto_detect = false,
-                      delim = ',', quote = '"', escape = '"', store_rejects = true)
+                      delim = ',', quote = '"', escape = '"', store_rejects = true{line_limit})
         """
     )
     rejects = con.execute(
@@ -83,7 +99,13 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> 
         from reject_errors group by line order by line
         """
     ).fetchall()
-    malformed = [MalformedRow(line=r[0], reason=f"malformed row: {r[1]}", raw_record=r[2]) for r in rejects]
+    removed = [ln.line for ln in long_lines]
+    malformed = [
+        MalformedRow(line=_actual_line(r[0], removed), reason=f"malformed row: {r[1]}", raw_record=r[2])
+        for r in rejects
+    ]
+    malformed += [MalformedRow(ln.line, ln.reason(max_line_bytes or 0), ln.head) for ln in long_lines]
+    malformed.sort(key=lambda m: m.line)
     if malformed:
         # Lines shift past each malformed line: good rows numbered above `line_i - i` (the i-th
         # malformed line, 1-based i) sit i lines further down.
@@ -102,18 +124,33 @@ def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, header: list[str]) -> 
     return malformed
 
 
+def _first_line(exc: BaseException) -> str:
+    """DuckDB's message without the SQL it quotes after it."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _machine_error(exc: BaseException) -> bool:
+    """Errors of the machine, not of the file: never a reason to reject a file for good."""
+    text = str(exc)
+    return isinstance(exc, (duckdb.OutOfMemoryException, MemoryError)) or any(
+        marker in text for marker in ("No space left on device", "Could not set lock", "Out of Memory")
+    )
+
+
 def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     try:
         names = [r[0] for r in con.execute(f"describe select * from read_parquet({literal(str(path))})").fetchall()]
-    except duckdb.Error as exc:
-        raise FileRejected(f"not a readable Parquet file: {exc}") from exc
-    casts = ", ".join(f"{quote(n)}::varchar as {quote(n.strip())}" for n in names)
-    con.execute(
-        f"""
-        create or replace temp table _drop_raw as
-        select row_number() over () as _line, {casts} from read_parquet({literal(str(path))})
-        """
-    )
+        casts = ", ".join(f"{quote(n)}::varchar as {quote(n.strip())}" for n in names)
+        con.execute(
+            f"""
+            create or replace temp table _drop_raw as
+            select row_number() over () as _line, {casts} from read_parquet({literal(str(path))})
+            """
+        )
+    except duckdb.Error as exc:  # a footer that cannot be read, or corrupt pages behind a good footer
+        if _machine_error(exc):
+            raise
+        raise FileRejected(f"not a readable Parquet file: {_first_line(exc)}") from exc
     return names
 
 
@@ -129,6 +166,23 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
+def _xlsx_records(workbook, drop: Drop) -> tuple[list[str], list[list]]:
+    """The first sheet's header and its non-blank rows, each led by its sheet row number."""
+    rows = workbook.worksheets[0].iter_rows(values_only=True)
+    first = next(rows, None)
+    if first is None or not any(c is not None for c in first):
+        raise FileRejected("empty first sheet: no header row")
+    header = _check_header([_cell_text(c) or "" for c in first], drop)
+    records = []
+    for sheet_row, values in enumerate(rows, start=2):
+        if values is None or all(v is None for v in values):
+            continue  # blank sheet rows carry no record
+        cells = [_cell_text(v) for v in values[: len(header)]]
+        cells += [None] * (len(header) - len(cells))
+        records.append([sheet_row, *cells])
+    return header, records
+
+
 def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, drop: Drop) -> list[str]:
     import pandas as pd  # only xlsx drops need it; kept out of start-up
     from openpyxl import load_workbook
@@ -136,20 +190,17 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, drop: Drop) -> list[s
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
+        if _machine_error(exc):
+            raise
         raise FileRejected(f"not a readable xlsx workbook: {exc}") from exc
     try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
-        first = next(rows, None)
-        if first is None or not any(c is not None for c in first):
-            raise FileRejected("empty first sheet: no header row")
-        header = _check_header([_cell_text(c) or "" for c in first], drop)
-        records = []
-        for sheet_row, values in enumerate(rows, start=2):
-            if values is None or all(v is None for v in values):
-                continue  # blank sheet rows carry no record
-            cells = [_cell_text(v) for v in values[: len(header)]]
-            cells += [None] * (len(header) - len(cells))
-            records.append([sheet_row, *cells])
+        header, records = _xlsx_records(workbook, drop)
+    except FileRejected:
+        raise
+    except Exception as exc:  # the sheet's XML is read lazily: broken XML shows only here
+        if _machine_error(exc):
+            raise
+        raise FileRejected(f"not a readable xlsx workbook: {type(exc).__name__}: {exc}") from exc
     finally:
         workbook.close()
     frame = pd.DataFrame(records, columns=["_line", *header], dtype=object)
@@ -161,26 +212,34 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, drop: Drop) -> list[s
     return header
 
 
-def read_drop(con: duckdb.DuckDBPyConnection, drop: Drop) -> ReadResult:
-    """Fill temp table `_drop_raw` from the drop; raise FileRejected when the file cannot be read."""
+def _read_csv(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits) -> ReadResult:
+    encoding = detect_encoding(drop.path)
+    header = _check_header(read_csv_header(drop.path, encoding, limits.max_line_bytes), drop)
+    prepared = prepare_csv(drop.path, encoding, workdir, limits)
+    try:
+        malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines)
+    except duckdb.Error as exc:
+        if _machine_error(exc):
+            raise
+        raise FileRejected(f"cannot be parsed as CSV: {_first_line(exc)}") from exc
+    return ReadResult(header=header, encoding=encoding, malformed=malformed)
+
+
+def _read(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits) -> ReadResult:
     if drop.format == "parquet":
-        return ReadResult(header=_check_header(_load_parquet(con, drop.path), drop), encoding=None)
+        names = _load_parquet(con, plain_link(drop.path, workdir))
+        return ReadResult(header=_check_header(names, drop), encoding=None)
     if drop.format == "xlsx":
         return ReadResult(header=_load_xlsx(con, drop.path, drop), encoding=None)
+    return _read_csv(con, drop, workdir, limits)
 
-    encoding = detect_encoding(drop.path)
-    header = _check_header(_read_csv_header(drop.path, encoding), drop)
-    try:
-        if encoding == "utf-8":
-            malformed = _load_csv(con, drop.path, header)
-        else:
-            with tempfile.TemporaryDirectory(prefix="s2s_transcode_") as tmp:
-                utf8_copy = Path(tmp) / "drop.csv"
-                try:
-                    transcode_to_utf8(drop.path, encoding, utf8_copy)
-                except UnicodeDecodeError as exc:
-                    raise FileRejected(f"not valid {encoding} at byte {exc.start}: {exc.reason}") from exc
-                malformed = _load_csv(con, utf8_copy, header)
-    except duckdb.Error as exc:
-        raise FileRejected(f"cannot be parsed as CSV: {exc}") from exc
-    return ReadResult(header=header, encoding=encoding, malformed=malformed)
+
+def read_drop(con: duckdb.DuckDBPyConnection, drop: Drop, limits: Limits | None = None) -> ReadResult:
+    """Fill temp table `_drop_raw` from the drop (exactly this file: its name is never a glob
+    pattern); raise FileRejected, naming paths relative to the raw folder, when it cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="s2s_read_") as tmp:
+        workdir = Path(tmp)
+        try:
+            return _read(con, drop, workdir, limits or ingest_limits())
+        except FileRejected as exc:
+            raise FileRejected(scrub_paths(str(exc), drop.path, drop.relative_path, workdir)) from exc

@@ -7,11 +7,61 @@ A row with any problem goes to quarantine; the rest load.
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 from dagster_project.contracts import Column, Contract
-from dagster_project.warehouse import literal, quote
+from dagster_project.warehouse import literal, quote, warehouse_config
 
 _TRUE = ("true", "t", "1", "yes", "y", "是")
 _FALSE = ("false", "f", "0", "no", "n", "否")
+_DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ValueRules:
+    """Rules on values beyond each column's own (config/warehouse.yml, section ingest)."""
+
+    earliest: date  # dates and timestamps outside [earliest, latest] are not plausible
+    latest: date
+    aliases: dict[str, dict[str, str]]  # table -> {folded spelling: value}
+
+    def aliases_for(self, column: Column) -> dict[str, str]:
+        if column.aliases not in self.aliases:
+            raise KeyError(f"column {column.name} names alias table {column.aliases!r}, not in ingest.value_aliases")
+        return self.aliases[column.aliases]
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def value_rules(as_of: date | None = None) -> ValueRules:
+    """The rules as of `as_of` (default S2S_AS_OF, else today: the day of ingestion)."""
+    config = warehouse_config("ingest")
+    if as_of is None:
+        as_of = date.fromisoformat(os.environ["S2S_AS_OF"]) if os.environ.get("S2S_AS_OF") else date.today()
+    plausible = config["plausible_dates"]
+    aliases = {
+        table: {str(spelling).strip().lower(): code for code, spellings in codes.items() for spelling in spellings}
+        for table, codes in (config.get("value_aliases") or {}).items()
+    }
+    return ValueRules(
+        earliest=plausible["earliest"],
+        latest=_years_after(as_of, int(plausible["years_after_as_of"])),
+        aliases=aliases,
+    )
+
+
+def _normalised(column: Column, raw: str, rules: ValueRules) -> str:
+    """The trimmed text with the column's aliases applied and case folded (` Cny `, RMB -> CNY)."""
+    whens = " ".join(f"when {literal(s)} then {literal(v)}" for s, v in rules.aliases_for(column).items())
+    return f"case lower({raw}) {whens} else upper({raw}) end"
 
 
 def _typed(column: Column, raw: str) -> str:
@@ -38,16 +88,55 @@ def _problem(column: Column, condition: str, value: str, reason: str, label: str
     )
 
 
+def _range_problem(
+    column: Column, typed: str, raw: str, rules: ValueRules, label: str | None = None
+) -> tuple[str, str]:
+    kind = column.type.lower()
+    first, after = literal(rules.earliest.isoformat()), literal((rules.latest + timedelta(days=1)).isoformat())
+    return _problem(
+        column,
+        f"({typed} < {kind} {first} or {typed} >= {kind} {after})",
+        raw,
+        f"outside the plausible range {rules.earliest} .. {rules.latest} (ingest.plausible_dates)",
+        label,
+    )
+
+
+def _scale(column: Column) -> int | None:
+    """Decimal places the column keeps (None: not an exact number type)."""
+    if column.type.lower() == "bigint":
+        return 0
+    match = _DECIMAL.fullmatch(column.type)
+    return int(match.group(2)) if match else None
+
+
+def _scale_problem(column: Column, typed: str, raw: str, label: str | None = None) -> tuple[str, str] | None:
+    """A number with more places than the column keeps would be rounded (`1e-7` -> 0.00, `1.5` -> 2)."""
+    scale = _scale(column)
+    if scale is None or scale >= 18:
+        return None
+    exact = f"try_cast({raw} as decimal(38, 18))"
+    return _problem(
+        column,
+        f"({exact} <> {typed} or ({typed} = 0 and try_cast({raw} as double) <> 0))",
+        raw,
+        f"more decimal places than {column.type} keeps ({scale}): it would be rounded",
+        label,
+    )
+
+
 def checked_select(
     contract: Contract,
     header: list[str],
     table: str = "_drop_raw",
     keep: tuple[str, ...] = ("_line",),
     labels: dict[str, str] | None = None,
+    rules: ValueRules | None = None,
 ) -> str:
     """The SELECT of the checked rows of `table` (read from files with this header): the contract's
     columns typed, extra columns as read, the `keep` columns, and `_problems`. `labels` maps a
     contract column to the name a mapped export gives it, for the problems' column and reason."""
+    rules = rules or value_rules()
     by_lower = {h.lower(): h for h in header}
     contract_names = {c.name for c in contract.columns}
     selects, problems = list(keep), []
@@ -55,7 +144,7 @@ def checked_select(
         label = (labels or {}).get(column.name)
         source = by_lower.get(column.name)
         raw = f"nullif(trim({quote(source)}), '')" if source is not None else "null::varchar"
-        typed = _typed(column, raw)
+        typed = _normalised(column, raw, rules) if column.aliases else _typed(column, raw)
         if column.default is not None:
             typed = f"coalesce({typed}, {literal(column.default)})"
         selects.append(f"{typed} as {quote(column.name)}")
@@ -69,6 +158,10 @@ def checked_select(
                     label,
                 )
             )
+        if source is not None and column.type.lower() in ("date", "timestamp"):
+            problems.append(_range_problem(column, typed, raw, rules, label))
+        if source is not None and (scale := _scale_problem(column, typed, raw, label)):
+            problems.append(scale)
         if column.allowed_values:
             allowed = ", ".join(map(literal, column.allowed_values))
             problems.append(

@@ -122,7 +122,7 @@ def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: 
     raw_dir = source.folder.parents[len(source.mapping.folder.split("/")) - 1]
     files = [r for r in export_files(source.folder) if matches(r, lookup.patterns)]
     stats = [(r, (source.folder / r).stat()) for r in files]
-    stats.sort(key=lambda item: (drop_date_of(item[0], item[1].st_mtime), item[0]))
+    stats.sort(key=lambda item: (drop_date_of(item[0], item[1].st_mtime)[0], item[0]))
     signature = "|".join(f"{r}:{s.st_size}:{s.st_mtime_ns}" for r, s in stats) + f"|{lookup.key}"
     table = "_lookup_" + hashlib.sha256(signature.encode()).hexdigest()[:16]
     exists = con.execute("select count(*) from duckdb_tables() where table_name = ? and temporary", [table])
@@ -132,7 +132,7 @@ def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: 
     con.execute(f"drop table if exists {staging}")
     for order, (relative, stat) in enumerate(stats):
         path = source.folder / relative
-        drop = Drop(path, path.relative_to(raw_dir).as_posix(), drop_date_of(relative, stat.st_mtime), 0, 0)
+        drop = Drop(path, path.relative_to(raw_dir).as_posix(), drop_date_of(relative, stat.st_mtime)[0], 0, 0)
         try:
             read = read_drop(con, drop)
         except FileRejected as exc:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from dagster_project.ingest.drops import _DATE_IN_NAME, SUFFIXES, Drop
+from dagster_project.ingest.drops import SUFFIXES, Drop
+from dagster_project.ingest.inventory import date_in_name
 from dagster_project.mapping.spec import FileRule, Mapping, load_mappings
 
 log = logging.getLogger(__name__)
@@ -51,16 +52,14 @@ def matches(relative: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(relative.lower() if "/" in p else name, p.lower()) for p in patterns)
 
 
-def drop_date_of(relative: str, mtime: float) -> date:
-    """The first YYYY-MM-DD in the file name, else in its folders, else the modification day."""
+def drop_date_of(relative: str, mtime: float) -> tuple[date, str]:
+    """(date, how it was found): the first date in the file name, else in its folders (the spellings
+    of `inventory.date_in_name`), else the modification day."""
     parts = relative.split("/")
     for text in (parts[-1], *reversed(parts[:-1])):
-        for found in _DATE_IN_NAME.findall(text):
-            try:
-                return date.fromisoformat(found)
-            except ValueError:
-                continue
-    return datetime.fromtimestamp(mtime, tz=UTC).date()
+        if (found := date_in_name(text)) is not None:
+            return found, "name"
+    return datetime.fromtimestamp(mtime, tz=UTC).date(), "mtime"
 
 
 def _drop(raw_dir: Path, mapping: Mapping, rule: FileRule, relative: str) -> Drop:
@@ -71,12 +70,14 @@ def _drop(raw_dir: Path, mapping: Mapping, rule: FileRule, relative: str) -> Dro
     # The change stamp folds the rule's digest into the modification time: a changed mapping makes
     # the manifest see the file as new, and the content hash (salted with it too) as a new drop.
     stamp = stat.st_mtime_ns ^ int(source.digest[:15], 16)
+    drop_date, dated_by = drop_date_of(relative, stat.st_mtime)
     return Drop(
         path=path,
         relative_path=path.relative_to(raw_dir).as_posix(),
-        drop_date=drop_date_of(relative, stat.st_mtime),
+        drop_date=drop_date,
         size=stat.st_size,
         mtime_ns=stamp,
+        dated_by=dated_by,
         mapping=source,
     )
 

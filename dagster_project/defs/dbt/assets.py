@@ -21,14 +21,18 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 TARGET_DIR = DBT_PROJECT_DIR / dbt_project.target_path  # target_path is relative to the project
 
 
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the project's virtualenv), whatever PATH says, through
+    `s2s-dbt`, which makes it die with the run (a killed run must not leave dbt holding the warehouse)."""
+    for name in ("s2s-dbt", "dbt"):
+        beside = Path(sys.executable).parent / name
+        if beside.exists():
+            return str(beside)
+    return "dbt"
+
+
 def dbt_resource() -> DbtCliResource:
-    # the dbt installed beside this Python (the project's virtualenv), whatever PATH says
-    beside = Path(sys.executable).parent / "dbt"
-    return DbtCliResource(
-        project_dir=dbt_project,
-        profiles_dir=str(DBT_PROJECT_DIR),
-        dbt_executable=str(beside) if beside.exists() else "dbt",
-    )
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
 
 
 def ensure_manifest(force: bool = False) -> Path:

@@ -38,6 +38,13 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
             context.log.error(f"rejected {outcome.drop.relative_path}: {outcome.rejected_reason}")
         if result.not_delivered_summary():  # once per entity, not once per row
             context.log.warning(f"{contract.name}: not delivered (loaded as NULL): {result.not_delivered_summary()}")
+        for outcome in result.outcomes:
+            if outcome.drop.date_warning:
+                context.log.warning(outcome.drop.date_warning)
+        for outcome in result.duplicates:
+            context.log.info(f"duplicate {outcome.drop.relative_path}: {outcome.rejected_reason}")
+        for entry in result.ignored:
+            context.log.warning(f"ignored {entry.relative_path}: {entry.reason}")
         return dg.MaterializeResult(metadata=result.metadata())
 
     return _ingest

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.defs.quality.assets import AUDIT_KEY, DQ_KEY, ORPHANS_KEY
+from dagster_project.defs.quality.assets import AUDIT_KEY, DELIVERY_KEY, DQ_KEY, ORPHANS_KEY
+from dagster_project.publish.cleanup import remove_partial_snapshot
 from dagster_project.publish.fingerprint import inputs_fingerprint
 from dagster_project.publish.keys import primary_keys_from_file
 from dagster_project.publish.postgres import postgres_config, postgres_dsn, publish_to_postgres
@@ -22,14 +23,23 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         key=SNAPSHOT_KEY,
         group_name="publish",
         kinds={"duckdb", "parquet"},
-        deps=[*mart_keys, DQ_KEY, AUDIT_KEY, ORPHANS_KEY],
+        deps=[*mart_keys, DQ_KEY, AUDIT_KEY, DELIVERY_KEY, ORPHANS_KEY],
         description="Schema marts copied to the BI snapshot (DuckDB file + Parquet), swapped in atomically.",
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
-            result = publish_snapshot(
-                con, Path(warehouse.bi_dir), run_id=context.run.run_id, inputs_fingerprint=inputs_fingerprint(con)
-            )
+        bi_dir = Path(warehouse.bi_dir)
+        for name in remove_partial_snapshot(bi_dir):  # left by a killed publish
+            context.log.info(f"removed {name}, left by an unfinished publish")
+        try:
+            with warehouse.connect() as con:
+                result = publish_snapshot(
+                    con, bi_dir, run_id=context.run.run_id, inputs_fingerprint=inputs_fingerprint(con)
+                )
+        except BaseException:
+            # a failed publish (disk full, ...) leaves nothing behind; the published snapshot is intact
+            for name in remove_partial_snapshot(bi_dir):
+                context.log.warning(f"removed {name}, left by the failed publish")
+            raise
         context.log.info(f"published {len(result.tables)} marts to {result.database}")
         return dg.MaterializeResult(
             metadata={

@@ -1,7 +1,6 @@
 """Quality assets and checks. Checks of severity `error` are blocking: when one fails, the
 publish step of the run does not execute, and the marts stay in the working warehouse."""
 
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -9,15 +8,17 @@ import dagster as dg
 from dagster_project.contracts import load_contracts
 from dagster_project.defs.ingest.assets import raw_asset_key
 from dagster_project.deployment import load_policy
+from dagster_project.ingest.inventory import record_stray_entries
 from dagster_project.quality.config import quality_config, severity
+from dagster_project.quality.delivery import delivery_status, new_files_this_run, quarantine_shares
 from dagster_project.quality.expectations import ExpectationRunner, record_results
-from dagster_project.quality.freshness import freshness
+from dagster_project.quality.freshness import freshness, reference_date
 from dagster_project.quality.integrity import duplicate_keys, orphan_shares, row_accounting
 from dagster_project.resources import WarehouseResource, skip_unchanged
-from dagster_project.settings import Settings
 
 DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])
 AUDIT_KEY = dg.AssetKey(["meta", "ingest_audit"])
+DELIVERY_KEY = dg.AssetKey(["meta", "delivery"])
 ORPHANS_KEY = dg.AssetKey(["meta", "orphans"])
 RAW_KEYS = [raw_asset_key(c) for c in load_contracts().values()]
 
@@ -52,7 +53,11 @@ def _completeness_result(name: str, fields: list) -> dg.AssetCheckResult:
         asset_key=DQ_KEY,
         passed=not missed,
         severity=dg.AssetCheckSeverity.ERROR if blocking or not missed else dg.AssetCheckSeverity.WARN,
-        description="; ".join(f.shortfall() + ("" if f.severity == "error" else " [warn]") for f in missed) or summary,
+        # one line for an empty table (every field of it says the same)
+        description="; ".join(
+            dict.fromkeys(f.shortfall() + ("" if f.severity == "error" else " [warn]") for f in missed)
+        )
+        or summary,
         metadata={
             f.field: (f"{f.completeness:.1%} (target {f.target:.0%})" if f.rows else "empty table")
             if f.measured
@@ -92,8 +97,9 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     all_fields, all_rules = [], []
     policy = load_policy()
     with warehouse.connect() as con:
+        deliveries = delivery_status(con)
         for name, contract in load_contracts().items():
-            fields, rules = runner.validate(con, contract, policy)
+            fields, rules = runner.validate(con, contract, policy, empty_allowed=deliveries[name].passed)
             all_fields += fields
             all_rules += rules
             completeness = _completeness_result(name, fields)
@@ -130,7 +136,8 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     group_name="raw_integrity",
     kinds={"duckdb"},
     deps=RAW_KEYS,
-    description="Per drop: rows read, loaded, quarantined, or why the file was rejected (written by ingestion).",
+    description="Per drop: rows read, loaded, quarantined, or why the file was rejected, ignored or a duplicate "
+    "(written by ingestion).",
     check_specs=[
         dg.AssetCheckSpec(
             "row_accounting",
@@ -140,18 +147,24 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         )
     ],
 )
-def ingest_audit(warehouse: WarehouseResource):
+def ingest_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.connect() as con:
+        for entry in record_stray_entries(con, warehouse.raw_path, context.run.run_id):
+            context.log.warning(f"ignored {entry.relative_path}: {entry.reason}")
         totals = con.execute(
-            "select count(*), count(*) filter (status = 'rejected'), coalesce(sum(rows_read), 0), "
-            "coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) from meta.ingest_audit"
+            "select count(*) filter (status in ('loaded', 'rejected')), count(*) filter (status = 'rejected'), "
+            "count(*) filter (status = 'ignored'), count(*) filter (status = 'duplicate'), "
+            "coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0) "
+            "from meta.ingest_audit"
         ).fetchall()[0]
         findings = row_accounting(con)
-    drops, rejected, read, loaded, quarantined = totals
+    drops, rejected, ignored, duplicates, read, loaded, quarantined = totals
     yield dg.MaterializeResult(
         metadata={
             "drops": drops,
             "files_rejected": rejected,
+            "files_ignored": ignored,
+            "files_duplicate": duplicates,
             "rows_read": read,
             "rows_loaded": loaded,
             "rows_quarantined": quarantined,
@@ -163,6 +176,76 @@ def ingest_audit(warehouse: WarehouseResource):
         severity=_check_severity("row_accounting"),
         description="; ".join(f"{f.subject}: {f.problem}" for f in findings) or f"{drops} drops add up",
     )
+
+
+def _gate_spec(name: str, kind: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=DELIVERY_KEY, blocking=severity(kind) == "error", description=description)
+
+
+# Not on meta/ingest_audit: dbt reads that table as a source, and a blocking check there would stop
+# the dbt build too; a failed gate still builds the marts for inspection and only stops the publish.
+@dg.asset(
+    key=DELIVERY_KEY,
+    group_name="raw_integrity",
+    kinds={"duckdb"},
+    deps=[*RAW_KEYS, AUDIT_KEY],
+    description="What the drops amount to, per entity: delivered, declared not delivered, or not (the publish gate "
+    "on deliveries, new files and quarantine shares).",
+    check_specs=[
+        _gate_spec("new_files_loaded", "new_files_rejected", "A run with new files loads at least one of them."),
+        _gate_spec("quarantine_share", "quarantine_share", "No drop quarantines more than max_quarantine_share."),
+        *(
+            _gate_spec(
+                _check_name("delivered", name),
+                "delivery",
+                f"{name} is delivered (a drop of it loaded), or declared not delivered.",
+            )
+            for name in load_contracts()
+        ),
+    ],
+)
+def delivery(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    limit = quality_config()["max_quarantine_share"]
+    with warehouse.connect() as con:
+        deliveries = delivery_status(con)
+        loaded_now, rejected_now = new_files_this_run(con, context.run.run_id)
+        over = quarantine_shares(con, limit)
+    yield dg.MaterializeResult(
+        metadata={
+            "entities_delivered": sum(d.delivered for d in deliveries.values()),
+            "entities_declared_not_delivered": sum(d.declared_not_delivered for d in deliveries.values()),
+            "entities_missing": sum(not d.passed for d in deliveries.values()),
+            "new_files_loaded": loaded_now,
+            "new_files_rejected": len(rejected_now),
+        }
+    )
+    all_rejected = bool(rejected_now) and not loaded_now
+    yield dg.AssetCheckResult(
+        check_name="new_files_loaded",
+        passed=not all_rejected,
+        severity=_check_severity("new_files_rejected"),
+        description=(
+            f"every new file of this run was rejected, nothing new is loaded ({len(rejected_now)}): "
+            + "; ".join(f"{f}: {reason}" for f, reason in rejected_now)
+            if all_rejected
+            else (f"{loaded_now} new file{'s' if loaded_now != 1 else ''} loaded" if loaded_now else "no new file")
+        ),
+    )
+    yield dg.AssetCheckResult(
+        check_name="quarantine_share",
+        passed=not over,
+        severity=_check_severity("quarantine_share"),
+        description="; ".join(f"{f}: {q} of {n} rows quarantined ({s:.1%} > {limit:.0%})" for f, q, n, s in over)
+        or f"every drop within {limit:.0%} quarantined",
+        metadata={f: f"{s:.1%}" for f, _, _, s in over[:20]},
+    )
+    for name, status in deliveries.items():
+        yield dg.AssetCheckResult(
+            check_name=_check_name("delivered", name),
+            passed=status.passed,
+            severity=_check_severity("delivery"),
+            description=status.describe(),
+        )
 
 
 @dg.asset_check(
@@ -207,27 +290,29 @@ def orphan_share(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     can_subset=True,
 )
 def source_freshness(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
-    """Age of each entity's newest record against S2S_AS_OF (else today); warns, never blocks."""
-    reference = Settings.from_env().as_of or date.today()
+    """Age of each entity's newest record (master data: its latest drop) against the marts' reference
+    date; warns, never blocks. An entity not delivered is left to the delivery check."""
     level = (
         dg.AssetCheckSeverity.ERROR
         if quality_config()["freshness"]["severity"] == "error"
         else (dg.AssetCheckSeverity.WARN)
     )
     with warehouse.connect() as con:
+        reference = reference_date(con)
+        deliveries = delivery_status(con)
         for contract in load_contracts().values():
             if dg.AssetCheckKey(raw_asset_key(contract), "freshness") not in context.selected_asset_check_keys:
                 continue
-            f = freshness(con, contract, reference)
+            f = freshness(con, contract, reference, deliveries[contract.name])
             yield dg.AssetCheckResult(
                 asset_key=raw_asset_key(contract),
                 check_name="freshness",
                 passed=f.passed,
                 severity=level,
-                description=(
-                    f"newest record {f.newest}, {f.age_days} days before {reference} (max {f.max_age_days})"
-                    if f.newest
-                    else "no records"
-                ),
-                metadata={"newest": str(f.newest), "age_days": f.age_days if f.age_days is not None else -1},
+                description=f.describe(reference),
+                metadata={
+                    "newest": str(f.newest),
+                    "age_days": f.age_days if f.age_days is not None else -1,
+                    "reference_date": str(reference),
+                },
             )

@@ -1,0 +1,302 @@
+"""What a drop's bytes must be before DuckDB reads them, checked in bounded memory.
+
+A file that fails a check is rejected (`FileRejected`, with the reason) instead of crashing the
+entity's step: a truncated or corrupt gzip stream, a gzip bomb, a header that is not one, an
+encoding the name declares but the bytes contradict, a column named like one of the loader's own.
+A CSV line longer than DuckDB's line limit is cut out of the copy DuckDB reads and quarantined by
+its line number: DuckDB drops a line longer than its read buffer without a word.
+
+DuckDB reads a path as a glob pattern (`accounts_[x].csv`, `accounts_*.csv`), so every read goes
+through a link with a plain name in a private temporary folder: exactly the one file is read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from dagster_project.warehouse import LINEAGE_COLUMNS, warehouse_config
+
+# Columns the loader adds while it checks a drop, and the lineage columns of every raw table: a
+# file bringing one of them would overwrite the loader's own bookkeeping.
+INTERNAL_COLUMNS = ("_line", "_drop_seq", "_problems", "_rank", "_kept_line", "_raw_record")
+RESERVED_COLUMNS = frozenset(name.lower() for name in (*INTERNAL_COLUMNS, *(n for n, _ in LINEAGE_COLUMNS)))
+_CHUNK = 1 << 20
+_SNIFF_BYTES = 1 << 20
+_HEAD_CHARS = 10_000  # of a quarantined over-long line, kept as its raw record
+_HEAD_BYTES = _HEAD_CHARS * 4  # UTF-8: at most 4 bytes a character
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+class FileRejected(Exception):
+    """The whole file cannot be loaded; the message says why (and names the column if one is missing)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may be (config/warehouse.yml, section ingest)."""
+
+    max_line_bytes: int  # a longer CSV line is quarantined (DuckDB's own limit is set to it too)
+    gzip_max_ratio: float  # a .csv.gz expanding more than this many times ...
+    gzip_bomb_min_bytes: int  # ... and to more than this is rejected as a gzip bomb
+
+
+@cache
+def ingest_limits() -> Limits:
+    config = warehouse_config("ingest")
+    return Limits(
+        max_line_bytes=int(config["max_line_bytes"]),
+        gzip_max_ratio=float(config["gzip_max_ratio"]),
+        gzip_bomb_min_bytes=int(config["gzip_bomb_min_mb"]) << 20,
+    )
+
+
+def is_gzip(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def open_bytes(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
+
+
+@contextmanager
+def gzip_errors() -> Iterator[None]:
+    """A broken gzip stream is a property of the file: reject it, naming what is wrong."""
+    try:
+        yield
+    except EOFError as exc:
+        raise FileRejected(f"truncated gzip file: {exc}") from exc
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise FileRejected(f"not a valid gzip file: {exc}") from exc
+
+
+def _invalid_at(head: bytes, encoding: str) -> int | None:
+    """Offset of the first byte that is not valid in the encoding (None: all valid so far)."""
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+        return None
+    except UnicodeDecodeError as exc:
+        return exc.start
+
+
+def sniff_encoding(path: Path, declared: str | None) -> str:
+    """`utf-8` or `gb18030` (the superset of GBK), from the first MiB; rejects what fits neither.
+
+    An encoding declared in the name (`x.gbk.csv`) must fit the bytes: a file declared GBK that is
+    valid UTF-8 would load as mojibake. A UTF-8 file with a bad byte past the first MiB is still
+    read as UTF-8: the bad rows are quarantined.
+    """
+    with gzip_errors(), open_bytes(path) as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if head.startswith(_UTF16_BOMS):
+        raise FileRejected("the file is UTF-16 (byte order mark): save it as UTF-8")
+    utf8_error = _invalid_at(head, "utf-8")
+    if declared == "gb18030":
+        if utf8_error is None and not head.isascii():
+            raise FileRejected(
+                "the name declares GBK, but the file is UTF-8 (decoding it as GBK would give mojibake): "
+                "rename it without .gbk"
+            )
+        if (gbk_error := _invalid_at(head, "gb18030")) is not None:
+            raise FileRejected(f"the name declares GBK, but the file is not valid GBK/GB18030 at byte {gbk_error}")
+        return "gb18030"
+    if declared == "utf-8" and utf8_error is not None:
+        raise FileRejected(f"the name declares UTF-8, but the file is not valid UTF-8 at byte {utf8_error}")
+    if utf8_error is None:
+        return "utf-8"
+    if _invalid_at(head, "gb18030") is None:
+        return "gb18030"
+    raise FileRejected(f"the file is neither UTF-8 nor GBK/GB18030 at byte {utf8_error}: save it as UTF-8")
+
+
+def read_csv_header(path: Path, encoding: str, max_bytes: int) -> list[str]:
+    """The header row's fields, reading at most `max_bytes` (a bomb has no line break to stop at)."""
+    with gzip_errors(), open_bytes(path) as fh:
+        first = fh.readline(max_bytes + 1)
+    if len(first) > max_bytes:
+        raise FileRejected(f"the first line (the header) is longer than {max_bytes:,} bytes: not a header")
+    text_encoding = "utf-8-sig" if encoding == "utf-8" else encoding
+    try:
+        line = first.decode(text_encoding)
+    except UnicodeDecodeError as exc:
+        raise FileRejected(f"header is not valid {encoding}: {exc}") from exc
+    try:
+        rows = list(csv.reader(io.StringIO(line)))
+    except csv.Error as exc:
+        raise FileRejected(f"header cannot be read: {exc}") from exc
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise FileRejected("empty file: no header row")
+    return rows[0]
+
+
+def check_reserved(header: list[str]) -> None:
+    for name in header:
+        if name.lower() in RESERVED_COLUMNS:
+            raise FileRejected(
+                f"column {name!r} is reserved for the loader's own bookkeeping "
+                f"({', '.join(sorted(RESERVED_COLUMNS))}): rename it in the export"
+            )
+
+
+@dataclass(frozen=True)
+class LongLine:
+    line: int  # physical line in the file (header = 1)
+    length: int  # bytes, without the line break
+    start: int  # byte span in the UTF-8 text, with the line break
+    end: int
+    head: str  # its first characters, kept in the quarantine
+
+    def reason(self, limit: int) -> str:
+        return (
+            f"line of {self.length:,} bytes is longer than the maximum of {limit:,} (ingest.max_line_bytes); "
+            f"raw_record keeps its first {_HEAD_CHARS:,} characters"
+        )
+
+
+@dataclass
+class _LineScanner:
+    """Finds lines longer than `limit` in a byte stream fed chunk by chunk (numpy: ~1 ms per MiB)."""
+
+    limit: int
+    line: int = 1  # number of the line being read
+    offset: int = 0  # of the next chunk in the stream
+    line_start: int = 0  # of the line being read
+    head: bytes = b""  # first bytes of the line being read
+    long: list[LongLine] = field(default_factory=list)
+
+    def _found(self, line: int, length: int, head: bytes, start: int, end: int) -> None:
+        text = head.decode("utf-8", errors="replace")[:_HEAD_CHARS]
+        self.long.append(LongLine(line, length, start, end, text))
+
+    def feed(self, chunk: bytes) -> None:
+        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+        first_end = int(ends[0]) if len(ends) else len(chunk)
+        if len(self.head) < _HEAD_BYTES:
+            self.head += chunk[: min(first_end, _HEAD_BYTES - len(self.head))]
+        if len(ends):
+            starts = np.concatenate(([self.line_start - self.offset], ends[:-1] + 1))
+            lengths = ends - starts
+            for k in np.flatnonzero(lengths > self.limit):  # rare: a loop is fine
+                start, end = int(starts[k]), int(ends[k])
+                head = self.head if k == 0 else chunk[start : start + _HEAD_BYTES]
+                self._found(self.line + int(k), int(lengths[k]), head, self.offset + start, self.offset + end + 1)
+            tail = int(ends[-1]) + 1
+            self.line += len(ends)
+            self.line_start = self.offset + tail
+            self.head = chunk[tail : tail + _HEAD_BYTES]
+        self.offset += len(chunk)
+
+    def finish(self) -> list[LongLine]:
+        length = self.offset - self.line_start
+        if length > self.limit:
+            self._found(self.line, length, self.head, self.line_start, self.offset)
+        return self.long
+
+
+@dataclass(frozen=True)
+class PreparedCsv:
+    path: Path  # what DuckDB reads: UTF-8, every line within the limit
+    long_lines: list[LongLine]
+
+
+def _decoded_chunks(path: Path, encoding: str, limits: Limits) -> Iterator[bytes]:
+    """The file's text as UTF-8 bytes, chunk by chunk; rejects a gzip bomb or an undecodable byte."""
+    compressed = path.stat().st_size
+    ceiling = max(limits.gzip_max_ratio * compressed, limits.gzip_bomb_min_bytes) if is_gzip(path) else None
+    decoder = None if encoding == "utf-8" else codecs.getincrementaldecoder(encoding)(errors="strict")
+    consumed = 0
+    with gzip_errors(), open_bytes(path) as src:
+        while chunk := src.read(_CHUNK):
+            consumed += len(chunk)
+            if ceiling is not None and consumed > ceiling:
+                raise FileRejected(
+                    f"gzip bomb: {compressed:,} bytes expand to more than {consumed:,} "
+                    f"(over {limits.gzip_max_ratio:g} times; ingest.gzip_max_ratio)"
+                )
+            if decoder is None:
+                yield chunk
+                continue
+            try:
+                yield decoder.decode(chunk).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                at = consumed - len(chunk) + exc.start
+                raise FileRejected(f"not valid {encoding} at byte {at}: {exc.reason}") from exc
+        if decoder is not None:
+            yield decoder.decode(b"", final=True).encode("utf-8")
+
+
+def _without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target: Path) -> None:
+    """Write the stream to `target` leaving out the byte spans (sorted, not overlapping)."""
+    offset, spans_left = 0, list(spans)
+    with target.open("wb") as dst:
+        for chunk in chunks:
+            position, end = 0, len(chunk)
+            while spans_left and spans_left[0][0] < offset + end:
+                start, stop = spans_left[0]
+                dst.write(chunk[position : max(position, start - offset)])
+                if stop > offset + end:
+                    position = end
+                    break
+                position = stop - offset
+                spans_left.pop(0)
+            dst.write(chunk[position:end])
+            offset += end
+
+
+def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> PreparedCsv:
+    """A UTF-8 CSV for DuckDB with no line over the limit, read in one pass over the file (two
+    when a line is too long). A UTF-8 file without long lines is read through a plain-named link."""
+    scanner = _LineScanner(limits.max_line_bytes)
+    copy = workdir / "drop.csv"
+    if encoding == "utf-8":
+        for chunk in _decoded_chunks(path, encoding, limits):
+            scanner.feed(chunk)
+    else:
+        with copy.open("wb") as dst:
+            for chunk in _decoded_chunks(path, encoding, limits):
+                scanner.feed(chunk)
+                dst.write(chunk)
+    long_lines = scanner.finish()
+    if not long_lines:
+        return PreparedCsv(path=copy if encoding != "utf-8" else plain_link(path, workdir), long_lines=[])
+    spans = [(ln.start, ln.end) for ln in long_lines]
+    filtered = workdir / "drop_filtered.csv"
+    if encoding == "utf-8":
+        _without(_decoded_chunks(path, encoding, limits), spans, filtered)
+    else:
+        with copy.open("rb") as src:
+            _without(iter(lambda: src.read(_CHUNK), b""), spans, filtered)
+        copy.unlink()
+    return PreparedCsv(path=filtered, long_lines=long_lines)
+
+
+def plain_link(path: Path, workdir: Path) -> Path:
+    """A link to the file under a name with no glob characters (keeping the suffix DuckDB reads)."""
+    name = path.name.lower()
+    suffix = ".csv.gz" if name.endswith(".csv.gz") else path.suffix.lower()
+    link = workdir / f"drop{suffix}"
+    link.symlink_to(path.absolute())
+    return link
+
+
+def scrub_paths(message: str, path: Path, relative_path: str, workdir: Path | None = None) -> str:
+    """The message with every server path of the file replaced by its path relative to the raw folder
+    (DuckDB and Python errors embed the path they were given)."""
+    for absolute in sorted({str(path.absolute()), str(path.resolve())}, key=len, reverse=True):
+        message = message.replace(absolute, relative_path)
+    if workdir is not None:
+        for link in sorted(workdir.glob("*"), key=lambda p: len(str(p)), reverse=True):
+            message = message.replace(str(link), relative_path)
+        message = message.replace(str(workdir), "")
+    return message

@@ -1,0 +1,519 @@
+"""Files that break or fool ingestion (issue 9, items 9-16 and 22), on hand-made files.
+
+Every bad file is rejected or ignored by name with its reason, leaves a manifest or audit row so
+that later runs are not blocked by it, and the good files beside it load.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import csv_text, write_drop
+
+from dagster_project.contracts import load_contracts
+from dagster_project.ingest import load_entity
+from dagster_project.quality.integrity import row_accounting
+
+ACCOUNTS = load_contracts()["crm.accounts"]
+HEADER = list(ACCOUNTS.column_names)
+
+
+def account(account_id: str, name: str = "甲公司", updated_at: str = "2025-01-02") -> list[str]:
+    return [account_id, name, "制造", "100", "华东", "上海", "上海", "R1", "2025-01-01", updated_at]
+
+
+def load(con, raw_dir: Path):
+    return load_entity(con, ACCOUNTS, raw_dir)
+
+
+def audit(con) -> list[tuple]:
+    return con.execute(
+        "select source_file, rows_read, rows_loaded, rows_quarantined, status, rejected_reason "
+        "from meta.ingest_audit order by source_file"
+    ).fetchall()
+
+
+def folder(raw_dir: Path) -> Path:
+    path = raw_dir / "crm" / "accounts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# -- item 9: a name is a name, never a glob pattern -------------------------------------------
+
+
+def test_file_names_with_glob_characters_read_exactly_that_file(con, raw_dir):
+    write_drop(raw_dir, "crm.accounts", "accounts_2026-11-03_x.csv", csv_text(HEADER, [account("A1")]))
+    write_drop(raw_dir, "crm.accounts", "accounts_2026-11-03_[x].csv", csv_text(HEADER, [account("A2")]))
+    write_drop(raw_dir, "crm.accounts", "accounts_2026-11-04_*.csv", csv_text(HEADER, [account("A3")]))
+    write_drop(raw_dir, "crm.accounts", "accounts_2026-11-05_?.csv", csv_text(HEADER, [account("A4")]))
+
+    load(con, raw_dir)
+
+    assert con.execute("select account_id, _source_file from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", "crm/accounts/accounts_2026-11-03_x.csv"),
+        ("A2", "crm/accounts/accounts_2026-11-03_[x].csv"),
+        ("A3", "crm/accounts/accounts_2026-11-04_*.csv"),
+        ("A4", "crm/accounts/accounts_2026-11-05_?.csv"),
+    ]
+    assert [r[:5] for r in audit(con)] == [
+        ("crm/accounts/accounts_2026-11-03_[x].csv", 1, 1, 0, "loaded"),
+        ("crm/accounts/accounts_2026-11-03_x.csv", 1, 1, 0, "loaded"),
+        ("crm/accounts/accounts_2026-11-04_*.csv", 1, 1, 0, "loaded"),
+        ("crm/accounts/accounts_2026-11-05_?.csv", 1, 1, 0, "loaded"),
+    ]
+
+
+def test_a_parquet_name_with_brackets_reads_exactly_that_file(con, raw_dir):
+    path = folder(raw_dir)
+    for account_id, name in [("P1", "accounts_2025-01-31_[1].parquet"), ("P2", "accounts_2025-01-31_1.parquet")]:
+        values = ", ".join(f"'{v}' as {c}" for c, v in zip(HEADER, account(account_id), strict=True))
+        duckdb.connect().execute(f"copy (select {values}) to '{path / name}' (format parquet)")
+
+    load(con, raw_dir)
+
+    assert con.execute("select account_id, _source_file from raw_crm.accounts order by 1").fetchall() == [
+        ("P1", "crm/accounts/accounts_2025-01-31_[1].parquet"),
+        ("P2", "crm/accounts/accounts_2025-01-31_1.parquet"),
+    ]
+
+
+# -- item 10: files that used to crash the step -------------------------------------------------
+
+
+def _truncated_gzip(path: Path) -> None:
+    rows = [account(f"T{i}") for i in range(3000)]
+    whole = gzip.compress(csv_text(HEADER, rows).encode())
+    path.write_bytes(whole[: len(whole) // 2])
+
+
+def _long_header_field(path: Path) -> None:
+    path.write_text(",".join(HEADER) + ",note" + "x" * 140_000 + "\n" + ",".join(account("H1")) + ",n\n")
+
+
+def _corrupt_parquet(path: Path) -> None:
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select 'A' || i as account_id, 'name' || i as account_name, '制造' as industry, i as employee_count, "
+        f"'华东' as region, '上海' as province, '上海' as city, 'R1' as owner_rep_id, '2025-01-01' as created_at, "
+        f"'2025-01-02' as updated_at from range(20000) t(i)) to '{path}' (format parquet)"
+    )
+    data = bytearray(path.read_bytes())
+    for offset in range(1000, len(data) // 2, 997):  # the data pages; the footer stays readable
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _broken_xlsx(path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(HEADER)
+    book.active.append(account("X1"))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with zipfile.ZipFile(buffer) as zin, zipfile.ZipFile(path, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2] + b'<row r="9"><c'  # cut mid-element
+            zout.writestr(item, data)
+
+
+def _internal_column(name: str):
+    def write(path: Path) -> None:
+        path.write_text(csv_text([*HEADER, name], [[*account("I1"), "7"]]))
+
+    return write
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "reason"),
+    [
+        ("accounts_2025-01-10.csv.gz", _truncated_gzip, "truncated gzip file"),
+        ("accounts_2025-01-10.csv", _long_header_field, "header cannot be read"),
+        ("accounts_2025-01-10.parquet", _corrupt_parquet, "not a readable Parquet file"),
+        ("accounts_2025-01-10.xlsx", _broken_xlsx, "not a readable xlsx workbook"),
+        ("accounts_2025-01-10.csv", _internal_column("_line"), "column '_line' is reserved"),
+        ("accounts_2025-01-10.csv", _internal_column("_drop_seq"), "column '_drop_seq' is reserved"),
+        ("accounts_2025-01-10.csv", _internal_column("_problems"), "column '_problems' is reserved"),
+        ("accounts_2025-01-10.csv", _internal_column("_source_file"), "column '_source_file' is reserved"),
+        ("accounts_2025-01-10.csv", _internal_column("_RANK"), "column '_RANK' is reserved"),
+    ],
+    ids=["truncated_gz", "header_field_140k", "corrupt_parquet", "broken_xlsx_xml"]
+    + [f"internal_{c}" for c in ("_line", "_drop_seq", "_problems", "_source_file", "_rank")],
+)
+def test_a_broken_file_is_rejected_by_name_and_the_others_load(con, raw_dir, tmp_path, name, write, reason):
+    write(folder(raw_dir) / name)
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(HEADER, [account("A1")]))
+
+    result = load(con, raw_dir)
+
+    rows = audit(con)
+    assert [r[:5] for r in rows] == [
+        (f"crm/accounts/{name}", 0, 0, 0, "rejected"),
+        ("crm/accounts/accounts_2025-01-31.csv", 1, 1, 0, "loaded"),
+    ]
+    assert reason in rows[0][5]
+    assert str(tmp_path) not in rows[0][5]  # item 22: no server path in a stored reason
+    assert result.table_rows == 1
+    assert con.execute("select source_file, status from meta.drop_manifest order by 1").fetchall() == [
+        (f"crm/accounts/{name}", "rejected"),
+        ("crm/accounts/accounts_2025-01-31.csv", "loaded"),
+    ]
+    load(con, raw_dir)  # the next run is not blocked by it, nor repeats it
+    assert len(audit(con)) == 2
+
+
+GZIP_BOMB = """
+import gzip, resource, sys
+from pathlib import Path
+from dagster_project.contracts import load_contracts
+from dagster_project.ingest import load_entity
+from dagster_project.warehouse import connect
+raw = Path(sys.argv[1])
+con = connect(sys.argv[2])
+load_entity(con, load_contracts()["crm.accounts"], raw)
+reason = con.execute("select rejected_reason from meta.ingest_audit").fetchall()[0][0]
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, reason, sep="\\n")
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"\0" * 64, "the first line (the header) is longer than 2,000,000 bytes"),  # no line break at all
+        (b"A1,x,y,100,E,SH,SH,R1,2025-01-01,2025-01-02\n", "gzip bomb: "),  # a header, then 1 GiB of rows
+    ],
+    ids=["zeros", "repeated_rows"],
+)
+def test_a_gzip_bomb_is_rejected_in_bounded_memory(raw_dir, tmp_path, line, reason):
+    # 1 GiB in ~1-3 MB of gzip: read whole, the header line alone (zeros) or the rows would fill memory
+    block = line * ((1 << 24) // len(line))
+    with gzip.open(folder(raw_dir) / "accounts_2025-01-10.csv.gz", "wb", compresslevel=9) as fh:
+        if line.endswith(b"\n"):
+            fh.write(",".join(HEADER).encode() + b"\n")
+        for _ in range(64):
+            fh.write(block)
+
+    done = subprocess.run(
+        [sys.executable, "-c", GZIP_BOMB, str(raw_dir), str(tmp_path / "bomb.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "S2S_DUCKDB_MEMORY_LIMIT": "500MB"},
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    peak_mib, stored = done.stdout.strip().split("\n", 1)
+    assert stored.startswith(reason)
+    assert int(peak_mib) < 600  # the GiB never sits in memory
+
+
+# -- item 11: a line longer than DuckDB's buffer must not vanish ------------------------------
+
+
+def test_a_row_with_a_40_mb_field_is_quarantined_not_lost(con, raw_dir):
+    text = csv_text(HEADER, [account("A1")])  # line 2
+    text += ",".join(account("A2", name="x" * 40_000_000)) + "\n"  # line 3: 40 MB
+    text += ",".join(account("A3")) + "\n"  # line 4
+    text += ",".join(account("A4")) + ",EXTRA\n"  # line 5: one field too many
+    text += ",".join(account("A5", name="y" * 3_000_000)) + "\n"  # line 6: 3 MB
+    text += ",".join(account("A6")) + "\n"  # line 7
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text)
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(6, 3, 3, "loaded")]
+    assert con.execute("select account_id, _source_line from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", 2),
+        ("A3", 4),
+        ("A6", 7),
+    ]
+    quarantined = con.execute("select line, reason, length(raw_record) from meta.quarantine order by line").fetchall()
+    assert [q[0] for q in quarantined] == [3, 5, 6]
+    assert quarantined[0][1].startswith("line of 40,000,060 bytes is longer than the maximum of 2,000,000")
+    assert quarantined[0][2] < 20_000  # kept as its beginning, not 40 MB in the quarantine
+    assert "TOO MANY COLUMNS" in quarantined[1][1]
+    assert quarantined[2][1].startswith("line of 3,000,060 bytes is longer than the maximum of 2,000,000")
+    assert row_accounting(con) == []
+
+
+def test_a_long_line_in_a_gzip_and_a_gbk_file_is_quarantined_too(con, raw_dir):
+    rows = [account("A1"), account("A2", name="长" * 1_000_000), account("A3")]  # 3 MB in UTF-8, 2 MB in GBK
+    with gzip.open(folder(raw_dir) / "accounts_2025-01-31.csv.gz", "wt", encoding="utf-8") as fh:
+        fh.write(csv_text(HEADER, rows))
+    text = csv_text(HEADER, [account("B1"), account("B2", name="长" * 20_000_000), account("B3", name="杭州")])
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-02-28.csv", text, encoding="gbk")
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(3, 2, 1, "loaded"), (3, 2, 1, "loaded")]
+    assert con.execute("select account_id, account_name, _source_line from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", "甲公司", 2),
+        ("A3", "甲公司", 4),
+        ("B1", "甲公司", 2),
+        ("B3", "杭州", 4),
+    ]
+    assert con.execute("select source_file, line from meta.quarantine order by 1").fetchall() == [
+        ("crm/accounts/accounts_2025-01-31.csv.gz", 3),
+        ("crm/accounts/accounts_2025-02-28.csv", 3),
+    ]
+
+
+# -- item 12: what the loader does not read is recorded, with the reason ------------------------
+
+
+def test_files_the_loader_does_not_read_are_recorded_as_ignored(con, raw_dir):
+    path = folder(raw_dir)
+    (path / "accounts_2025-01-31.txt").write_text("notes")
+    (path / "accounts_2025-01-31.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    (path / "accounts").write_text("no extension")
+    (path / "accounts_2025-02-28.csv").mkdir()
+    (path / ".accounts_2025-03-31.csv.partial").write_text("a transfer in progress")  # hidden: skipped silently
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(HEADER, [account("A1")]))
+
+    load(con, raw_dir)
+    load(con, raw_dir)  # recorded once, not once per run
+
+    assert [(r[0], r[4], r[5]) for r in audit(con) if r[4] == "ignored"] == [
+        ("crm/accounts/accounts", "ignored", "no file extension: not read (accepted: .csv, .csv.gz, .parquet, .xlsx)"),
+        (
+            "crm/accounts/accounts_2025-01-31.txt",
+            "ignored",
+            "file type .txt is not read (accepted: .csv, .csv.gz, .parquet, .xlsx)",
+        ),
+        (
+            "crm/accounts/accounts_2025-01-31.xls",
+            "ignored",
+            "Excel 97-2003 .xls is not read: save it as .xlsx (accepted: .csv, .csv.gz, .parquet, .xlsx)",
+        ),
+        ("crm/accounts/accounts_2025-02-28.csv", "ignored", "a folder, not a file: entity folders hold files only"),
+    ]
+    assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(1,)]
+    assert row_accounting(con) == []
+
+
+def test_folders_that_match_no_entity_are_recorded_with_the_closest_name(con, raw_dir):
+    from dagster_project.ingest.inventory import record_stray_entries
+
+    (raw_dir / "crm" / "opportunity").mkdir(parents=True)
+    (raw_dir / "crm" / "opportunity" / "opportunity_2025-01-31.csv").write_text("a,b\n1,2\n")
+    (raw_dir / "markting").mkdir()
+    (raw_dir / "crm" / "README.md").write_text("exports")
+    (raw_dir / "erp").mkdir()
+    (raw_dir / "erp" / "products").write_text("a file where the entity folder belongs")
+    folder(raw_dir)
+
+    record_stray_entries(con, raw_dir, run_id="r1")
+    record_stray_entries(con, raw_dir, run_id="r2")
+
+    assert con.execute(
+        "select source, entity, source_file, status, rejected_reason, rows_read, run_id "
+        "from meta.ingest_audit order by 3"
+    ).fetchall() == [
+        ("crm", "", "crm/README.md", "ignored", "not in an entity folder (<source>/<entity>/<file>)", 0, "r1"),
+        (
+            "crm",
+            "opportunity",
+            "crm/opportunity",
+            "ignored",
+            "folder matches no entity: did you mean crm/opportunities? Its files are not read",
+            0,
+            "r1",
+        ),
+        ("erp", "", "erp/products", "ignored", "not in an entity folder (<source>/<entity>/<file>)", 0, "r1"),
+        (
+            "markting",
+            "",
+            "markting",
+            "ignored",
+            "folder matches no source: did you mean marketing? Its files are not read",
+            0,
+            "r1",
+        ),
+    ]
+
+
+# -- item 13: a re-delivered file is recorded as a duplicate of the drop it repeats ---------------
+
+
+def test_a_redelivered_file_is_recorded_as_a_duplicate(con, raw_dir):
+    text = csv_text(HEADER, [account("A1"), account("A2")])
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text)
+    load(con, raw_dir)
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-02-28_resent.csv", text)
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-03-31_again.csv", text)
+
+    load(con, raw_dir)
+    load(con, raw_dir)
+
+    assert [(r[0], r[1], r[4], r[5]) for r in audit(con)] == [
+        ("crm/accounts/accounts_2025-01-31.csv", 2, "loaded", None),
+        (
+            "crm/accounts/accounts_2025-02-28_resent.csv",
+            0,
+            "duplicate",
+            "same content as crm/accounts/accounts_2025-01-31.csv, loaded before: nothing to load",
+        ),
+        (
+            "crm/accounts/accounts_2025-03-31_again.csv",
+            0,
+            "duplicate",
+            "same content as crm/accounts/accounts_2025-01-31.csv, loaded before: nothing to load",
+        ),
+    ]
+    assert row_accounting(con) == []
+    assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(2,)]
+
+    # touched without a change (a copy tool resets times): no news, no second record
+    for name in ("accounts_2025-01-31.csv", "accounts_2025-02-28_resent.csv"):
+        os.utime(folder(raw_dir) / name, (1_800_000_000, 1_800_000_000))
+    result = load(con, raw_dir)
+    assert (result.outcomes, result.duplicates, len(audit(con))) == ([], [], 3)
+
+
+# -- item 14: drop dates in the common spellings; a warning when the file's time stands in ------
+
+
+def test_drop_dates_in_common_spellings_and_a_warning_for_mtime(con, raw_dir, caplog):
+    for name, account_id in [
+        ("accounts_20250131.csv", "A1"),
+        ("accounts_2025_02_28.csv", "A2"),
+        ("accounts.2025.03.31.csv", "A3"),
+        ("accounts_2025-04-30.csv", "A4"),
+        ("accounts_latest.csv", "A5"),
+        ("accounts_20251399.csv", "A6"),  # not a date: the modification time stands in
+    ]:
+        write_drop(raw_dir, "crm.accounts", name, csv_text(HEADER, [account(account_id)]))
+    for name in ("accounts_latest.csv", "accounts_20251399.csv"):
+        stamp = datetime(2025, 6, 15, 12, 0).timestamp()
+        os.utime(folder(raw_dir) / name, (stamp, stamp))
+
+    with caplog.at_level("WARNING"):
+        load(con, raw_dir)
+
+    assert con.execute("select account_id, _drop_date from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", date(2025, 1, 31)),
+        ("A2", date(2025, 2, 28)),
+        ("A3", date(2025, 3, 31)),
+        ("A4", date(2025, 4, 30)),
+        ("A5", date(2025, 6, 15)),
+        ("A6", date(2025, 6, 15)),
+    ]
+    warned = sorted(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert warned == [
+        "crm/accounts/accounts_20251399.csv: no date in the file name (YYYY-MM-DD, YYYYMMDD, YYYY_MM_DD or "
+        "YYYY.MM.DD); its modification date 2025-06-15 is the drop date",
+        "crm/accounts/accounts_latest.csv: no date in the file name (YYYY-MM-DD, YYYYMMDD, YYYY_MM_DD or "
+        "YYYY.MM.DD); its modification date 2025-06-15 is the drop date",
+    ]
+    notes = con.execute("select source_file, note from meta.ingest_audit where note is not null order by 1").fetchall()
+    assert [n[0] for n in notes] == ["crm/accounts/accounts_20251399.csv", "crm/accounts/accounts_latest.csv"]
+    assert notes[0][1] == "drop date 2025-06-15 from the file's modification time (no date in the name)"
+
+
+# -- item 15: symbolic links out of the raw folder are not followed ------------------------------
+
+
+def test_a_symlink_leading_out_of_the_raw_folder_is_not_followed(con, raw_dir, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.csv").write_text(csv_text(HEADER, [account("OUT")]))
+    inside = raw_dir / "archive"
+    inside.mkdir()
+    (inside / "accounts_2025-01-31.csv").write_text(csv_text(HEADER, [account("IN")]))
+    (folder(raw_dir) / "accounts_2025-02-28.csv").symlink_to(outside / "secret.csv")
+    (folder(raw_dir) / "accounts_2025-01-31.csv").symlink_to(inside / "accounts_2025-01-31.csv")
+
+    load(con, raw_dir)
+
+    assert con.execute("select account_id from raw_crm.accounts").fetchall() == [("IN",)]
+    assert [(r[0], r[4], r[5]) for r in audit(con)] == [
+        ("crm/accounts/accounts_2025-01-31.csv", "loaded", None),
+        (
+            "crm/accounts/accounts_2025-02-28.csv",
+            "ignored",
+            "symbolic link leading out of the raw folder: not followed",
+        ),
+    ]
+
+
+# -- item 16: a declared or detected encoding that does not fit the bytes is rejected ------------
+
+
+def test_a_file_declared_gbk_that_is_utf8_is_rejected_not_loaded_as_mojibake(con, raw_dir):
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.gbk.csv", csv_text(HEADER, [account("A1", "杭州星辰")]))
+
+    load(con, raw_dir)
+
+    assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(0,)]
+    (row,) = audit(con)
+    assert row[4] == "rejected"
+    assert row[5] == (
+        "the name declares GBK, but the file is UTF-8 (decoding it as GBK would give mojibake): rename it without .gbk"
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [
+        ("utf-16", "the file is UTF-16 (byte order mark): save it as UTF-8"),
+        ("cp1252", "the file is neither UTF-8 nor GBK/GB18030"),
+    ],
+)
+def test_a_file_in_another_encoding_is_rejected(con, raw_dir, encoding, reason):
+    if encoding == "cp1252":
+        rows = [
+            [f"A{i}", "Café Zürich", "Mfg", "100", "East", "SH", "SH", "R1", "2025-01-01", "2025-01-02"]
+            for i in range(50)
+        ]
+    else:
+        rows = [account(f"A{i}", "杭州星辰") for i in range(50)]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(HEADER, rows), encoding=encoding)
+
+    load(con, raw_dir)
+
+    (row,) = audit(con)
+    assert (row[4], row[5].split(" at byte")[0]) == ("rejected", reason)
+    assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(0,)]
+
+
+def test_a_file_declared_utf8_that_is_gbk_is_rejected(con, raw_dir):
+    write_drop(
+        raw_dir,
+        "crm.accounts",
+        "accounts_2025-01-31.utf8.csv",
+        csv_text(HEADER, [account("A1", "杭州星辰")]),
+        encoding="gbk",
+    )
+
+    load(con, raw_dir)
+
+    (row,) = audit(con)
+    assert row[4] == "rejected"
+    assert row[5].startswith("the name declares UTF-8, but the file is not valid UTF-8 at byte ")
+
+
+# -- item 22: stored reasons name files relative to the raw folder -------------------------------
+
+
+def test_rejection_reasons_carry_no_server_path(con, raw_dir, tmp_path):
+    (folder(raw_dir) / "accounts_2025-01-31.parquet").write_bytes(b"this is not parquet")
+
+    load(con, raw_dir)
+
+    (row,) = audit(con)
+    assert row[4] == "rejected"
+    assert str(tmp_path) not in row[5] and "/tmp" not in row[5]
+    assert row[5].startswith("not a readable Parquet file: ")
+    assert "crm/accounts/accounts_2025-01-31.parquet" in row[5]

@@ -1,0 +1,202 @@
+"""Values that are not what they claim (issue 9, item 7 and the currency spellings of item 2):
+dates outside a plausible range and decimals that would be rounded are quarantined; the common
+spellings of a currency are stored as its ISO code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from conftest import csv_text, write_drop
+
+from dagster_project.contracts import load_contracts
+from dagster_project.ingest import load_entity
+
+OPPORTUNITIES = load_contracts()["crm.opportunities"]
+HEADER = list(OPPORTUNITIES.column_names)
+
+
+def opp(opportunity_id, amount="1000.00", currency="CNY", close_date="2026-03-31", updated_at="2026-02-01 09:00:00"):
+    return [
+        opportunity_id,
+        "A1",
+        "R1",
+        "",
+        "new_business",
+        "PL1",
+        amount,
+        currency,
+        "2026-01-05 10:00:00",
+        close_date,
+        "proposal",
+        "false",
+        "false",
+        "",
+        updated_at,
+    ]
+
+
+def test_dates_outside_the_plausible_range_are_quarantined(con, raw_dir, monkeypatch):
+    # as-of 2026-11-30: plausible from 1990-01-01 (config) to 2028-11-30 (as-of + 2 years)
+    monkeypatch.setenv("S2S_AS_OF", "2026-11-30")
+    rows = [
+        opp("O1"),  # line 2
+        opp("O2", close_date="infinity"),  # line 3
+        opp("O3", close_date="epoch"),  # line 4: 1970-01-01
+        opp("O4", close_date="99999-01-01"),  # line 5
+        opp("O5", updated_at="infinity"),  # line 6: a row that could never be updated again
+        opp("O6", close_date="1989-12-31"),  # line 7: a day before the range
+        opp("O7", close_date="1990-01-01"),  # line 8: first day of the range
+        opp("O8", close_date="2028-11-30"),  # line 9: last day of the range
+        opp("O9", close_date="2028-12-01"),  # line 10: a day after
+        opp("O10", updated_at="-infinity"),  # line 11
+    ]
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2026-11-30.csv", csv_text(HEADER, rows))
+
+    load_entity(con, OPPORTUNITIES, raw_dir)
+
+    assert con.execute("select opportunity_id from raw_crm.opportunities order by 1").fetchall() == [
+        ("O1",),
+        ("O7",),
+        ("O8",),
+    ]
+    window = "outside the plausible range 1990-01-01 .. 2028-11-30 (ingest.plausible_dates)"
+    assert con.execute("select line, column_name, value, reason from meta.quarantine order by line").fetchall() == [
+        (3, "close_date", "infinity", f"close_date: {window}"),
+        (4, "close_date", "epoch", f"close_date: {window}"),
+        (5, "close_date", "99999-01-01", f"close_date: {window}"),
+        (6, "updated_at", "infinity", f"updated_at: {window}"),
+        (7, "close_date", "1989-12-31", f"close_date: {window}"),
+        (10, "close_date", "2028-12-01", f"close_date: {window}"),
+        (11, "updated_at", "-infinity", f"updated_at: {window}"),
+    ]
+
+
+def test_without_as_of_the_range_ends_two_years_after_today(con, raw_dir):
+    today = date.today()
+    inside = date(today.year + 2, today.month, min(today.day, 28)) if (today.month, today.day) != (2, 29) else today
+    rows = [opp("O1", close_date=inside.isoformat()), opp("O2", close_date=f"{today.year + 3}-01-01")]
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2026-11-30.csv", csv_text(HEADER, rows))
+
+    load_entity(con, OPPORTUNITIES, raw_dir)
+
+    assert con.execute("select opportunity_id from raw_crm.opportunities").fetchall() == [("O1",)]
+    assert con.execute("select line, column_name from meta.quarantine").fetchall() == [(3, "close_date")]
+
+
+def test_decimals_with_more_digits_than_the_scale_are_quarantined_not_rounded(con, raw_dir):
+    rows = [
+        opp("O1", amount="1000.5"),  # line 2: fits decimal(18,2)
+        opp("O2", amount="1e-7"),  # line 3: would be 0.00
+        opp("O3", amount="1000.005"),  # line 4: would be 1000.01
+        opp("O4", amount="12.500"),  # line 5: trailing zeros lose nothing
+        opp("O5", amount="1.5e3"),  # line 6: 1500.00 exactly
+        opp("O6", amount="-0.001"),  # line 7: would be 0.00
+    ]
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2026-11-30.csv", csv_text(HEADER, rows))
+
+    load_entity(con, OPPORTUNITIES, raw_dir)
+
+    assert con.execute("select opportunity_id, amount from raw_crm.opportunities order by 1").fetchall() == [
+        ("O1", Decimal("1000.50")),
+        ("O4", Decimal("12.50")),
+        ("O5", Decimal("1500.00")),
+    ]
+    reason = "amount: more decimal places than decimal(18,2) keeps (2): it would be rounded"
+    assert con.execute("select line, value, reason from meta.quarantine order by line").fetchall() == [
+        (3, "1e-7", reason),
+        (4, "1000.005", reason),
+        (7, "-0.001", reason),
+    ]
+
+
+def test_whole_numbers_with_a_fraction_are_quarantined_not_rounded(con, raw_dir):
+    accounts = load_contracts()["crm.accounts"]
+    rows = [
+        [f"A{i}", "甲公司", "制造", employees, "华东", "上海", "上海", "R1", "2025-01-01", "2025-01-02"]
+        for i, employees in enumerate(["120", "1.5", "2.0", "1e-7", "1.2e3"])  # lines 2-6
+    ]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(list(accounts.column_names), rows))
+
+    load_entity(con, accounts, raw_dir)
+
+    assert con.execute("select account_id, employee_count from raw_crm.accounts order by 1").fetchall() == [
+        ("A0", 120),
+        ("A2", 2),
+        ("A4", 1200),
+    ]
+    reason = "employee_count: more decimal places than bigint keeps (0): it would be rounded"
+    assert con.execute("select line, value, reason from meta.quarantine order by line").fetchall() == [
+        (3, "1.5", reason),
+        (5, "1e-7", reason),
+    ]
+
+
+def test_common_currency_spellings_are_stored_as_iso_codes(con, raw_dir):
+    spellings = [
+        "RMB",
+        "人民币",
+        "cny",
+        " Cny ",
+        "US$",
+        "usd",
+        "美元",
+        "HK$",
+        "港币",
+        "欧元",
+        "eur",
+        "JPY",
+        "",
+        "Dollars",
+    ]
+    rows = [opp(f"O{i:02d}", currency=c) for i, c in enumerate(spellings)]
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2026-11-30.csv", csv_text(HEADER, rows))
+
+    load_entity(con, OPPORTUNITIES, raw_dir)
+
+    stored = con.execute("select currency from raw_crm.opportunities order by opportunity_id").fetchall()
+    assert [c for (c,) in stored] == [
+        "CNY",
+        "CNY",
+        "CNY",
+        "CNY",
+        "USD",
+        "USD",
+        "USD",
+        "HKD",
+        "HKD",
+        "EUR",
+        "EUR",
+        "JPY",
+        "CNY",  # empty: the contract's default
+        "DOLLARS",  # unknown spellings are case-folded and left for the FX check to name
+    ]
+
+
+def test_fx_rate_currencies_are_normalised_too(con, raw_dir):
+    write_drop(
+        raw_dir,
+        "erp.fx_rates",
+        "fx_rates_2026-11-30.csv",
+        "rate_date,currency,cny_per_unit\n2026-11-30,usd,7.1\n2026-11-30,港币,0.91\n",
+    )
+
+    load_entity(con, load_contracts()["erp.fx_rates"], raw_dir)
+
+    assert con.execute("select rate_date, currency from raw_erp.fx_rates order by 2").fetchall() == [
+        (date(2026, 11, 30), "HKD"),
+        (date(2026, 11, 30), "USD"),
+    ]
+
+
+def test_timestamps_at_the_range_edges(con, raw_dir, monkeypatch):
+    monkeypatch.setenv("S2S_AS_OF", "2026-11-30")
+    rows = [opp("O1", updated_at="1990-01-01 00:00:00"), opp("O2", updated_at="2028-11-30 23:59:59")]
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2026-11-30.csv", csv_text(HEADER, rows))
+
+    load_entity(con, OPPORTUNITIES, raw_dir)
+
+    assert con.execute("select opportunity_id, updated_at from raw_crm.opportunities order by 1").fetchall() == [
+        ("O1", datetime(1990, 1, 1, 0, 0)),
+        ("O2", datetime(2028, 11, 30, 23, 59, 59)),
+    ]
