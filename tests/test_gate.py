@@ -24,7 +24,7 @@ def header(entity: str) -> list[str]:
 
 
 def account(account_id: str, employees: str = "100") -> list[str]:
-    return [account_id, "甲公司", "制造", employees, "华东", "上海", "上海", "R1", "2025-01-01", "2025-01-02"]
+    return [account_id, "甲公司", "制造", employees, "华东", "上海", "上海", "R1", "30", "2025-01-01", "2025-01-02"]
 
 
 def run_job(*extra: dg.AssetKey) -> dg.ExecuteInProcessResult:
@@ -66,8 +66,8 @@ def test_undelivered_or_wholly_rejected_entities_fail_the_gate_and_empty_deliver
     assert not cases.passed and cases.severity == dg.AssetCheckSeverity.ERROR
     assert cases.description == (
         "crm.cases: every delivered file was rejected, nothing of it is loaded: crm/cases/cases_2025-01-31.csv: "
-        "missing required column(s) case_id, account_id, category, priority, opened_at, first_response_at, "
-        "resolved_at (fix the files, or declare crm.cases not delivered in the deployment's policy.yml)"
+        "missing required column(s) case_id, opened_at "
+        "(fix the files, or declare crm.cases not delivered in the deployment's policy.yml)"
     )
     returns = found["meta/delivery:delivered__erp__returns"]
     assert returns.passed and returns.description == "erp.returns: 1 drop loaded, the newest of 2025-01-31"

@@ -113,7 +113,7 @@ def test_decimals_with_more_digits_than_the_scale_are_quarantined_not_rounded(co
 def test_whole_numbers_with_a_fraction_are_quarantined_not_rounded(con, raw_dir):
     accounts = load_contracts()["crm.accounts"]
     rows = [
-        [f"A{i}", "甲公司", "制造", employees, "华东", "上海", "上海", "R1", "2025-01-01", "2025-01-02"]
+        [f"A{i}", "甲公司", "制造", employees, "华东", "上海", "上海", "R1", "30", "2025-01-01", "2025-01-02"]
         for i, employees in enumerate(["120", "1.5", "2.0", "1e-7", "1.2e3"])  # lines 2-6
     ]
     write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(list(accounts.column_names), rows))
