@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dagster_project.ingest.drops import _DATE_IN_NAME, detect_encoding
+from dagster_project.ingest.drops import detect_encoding
+from dagster_project.ingest.inventory import date_in_name
 
 Row = dict[str, str]
 Field = Callable[[Row], str]
@@ -426,8 +427,8 @@ def write_shape(out_dir: Path, shape: str) -> dict[str, list[str]]:
     for export in SHAPES[shape]:
         folder = out_dir / export.entity
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
-            found = _DATE_IN_NAME.search(path.name)
-            name = export.name.format(date=found.group(1) if found else path.stem)
+            found = date_in_name(path.name)
+            name = export.name.format(date=found.isoformat() if found else path.stem)
             (target / name).write_text(_convert(_read_native(path), export), encoding="utf-8")
             written.setdefault(export.entity, []).append(f"{shape}/{name}")
         shutil.rmtree(folder)
