@@ -112,3 +112,29 @@ def test_twelve_month_value_is_the_discounted_sum_of_monthly_purchases(scores: p
     loyal = scores.loc["loyal"]
     assert loyal["predicted_clv_if_alive_12m"] == pytest.approx(loyal["predicted_clv_12m"] * 209 / 81, rel=1e-10)
     assert loyal["predicted_lifetime_value"] > loyal["predicted_clv_12m"]  # 24 months > 12
+
+
+def test_with_q_at_most_one_the_observed_mean_of_repeat_buyers_stands_in() -> None:
+    # q = 0.9: p v / (q - 1) is no mean (the spend distribution has none), so a customer without own
+    # spend history gets the mean of the repeat buyers' mean spend: (20 + 50) / 2 = 35; a customer with
+    # one purchase day and no repeat (frequency 0) is left out of that mean. Repeat buyers keep their
+    # conditional mean p (v + x m) / (p x + q - 1): a = 6 (15 + 2 x 20) / (12 - 0.1) = 330 / 11.9;
+    # b = 6 (15 + 1 x 50) / (6 - 0.1) = 390 / 5.9.
+    from pymc_marketing.clv import GammaGammaModel
+
+    from dagster_project.customer_value.scoring import expected_purchase_value
+
+    summary = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "once"],
+            "frequency": [2.0, 1.0, 0.0],
+            "recency": [20.0, 10.0, 0.0],
+            "T": [30.0, 30.0, 30.0],
+            "monetary_value": [20.0, 50.0, 0.0],
+        }
+    )
+    gg = fitted(GammaGammaModel, {"p": P, "q": 0.9, "v": V}, summary[summary["frequency"] > 0], "gamma_gamma")
+    value, individual, population_mean, source = expected_purchase_value(gg, summary)
+    assert (population_mean, source) == (35.0, "observed_repeat_buyers")
+    assert list(individual) == [True, True, False]
+    assert value == pytest.approx([330 / 11.9, 390 / 5.9, 35.0], rel=1e-12)
