@@ -23,7 +23,7 @@ from dagster_project.warehouse import connect
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "dashboard" / "app.py")
-PAGES = ["scorecard", "attainment", "funnels", "opportunities", "team", "customers", "alerts"]
+PAGES = ["scorecard", "attainment", "funnels", "opportunities", "team", "customers", "customer_health", "alerts"]
 
 MARTS = """
 create schema marts;
@@ -96,6 +96,15 @@ insert into marts.rfm_customer values ('A1', 600000, 'high_value', '高价值', 
     ('A2', 5000, 'at_risk', '流失风险', 'basic', '基础'), ('A3', 200000, 'high_value', '高价值', 'growth', '成长');
 create table marts.dim_customer (account_id varchar, region varchar);
 insert into marts.dim_customer values ('A1', '华东'), ('A2', '华东'), ('A3', '华北');
+create table marts.customer_health_distribution (month_start_date date, as_of_date date, region varchar,
+    customer_tier varchar, customer_tier_zh varchar, health_band varchar, health_band_name varchar,
+    health_band_name_zh varchar, customers bigint, share_of_customers double, avg_health_score double,
+    predicted_clv_12m double);
+insert into marts.customer_health_distribution values
+    ('2026-10-01', '2026-10-30', '华东', 'strategic', '战略', 'healthy', 'Healthy', '健康', 2, 1.0, 80, 300000),
+    ('2026-10-01', '2026-10-30', '华东', 'basic', '基础', 'at_risk', 'At risk', '风险', 1, 1.0, 20, 1000),
+    ('2026-10-01', '2026-10-30', '华北', 'growth', '成长', 'watch', 'Watch', '关注', 1, 1.0, 50, 20000),
+    ('2026-08-01', '2026-08-31', '华东', 'strategic', '战略', 'healthy', 'Healthy', '健康', 1, 1.0, 90, 100);
 create table marts.alerts (rule_code varchar, rule_name varchar, rule_name_zh varchar, severity varchar,
     subject varchar, subject_name varchar, period varchar, message varchar, message_zh varchar);
 insert into marts.alerts values
@@ -225,6 +234,24 @@ def test_customer_segments_and_tiers(snapshot):
     assert rows(north, 0) == [["高价值", 1, 200000.0]]
 
 
+def test_customer_health_by_band_and_tier(snapshot):
+    # October, all regions: healthy 2 of 4 (average 80), watch 1 (50), at risk 1 (20), bands by score
+    app = open_page("customer_health")
+    assert rows(app, 0) == [
+        ["Healthy", 2, 0.5, 80.0, 300000.0],
+        ["Watch", 1, 0.25, 50.0, 20000.0],
+        ["At risk", 1, 0.25, 20.0, 1000.0],
+    ]
+    assert rows(app, 1) == [[1, 0, 0], [0, 0, 1], [0, 2, 0]]  # basic, growth, strategic x At risk, Healthy, Watch
+    captions = [c.value for c in app.caption]
+    assert "Customer health in 2026-10 (each run records the month of its as-of date)." in captions
+    # September has no run of its own: the latest month before it (August) shows, and says so
+    september = open_page("customer_health", language="zh", month="2026-09")
+    assert rows(september, 0) == [["健康", 1, 1.0, 90.0, 100.0]]
+    assert "2026-08 的客户健康度（每次运行记录其基准日所在月份）。" in [c.value for c in september.caption]
+    assert rows(open_page("customer_health", region="华北"), 0) == [["Watch", 1, 1.0, 50.0, 20000.0]]
+
+
 def test_open_alerts_most_severe_first(snapshot):
     app = open_page("alerts", language="zh")
     assert rows(app) == [
@@ -237,7 +264,7 @@ def test_open_alerts_most_severe_first(snapshot):
 def test_pages_show_only_when_their_marts_are_published(tmp_path, monkeypatch):
     con = connect(tmp_path / "warehouse.duckdb")
     con.execute(MARTS)
-    for mart in ("rfm_customer", "fct_opportunities", "fct_order_lines"):
+    for mart in ("rfm_customer", "fct_opportunities", "fct_order_lines", "customer_health_distribution"):
         con.execute(f"drop table marts.{mart}")
     publish_snapshot(con, tmp_path / "bi", run_id="fewer marts")
     con.close()
