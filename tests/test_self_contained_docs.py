@@ -1,7 +1,7 @@
 """The project documents itself: generated docs are up to date, and no file points outside the repository.
 
 docs/raw_contract.md and docs/marts.md are rendered from the contracts, the dbt YAML and the KPI seed
-(docs/render_contracts.py, docs/render_marts.py); a committed file that differs from a fresh render
+(docs/render.py); a committed file that differs from a fresh render
 fails here, with the command that fixes it.
 """
 
@@ -25,11 +25,13 @@ def _load(script: str):
     return module
 
 
-@pytest.mark.parametrize(("script", "document"), [("render_contracts", "raw_contract.md"), ("render_marts", "marts.md")])
+@pytest.mark.parametrize(
+    ("script", "document"), [("render_contracts", "raw_contract.md"), ("render_marts", "marts.md")]
+)
 def test_committed_document_is_the_rendered_one(script: str, document: str) -> None:
     rendered = _load(script).render()
     committed = (DOCS / document).read_text(encoding="utf-8")
-    assert committed == rendered, f"docs/{document} is out of date: run .venv/bin/python docs/{script}.py"
+    assert committed == rendered, f"docs/{document} is out of date: run .venv/bin/python docs/render.py"
 
 
 def test_raw_contract_lists_every_entity_and_column() -> None:
@@ -74,9 +76,7 @@ def test_every_scorecard_kpi_has_a_definition_and_a_place_in_the_sql() -> None:
 def _tracked_files() -> list[Path]:
     """Files of the repository: git's list when it is a checkout, else every file but build output."""
     try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, text=True
-        ).stdout
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, text=True).stdout
         return [ROOT / name for name in out.split("\0") if name]
     except (OSError, subprocess.CalledProcessError):
         skip = {".git", ".venv", "data", "target", "logs", "__pycache__", ".dagster_home", "node_modules"}
@@ -114,7 +114,9 @@ def test_the_pattern_finds_what_it_is_for() -> None:
 MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
-@pytest.mark.parametrize("document", ["README.md", "CONTRIBUTING.md", "docs/raw_contract.md", "docs/marts.md", "sql/README.md"])
+@pytest.mark.parametrize(
+    "document", ["README.md", "CONTRIBUTING.md", "docs/raw_contract.md", "docs/marts.md", "sql/README.md"]
+)
 def test_relative_links_resolve_inside_the_repository(document: str) -> None:
     path = ROOT / document
     for target in MARKDOWN_LINK.findall(path.read_text(encoding="utf-8")):
@@ -125,8 +127,8 @@ def test_relative_links_resolve_inside_the_repository(document: str) -> None:
         assert resolved.exists(), f"{document} links to a missing file: {target}"
 
 
-@pytest.mark.parametrize("document", ["README.md", "sql/README.md", "dbt/README.md", "dbt/models/_docs.md"])
+@pytest.mark.parametrize("document", ["README.md", "sql/README.md", "dbt/README.md", "dbt/models/_overview.md"])
 def test_the_definitions_are_linked_from_the_entry_points(document: str) -> None:
     text = (ROOT / document).read_text(encoding="utf-8")
-    assert "docs/marts.md" in text or "../docs/marts.md" in text, f"{document} does not link docs/marts.md"
+    assert "docs/marts.md" in text, f"{document} does not link docs/marts.md"
     assert "raw_contract.md" in text, f"{document} does not link docs/raw_contract.md"
