@@ -64,6 +64,10 @@ scorecard KPI is computed in the scorecard perspective models: search its code, 
   `dbt/models/intermediate/sales/int_order_lines_joined_to_returns.sql`.
 - **Delivered**: a mart, a funnel, a KPI or an alert rule reads only entities the deployment
   delivers; without them it is empty, "no data" or not evaluated, and `mart_status` says why.
+- **Targets** (`strategy.targets`, any grain) are split down to month x region x product line in
+  proportion to each cell's net revenue a year earlier (evenly where there was none); targets of
+  several grains that overlap are all met, by iterative proportional fitting. Model:
+  `dbt/models/intermediate/strategy/int_targets_decomposed.sql`.
 - **Durations** (sales cycle, days in stage, first response, order processing) outside the plausible
   bounds of var `duration_bounds` are left out of averages and listed by warning tests.
 """
