@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DBT = ROOT / "dbt"
 MARTS = DBT / "models" / "marts"
 SCORECARD_SQL = "dbt/models/intermediate/scorecard"
+COLUMN_KEYS = {"name", "description", "data_type", "data_tests", "tests", "config", "meta", "quote", "constraints"}
 
 # Order of the mart folders in the document, with a heading each (a new folder must be added here).
 DOMAINS = {
@@ -132,6 +133,14 @@ def mart_models() -> list[tuple[str, dict, Path]]:
     for domain in DOMAINS:
         for path in sorted((MARTS / domain).glob("_*__models.yml")):
             for model in yaml.safe_load(path.read_text(encoding="utf-8"))["models"]:
+                for column in model.get("columns", []):
+                    # `{name: x, description: a, b}` parses as description "a" and a key "b": the
+                    # text after the comma is lost (here, in the dbt docs and in the BI comments)
+                    if set(column) - COLUMN_KEYS:
+                        raise SystemExit(
+                            f"{path.relative_to(ROOT)}: column {column['name']} of {model['name']} has keys "
+                            f"{sorted(set(column) - COLUMN_KEYS)}: quote its description"
+                        )
                 sql = MARTS / domain / f"{model['name']}.sql"
                 out.append((domain, model, sql))
     return out
