@@ -162,6 +162,17 @@ def render_mart(model: dict, sql: Path, blocks: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kpi_sql_files(code: str) -> str:
+    """The scorecard models that compute `... as <code>` (the perspective model; a helper column of
+    the same name elsewhere shows too)."""
+    files = [
+        f"`{path.name}`"
+        for path in sorted((ROOT / SCORECARD_SQL).glob("*.sql"))
+        if re.search(rf"\bas {code}\b", path.read_text(encoding="utf-8"))
+    ]
+    return ", ".join(files) or "—"
+
+
 def render_kpis() -> str:
     with (DBT / "seeds" / "scorecard_kpis.csv").open(encoding="utf-8") as handle:
         kpis = list(csv.DictReader(handle))
@@ -170,16 +181,17 @@ def render_kpis() -> str:
         "",
         "Every KPI of `balanced_scorecard`, from `dbt/seeds/scorecard_kpis.csv` (which also holds the"
         " amber tolerance and the input entities; `strategy.targets` rows override the default target)."
-        f" The SQL: the perspective models in `{SCORECARD_SQL}/` (search `as <kpi_code>`).",
+        f' Column "SQL": the models in `{SCORECARD_SQL}/` that compute `... as <kpi_code>`.',
         "",
-        "| kpi_code | perspective | name | unit | window | better | default target | definition |",
-        "|---|---|---|---|---|---|---|---|",
+        "| kpi_code | perspective | name | unit | window | better | default target | SQL | definition |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for k in kpis:
         better = "higher" if k["direction"] == "higher_is_better" else "lower"
         lines.append(
             f"| `{k['kpi_code']}` | {k['perspective']} | {k['kpi_name']} ({k['kpi_name_zh']}) | {k['unit']} "
-            f"| {k['time_window']} | {better} | {k['target_value'] or '—'} | {_cell(_one_line(k['description']))} |"
+            f"| {k['time_window']} | {better} | {k['target_value'] or '—'} | {_kpi_sql_files(k['kpi_code'])} "
+            f"| {_cell(_one_line(k['description']))} |"
         )
     return "\n".join(lines) + "\n"
 
