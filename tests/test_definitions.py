@@ -24,7 +24,7 @@ def test_definitions_load_with_one_asset_per_entity():
     assert defs.resolve_job_def("refresh_warehouse") is not None
 
 
-def test_lineage_runs_from_raw_extracts_to_the_snapshot():
+def test_lineage_runs_from_raw_tables_to_the_snapshot():
     from dagster_project.definitions import defs
 
     graph = defs.resolve_asset_graph()

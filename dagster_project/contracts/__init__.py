@@ -1,4 +1,4 @@
-"""Entity contracts: the machine-readable form of the raw extract spec.
+"""Entity contracts: the raw input contract, one YAML per entity (rendered as docs/raw_contract.md).
 
 One YAML file per entity lives beside this module, in `<source>/<entity>.yml`. Loading, validation,
 dbt sources and quality checks all read these objects; nothing else lists columns.
