@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from dagster_project.publish.snapshot import publish_snapshot
 from dagster_project.warehouse import connect
+from dashboard.i18n import label
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "dashboard" / "app.py")
@@ -290,6 +291,9 @@ def test_every_page_renders_on_the_real_marts(small_company_snapshot, monkeypatc
     for page in PAGES:
         app = open_page(page, language)
         assert app.title[0].value, page
+        if page == "customer_health":  # dbt alone: no customer value step wrote scores, so no health yet
+            assert [i.value for i in app.info] == [label("no_rows", language)]
+            continue
         assert app.metric or app.dataframe, f"{page} shows nothing on the small company"
     assert len(open_page("scorecard", language).metric) >= 20
 
