@@ -28,6 +28,8 @@ POLICY = (
     "completeness:\n  crm.sales_reps.rep_name: {severity: warn}\n  crm.contacts.account_id: {severity: warn}\n"
 )
 RUN_SPECIFIC = {"dq_completeness", "dq_validity", "ingest_audit"}  # run ids, times, file names
+# the customer value model's run ids (they carry the Dagster run), fit times and durations
+RUN_SPECIFIC_COLUMNS = {"model_run_id", "dagster_run_id", "fitted_at"}
 
 
 def _run(base: Path, shape: str) -> Path:
@@ -82,13 +84,15 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> lis
 
 
 def _business_marts(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """Every published mart but the run-specific ones, with its columns but the lineage ones (_loaded_at)."""
+    """Every published mart but the run-specific ones, with its columns but the lineage ones (_loaded_at)
+    and the run-specific ones."""
     columns: dict[str, list[str]] = {}
     for table, column in con.execute(
         "select table_name, column_name from information_schema.columns where table_schema = 'marts' "
         "order by table_name, ordinal_position"
     ).fetchall():
-        if table not in RUN_SPECIFIC and not column.startswith("_"):
+        run_specific = column in RUN_SPECIFIC_COLUMNS or column.endswith("_seconds")
+        if table not in RUN_SPECIFIC and not column.startswith("_") and not run_specific:
             columns.setdefault(table, []).append(column)
     return columns
 
