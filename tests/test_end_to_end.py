@@ -19,7 +19,7 @@ import duckdb
 import psutil
 import pytest
 
-from dagster_project.sample import generate
+from sample_company import generate
 
 pytestmark = pytest.mark.slow
 SCALE = 0.05

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.config import probabilities
-from dagster_project.sample.customers import MID, SMALL, TOP, Customers, seg_of
-from dagster_project.sample.products import Products, pick_skus
-from dagster_project.sample.timeline import (
+from sample_company.config import probabilities
+from sample_company.customers import MID, SMALL, TOP, Customers, seg_of
+from sample_company.products import Products, pick_skus
+from sample_company.timeline import (
     DAY,
     HOUR,
     NULL,

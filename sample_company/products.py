@@ -8,8 +8,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.people import allocate
-from dagster_project.sample.timeline import DAY, HOUR, Timeline, day_of, last_per_drop, month_id, month_start_day
+from sample_company.people import allocate
+from sample_company.timeline import DAY, HOUR, Timeline, day_of, last_per_drop, month_id, month_start_day
 
 OLDEST_LAUNCH = date(2014, 1, 1)
 

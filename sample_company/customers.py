@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dagster_project.sample.timeline import Timeline
+from sample_company.timeline import Timeline
 
 TOP, MID, SMALL = 0, 1, 2
 GOLDEN = 0.6180339887498949

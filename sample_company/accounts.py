@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample import names
-from dagster_project.sample.customers import Customers
-from dagster_project.sample.people import Reps
-from dagster_project.sample.pipeline import Pipeline
-from dagster_project.sample.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, work_time
+from sample_company import names
+from sample_company.customers import Customers
+from sample_company.people import Reps
+from sample_company.pipeline import Pipeline
+from sample_company.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, work_time
 
 PROSPECT = 3
 

@@ -7,10 +7,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.customers import Customers
-from dagster_project.sample.products import Products
-from dagster_project.sample.sales import Orders, Returns
-from dagster_project.sample.timeline import DAY, Timeline, day_of, year_of
+from sample_company.customers import Customers
+from sample_company.products import Products
+from sample_company.sales import Orders, Returns
+from sample_company.timeline import DAY, Timeline, day_of, year_of
 
 
 def targets_table(

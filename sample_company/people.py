@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample import names
-from dagster_project.sample.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, weekday
+from sample_company import names
+from sample_company.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, weekday
 
 ROLES = ("rep", "manager", "director")
 NUMERALS = "一二三四五六七八九十"

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.config import probabilities
-from dagster_project.sample.customers import Customers
-from dagster_project.sample.people import Reps
-from dagster_project.sample.products import Products
-from dagster_project.sample.sales import CURRENCIES, Fx, Orders
-from dagster_project.sample.timeline import (
+from sample_company.config import probabilities
+from sample_company.customers import Customers
+from sample_company.people import Reps
+from sample_company.products import Products
+from sample_company.sales import CURRENCIES, Fx, Orders
+from sample_company.timeline import (
     DAY,
     HOUR,
     NULL,

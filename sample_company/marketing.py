@@ -9,9 +9,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.config import Streams
-from dagster_project.sample.pipeline import LOST, OTHER, WON, Pipeline
-from dagster_project.sample.timeline import (
+from sample_company.config import Streams
+from sample_company.pipeline import LOST, OTHER, WON, Pipeline
+from sample_company.timeline import (
     DAY,
     HOUR,
     NULL,
