@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_project.defs.quality.assets import AUDIT_KEY, DELIVERY_KEY, ORPHANS_KEY
+from dagster_project.defs.quality.assets import AUDIT_KEY, DELIVERY_KEY, DQ_KEY, ORPHANS_KEY
 from dagster_project.publish.cleanup import remove_partial_snapshot
 from dagster_project.publish.fingerprint import inputs_fingerprint
 from dagster_project.publish.keys import primary_keys_from_file
@@ -23,8 +23,8 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         key=SNAPSHOT_KEY,
         group_name="publish",
         kinds={"duckdb", "parquet"},
-        # the quality gate's checks sit on marts/dq_completeness, one of the mart keys
-        deps=[*mart_keys, AUDIT_KEY, DELIVERY_KEY, ORPHANS_KEY],
+        # DQ_KEY (the quality gate's checks) is also a mart: each key once
+        deps=list(dict.fromkeys([*mart_keys, DQ_KEY, AUDIT_KEY, DELIVERY_KEY, ORPHANS_KEY])),
         description="Schema marts copied to the BI snapshot (DuckDB file + Parquet), swapped in atomically.",
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
