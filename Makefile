@@ -29,8 +29,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check dagster_project tests dashboard
-	$(BIN)/ruff format --check dagster_project tests dashboard
+	$(BIN)/ruff check dagster_project sample_company tests dashboard
+	$(BIN)/ruff format --check dagster_project sample_company tests dashboard
 
 ## dev: the Dagster UI on http://127.0.0.1:3000
 dev: $(STAMP)

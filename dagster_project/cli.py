@@ -30,7 +30,7 @@ def _print(line: str) -> None:
 
 
 def _generate(out: Path, scale: float, seed: int, end: date, profile: str, shape: str = "native") -> None:
-    from dagster_project.sample import generate
+    from sample_company import generate
 
     started = time.monotonic()
     _print(f"generating the sample company at scale {scale} (seed {seed}, ending {end}) into {out}")

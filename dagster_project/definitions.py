@@ -10,7 +10,8 @@ from dagster_project.defs.ingest.assets import INGEST_ASSETS, orphans
 from dagster_project.defs.publish.assets import build_publish_asset, marts_postgres
 from dagster_project.defs.quality.assets import (
     delivery,
-    dq_completeness,
+    dq_gate,
+    dq_results,
     ingest_audit,
     orphan_share,
     primary_keys_unique,
@@ -37,7 +38,7 @@ defs = dg.Definitions(
         orphans,
         ingest_audit,
         delivery,
-        dq_completeness,
+        dq_results,
         field_policy,
         *DBT_ASSETS,
         marts_snapshot,
@@ -45,7 +46,7 @@ defs = dg.Definitions(
         customer_value_model,
     ]
     + ([marts_postgres] if postgres_dsn() else []),  # the PostgreSQL target is on when S2S_PG_DSN is set
-    asset_checks=[primary_keys_unique, orphan_share, source_freshness],
+    asset_checks=[primary_keys_unique, orphan_share, source_freshness, dq_gate],
     jobs=[refresh_job],
     schedules=[daily_refresh],
     sensors=[new_drops_sensor],

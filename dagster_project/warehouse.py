@@ -77,6 +77,48 @@ create table if not exists meta.quarantine (
     raw_record varchar,                 -- the row as read, so nothing is lost
     quarantined_at timestamp not null
 );
+-- completeness and validity results of every run (quality/expectations.py), kept as history;
+-- published as marts.dq_completeness and marts.dq_validity by dbt (models/marts/ops/)
+create table if not exists meta.dq_completeness (
+    run_id varchar not null,
+    checked_at timestamp not null,
+    source varchar not null,
+    entity varchar not null,
+    field varchar not null,
+    rows bigint not null,
+    complete_rows bigint,           -- null when the field is not measured (status)
+    completeness double,            -- complete_rows / rows; null for an empty table or a field not measured
+    target double,
+    passed boolean,                 -- null when not measured: not collected fields never pass or fail
+    status varchar,                 -- measured | not collected | not delivered (deployment policy)
+    severity varchar                -- error | warn: what a shortfall of this field does to the gate
+);
+create table if not exists meta.dq_validity (
+    run_id varchar not null,
+    checked_at timestamp not null,
+    source varchar not null,
+    entity varchar not null,
+    field varchar not null,
+    rule varchar not null,
+    checked_rows bigint not null,   -- non-empty values
+    failing_rows bigint not null,
+    mostly double not null,
+    passed boolean not null
+);
+"""
+
+# Before the dq history moved to meta, Python wrote it into marts (the schema dbt owns). A warehouse
+# of that time keeps its history: the old tables are copied to meta once, then widened to today's
+# columns (status and severity came with the deployment policy, which measures some fields not at all).
+DQ_HISTORY_MOVE = """
+create table meta.{table} as select * from marts.{table};
+"""
+DQ_COMPLETENESS_WIDEN = """
+alter table meta.dq_completeness add column if not exists status varchar;
+alter table meta.dq_completeness add column if not exists severity varchar;
+alter table meta.dq_completeness alter column complete_rows drop not null;
+alter table meta.dq_completeness alter column target drop not null;
+alter table meta.dq_completeness alter column passed drop not null;
 """
 
 
@@ -171,8 +213,22 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
 def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists meta")
+    for table in ("dq_completeness", "dq_validity"):
+        if not _table_exists(con, "meta", table) and _table_exists(con, "marts", table):
+            con.execute(DQ_HISTORY_MOVE.format(table=table))
     con.execute(META_DDL)
+    con.execute(DQ_COMPLETENESS_WIDEN)
     con.execute("alter table meta.ingest_audit add column if not exists note varchar")  # warehouses made before it
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.sample import generate
+from sample_company import generate
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"

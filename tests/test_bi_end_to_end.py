@@ -12,7 +12,7 @@ import sys
 import psycopg
 import pytest
 
-from dagster_project.sample import generate
+from sample_company import generate
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ from dagster_project.contracts import load_contracts
 from dagster_project.defs.quality.assets import _completeness_result
 from dagster_project.deployment import load_policy
 from dagster_project.ingest import load_entity
-from dagster_project.quality.expectations import DQ_COMPLETENESS_DDL, ExpectationRunner, record_results
+from dagster_project.quality.expectations import ExpectationRunner, record_results
+from dagster_project.warehouse import ensure_meta
 
 
 def write_policy(tmp_path, text: str):
@@ -56,7 +57,7 @@ def test_fields_not_collected_leave_the_gate_and_are_recorded_without_a_figure(t
 
     record_results(con, "run-1", fields, [])
     assert con.execute(
-        "select field, rows, complete_rows, completeness, passed, status from marts.dq_completeness "
+        "select field, rows, complete_rows, completeness, passed, status from meta.dq_completeness "
         "where status <> 'measured' order by field"
     ).fetchall() == [
         ("employee_count", 10, None, None, None, "not collected"),
@@ -96,8 +97,9 @@ def test_an_entity_not_delivered_is_recorded_as_such(tmp_path, con):
     assert _completeness_result("crm.cases", fields).passed
 
 
-def test_a_history_table_from_before_the_policy_takes_the_new_rows(con):
-    """dq_completeness of an earlier version (NOT NULL figures, no status) is widened in place."""
+def test_a_history_table_from_before_the_policy_moves_to_meta_and_takes_the_new_rows(con):
+    """dq_completeness of an earlier version (in marts, NOT NULL figures, no status) is copied to meta
+    once and widened there; dbt then rebuilds marts.dq_completeness from it."""
     con.execute(
         "create schema marts; create table marts.dq_completeness (run_id varchar not null, checked_at timestamp "
         "not null, source varchar not null, entity varchar not null, field varchar not null, rows bigint not null, "
@@ -106,13 +108,14 @@ def test_a_history_table_from_before_the_policy_takes_the_new_rows(con):
     con.execute(
         "insert into marts.dq_completeness values ('old', now(), 'crm', 'accounts', 'city', 5, 5, 1.0, 0.95, true)"
     )
-    con.execute(DQ_COMPLETENESS_DDL)
+    ensure_meta(con)
+    ensure_meta(con)  # every ingestion calls it: the history is copied once
     con.execute(
-        "insert into marts.dq_completeness (run_id, checked_at, source, entity, field, rows, status) "
+        "insert into meta.dq_completeness (run_id, checked_at, source, entity, field, rows, status) "
         "values ('new', now(), 'crm', 'accounts', 'industry', 5, 'not collected')"
     )
     assert con.execute(
-        "select run_id, complete_rows, passed, status from marts.dq_completeness order by 1"
+        "select run_id, complete_rows, passed, status from meta.dq_completeness order by 1"
     ).fetchall() == [
         ("new", None, None, "not collected"),
         ("old", 5, True, None),

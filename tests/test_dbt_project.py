@@ -1018,7 +1018,7 @@ def sample_scale_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_headline_metrics_match_the_sample_calibration(sample_scale_1: Path) -> None:
-    """The generator is calibrated (dagster_project/config/sample.yml) on the 365 days to its end
+    """The generator is calibrated (sample_company/sample.yml) on the 365 days to its end
     date; the marts, as of the newest order date, must land near it. Tolerances below."""
     with duckdb.connect(str(sample_scale_1), read_only=True) as con:
 
@@ -1077,7 +1077,7 @@ FIRST_MEASURABLE_MONTH = {
 def test_the_sample_gives_every_kpi_a_value_in_most_of_its_months(sample_scale_1: Path) -> None:
     """Every configured KPI has an actual (all regions) in at least 80% of the sample's months in
     which its definition lets it have one. A KPI that is empty on the sample is untested in practice."""
-    sample = yaml.safe_load((REPO / "dagster_project" / "config" / "sample.yml").read_text(encoding="utf-8"))
+    sample = yaml.safe_load((REPO / "sample_company" / "sample.yml").read_text(encoding="utf-8"))
     history_months = int(sample["history"]["months"])
     with duckdb.connect(str(sample_scale_1), read_only=True) as con:
         last = con.execute("select max(month_start_date) from marts.balanced_scorecard").fetchone()[0]

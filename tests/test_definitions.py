@@ -14,7 +14,10 @@ def test_definitions_load_with_one_asset_per_entity():
     for key in (
         ["meta", "orphans"],
         ["meta", "ingest_audit"],
+        ["meta", "dq_completeness"],
+        ["meta", "dq_validity"],
         ["marts", "dq_completeness"],
+        ["marts", "dq_validity"],
         ["marts", "fct_order_lines"],
         ["marts", "balanced_scorecard"],
         ["bi", "marts_snapshot"],
@@ -38,6 +41,11 @@ def test_lineage_runs_from_raw_tables_to_the_snapshot():
     # own asset (the policy depends on no extract)
     policy = graph.get(dg.AssetKey(["staging", "stg_meta__field_policy"])).parent_keys
     assert dg.AssetKey(["meta", "field_policy"]) in policy
+    # the quality results are Python's (meta), published by dbt as marts
+    for table in ("dq_completeness", "dq_validity"):
+        stg = graph.get(dg.AssetKey(["staging", f"stg_meta__{table}"])).parent_keys
+        assert stg == {dg.AssetKey(["meta", table])}
+        assert graph.get(dg.AssetKey(["marts", table])).parent_keys == {dg.AssetKey(["staging", f"stg_meta__{table}"])}
 
 
 def test_ingest_assets_materialize_into_the_warehouse(tmp_path):
@@ -64,3 +72,22 @@ def test_ingest_assets_materialize_into_the_warehouse(tmp_path):
     assert (meta["rows_read"].value, meta["rows_loaded"].value, meta["rows_quarantined"].value) == (2, 1, 1)
     with open_warehouse(tmp_path / "warehouse" / "warehouse.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from raw_erp.fx_rates").fetchall() == [(1,)]
+
+
+def test_the_code_location_does_not_import_the_sample_generator():
+    """The sample company is written by the CLI's `generate` only: loading the definitions, as every
+    Dagster process does, must not import it (a fresh interpreter, so no other test has)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dagster_project.definitions\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sample_company'))"
+    )
+    # the S2S_ paths and DAGSTER_HOME point at this test's folder (conftest)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

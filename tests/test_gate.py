@@ -16,7 +16,8 @@ from dagster_project.contracts import load_contracts
 
 CONTRACTS = load_contracts()
 GATE_KEY = dg.AssetKey(["meta", "delivery"])
-DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])
+DQ_RESULTS_KEY = dg.AssetKey(["meta", "dq_completeness"])
+DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])  # the gate's quality checks sit on the published mart
 
 
 def header(entity: str) -> list[str]:
@@ -27,14 +28,21 @@ def account(account_id: str, employees: str = "100") -> list[str]:
     return [account_id, "甲公司", "制造", employees, "华东", "上海", "上海", "R1", "30", "2025-01-01", "2025-01-02"]
 
 
-def run_job(*extra: dg.AssetKey) -> dg.ExecuteInProcessResult:
-    """The refresh job on every ingestion asset plus `extra`, as a scheduled run would (no publish)."""
+def run_job(*extra: dg.AssetKey, quality: bool = False) -> dg.ExecuteInProcessResult:
+    """The refresh job on every ingestion asset plus `extra`, as a scheduled run would (no publish);
+    with `quality`, the GX validation and the gate's checks on its results (not the dbt build)."""
     from dagster_project.definitions import defs
+    from dagster_project.defs.quality.assets import dq_gate
 
-    raw_keys = [dg.AssetKey([c.schema, c.entity]) for c in CONTRACTS.values()]
-    return defs.resolve_job_def("refresh_warehouse").execute_in_process(
-        asset_selection=[*raw_keys, *extra], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    selected = {*(dg.AssetKey([c.schema, c.entity]) for c in CONTRACTS.values()), *extra}
+    if quality:
+        selected.add(DQ_RESULTS_KEY)
+    checks_of_selected = {k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key in selected}
+    job = defs.resolve_job_def("refresh_warehouse").get_subset(
+        asset_selection=selected,
+        asset_check_selection=checks_of_selected | (set(dq_gate.check_keys) if quality else set()),
     )
+    return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
 def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -57,7 +65,7 @@ def test_undelivered_or_wholly_rejected_entities_fail_the_gate_and_empty_deliver
     # erp.returns: a header-only drop, no returns this period
     write_drop(raw_dir, "erp.returns", "returns_2025-01-31.csv", csv_text(header("erp.returns"), []))
 
-    result = run_job(GATE_KEY, DQ_KEY)
+    result = run_job(GATE_KEY, quality=True)
     found = checks(result)
 
     accounts = found["meta/delivery:delivered__crm__accounts"]

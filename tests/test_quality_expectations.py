@@ -4,7 +4,7 @@ from conftest import csv_text, write_drop
 
 from dagster_project.contracts import load_contracts
 from dagster_project.ingest import load_entity
-from dagster_project.quality.expectations import ExpectationRunner, record_results
+from dagster_project.quality.expectations import ExpectationRunner, record_results, recorded_results
 
 
 def test_completeness_and_validity_against_hand_counts(con, raw_dir, tmp_path):
@@ -42,7 +42,13 @@ def test_completeness_and_validity_against_hand_counts(con, raw_dir, tmp_path):
     record_results(con, "run-1", completeness, validity)
     record_results(con, "run-2", completeness, validity)
     history = con.execute(
-        "select run_id, count(*), count(*) filter (not passed) from marts.dq_completeness group by 1 order by 1"
+        "select run_id, count(*), count(*) filter (not passed) from meta.dq_completeness group by 1 order by 1"
     ).fetchall()
     assert history == [("run-1", 6, 1), ("run-2", 6, 1)]
+    # the gate's checks read a run's results back (a separate step): the same verdicts, field by field
+    fields, rules = recorded_results(con, "run-2")
+    assert list(fields) == ["crm.accounts"] and rules == {"crm.accounts": validity}
+    assert [(f.field, f.rows, f.complete_rows, f.target, f.passed, f.severity) for f in fields["crm.accounts"]] == [
+        (f.field, f.rows, f.complete_rows, f.target, f.passed, f.severity) for f in completeness
+    ]
     assert runner.build_docs().name == "index.html"

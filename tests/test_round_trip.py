@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.sample import generate
-from dagster_project.sample.shapes import HUBSPOT, SALESFORCE, _convert
+from sample_company import generate
+from sample_company.shapes import HUBSPOT, SALESFORCE, _convert
 
 pytestmark = pytest.mark.slow
 SCALE, SEED = 0.05, 11

@@ -3,7 +3,8 @@
 GX's SQL datasource does not work on DuckDB here, so each entity's needed columns are read into a
 pandas frame and validated there. Critical columns travel as 1.0/NaN float32 indicators (their
 values do not matter for completeness), which keeps a 15-million-row entity to ~200 MB.
-Results are appended to `marts.dq_completeness` (history across runs) and rendered as Data Docs.
+Results are appended to `meta.dq_completeness` and `meta.dq_validity` (history across runs; dbt publishes
+them as the marts of the same names) and rendered as Data Docs.
 
 The deployment's policy (`dagster_project/deployment.py`) decides what is measured: a field it does
 not collect (or of an entity it does not deliver) has no expectation and is recorded as such, with
@@ -23,46 +24,10 @@ import duckdb
 from dagster_project.contracts import Contract
 from dagster_project.deployment import Policy, load_policy
 from dagster_project.quality.config import quality_config, severity
-from dagster_project.warehouse import insert_rows, quote
+from dagster_project.warehouse import ensure_meta, insert_rows, quote
 
 log = logging.getLogger(__name__)
 _COUNTS_ONLY = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
-
-DQ_COMPLETENESS_DDL = """
-create schema if not exists marts;
-create table if not exists marts.dq_completeness (
-    run_id varchar not null,
-    checked_at timestamp not null,
-    source varchar not null,
-    entity varchar not null,
-    field varchar not null,
-    rows bigint not null,
-    complete_rows bigint,           -- null when the field is not measured (status)
-    completeness double,            -- complete_rows / rows; null for an empty table or a field not measured
-    target double,
-    passed boolean,                 -- null when not measured: not collected fields never pass or fail
-    status varchar,                 -- measured | not collected | not delivered (deployment policy)
-    severity varchar                -- error | warn: what a shortfall of this field does to the gate
-);
-create table if not exists marts.dq_validity (
-    run_id varchar not null,
-    checked_at timestamp not null,
-    source varchar not null,
-    entity varchar not null,
-    field varchar not null,
-    rule varchar not null,
-    checked_rows bigint not null,   -- non-empty values
-    failing_rows bigint not null,
-    mostly double not null,
-    passed boolean not null
-);
--- tables written before the deployment policy: the columns it added, and no figure where none is measured
-alter table marts.dq_completeness add column if not exists status varchar;
-alter table marts.dq_completeness add column if not exists severity varchar;
-alter table marts.dq_completeness alter column complete_rows drop not null;
-alter table marts.dq_completeness alter column target drop not null;
-alter table marts.dq_completeness alter column passed drop not null;
-"""
 
 MEASURED, NOT_COLLECTED, NOT_DELIVERED = "measured", "not collected", "not delivered"
 
@@ -280,11 +245,11 @@ def record_results(
 ) -> None:
     """Append this run's results to the history tables, in one transaction."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    con.execute(DQ_COMPLETENESS_DDL)
+    ensure_meta(con)
     con.execute("begin transaction")
     insert_rows(
         con,
-        "insert into marts.dq_completeness by name select ? as run_id, ? as checked_at, ? as source, ? as entity, "
+        "insert into meta.dq_completeness by name select ? as run_id, ? as checked_at, ? as source, ? as entity, "
         "? as field, ? as rows, ? as complete_rows, ? as completeness, ? as target, ? as passed, ? as status, "
         "? as severity",
         [
@@ -307,10 +272,36 @@ def record_results(
     )
     insert_rows(
         con,
-        "insert into marts.dq_validity values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into meta.dq_validity values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [run_id, now, v.source, v.entity, v.field, v.rule, v.checked_rows, v.failing_rows, v.mostly, v.passed]
             for v in validity
         ],
     )
     con.execute("commit")
+
+
+def recorded_results(
+    con: duckdb.DuckDBPyConnection, run_id: str
+) -> tuple[dict[str, list[FieldCompleteness]], dict[str, list[RuleResult]]]:
+    """The results `record_results` wrote for this run, per `<source>.<entity>` (the gate's checks read
+    them back). An empty table measured passed only when empty tables were allowed: `passed` says it."""
+    fields: dict[str, list[FieldCompleteness]] = {}
+    for source, entity, field, rows, complete, target, passed, status, sev in con.execute(
+        "select source, entity, field, rows, complete_rows, target, passed, status, severity "
+        "from meta.dq_completeness where run_id = ? order by rowid",
+        [run_id],
+    ).fetchall():
+        fields.setdefault(f"{source}.{entity}", []).append(
+            FieldCompleteness(
+                source, entity, field, rows, complete, target, status, sev, empty_allowed=bool(passed) and not rows
+            )
+        )
+    rules: dict[str, list[RuleResult]] = {}
+    for row in con.execute(
+        "select source, entity, field, rule, checked_rows, failing_rows, mostly, passed "
+        "from meta.dq_validity where run_id = ? order by rowid",
+        [run_id],
+    ).fetchall():
+        rules.setdefault(f"{row[0]}.{row[1]}", []).append(RuleResult(*row))
+    return fields, rules

@@ -23,7 +23,8 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         key=SNAPSHOT_KEY,
         group_name="publish",
         kinds={"duckdb", "parquet"},
-        deps=[*mart_keys, DQ_KEY, AUDIT_KEY, DELIVERY_KEY, ORPHANS_KEY],
+        # DQ_KEY (the quality gate's checks) is also a mart: each key once
+        deps=list(dict.fromkeys([*mart_keys, DQ_KEY, AUDIT_KEY, DELIVERY_KEY, ORPHANS_KEY])),
         description="Schema marts copied to the BI snapshot (DuckDB file + Parquet), swapped in atomically.",
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

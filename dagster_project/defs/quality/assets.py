@@ -11,12 +11,14 @@ from dagster_project.deployment import load_policy
 from dagster_project.ingest.inventory import record_stray_entries
 from dagster_project.quality.config import quality_config, severity
 from dagster_project.quality.delivery import delivery_status, new_files_this_run, quarantine_shares
-from dagster_project.quality.expectations import ExpectationRunner, record_results
+from dagster_project.quality.expectations import ExpectationRunner, record_results, recorded_results
 from dagster_project.quality.freshness import freshness, reference_date
 from dagster_project.quality.integrity import duplicate_keys, orphan_shares, row_accounting
 from dagster_project.resources import WarehouseResource, skip_unchanged
 
-DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])
+DQ_KEY = dg.AssetKey(["marts", "dq_completeness"])  # the published mart (dbt), where the gate's checks sit
+RESULTS_KEY = dg.AssetKey(["meta", "dq_completeness"])
+VALIDITY_KEY = dg.AssetKey(["meta", "dq_validity"])
 AUDIT_KEY = dg.AssetKey(["meta", "ingest_audit"])
 DELIVERY_KEY = dg.AssetKey(["meta", "delivery"])
 ORPHANS_KEY = dg.AssetKey(["meta", "orphans"])
@@ -70,30 +72,27 @@ def _completeness_result(name: str, fields: list) -> dg.AssetCheckResult:
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            DQ_KEY,
+            RESULTS_KEY,
             group_name="quality",
             kinds={"duckdb", "great_expectations"},
             deps=RAW_KEYS,
             description="Completeness of every critical field, per run (history kept), validated with GX.",
-        )
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            _check_name(kind, name),
-            asset=DQ_KEY,
-            blocking=_completeness_blocks() if kind == "completeness" else severity(kind) == "error",
-            description=f"{kind.capitalize()} of {name} against its targets.",
-        )
-        for name in load_contracts()
-        for kind in ("completeness", "validity")
+        ),
+        dg.AssetSpec(
+            VALIDITY_KEY,
+            group_name="quality",
+            kinds={"duckdb", "great_expectations"},
+            deps=RAW_KEYS,
+            description="Value rules (formats, ranges) of every entity, per run (history kept), validated with GX.",
+        ),
     ],
     can_subset=True,  # yields nothing when nothing changed since the published snapshot
 )
-def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def dq_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Validate every entity with GX and append the results to meta (dbt publishes them as marts)."""
     if skip_unchanged(context, warehouse, "quality validation"):
         return
     runner = ExpectationRunner(Path(warehouse.path).parent / "gx")
-    selected = context.selected_asset_check_keys
     all_fields, all_rules = [], []
     policy = load_policy()
     with warehouse.connect() as con:
@@ -102,33 +101,66 @@ def dq_completeness(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             fields, rules = runner.validate(con, contract, policy, empty_allowed=deliveries[name].passed)
             all_fields += fields
             all_rules += rules
-            completeness = _completeness_result(name, fields)
-            broken = [r for r in rules if not r.passed]
-            validity = dg.AssetCheckResult(
-                check_name=_check_name("validity", name),
-                asset_key=DQ_KEY,
-                passed=not broken,
-                severity=_check_severity("validity"),
-                description="; ".join(
-                    f"{name}.{r.field}: {r.failing_rows} of {r.checked_rows} values fail '{r.rule}' "
-                    f"(allowed share failing {1 - r.mostly:.0%})"
-                    for r in broken
-                )
-                or f"{len(rules)} value rules hold",
-            )
-            yield from (r for r in (completeness, validity) if dg.AssetCheckKey(DQ_KEY, r.check_name) in selected)
         record_results(con, context.run.run_id, all_fields, all_rules)
     docs = runner.build_docs()
-    yield dg.MaterializeResult(
-        asset_key=DQ_KEY,
-        metadata={
-            "fields_checked": len(all_fields),
-            "fields_below_target": sum(f.passed is False for f in all_fields),
-            "fields_not_measured": sum(not f.measured for f in all_fields),
-            "value_rules_failing": sum(not r.passed for r in all_rules),
-            "data_docs": dg.MetadataValue.path(str(docs)) if docs else "not built",
-        },
-    )
+    selected = context.selected_asset_keys
+    if RESULTS_KEY in selected:
+        yield dg.MaterializeResult(
+            asset_key=RESULTS_KEY,
+            metadata={
+                "fields_checked": len(all_fields),
+                "fields_below_target": sum(f.passed is False for f in all_fields),
+                "fields_not_measured": sum(not f.measured for f in all_fields),
+                "data_docs": dg.MetadataValue.path(str(docs)) if docs else "not built",
+            },
+        )
+    if VALIDITY_KEY in selected:
+        yield dg.MaterializeResult(
+            asset_key=VALIDITY_KEY,
+            metadata={"rules_checked": len(all_rules), "value_rules_failing": sum(not r.passed for r in all_rules)},
+        )
+
+
+# The gate's checks sit on the published mart, not on the meta tables: dbt reads those as sources,
+# and a blocking check there would stop the whole dbt build; here a failure stops only the publish,
+# and the marts are still built for inspection. They read back what dq_results recorded in this run.
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            _check_name(kind, name),
+            asset=DQ_KEY,
+            additional_deps=[RESULTS_KEY, VALIDITY_KEY],
+            blocking=_completeness_blocks() if kind == "completeness" else severity(kind) == "error",
+            description=f"{kind.capitalize()} of {name} against its targets.",
+        )
+        for name in load_contracts()
+        for kind in ("completeness", "validity")
+    ],
+    can_subset=True,  # yields nothing when the validation did not run (nothing changed)
+)
+def dq_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+    with warehouse.connect() as con:
+        fields, rules = recorded_results(con, context.run.run_id)
+    if not fields:
+        context.log.info("no quality results recorded in this run: nothing to check")
+        return
+    selected = context.selected_asset_check_keys
+    for name in load_contracts():
+        completeness = _completeness_result(name, fields.get(name, []))
+        broken = [r for r in rules.get(name, []) if not r.passed]
+        validity = dg.AssetCheckResult(
+            check_name=_check_name("validity", name),
+            asset_key=DQ_KEY,
+            passed=not broken,
+            severity=_check_severity("validity"),
+            description="; ".join(
+                f"{name}.{r.field}: {r.failing_rows} of {r.checked_rows} values fail '{r.rule}' "
+                f"(allowed share failing {1 - r.mostly:.0%})"
+                for r in broken
+            )
+            or f"{len(rules.get(name, []))} value rules hold",
+        )
+        yield from (r for r in (completeness, validity) if dg.AssetCheckKey(DQ_KEY, r.check_name) in selected)
 
 
 @dg.asset(

@@ -8,8 +8,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.people import allocate
-from dagster_project.sample.timeline import DAY, HOUR, Timeline, day_of, last_per_drop, month_id, month_start_day
+from sample_company.people import allocate
+from sample_company.timeline import DAY, HOUR, Timeline, day_of, last_per_drop, month_id, month_start_day
 
 OLDEST_LAUNCH = date(2014, 1, 1)
 
@@ -69,41 +69,10 @@ def build_products(cfg: dict, timeline: Timeline, scale: float, rng: np.random.G
     per_line = allocate(n_total, [ln["sku_share"] for ln in lines], minimum=4)
     line = np.repeat(np.arange(len(lines)), per_line)
     n = len(line)
-    category = np.empty(n, dtype=object)
-    sku = np.empty(n, dtype=object)
-    pname = np.empty(n, dtype=object)
-    price = np.empty(n)
-    margin = np.empty(n)
-    for li, ln in enumerate(lines):
-        rows = np.flatnonzero(line == li)
-        cats = ln["categories"]
-        cat = rng.integers(0, len(cats), size=len(rows))
-        lo, hi = ln["price"]
-        price[rows] = _nice_price(np.exp(rng.uniform(np.log(lo), np.log(hi), size=len(rows))))
-        margin[rows] = rng.uniform(*ln["margin"], size=len(rows))
-        models = rng.choice(np.arange(100, 1000), size=len(rows), replace=False)
-        for j, r in enumerate(rows):
-            cname, ccode = cats[cat[j]]
-            category[r] = cname
-            sku[r] = f"{ln['code']}{ccode}-{models[j]:04d}"
-            pname[r] = f"{cname} {ccode}{models[j]}{'ABCDEFGH'[j % 8] if j % 3 == 0 else ''}"
+    category, sku, pname, price, margin = _catalogue(lines, line, rng)
     cost = np.round(price * (1 - margin), 2)
-
-    # Launches: new products (flagged new at the end date), some that were new during the history, the rest old.
-    end, start = timeline.end_day, timeline.start_day
-    new_days = round(pc["new_product_months"] * 365 / 12)
-    launched = np.empty(n, dtype="int64")
-    cheapest = np.argsort(price, kind="stable")[:5]
-    candidates = np.setdiff1d(np.arange(n), cheapest)
-    n_new = round(n * pc["new_sku_share"])
-    perm = rng.permutation(candidates)
-    new = perm[:n_new]
-    aged = perm[n_new : n_new + round(n * 0.1)]
-    old = np.setdiff1d(np.arange(n), np.concatenate([new, aged]))
-    launched[new] = rng.integers(end - new_days + 1, end - 20, size=len(new))
-    launched[aged] = rng.integers(start - new_days, end - new_days + 1, size=len(aged))
-    launched[old] = rng.integers(day_of(OLDEST_LAUNCH), start - new_days, size=len(old))
-    is_new_end = launched > end - new_days
+    launched, new_days, n_new = _launches(pc, timeline, price, rng)
+    is_new_end = launched > timeline.end_day - new_days
 
     rc = cfg["returns"]
     ret = np.clip(rng.lognormal(np.log(rc["normal_return_median"]), rc["normal_return_sigma"], size=n), 0.002, 0.04)
@@ -115,30 +84,9 @@ def build_products(cfg: dict, timeline: Timeline, scale: float, rng: np.random.G
     for li, ln in enumerate(lines):
         rows = line == li
         value_weight[rows] = ln["revenue_share"] * pop[rows] / pop[rows].sum()
-
-    # Repricing every 1 January inside the history.
-    years = range(timeline.drop_dates[0].year + 1, timeline.end_date.year + 1)
-    change_days = np.array([day_of(date(y, 1, 1)) for y in years if day_of(date(y, 1, 1)) <= end], dtype="int64")
-    pm = np.ones((n, len(change_days) + 1))
-    cm = np.ones((n, len(change_days) + 1))
-    for k, cd in enumerate(change_days):
-        hit = (rng.random(n) < pc["yearly_price_change_share"]) & (launched < cd)
-        pm[:, k + 1] = pm[:, k] * np.where(hit, rng.uniform(1.02, 1.06, size=n), 1.0)
-        cm[:, k + 1] = cm[:, k] * np.where(hit, rng.uniform(1.01, 1.05, size=n), 1.0)
-
-    # Sampling weights of order lines per month: products flagged new at the end date draw the
-    # configured share of revenue once enough of them are launched.
+    change_days, pm, cm = _repricing(pc, timeline, launched, rng)
     by_price = np.argsort(price, kind="stable")
-    first_m = int(month_id(np.array([timeline.sim_lo]))[0])
-    last_m = int(month_id(np.array([end]))[0])
-    mids = np.arange(first_m, last_m + 1)
-    mstart = month_start_day(mids)
-    avail = launched[None, :] <= mstart[:, None]
-    flag = is_new_end[None, :] & avail
-    n_new_avail = flag.sum(axis=1)
-    share = pc["new_revenue_share"] * np.minimum(1.0, n_new_avail / max(0.5 * n_new, 1))
-    w_new = np.where(flag, value_weight[None, :], 0.0)[:, by_price]
-    w_old = np.where(avail & ~flag, value_weight[None, :], 0.0)[:, by_price]
+    mids, share, w_new, w_old = _monthly_weights(pc, timeline, launched, is_new_end, value_weight, by_price, n_new)
 
     return Products(
         line=line,
@@ -162,6 +110,91 @@ def build_products(cfg: dict, timeline: Timeline, scale: float, rng: np.random.G
         weights_old=w_old,
         by_price=by_price,
     )
+
+
+def _catalogue(lines: list[dict], line: np.ndarray, rng: np.random.Generator) -> tuple:
+    """Category, sku code, name, list price and margin of every product, line by line."""
+    n = len(line)
+    category = np.empty(n, dtype=object)
+    sku = np.empty(n, dtype=object)
+    pname = np.empty(n, dtype=object)
+    price = np.empty(n)
+    margin = np.empty(n)
+    for li, ln in enumerate(lines):
+        rows = np.flatnonzero(line == li)
+        cats = ln["categories"]
+        cat = rng.integers(0, len(cats), size=len(rows))
+        lo, hi = ln["price"]
+        price[rows] = _nice_price(np.exp(rng.uniform(np.log(lo), np.log(hi), size=len(rows))))
+        margin[rows] = rng.uniform(*ln["margin"], size=len(rows))
+        models = rng.choice(np.arange(100, 1000), size=len(rows), replace=False)
+        for j, r in enumerate(rows):
+            cname, ccode = cats[cat[j]]
+            category[r] = cname
+            sku[r] = f"{ln['code']}{ccode}-{models[j]:04d}"
+            pname[r] = f"{cname} {ccode}{models[j]}{'ABCDEFGH'[j % 8] if j % 3 == 0 else ''}"
+    return category, sku, pname, price, margin
+
+
+def _launches(pc: dict, timeline: Timeline, price: np.ndarray, rng: np.random.Generator) -> tuple:
+    """Launch day of every product: new products (flagged new at the end date), some that were new
+    during the history, the rest old. Also the days a product counts as new, and how many are new."""
+    n = len(price)
+    end, start = timeline.end_day, timeline.start_day
+    new_days = round(pc["new_product_months"] * 365 / 12)
+    launched = np.empty(n, dtype="int64")
+    cheapest = np.argsort(price, kind="stable")[:5]
+    candidates = np.setdiff1d(np.arange(n), cheapest)
+    n_new = round(n * pc["new_sku_share"])
+    perm = rng.permutation(candidates)
+    new = perm[:n_new]
+    aged = perm[n_new : n_new + round(n * 0.1)]
+    old = np.setdiff1d(np.arange(n), np.concatenate([new, aged]))
+    launched[new] = rng.integers(end - new_days + 1, end - 20, size=len(new))
+    launched[aged] = rng.integers(start - new_days, end - new_days + 1, size=len(aged))
+    launched[old] = rng.integers(day_of(OLDEST_LAUNCH), start - new_days, size=len(old))
+    return launched, new_days, n_new
+
+
+def _repricing(pc: dict, timeline: Timeline, launched: np.ndarray, rng: np.random.Generator) -> tuple:
+    """Repricing every 1 January inside the history: the change days and the price and cost
+    multipliers of every product from each of them on."""
+    n = len(launched)
+    years = range(timeline.drop_dates[0].year + 1, timeline.end_date.year + 1)
+    change_days = np.array(
+        [day_of(date(y, 1, 1)) for y in years if day_of(date(y, 1, 1)) <= timeline.end_day], dtype="int64"
+    )
+    pm = np.ones((n, len(change_days) + 1))
+    cm = np.ones((n, len(change_days) + 1))
+    for k, cd in enumerate(change_days):
+        hit = (rng.random(n) < pc["yearly_price_change_share"]) & (launched < cd)
+        pm[:, k + 1] = pm[:, k] * np.where(hit, rng.uniform(1.02, 1.06, size=n), 1.0)
+        cm[:, k + 1] = cm[:, k] * np.where(hit, rng.uniform(1.01, 1.05, size=n), 1.0)
+    return change_days, pm, cm
+
+
+def _monthly_weights(
+    pc: dict,
+    timeline: Timeline,
+    launched: np.ndarray,
+    is_new_end: np.ndarray,
+    value_weight: np.ndarray,
+    by_price: np.ndarray,
+    n_new: int,
+) -> tuple:
+    """Sampling weights of order lines per month: products flagged new at the end date draw the
+    configured share of revenue once enough of them are launched."""
+    first_m = int(month_id(np.array([timeline.sim_lo]))[0])
+    last_m = int(month_id(np.array([timeline.end_day]))[0])
+    mids = np.arange(first_m, last_m + 1)
+    mstart = month_start_day(mids)
+    avail = launched[None, :] <= mstart[:, None]
+    flag = is_new_end[None, :] & avail
+    n_new_avail = flag.sum(axis=1)
+    share = pc["new_revenue_share"] * np.minimum(1.0, n_new_avail / max(0.5 * n_new, 1))
+    w_new = np.where(flag, value_weight[None, :], 0.0)[:, by_price]
+    w_old = np.where(avail & ~flag, value_weight[None, :], 0.0)[:, by_price]
+    return mids, share, w_new, w_old
 
 
 def pick_skus(

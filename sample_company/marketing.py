@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.config import Streams
-from dagster_project.sample.pipeline import LOST, OTHER, WON, Pipeline
-from dagster_project.sample.timeline import (
+from sample_company.config import Streams
+from sample_company.pipeline import LOST, OTHER, WON, Pipeline
+from sample_company.timeline import (
     DAY,
     HOUR,
     NULL,
@@ -418,25 +418,11 @@ def web_event_drops(
     for d in range(timeline.n_drops):
         hi_day = int(timeline.drop_days[d])
         rng = streams("web_anonymous", d)
-        years_back = (timeline.end_day - hi_day) / 365
-        n_vis = rng.poisson(
-            mc["anonymous_visitors_per_month"] * scale * (hi_day - lo_day + 1) / 30.4 * np.exp(-growth * years_back)
+        visits = mc["anonymous_visitors_per_month"] * scale * (hi_day - lo_day + 1) / 30.4
+        visits *= np.exp(-growth * ((timeline.end_day - hi_day) / 365))  # the years back from the end
+        n_vis, vis, t, etype, utm, utm_c = _anonymous_month(
+            rng, visits, lo_day, hi_day, mc["anonymous_events_mean"], p_behaviour, online, online_src, assign
         )
-        per = rng.geometric(1 / mc["anonymous_events_mean"], n_vis)
-        vis = np.repeat(np.arange(n_vis), per)
-        first = np.cumsum(per) - per
-        start = lo_day * DAY + (rng.random(n_vis) * (hi_day - lo_day + 1) * DAY).astype("int64")
-        step = (np.arange(len(vis)) - np.repeat(first, per)) * rng.integers(20, 400, len(vis))
-        t = np.minimum(np.repeat(start, per) + step, (hi_day + 1) * DAY - 1)
-        etype = rng.choice(len(EVENT_TYPES), size=len(vis), p=p_behaviour)
-        # A share of visits arrive from an online campaign (utm on the landing event).
-        from_ad = np.flatnonzero(rng.random(n_vis) >= 0.45)
-        which = rng.integers(0, len(online), len(from_ad))
-        utm = np.full(len(vis), -1, dtype="int64")
-        utm_c = np.full(len(vis), NULL, dtype="int64")
-        landing = first[from_ad]
-        utm[landing] = online_src[which]
-        utm_c[landing] = assign(rng, online[which], t[landing] // DAY)
         sel = slice(np.searchsorted(led_drop, d, "left"), np.searchsorted(led_drop, d, "right"))
         t_all = np.concatenate([led_sorted["t"][sel], t])
         lead_all = np.concatenate([led_sorted["lead"][sel], np.full(len(t), NULL)])
@@ -466,6 +452,38 @@ def web_event_drops(
         next_visitor += n_vis
         lo_day = hi_day + 1
         yield d, frame
+
+
+def _anonymous_month(
+    rng: np.random.Generator,
+    visits: float,
+    lo_day: int,
+    hi_day: int,
+    events_mean: float,
+    p_behaviour: np.ndarray,
+    online: np.ndarray,
+    online_src: np.ndarray,
+    assign: Callable,
+) -> tuple:
+    """Anonymous traffic of one drop's days: visitors, their events (visitor, time, type) and the
+    utm source and campaign of the landing events of visits from an online campaign."""
+    n_vis = rng.poisson(visits)
+    per = rng.geometric(1 / events_mean, n_vis)
+    vis = np.repeat(np.arange(n_vis), per)
+    first = np.cumsum(per) - per
+    start = lo_day * DAY + (rng.random(n_vis) * (hi_day - lo_day + 1) * DAY).astype("int64")
+    step = (np.arange(len(vis)) - np.repeat(first, per)) * rng.integers(20, 400, len(vis))
+    t = np.minimum(np.repeat(start, per) + step, (hi_day + 1) * DAY - 1)
+    etype = rng.choice(len(EVENT_TYPES), size=len(vis), p=p_behaviour)
+    # A share of visits arrive from an online campaign (utm on the landing event).
+    from_ad = np.flatnonzero(rng.random(n_vis) >= 0.45)
+    which = rng.integers(0, len(online), len(from_ad))
+    utm = np.full(len(vis), -1, dtype="int64")
+    utm_c = np.full(len(vis), NULL, dtype="int64")
+    landing = first[from_ad]
+    utm[landing] = online_src[which]
+    utm_c[landing] = assign(rng, online[which], t[landing] // DAY)
+    return n_vis, vis, t, etype, utm, utm_c
 
 
 WEB_EVENTS_KINDS = {

@@ -1,4 +1,4 @@
-"""The sample calibration (`dagster_project/config/sample.yml`) with a profile applied."""
+"""The sample calibration (`sample_company/sample.yml`) with a profile applied."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "sample.yml"
+CONFIG_PATH = Path(__file__).resolve().parent / "sample.yml"
 
 
 def _merge(base: dict, override: dict) -> dict:

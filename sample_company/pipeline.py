@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.config import probabilities
-from dagster_project.sample.customers import Customers
-from dagster_project.sample.people import Reps
-from dagster_project.sample.products import Products
-from dagster_project.sample.sales import CURRENCIES, Fx, Orders
-from dagster_project.sample.timeline import (
+from sample_company.config import probabilities
+from sample_company.customers import Customers
+from sample_company.people import Reps
+from sample_company.products import Products
+from sample_company.sales import CURRENCIES, Fx, Orders
+from sample_company.timeline import (
     DAY,
     HOUR,
     NULL,
@@ -127,20 +127,74 @@ def build_pipeline(
     rng: np.random.Generator,
 ) -> Pipeline:
     pc = cfg["pipeline"]
-    end_t = (timeline.end_day + 1) * DAY - 1
-    line_names, line_w = probabilities([ln["revenue_share"] for ln in cfg["products"]["lines"]])
+    _, line_w = probabilities([ln["revenue_share"] for ln in cfg["products"]["lines"]])
+    won = _won_deals(cfg, timeline, cust, orders, fx, line_w, rng)
+    wl, wl_conv, wl_created = _won_leads(pc, timeline, won, rng)
+    lost_m, other_m, cohort_days = _cohorts(pc, timeline, wl_created, rng)
+    ll = _lost_conversions(cfg, timeline, cust, fx, won, cohort_days(lost_m), rng)
+    ol_created, ol_fate, ol_final = _other_leads(pc, cohort_days(other_m), rng)
+    xl = _lost_existing(cfg, timeline, cust, fx, won, rng)
+    op = _opportunities(pc, won, ll, xl, line_w, rng)
+    n_op = len(op["account"])
+    op_lead = np.full(n_op, NULL, dtype="int64")
+    ld = _leads(won, wl, wl_conv, wl_created, ll, ol_created, ol_fate, ol_final, op_lead, rng)
+    _lead_attributes(cfg, cust, ld, ll, company_namer, rng)
+    ld["campaign"] = assign_campaign(rng, ld["channel"], ld["created"] // DAY)
+    pr_created, pr_owner = _lead_owners(cust, reps, won, wl, ll, ld, rng)
+    sh_opp, sh_stage, sh_t = _stage_history(pc, op["won"], op["created"], op["close"], rng)
+    return Pipeline(
+        ld_created=ld["created"],
+        ld_fate=ld["fate"],
+        ld_final_status=ld["final_status"],
+        ld_working=ld["working"],
+        ld_final=ld["final"],
+        ld_account=ld["account"],
+        ld_opp=ld["opp"],
+        ld_region=ld["region"],
+        ld_industry=ld["industry"],
+        ld_emp=ld["emp"],
+        ld_channel=ld["channel"],
+        ld_campaign=ld["campaign"],
+        ld_owner=ld["owner"],
+        ld_company=ld["company"],
+        ld_number=_rank(ld["created"]),  # identifiers by creation time
+        op_account=op["account"],
+        op_lead=op_lead,
+        op_type=op["type"],
+        op_line=op["line"],
+        op_amount=op["amount"],
+        op_amount_cny=op["amount_cny"],
+        op_currency=op["currency"],
+        op_created=op["created"],
+        op_close=op["close"],
+        op_won=op["won"],
+        op_loss_reason=op["loss"],
+        op_order=op["order"],
+        op_owner=np.full(n_op, NULL, dtype="int64"),
+        op_number=_rank(op["created"]),
+        op_estimate=rng.uniform(0.85, 1.25, n_op),
+        op_expected_shift=np.round(rng.normal(0, 12, n_op)).astype("int64"),
+        sh_opp=sh_opp,
+        sh_stage=sh_stage,
+        sh_t=sh_t,
+        pr_region=ll["pr_region"],
+        pr_industry=ll["pr_industry"],
+        pr_emp=ll["pr_emp"],
+        pr_created=pr_created,
+        pr_owner=pr_owner,
+    )
 
-    # --- won deals ---------------------------------------------------------------------------------
+
+def _won_deals(
+    cfg: dict, timeline: Timeline, cust: Customers, orders: Orders, fx: Fx, line_w: np.ndarray, rng: np.random.Generator
+) -> dict:
+    """The won deals: one per order marked as a deal, the first deals of customers whose first order
+    falls outside the history, and next year's renewals (open at the end date)."""
+    pc = cfg["pipeline"]
+    end_t = (timeline.end_day + 1) * DAY - 1
     o = np.flatnonzero(orders.is_deal)
-    w_acct = orders.cust[o]
-    w_anchor = orders.day[o]
-    w_amount = orders.total[o]
-    w_cny = orders.total_cny[o]
-    w_cur = orders.currency[o]
-    w_line = orders.main_line[o]
-    w_order = o
     w_type = np.where(orders.is_first[o], 0, np.where(rng.random(len(o)) < cfg["orders"]["renewal_share"], 1, 2))
-    w_lead = orders.is_first[o] & cust.via_lead[w_acct]
+    w_lead = orders.is_first[o] & cust.via_lead[orders.cust[o]]
 
     # Edges: first orders before the start or after the end date (no order row, only the deal).
     edge = np.flatnonzero(
@@ -154,13 +208,15 @@ def build_pipeline(
     tw = o[(orders.window[o] == 2) & ~orders.is_first[o]]
     t_factor = rng.uniform(0.9, 1.2, len(tw))
 
-    acct = np.concatenate([w_acct, edge, orders.cust[tw]])
-    anchor = np.concatenate([w_anchor, cust.first_day[edge], orders.day[tw] + 365])
-    amount = np.concatenate([w_amount, e_amount, np.round(orders.total[tw] * t_factor, 2)])
-    amount_cny = np.concatenate([w_cny, e_cny, orders.total_cny[tw] * t_factor])
-    currency = np.concatenate([w_cur, cust.currency[edge], orders.currency[tw]])
-    line = np.concatenate([w_line, rng.choice(len(line_w), size=len(edge), p=line_w), orders.main_line[tw]])
-    order_of = np.concatenate([w_order, np.full(len(edge), NULL), np.full(len(tw), NULL)])
+    acct = np.concatenate([orders.cust[o], edge, orders.cust[tw]])
+    anchor = np.concatenate([orders.day[o], cust.first_day[edge], orders.day[tw] + 365])
+    amount = np.concatenate([orders.total[o], e_amount, np.round(orders.total[tw] * t_factor, 2)])
+    amount_cny = np.concatenate([orders.total_cny[o], e_cny, orders.total_cny[tw] * t_factor])
+    currency = np.concatenate([orders.currency[o], cust.currency[edge], orders.currency[tw]])
+    line = np.concatenate(
+        [orders.main_line[o], rng.choice(len(line_w), size=len(edge), p=line_w), orders.main_line[tw]]
+    )
+    order_of = np.concatenate([o, np.full(len(edge), NULL), np.full(len(tw), NULL)])
     otype = np.concatenate([w_type, np.zeros(len(edge), dtype="int64"), np.ones(len(tw), dtype="int64")])
     with_lead = np.concatenate([w_lead, cust.via_lead[edge], np.zeros(len(tw), dtype=bool)])
     n_new_lead = int(with_lead.sum())
@@ -181,7 +237,7 @@ def build_pipeline(
     # the CRM history starts lead_in_days before the first drop: deals opened earlier are left out,
     # so every CRM month the scorecard shows holds a whole population, not a few long deals
     keep = (created <= end_t) & (created >= timeline.sim_lo * DAY)
-    won = dict(
+    return dict(
         acct=acct[keep],
         amount=amount[keep],
         amount_cny=amount_cny[keep],
@@ -193,15 +249,21 @@ def build_pipeline(
         created=created[keep],
         close=close[keep],
     )
-    n_won = int(keep.sum())
 
-    # Leads of won deals.
+
+def _won_leads(pc: dict, timeline: Timeline, won: dict, rng: np.random.Generator) -> tuple:
+    """The leads of won deals: which deals, their conversion and creation times."""
     wl = np.flatnonzero(won["lead"])
     wl_conv = won["created"][wl]
     wl_created = wl_conv - (_gamma_days(rng, pc["lead_age_days"], 2.0, len(wl), 0.05, 90) * DAY).astype("int64")
     wl_created = np.maximum(wl_created // 60 * 60, timeline.sim_lo * DAY)
+    return wl, wl_conv, wl_created
 
-    # --- companions per monthly cohort -------------------------------------------------------------
+
+def _cohorts(pc: dict, timeline: Timeline, wl_created: np.ndarray, rng: np.random.Generator) -> tuple:
+    """Companions per monthly cohort: lost conversions and other leads per month, in proportion to the
+    month's won leads, and a function drawing creation days for per-month counts."""
+    end_t = (timeline.end_day + 1) * DAY - 1
     p = pc["lead_to_deal"]
     q = pc["lead_to_opportunity"]
     m0 = int(month_id(np.array([timeline.sim_lo]))[0])
@@ -219,8 +281,16 @@ def build_pipeline(
         idx = np.repeat(np.arange(len(months)), counts)
         return timeline.sample_days(rng, m_lo[idx], m_hi[idx])
 
-    # Lost conversions.
-    ll_created = work_time(rng, cohort_days(lost_m))
+    return lost_m, other_m, cohort_days
+
+
+def _lost_conversions(
+    cfg: dict, timeline: Timeline, cust: Customers, fx: Fx, won: dict, days: np.ndarray, rng: np.random.Generator
+) -> dict:
+    """Leads converted into a deal that was lost (created on `days`); some land on an existing customer
+    (upsell), the others create a prospect account (pr_*)."""
+    pc = cfg["pipeline"]
+    ll_created = work_time(rng, days)
     nl = len(ll_created)
     ll_conv = ll_created + (_gamma_days(rng, pc["lead_age_days"], 2.0, nl, 0.05, 90) * DAY).astype("int64")
     ll_conv = ll_conv // 60 * 60
@@ -229,9 +299,8 @@ def build_pipeline(
     )
     ll_close = work_time(rng, ll_close // DAY)
     ll_close = np.maximum(ll_close, ll_conv + HOUR)
-    # Some land on an existing customer (upsell), the others create a prospect account.
     ll_acct = np.full(nl, NULL, dtype="int64")
-    on_existing = np.flatnonzero(rng.random(nl) < ex)
+    on_existing = np.flatnonzero(rng.random(nl) < pc["existing_account_share"])
     ll_acct[on_existing] = _existing_customer(rng, cust, timeline, ll_conv[on_existing] // DAY)
     prospect = np.flatnonzero(ll_acct == NULL)
     pr_region = _region_draw(rng, cfg, len(prospect))
@@ -246,10 +315,24 @@ def build_pipeline(
     ll_cur = np.zeros(nl, dtype="int64")
     ll_cur[on_existing] = cust.currency[ll_acct[on_existing]]
     ll_amount = np.round(ll_cny / fx.rate(ll_cur, np.minimum(ll_conv // DAY, timeline.end_day)), 2)
-    ll_type = np.where(ll_acct < cust.n, 2, 0)
+    return dict(
+        created=ll_created,
+        conv=ll_conv,
+        close=ll_close,
+        acct=ll_acct,
+        cny=ll_cny,
+        cur=ll_cur,
+        amount=ll_amount,
+        type=np.where(ll_acct < cust.n, 2, 0),
+        pr_region=pr_region,
+        pr_industry=pr_industry,
+        pr_emp=pr_emp,
+    )
 
-    # Other leads.
-    ol_created = work_time(rng, cohort_days(other_m))
+
+def _other_leads(pc: dict, days: np.ndarray, rng: np.random.Generator) -> tuple:
+    """Leads never converted (created on `days`): their final status and when they reached it."""
+    ol_created = work_time(rng, days)
     no = len(ol_created)
     fates, fw = probabilities(pc["other_lead_fates"])
     ol_fate = np.array([LEAD_STATUSES.index(f) for f in fates])[rng.choice(len(fates), size=no, p=fw)]
@@ -259,8 +342,12 @@ def build_pipeline(
         rng.uniform(5, 45, no),
     )
     ol_final = work_time(rng, ol_created // DAY + np.round(span).astype("int64"))
+    return ol_created, ol_fate, ol_final
 
-    # Lost renewals and upsells on existing customers (no lead).
+
+def _lost_existing(cfg: dict, timeline: Timeline, cust: Customers, fx: Fx, won: dict, rng: np.random.Generator) -> dict:
+    """Lost renewals and upsells on existing customers (no lead), at the configured win rate."""
+    pc = cfg["pipeline"]
     ex_won = np.flatnonzero((won["type"] != 0) & ~won["lead"] & (won["created"] >= timeline.start_day * DAY))
     rate = len(ex_won) / max(timeline.end_day - timeline.start_day + 1, 1)
     wr = pc["existing_win_rate"]
@@ -280,31 +367,49 @@ def build_pipeline(
         xl_created // DAY + _gamma_days(rng, pc["lost_cycle_days"], 3.0, nx, 7, pc["cycle_max_days"]).astype("int64"),
     )
     xl_type = np.where(rng.random(nx) < cfg["orders"]["renewal_share"], 1, 2)
+    return dict(
+        created=xl_created, acct=xl_acct, cny=xl_cny, cur=xl_cur, amount=xl_amount, close=xl_close, type=xl_type
+    )
 
-    # --- opportunities ------------------------------------------------------------------------------
-    nw = n_won
-    op_account = np.concatenate([won["acct"], ll_acct, xl_acct])
-    op_created = np.concatenate([won["created"], ll_conv, xl_created])
-    op_close = np.concatenate([won["close"], ll_close, xl_close])
+
+def _opportunities(pc: dict, won: dict, ll: dict, xl: dict, line_w: np.ndarray, rng: np.random.Generator) -> dict:
+    """Every opportunity: won deals, then lost conversions, then lost deals on existing customers."""
+    nw, nl, nx = len(won["acct"]), len(ll["acct"]), len(xl["acct"])
     op_won = np.concatenate([np.ones(nw, bool), np.zeros(nl + nx, bool)])
-    op_amount = np.concatenate([won["amount"], ll_amount, xl_amount])
-    op_amount_cny = np.concatenate([won["amount_cny"], ll_cny, xl_cny])
-    op_currency = np.concatenate([won["currency"], ll_cur, xl_cur])
-    op_type = np.concatenate([won["type"], ll_type, xl_type])
-    op_line = np.concatenate([won["line"], rng.choice(len(line_w), size=nl + nx, p=line_w)])
-    op_order = np.concatenate([won["order"], np.full(nl + nx, NULL)])
+    op = dict(
+        account=np.concatenate([won["acct"], ll["acct"], xl["acct"]]),
+        created=np.concatenate([won["created"], ll["conv"], xl["created"]]),
+        close=np.concatenate([won["close"], ll["close"], xl["close"]]),
+        won=op_won,
+        amount=np.concatenate([won["amount"], ll["amount"], xl["amount"]]),
+        amount_cny=np.concatenate([won["amount_cny"], ll["cny"], xl["cny"]]),
+        currency=np.concatenate([won["currency"], ll["cur"], xl["cur"]]),
+        type=np.concatenate([won["type"], ll["type"], xl["type"]]),
+        line=np.concatenate([won["line"], rng.choice(len(line_w), size=nl + nx, p=line_w)]),
+        order=np.concatenate([won["order"], np.full(nl + nx, NULL)]),
+    )
     reasons, rw = probabilities(pc["loss_reasons"])
-    op_loss = np.where(op_won, NULL, rng.choice(len(reasons), size=len(op_won), p=rw))
-    n_op = len(op_account)
-    op_lead = np.full(n_op, NULL, dtype="int64")
+    op["loss"] = np.where(op_won, NULL, rng.choice(len(reasons), size=len(op_won), p=rw))
+    return op
 
-    # --- leads ----------------------------------------------------------------------------------------
-    # order: won-deal leads, lost-conversion leads, other leads
-    ld_created = np.concatenate([wl_created, ll_created, ol_created])
-    ld_fate = np.concatenate([np.full(len(wl), WON), np.full(nl, LOST), np.full(no, OTHER)])
-    ld_conv = np.concatenate([wl_conv, ll_conv, np.full(no, NULL)])
-    ld_account = np.concatenate([won["acct"][wl], ll_acct, np.full(no, NULL)])
-    ld_opp = np.concatenate([wl, nw + np.arange(nl), np.full(no, NULL)])
+
+def _leads(
+    won: dict,
+    wl: np.ndarray,
+    wl_conv: np.ndarray,
+    wl_created: np.ndarray,
+    ll: dict,
+    ol_created: np.ndarray,
+    ol_fate: np.ndarray,
+    ol_final: np.ndarray,
+    op_lead: np.ndarray,
+    rng: np.random.Generator,
+) -> dict:
+    """Every lead, in the order won-deal leads, lost-conversion leads, other leads; links the
+    converted ones to their opportunity (op_lead, filled in place)."""
+    nw, nl, no = len(won["acct"]), len(ll["acct"]), len(ol_created)
+    ld_created = np.concatenate([wl_created, ll["created"], ol_created])
+    ld_conv = np.concatenate([wl_conv, ll["conv"], np.full(no, NULL)])
     op_lead[wl] = np.arange(len(wl))
     op_lead[nw : nw + nl] = len(wl) + np.arange(nl)
     conv = ld_conv != NULL
@@ -316,9 +421,25 @@ def build_pipeline(
     ld_working = ld_created + np.minimum(
         (rng.uniform(2 * HOUR, 3 * DAY, len(ld_created))).astype("int64"), gap // 3
     ).clip(60)
-    n_ld = len(ld_created)
+    return dict(
+        created=ld_created,
+        fate=np.concatenate([np.full(len(wl), WON), np.full(nl, LOST), np.full(no, OTHER)]),
+        account=np.concatenate([won["acct"][wl], ll["acct"], np.full(no, NULL)]),
+        opp=np.concatenate([wl, nw + np.arange(nl), np.full(no, NULL)]),
+        final=ld_final,
+        final_status=ld_final_status,
+        working=ld_working,
+    )
 
-    # Attributes: customers' for their leads, prospects' for lost conversions, drawn for the others.
+
+def _lead_attributes(
+    cfg: dict, cust: Customers, ld: dict, ll: dict, company_namer: Callable, rng: np.random.Generator
+) -> None:
+    """Region, industry, size, company name and channel of every lead (into `ld`): customers' for their
+    leads, prospects' for lost conversions, drawn for the others."""
+    pc = cfg["pipeline"]
+    n_ld = len(ld["created"])
+    ld_account, ld_fate = ld["account"], ld["fate"]
     ld_region = np.empty(n_ld, dtype="int64")
     ld_industry = np.empty(n_ld, dtype="int64")
     ld_emp = np.empty(n_ld, dtype="int64")
@@ -331,7 +452,7 @@ def build_pipeline(
     )
     is_pr = ld_account >= cust.n
     k = ld_account[is_pr] - cust.n
-    ld_region[is_pr], ld_industry[is_pr], ld_emp[is_pr] = pr_region[k], pr_industry[k], pr_emp[k]
+    ld_region[is_pr], ld_industry[is_pr], ld_emp[is_pr] = ll["pr_region"][k], ll["pr_industry"][k], ll["pr_emp"][k]
     oth = ld_fate == OTHER
     ld_region[oth] = _region_draw(rng, cfg, int(oth.sum()))
     ld_industry[oth] = _industry(rng, cfg, pc["target_industry_share"]["other"], int(oth.sum()))
@@ -345,17 +466,31 @@ def build_pipeline(
         rows = np.flatnonzero(ld_fate == fate)
         _, cw = probabilities(pc["channel_mix"][key])
         ld_channel[rows] = rng.choice(len(channels), size=len(rows), p=cw)
-    ld_campaign = assign_campaign(rng, ld_channel, ld_created // DAY)
+    ld.update(region=ld_region, industry=ld_industry, emp=ld_emp, company=ld_company, channel=ld_channel)
 
-    # Owners of leads on new companies now; leads on existing accounts take the account owner later.
+
+def _lead_owners(
+    cust: Customers, reps: Reps, won: dict, wl: np.ndarray, ll: dict, ld: dict, rng: np.random.Generator
+) -> tuple:
+    """Owners of leads on new companies now (into `ld`); leads on existing accounts take the account
+    owner later (fill_owners). Returns the prospect accounts' creation times and owners."""
+    n_ld = len(ld["created"])
+    nl, no = len(ll["acct"]), n_ld - len(wl) - len(ll["acct"])
+    is_cust = (ld["account"] != NULL) & (ld["account"] < cust.n)
     ld_owner = np.full(n_ld, NULL, dtype="int64")
     new_co = ~is_cust | (np.concatenate([won["type"][wl] == 0, np.zeros(nl + no, bool)]) & is_cust)
-    ld_owner[new_co] = reps.pick_active(rng, ld_region[new_co], ld_created[new_co] // DAY)
-    pr_lead = len(wl) + np.flatnonzero(ll_acct >= cust.n)
-    pr_created = ll_conv[ll_acct >= cust.n]
-    pr_owner = ld_owner[pr_lead]
+    ld_owner[new_co] = reps.pick_active(rng, ld["region"][new_co], ld["created"][new_co] // DAY)
+    ld["owner"] = ld_owner
+    pr_lead = len(wl) + np.flatnonzero(ll["acct"] >= cust.n)
+    return ll["conv"][ll["acct"] >= cust.n], ld_owner[pr_lead]
 
-    # Stage history.
+
+def _stage_history(
+    pc: dict, op_won: np.ndarray, op_created: np.ndarray, op_close: np.ndarray, rng: np.random.Generator
+) -> tuple:
+    """Stage history: every opportunity opens in qualification, passes some middle stages (a lost one
+    up to the stage it was lost at) and closes won or lost."""
+    n_op = len(op_won)
     skip = pc["stage_skip"]
     reached = np.where(op_won, 3, rng.choice(4, size=n_op, p=probabilities(pc["lost_at_stage"])[1]))
     inc = rng.random((n_op, 3)) >= skip
@@ -375,52 +510,7 @@ def build_pipeline(
     sh_opp.append(np.arange(n_op))
     sh_stage.append(np.where(op_won, 4, 5))
     sh_t.append(op_close)
-    sh_opp, sh_stage, sh_t = np.concatenate(sh_opp), np.concatenate(sh_stage), np.concatenate(sh_t)
-
-    # Identifiers by creation time.
-    op_number = _rank(op_created)
-    ld_number = _rank(ld_created)
-    return Pipeline(
-        ld_created=ld_created,
-        ld_fate=ld_fate,
-        ld_final_status=ld_final_status,
-        ld_working=ld_working,
-        ld_final=ld_final,
-        ld_account=ld_account,
-        ld_opp=ld_opp,
-        ld_region=ld_region,
-        ld_industry=ld_industry,
-        ld_emp=ld_emp,
-        ld_channel=ld_channel,
-        ld_campaign=ld_campaign,
-        ld_owner=ld_owner,
-        ld_company=ld_company,
-        ld_number=ld_number,
-        op_account=op_account,
-        op_lead=op_lead,
-        op_type=op_type,
-        op_line=op_line,
-        op_amount=op_amount,
-        op_amount_cny=op_amount_cny,
-        op_currency=op_currency,
-        op_created=op_created,
-        op_close=op_close,
-        op_won=op_won,
-        op_loss_reason=op_loss,
-        op_order=op_order,
-        op_owner=np.full(n_op, NULL, dtype="int64"),
-        op_number=op_number,
-        op_estimate=rng.uniform(0.85, 1.25, n_op),
-        op_expected_shift=np.round(rng.normal(0, 12, n_op)).astype("int64"),
-        sh_opp=sh_opp,
-        sh_stage=sh_stage,
-        sh_t=sh_t,
-        pr_region=pr_region,
-        pr_industry=pr_industry,
-        pr_emp=pr_emp,
-        pr_created=pr_created,
-        pr_owner=pr_owner,
-    )
+    return np.concatenate(sh_opp), np.concatenate(sh_stage), np.concatenate(sh_t)
 
 
 def _rank(t: np.ndarray) -> np.ndarray:

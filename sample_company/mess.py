@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from dagster_project.contracts import Contract
-from dagster_project.sample.writers import FLOAT_KINDS, INT_KINDS, kind_of
+
+from sample_company.writers import FLOAT_KINDS, INT_KINDS, kind_of
 
 
 @dataclass

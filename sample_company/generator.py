@@ -13,15 +13,15 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-
 from dagster_project.contracts import Contract, load_contracts
-from dagster_project.sample import accounts as acc
-from dagster_project.sample import activities as act
-from dagster_project.sample import marketing as mkt
-from dagster_project.sample import people, pipeline, products, sales, service, targets
-from dagster_project.sample.config import Streams, load_sample_config
-from dagster_project.sample.customers import build_customers
-from dagster_project.sample.mess import (
+
+from sample_company import accounts as acc
+from sample_company import activities as act
+from sample_company import marketing as mkt
+from sample_company import people, pipeline, products, sales, service, targets
+from sample_company.config import Streams, load_sample_config
+from sample_company.customers import build_customers
+from sample_company.mess import (
     FileRecord,
     apply_text_defects,
     blank_critical,
@@ -29,9 +29,9 @@ from dagster_project.sample.mess import (
     duplicate_rows,
     text_defects,
 )
-from dagster_project.sample.shapes import clear_shapes, write_shape
-from dagster_project.sample.timeline import NULL, Timeline
-from dagster_project.sample.writers import add_bom, reencode, write_frame, write_xlsx
+from sample_company.shapes import clear_shapes, write_shape
+from sample_company.timeline import NULL, Timeline
+from sample_company.writers import add_bom, reencode, write_frame, write_xlsx
 
 SUMMARY_FILE = "_generation.json"
 EXTENSIONS = {"csv": "csv", "csv.gz": "csv.gz", "parquet": "parquet", "xlsx": "xlsx"}
@@ -324,7 +324,7 @@ def generate(
             for k, v in d["malformed_rows"].items():
                 totals["malformed_rows"][k] = totals["malformed_rows"].get(k, 0) + v
     summary = {
-        "generator": "dagster_project.sample",
+        "generator": "sample_company",
         "seed": seed,
         "scale": scale,
         "profile": profile,

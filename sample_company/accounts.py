@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample import names
-from dagster_project.sample.customers import Customers
-from dagster_project.sample.people import Reps
-from dagster_project.sample.pipeline import Pipeline
-from dagster_project.sample.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, work_time
+from sample_company import names
+from sample_company.customers import Customers
+from sample_company.people import Reps
+from sample_company.pipeline import Pipeline
+from sample_company.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, work_time
 
 PROSPECT = 3
 
@@ -70,8 +70,49 @@ def build_accounts(
     emp = np.concatenate([cust.employee_count, pipe.pr_emp])
     seg = np.concatenate([cust.seg, np.full(p_n, PROSPECT)])
 
-    # Creation: at the conversion of the lead, at the opening of a rep's deal, or shortly before the
-    # first order; old customers long before the history.
+    created, owner = _creation(timeline, cust, pipe, reps, region, rng)
+    start_t = timeline.start_day * DAY
+    end_t = (timeline.end_day + 1) * DAY - 1
+    alive_from = np.maximum(created, start_t)
+    years = np.maximum(end_t - alive_from, 0) / (365 * DAY)
+    ev_acct, ev_t, ev_owner = _owner_events(cfg, reps, region, created, owner, alive_from, years, end_t, rng)
+    refresh = rng.random(n) < cfg["service"]["account_refresh_rate"] * years
+    refresh_t = np.where(
+        refresh, work_time(rng, (alive_from + rng.random(n) * (end_t - alive_from)).astype("int64") // DAY), NULL
+    )
+    refresh_t = np.where(refresh, np.maximum(refresh_t, created + HOUR), NULL)
+    emp_after = np.round(emp * rng.uniform(0.85, 1.3, n), -1).astype("int64").clip(10)
+
+    province, city = names.places(rng, cfg["regions"]["names"], region)
+    cname, domain = names.company_names(rng, city, cfg["industries"], industry)
+    number = np.empty(n, dtype="int64")
+    number[np.lexsort((np.arange(n), created))] = np.arange(1, n + 1)
+    return Accounts(
+        region=region,
+        industry=industry,
+        emp=emp,
+        emp_after=emp_after,
+        refresh_t=refresh_t,
+        province=province,
+        city=city,
+        name=cname,
+        domain=domain,
+        created=created,
+        seg=seg,
+        number=number,
+        ev_acct=ev_acct,
+        ev_t=ev_t,
+        ev_owner=ev_owner,
+    )
+
+
+def _creation(
+    timeline: Timeline, cust: Customers, pipe: Pipeline, reps: Reps, region: np.ndarray, rng: np.random.Generator
+) -> tuple:
+    """Creation time and first owner of every account: at the conversion of the lead, at the opening
+    of a rep's deal, or shortly before the first order; old customers long before the history."""
+    c_n = cust.n
+    n = len(region)
     created = np.empty(n, dtype="int64")
     owner = np.full(n, NULL, dtype="int64")
     gap = rng.uniform(0, 20, c_n)
@@ -86,12 +127,23 @@ def build_accounts(
     owner[c_n:] = pipe.pr_owner
     todo = np.flatnonzero(owner == NULL)
     owner[todo] = reps.pick_active(rng, region[todo], np.maximum(created[todo] // DAY, timeline.start_day))
+    return created, owner
 
-    # Owner changes: territory reassignments at random, and the accounts of reps who leave.
-    start_t = timeline.start_day * DAY
-    end_t = (timeline.end_day + 1) * DAY - 1
-    alive_from = np.maximum(created, start_t)
-    years = np.maximum(end_t - alive_from, 0) / (365 * DAY)
+
+def _owner_events(
+    cfg: dict,
+    reps: Reps,
+    region: np.ndarray,
+    created: np.ndarray,
+    owner: np.ndarray,
+    alive_from: np.ndarray,
+    years: np.ndarray,
+    end_t: int,
+    rng: np.random.Generator,
+) -> tuple:
+    """Owner changes (account, time, new owner; by account, then time): the first owner, territory
+    reassignments at random, and the accounts of reps who leave."""
+    n = len(region)
     moved = np.flatnonzero(rng.random(n) < cfg["sales_team"]["account_reassignment_rate"] * years)
     r_t = alive_from[moved] + (rng.random(len(moved)) * (end_t - alive_from[moved])).astype("int64")
     r_t = work_time(rng, r_t // DAY)
@@ -117,35 +169,7 @@ def build_accounts(
     ev_t = np.concatenate([e[1] for e in ev])
     ev_owner = np.concatenate([e[2] for e in ev])
     order = np.lexsort((ev_t, ev_acct))
-
-    refresh = rng.random(n) < cfg["service"]["account_refresh_rate"] * years
-    refresh_t = np.where(
-        refresh, work_time(rng, (alive_from + rng.random(n) * (end_t - alive_from)).astype("int64") // DAY), NULL
-    )
-    refresh_t = np.where(refresh, np.maximum(refresh_t, created + HOUR), NULL)
-    emp_after = np.round(emp * rng.uniform(0.85, 1.3, n), -1).astype("int64").clip(10)
-
-    province, city = names.places(rng, cfg["regions"]["names"], region)
-    cname, domain = names.company_names(rng, city, cfg["industries"], industry)
-    number = np.empty(n, dtype="int64")
-    number[np.lexsort((np.arange(n), created))] = np.arange(1, n + 1)
-    return Accounts(
-        region=region,
-        industry=industry,
-        emp=emp,
-        emp_after=emp_after,
-        refresh_t=refresh_t,
-        province=province,
-        city=city,
-        name=cname,
-        domain=domain,
-        created=created,
-        seg=seg,
-        number=number,
-        ev_acct=ev_acct[order],
-        ev_t=ev_t[order],
-        ev_owner=ev_owner[order],
-    )
+    return ev_acct[order], ev_t[order], ev_owner[order]
 
 
 def accounts_table(accounts: Accounts, reps: Reps, timeline: Timeline, cfg: dict, terms: np.ndarray) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dagster_project.sample.timeline import Timeline
+from sample_company.timeline import Timeline
 
 TOP, MID, SMALL = 0, 1, 2
 GOLDEN = 0.6180339887498949
@@ -76,9 +76,25 @@ def _mid_spends(n: int, mean: float, lo: float, hi: float) -> np.ndarray:
 
 
 def build_customers(cfg: dict, timeline: Timeline, scale: float, rng: np.random.Generator) -> Customers:
-    cc = cfg["customers"]
-    rv = cfg["revenue"]
-    growth = rv["annual_growth"]
+    acq, last, n0 = _windows(cfg["customers"], timeline, scale, rng)
+    first = _first_days(timeline, acq, n0, rng)
+    spend, seg2 = _last_year_spend(cfg, acq, last, scale, rng)
+    _earlier_spend(cfg, timeline, scale, acq, last, first, spend, rng)
+    size = spend.max(axis=1)
+    fut = np.flatnonzero(acq == 3)
+    size[fut] = _future_sizes(cfg["customers"], len(fut), rng)
+    seg = seg_of(size, cfg)
+    seg[seg2 == TOP] = TOP
+    region, industry, emp, currency, channel = _attributes(cfg, seg, size, rng)
+    chained = first >= timeline.sim_lo
+    via_lead = chained & (rng.random(len(acq)) < cfg["customers"]["via_lead_share"])
+    rep_sourced = chained & ~via_lead & (rng.random(len(acq)) < cfg["customers"]["rep_sourced_share"])
+    return Customers(acq, last, first, spend, seg, region, industry, emp, currency, channel, via_lead, rep_sourced)
+
+
+def _windows(cc: dict, timeline: Timeline, scale: float, rng: np.random.Generator) -> tuple:
+    """Acquisition and last window of every customer (designed counts), and n0, the new customers of
+    window 0."""
     a2 = max(round(cc["active_last_year"] * scale), 40)
     a1 = round(a2 / (1 + cc["active_growth"]))
     a0 = round(a1 / (1 + cc["active_growth"]))
@@ -102,9 +118,12 @@ def build_customers(cfg: dict, timeline: Timeline, scale: float, rng: np.random.
     acq[a2 + c1 + c0 :] = 3
     pool = np.flatnonzero((last >= 1) & (last <= 2) & (acq == -1))
     acq[rng.choice(pool, size=min(n0 - n0c, len(pool)), replace=False)] = 0
-    n = len(last)
+    return acq, last, n0
 
-    first = np.empty(n, dtype="int64")
+
+def _first_days(timeline: Timeline, acq: np.ndarray, n0: int, rng: np.random.Generator) -> np.ndarray:
+    """Day of each customer's first order: in its acquisition window, or before the history."""
+    first = np.empty(len(acq), dtype="int64")
     for w in (0, 1, 2, 3):
         rows = np.flatnonzero(acq == w)
         lo, hi = timeline.window(w)
@@ -114,15 +133,25 @@ def build_customers(cfg: dict, timeline: Timeline, scale: float, rng: np.random.
     pre = rng.choice(old, size=n_pre, replace=False)
     first[old] = timeline.start_day - timeline.lead_in_days - rng.integers(1, 3650, size=len(old))
     first[pre] = timeline.sample_days(rng, np.full(n_pre, timeline.sim_lo), np.full(n_pre, timeline.start_day - 1))
+    return first
 
-    # Last-year spend by segment quotas.
-    r2 = rv["last_year"] * scale
+
+def _small_draw(small_c: dict, k: int, rng: np.random.Generator) -> np.ndarray:
+    x = rng.lognormal(np.log(small_c["median_annual"]), small_c["sigma"], size=k)
+    return np.clip(x, small_c["min_annual"], small_c["max_annual"])
+
+
+def _last_year_spend(cfg: dict, acq: np.ndarray, last: np.ndarray, scale: float, rng: np.random.Generator) -> tuple:
+    """Last-year spend by segment quotas: spend[:, 2] filled, and the last-year segment of each customer."""
+    cc = cfg["customers"]
+    n = len(acq)
+    r2 = cfg["revenue"]["last_year"] * scale
     act2 = np.flatnonzero(last == 2)
     z = rng.normal(size=n) + np.select([acq == -1, acq == 0, acq == 1, acq == 2], [1.2, 0.6, 0.2, -0.8], 0.0)
     top_c, small_c, mid_c = cc["top"], cc["small"], cc["mid"]
     n_top = max(round(top_c["count"] * scale), 1)
-    n_small = round(small_c["share"] * a2)
-    n_mid = a2 - n_top - n_small
+    n_small = round(small_c["share"] * len(act2))
+    n_mid = len(act2) - n_top - n_small
     spend = np.zeros((n, 3))
     seg2 = np.full(n, SMALL)
     old2 = act2[acq[act2] == -1]
@@ -141,26 +170,38 @@ def build_customers(cfg: dict, timeline: Timeline, scale: float, rng: np.random.
     excess = rng.exponential(top_c["mean_excess"], size=n_top)
     excess = excess / excess.sum() * max(top_total - n_top * top_c["min_annual"], 0)
     spend[top[np.argsort(-z[top], kind="stable")], 2] = np.sort(top_c["min_annual"] + excess)[::-1]
-
-    def small_draw(k: int) -> np.ndarray:
-        x = rng.lognormal(np.log(small_c["median_annual"]), small_c["sigma"], size=k)
-        return np.clip(x, small_c["min_annual"], small_c["max_annual"])
-
-    spend[small, 2] = small_draw(len(small))
+    spend[small, 2] = _small_draw(small_c, len(small), rng)
     mid_total = r2 - spend[:, 2].sum()
     values = _mid_spends(len(mid), mid_total / max(len(mid), 1), mid_c["min_annual"], mid_c["max_annual"])
     spend[mid[np.argsort(-z[mid], kind="stable")], 2] = np.sort(values)[::-1]
+    return spend, seg2
 
-    # Earlier windows: spend of retained customers grown backwards; churners drawn small-to-mid.
+
+def _earlier_spend(
+    cfg: dict,
+    timeline: Timeline,
+    scale: float,
+    acq: np.ndarray,
+    last: np.ndarray,
+    first: np.ndarray,
+    spend: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
+    """Earlier windows (spend[:, 0..1]): spend of retained customers grown backwards; churners drawn
+    small-to-mid; each window rescaled to its revenue."""
+    cc = cfg["customers"]
+    growth = cfg["revenue"]["annual_growth"]
+    n = len(acq)
+
     def frac(rows: np.ndarray, w: int) -> np.ndarray:
         lo, hi = timeline.window(w)
         tot = timeline.volume(lo, hi)
         return np.array([timeline.volume(int(f), hi) / tot for f in first[rows]])
 
     def churner_draw(k: int) -> np.ndarray:
-        x = small_draw(k)
+        x = _small_draw(cc["small"], k, rng)
         bigger = rng.random(k) < 0.1
-        x[bigger] = np.exp(rng.uniform(np.log(mid_c["min_annual"]), np.log(2e6), size=bigger.sum()))
+        x[bigger] = np.exp(rng.uniform(np.log(cc["mid"]["min_annual"]), np.log(2e6), size=bigger.sum()))
         return x
 
     g = np.exp(rng.normal(np.log1p(growth), cc["existing_growth_sigma"], size=(n, 2)))
@@ -176,24 +217,26 @@ def build_customers(cfg: dict, timeline: Timeline, scale: float, rng: np.random.
     spend[ch0, 0] = churner_draw(len(ch0))
     new0 = np.flatnonzero((acq == 0) & (last <= 2))
     spend[new0, 0] *= frac(new0, 0)
-    r1 = r2 / (1 + growth)
+    r1 = cfg["revenue"]["last_year"] * scale / (1 + growth)
     r0 = r1 / (1 + growth) * timeline.window_days(0) / 365
     spend[:, 1] *= r1 / spend[:, 1].sum()
     spend[:, 0] *= r0 / spend[:, 0].sum()
 
-    # Future customers (acquired after the end date) need only a size for their first deal.
-    fut = np.flatnonzero(acq == 3)
-    fut_mid = rng.random(len(fut)) < cc["new_mid_share"]
-    fut_size = np.where(
-        fut_mid, np.exp(rng.uniform(np.log(mid_c["min_annual"]), np.log(1e6), size=len(fut))), small_draw(len(fut))
+
+def _future_sizes(cc: dict, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Future customers (acquired after the end date) need only a size for their first deal."""
+    fut_mid = rng.random(k) < cc["new_mid_share"]
+    return np.where(
+        fut_mid,
+        np.exp(rng.uniform(np.log(cc["mid"]["min_annual"]), np.log(1e6), size=k)),
+        _small_draw(cc["small"], k, rng),
     )
 
-    size = spend.max(axis=1)
-    size[fut] = fut_size
-    seg = seg_of(size, cfg)
-    seg[seg2 == TOP] = TOP
 
-    # Attributes.
+def _attributes(cfg: dict, seg: np.ndarray, size: np.ndarray, rng: np.random.Generator) -> tuple:
+    """Region, industry, employee count, currency and preferred order channel of every customer."""
+    cc = cfg["customers"]
+    n = len(seg)
     reg = cfg["regions"]
     region = np.empty(n, dtype="int64")
     is_top = seg == TOP
@@ -222,7 +265,4 @@ def build_customers(cfg: dict, timeline: Timeline, scale: float, rng: np.random.
         rows = np.flatnonzero(seg == s)
         p = np.asarray(ch_cfg[key], dtype=float)
         channel[rows] = rng.choice(len(p), size=len(rows), p=p / p.sum())
-    chained = first >= timeline.sim_lo
-    via_lead = chained & (rng.random(n) < cc["via_lead_share"])
-    rep_sourced = chained & ~via_lead & (rng.random(n) < cc["rep_sourced_share"])
-    return Customers(acq, last, first, spend, seg, region, industry, emp, currency, channel, via_lead, rep_sourced)
+    return region, industry, emp, currency, channel

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.accounts import Contacts
-from dagster_project.sample.config import probabilities
-from dagster_project.sample.customers import MID, TOP, Customers, seg_of
-from dagster_project.sample.sales import Orders
-from dagster_project.sample.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, month_start_day, work_time
+from sample_company.accounts import Contacts
+from sample_company.config import probabilities
+from sample_company.customers import MID, TOP, Customers, seg_of
+from sample_company.sales import Orders
+from sample_company.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, month_start_day, work_time
 
 CASE_CATEGORIES = ("complaint", "inquiry", "technical", "billing")
 SURVEY_TYPES = ("nps", "csat")

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.config import probabilities
-from dagster_project.sample.customers import MID, SMALL, TOP, Customers, seg_of
-from dagster_project.sample.products import Products, pick_skus
-from dagster_project.sample.timeline import (
+from sample_company.config import probabilities
+from sample_company.customers import MID, SMALL, TOP, Customers, seg_of
+from sample_company.products import Products, pick_skus
+from sample_company.timeline import (
     DAY,
     HOUR,
     NULL,
@@ -114,76 +114,16 @@ def build_orders(
     cfg: dict, timeline: Timeline, cust: Customers, products: Products, fx: Fx, rng: np.random.Generator
 ) -> Orders:
     oc = cfg["orders"]
-    # One row per active customer-window.
-    cw_c = np.concatenate([np.flatnonzero(cust.active(w)) for w in (0, 1, 2)])
-    cw_w = np.concatenate([np.full(cust.active(w).sum(), w) for w in (0, 1, 2)])
-    s = cust.spend[cw_c, cw_w]
-    segw = seg_of(s, cfg)
-    k = len(cw_c)
-    per = oc["per_year"]
-    count = np.ones(k, dtype="int64")
-    top = segw == TOP
-    count[top] = per["top"]["base"] + rng.poisson(per["top"]["extra_mean"], size=top.sum())
-    mid = segw == MID
-    lam = per["mid"]["extra_mean_at_1m"] * np.maximum(0.3, 1 + 0.8 * np.log10(s[mid] / 1e6))
-    count[mid] = per["mid"]["base"] + rng.poisson(lam)
-    small = segw == SMALL
-    in2 = cw_w == 2
-    target = cfg["customers"]["repurchase_rate"] * in2.sum()
-    p_repeat = float(np.clip((target - (~small & in2).sum()) / max((small & in2).sum(), 1), 0, 1))
-    rep = small & (rng.random(k) < p_repeat)
-    count[rep] = per["small_repeat"]["base"] + rng.poisson(per["small_repeat"]["extra_mean"], size=rep.sum())
-
-    win_lo = np.array([timeline.window(w)[0] for w in (0, 1, 2)])
-    win_hi = np.array([timeline.window(w)[1] for w in (0, 1, 2)])
-    is_acq = cust.acq[cw_c] == cw_w
-    lo = np.where(is_acq, cust.first_day[cw_c], win_lo[cw_w])
-    hi = win_hi[cw_w]
-    o_cw = np.repeat(np.arange(k), count)
-    day = timeline.sample_days(rng, lo[o_cw], hi[o_cw])
-    group_start = np.concatenate([[0], np.cumsum(count)[:-1]])
-    first = np.zeros(len(o_cw), dtype=bool)
-    first[group_start[is_acq]] = True
-    day[first] = cust.first_day[cw_c[o_cw[first]]]
+    cw_c, cw_w, s, segw, count = _order_counts(cfg, cust, rng)
+    o_cw, day, first, lo, hi = _order_days(timeline, cust, cw_c, cw_w, count, rng)
     gross = 1 - expected_return_rate(products)
     budget = split_by_group(rng, o_cw, s / gross, 2.0)
-
-    # Cancelled orders on top, near real ones.
-    n_real = len(o_cw)
-    n_cancel = rng.binomial(n_real, oc["cancelled_share"])
-    tmpl = rng.choice(n_real, size=n_cancel, replace=n_cancel > n_real)
-    c_cw = o_cw[tmpl]
-    c_day = np.clip(day[tmpl] + rng.integers(-10, 11, size=n_cancel), lo[c_cw], hi[c_cw])
-    o_cw = np.concatenate([o_cw, c_cw])
-    day = np.concatenate([day, c_day])
-    budget = np.concatenate([budget, budget[tmpl] * rng.uniform(0.5, 1.5, size=n_cancel)])
-    first = np.concatenate([first, np.zeros(n_cancel, dtype=bool)])
-    cancelled = np.concatenate([np.zeros(n_real, dtype=bool), np.ones(n_cancel, dtype=bool)])
+    o_cw, day, budget, first, cancelled = _add_cancelled(oc, o_cw, day, budget, first, lo, hi, rng)
     n = len(o_cw)
     c = cw_c[o_cw]
     seg_o = segw[o_cw]
-
-    # Timeline of each order.
-    created = work_time(rng, day)
-    draft = rng.random(n) < oc["draft_share"]
-    quick = created + rng.uniform(300, 7200, n).astype("int64")
-    later = work_time(rng, day + rng.integers(1, 5, n))
-    submitted = np.where(draft, later, quick)
-    approved = submitted + (rng.gamma(2.0, oc["approval_days"] / 2, n) * DAY).astype("int64")
-    processing = (rng.gamma(4.0, oc["processing_days"] / 4, n) * DAY).astype("int64")
-    shipped = np.maximum(submitted + processing, approved + 2 * HOUR)
-    cancel_t = submitted + (rng.uniform(0.5, 8.0, n) * DAY).astype("int64")
-    approved = np.where(cancelled & (approved > cancel_t), NULL, approved)
-    shipped = np.where(cancelled, NULL, shipped)
-    cancel_t = np.where(cancelled, cancel_t, NULL)
-
-    ch_cfg = oc["channel_by_segment"]
-    channel = cust.channel[c].copy()
-    switch = rng.random(n) >= oc["channel_loyalty"]
-    for sg, key in ((TOP, "top"), (MID, "mid"), (SMALL, "small")):
-        rows = np.flatnonzero(switch & (seg_o == sg))
-        _, p = probabilities(ch_cfg[key])
-        channel[rows] = rng.choice(len(p), size=len(rows), p=p)
+    created, submitted, approved, shipped, cancel_t = _order_times(oc, day, cancelled, rng)
+    channel = _order_channels(oc, cust, c, seg_o, rng)
 
     deal_share = oc["deal_share"]
     p_deal = np.select([seg_o == TOP, seg_o == MID], [deal_share["top"], deal_share["mid"]], deal_share["small"])
@@ -195,32 +135,8 @@ def build_orders(
     number = np.empty(n, dtype="int64")
     number[order] = np.arange(1, n + 1)
     currency = cust.currency[c]
-
-    # Lines.
-    lc = oc["lines"]
-    lam_l = lc["base_mean"] + lc["per_decade"] * np.maximum(0, np.log10(budget / 5000))
-    n_lines = np.minimum(1 + rng.poisson(lam_l), lc["max_lines"])
-    l_order = np.repeat(np.arange(n), n_lines)
-    starts = np.concatenate([[0], np.cumsum(n_lines)[:-1]])
-    l_no = np.arange(len(l_order)) - starts[l_order] + 1
-    l_budget = split_by_group(rng, l_order, budget, 2.0)
-    disc_cfg = oc["discount_by_segment"]
-    d_lo = np.select([seg_o == TOP, seg_o == MID], [disc_cfg["top"][0], disc_cfg["mid"][0]], disc_cfg["small"][0])
-    d_hi = np.select([seg_o == TOP, seg_o == MID], [disc_cfg["top"][1], disc_cfg["mid"][1]], disc_cfg["small"][1])
-    d_order = np.round(d_lo + rng.integers(0, 1000, n) % (np.round((d_hi - d_lo) * 100).astype(int) + 1) / 100, 2)
-    disc = d_order[l_order]
-    tweak = rng.random(len(l_order)) < 0.25
-    disc = np.where(tweak, np.clip(disc + rng.choice([-0.02, -0.01, 0.01, 0.02], size=len(disc)), 0, 0.3), disc)
-    disc = np.round(disc, 2)
-    l_day = day[l_order]
-    sku = pick_skus(products, rng, l_day, l_budget)
-    price_cny = products.price_at(sku, l_day)
-    l_cur = currency[l_order]
-    rate = fx.rate(l_cur, l_day)
-    unit_price = np.where(l_cur == 0, price_cny, np.round(price_cny / rate, 2))
-    qty = np.maximum(1, stochastic_round(rng, l_budget / (price_cny * (1 - disc))))
-    amount = np.round(qty * unit_price * (1 - disc), 2)
-    amount_cny = amount * rate
+    n_lines, lines = _order_lines(oc, products, fx, budget, seg_o, day, currency, rng)
+    l_order, sku, amount, amount_cny = lines["l_order"], lines["l_sku"], lines["l_amount"], lines["l_amount_cny"]
     total = np.bincount(l_order, weights=amount, minlength=n)
     total_cny = np.bincount(l_order, weights=amount_cny, minlength=n)
     # Product line of each order's largest line.
@@ -248,6 +164,147 @@ def build_orders(
         main_line=main_line,
         opportunity=np.full(n, NULL, dtype="int64"),
         rep=np.full(n, NULL, dtype="int64"),
+        **lines,
+    )
+
+
+def _order_counts(cfg: dict, cust: Customers, rng: np.random.Generator) -> tuple:
+    """One row per active customer-window: customer, window, planned spend, its segment and how many
+    orders it takes."""
+    oc = cfg["orders"]
+    cw_c = np.concatenate([np.flatnonzero(cust.active(w)) for w in (0, 1, 2)])
+    cw_w = np.concatenate([np.full(cust.active(w).sum(), w) for w in (0, 1, 2)])
+    s = cust.spend[cw_c, cw_w]
+    segw = seg_of(s, cfg)
+    k = len(cw_c)
+    per = oc["per_year"]
+    count = np.ones(k, dtype="int64")
+    top = segw == TOP
+    count[top] = per["top"]["base"] + rng.poisson(per["top"]["extra_mean"], size=top.sum())
+    mid = segw == MID
+    lam = per["mid"]["extra_mean_at_1m"] * np.maximum(0.3, 1 + 0.8 * np.log10(s[mid] / 1e6))
+    count[mid] = per["mid"]["base"] + rng.poisson(lam)
+    small = segw == SMALL
+    in2 = cw_w == 2
+    target = cfg["customers"]["repurchase_rate"] * in2.sum()
+    p_repeat = float(np.clip((target - (~small & in2).sum()) / max((small & in2).sum(), 1), 0, 1))
+    rep = small & (rng.random(k) < p_repeat)
+    count[rep] = per["small_repeat"]["base"] + rng.poisson(per["small_repeat"]["extra_mean"], size=rep.sum())
+    return cw_c, cw_w, s, segw, count
+
+
+def _order_days(
+    timeline: Timeline, cust: Customers, cw_c: np.ndarray, cw_w: np.ndarray, count: np.ndarray, rng: np.random.Generator
+) -> tuple:
+    """Day of every order in its customer-window (the first order of an acquisition on the customer's
+    first day), which orders are first ones, and each customer-window's day range."""
+    win_lo = np.array([timeline.window(w)[0] for w in (0, 1, 2)])
+    win_hi = np.array([timeline.window(w)[1] for w in (0, 1, 2)])
+    is_acq = cust.acq[cw_c] == cw_w
+    lo = np.where(is_acq, cust.first_day[cw_c], win_lo[cw_w])
+    hi = win_hi[cw_w]
+    o_cw = np.repeat(np.arange(len(cw_c)), count)
+    day = timeline.sample_days(rng, lo[o_cw], hi[o_cw])
+    group_start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    first = np.zeros(len(o_cw), dtype=bool)
+    first[group_start[is_acq]] = True
+    day[first] = cust.first_day[cw_c[o_cw[first]]]
+    return o_cw, day, first, lo, hi
+
+
+def _add_cancelled(
+    oc: dict,
+    o_cw: np.ndarray,
+    day: np.ndarray,
+    budget: np.ndarray,
+    first: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple:
+    """Cancelled orders on top, near real ones: the order arrays extended, and which are cancelled."""
+    n_real = len(o_cw)
+    n_cancel = rng.binomial(n_real, oc["cancelled_share"])
+    tmpl = rng.choice(n_real, size=n_cancel, replace=n_cancel > n_real)
+    c_cw = o_cw[tmpl]
+    c_day = np.clip(day[tmpl] + rng.integers(-10, 11, size=n_cancel), lo[c_cw], hi[c_cw])
+    o_cw = np.concatenate([o_cw, c_cw])
+    day = np.concatenate([day, c_day])
+    budget = np.concatenate([budget, budget[tmpl] * rng.uniform(0.5, 1.5, size=n_cancel)])
+    first = np.concatenate([first, np.zeros(n_cancel, dtype=bool)])
+    cancelled = np.concatenate([np.zeros(n_real, dtype=bool), np.ones(n_cancel, dtype=bool)])
+    return o_cw, day, budget, first, cancelled
+
+
+def _order_times(oc: dict, day: np.ndarray, cancelled: np.ndarray, rng: np.random.Generator) -> tuple:
+    """Timeline of each order: created, submitted, approved, shipped, cancelled (NULL where none)."""
+    n = len(day)
+    created = work_time(rng, day)
+    draft = rng.random(n) < oc["draft_share"]
+    quick = created + rng.uniform(300, 7200, n).astype("int64")
+    later = work_time(rng, day + rng.integers(1, 5, n))
+    submitted = np.where(draft, later, quick)
+    approved = submitted + (rng.gamma(2.0, oc["approval_days"] / 2, n) * DAY).astype("int64")
+    processing = (rng.gamma(4.0, oc["processing_days"] / 4, n) * DAY).astype("int64")
+    shipped = np.maximum(submitted + processing, approved + 2 * HOUR)
+    cancel_t = submitted + (rng.uniform(0.5, 8.0, n) * DAY).astype("int64")
+    approved = np.where(cancelled & (approved > cancel_t), NULL, approved)
+    shipped = np.where(cancelled, NULL, shipped)
+    cancel_t = np.where(cancelled, cancel_t, NULL)
+    return created, submitted, approved, shipped, cancel_t
+
+
+def _order_channels(
+    oc: dict, cust: Customers, c: np.ndarray, seg_o: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The customer's preferred channel, switched on some orders by the segment's channel mix."""
+    ch_cfg = oc["channel_by_segment"]
+    channel = cust.channel[c].copy()
+    switch = rng.random(len(c)) >= oc["channel_loyalty"]
+    for sg, key in ((TOP, "top"), (MID, "mid"), (SMALL, "small")):
+        rows = np.flatnonzero(switch & (seg_o == sg))
+        _, p = probabilities(ch_cfg[key])
+        channel[rows] = rng.choice(len(p), size=len(rows), p=p)
+    return channel
+
+
+def _order_lines(
+    oc: dict,
+    products: Products,
+    fx: Fx,
+    budget: np.ndarray,
+    seg_o: np.ndarray,
+    day: np.ndarray,
+    currency: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, dict]:
+    """Lines per order, and the lines of every order (the Orders l_* fields): skus picked to spend the
+    order's budget at the segment's discounts."""
+    n = len(budget)
+    lc = oc["lines"]
+    lam_l = lc["base_mean"] + lc["per_decade"] * np.maximum(0, np.log10(budget / 5000))
+    n_lines = np.minimum(1 + rng.poisson(lam_l), lc["max_lines"])
+    l_order = np.repeat(np.arange(n), n_lines)
+    starts = np.concatenate([[0], np.cumsum(n_lines)[:-1]])
+    l_no = np.arange(len(l_order)) - starts[l_order] + 1
+    l_budget = split_by_group(rng, l_order, budget, 2.0)
+    disc_cfg = oc["discount_by_segment"]
+    d_lo = np.select([seg_o == TOP, seg_o == MID], [disc_cfg["top"][0], disc_cfg["mid"][0]], disc_cfg["small"][0])
+    d_hi = np.select([seg_o == TOP, seg_o == MID], [disc_cfg["top"][1], disc_cfg["mid"][1]], disc_cfg["small"][1])
+    d_order = np.round(d_lo + rng.integers(0, 1000, n) % (np.round((d_hi - d_lo) * 100).astype(int) + 1) / 100, 2)
+    disc = d_order[l_order]
+    tweak = rng.random(len(l_order)) < 0.25
+    disc = np.where(tweak, np.clip(disc + rng.choice([-0.02, -0.01, 0.01, 0.02], size=len(disc)), 0, 0.3), disc)
+    disc = np.round(disc, 2)
+    l_day = day[l_order]
+    sku = pick_skus(products, rng, l_day, l_budget)
+    price_cny = products.price_at(sku, l_day)
+    l_cur = currency[l_order]
+    rate = fx.rate(l_cur, l_day)
+    unit_price = np.where(l_cur == 0, price_cny, np.round(price_cny / rate, 2))
+    qty = np.maximum(1, stochastic_round(rng, l_budget / (price_cny * (1 - disc))))
+    amount = np.round(qty * unit_price * (1 - disc), 2)
+    return n_lines, dict(
         l_order=l_order,
         l_no=l_no,
         l_sku=sku,
@@ -255,7 +312,7 @@ def build_orders(
         l_price=unit_price,
         l_disc=disc,
         l_amount=amount,
-        l_amount_cny=amount_cny,
+        l_amount_cny=amount * rate,
     )
 
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.accounts import Accounts
-from dagster_project.sample.config import Streams, probabilities
-from dagster_project.sample.people import Reps
-from dagster_project.sample.pipeline import Pipeline
-from dagster_project.sample.timeline import DAY, NULL, Timeline, weekday, work_time
+from sample_company.accounts import Accounts
+from sample_company.config import Streams, probabilities
+from sample_company.people import Reps
+from sample_company.pipeline import Pipeline
+from sample_company.timeline import DAY, NULL, Timeline, weekday, work_time
 
 ACTIVITY_TYPES = ("call", "visit", "email", "meeting", "demo")
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample.customers import Customers
-from dagster_project.sample.products import Products
-from dagster_project.sample.sales import Orders, Returns
-from dagster_project.sample.timeline import DAY, Timeline, day_of, year_of
+from sample_company.customers import Customers
+from sample_company.products import Products
+from sample_company.sales import Orders, Returns
+from sample_company.timeline import DAY, Timeline, day_of, year_of
 
 
 def targets_table(
@@ -29,33 +30,8 @@ def targets_table(
     growth = cfg["revenue"]["annual_growth"]
     first_year = timeline.drop_dates[0].year
     last_year = timeline.end_date.year
-    # Actual net revenue (CNY) per calendar year, region and product line.
-    live = ~orders.is_cancelled[orders.l_order]
-    l_year = year_of(orders.day[orders.l_order])[live]
-    l_region = cust.region[orders.cust[orders.l_order]][live]
-    l_line = products.line[orders.l_sku][live]
-    l_cny = orders.l_amount_cny[live]
-    seen = ret.returned_at <= (timeline.end_day + 1) * DAY - 1
-    r_year = year_of(ret.returned_at[seen] // DAY)
-    r_region = cust.region[orders.cust[ret.order[seen]]]
-    r_line = products.line[orders.l_sku[ret.line[seen]]]
-    r_cny = ret.amount_cny[seen]
-
-    def actual(year: int, region: int | None = None, line: int | None = None) -> float:
-        lm = l_year == year
-        rm = r_year == year
-        if region is not None:
-            lm, rm = lm & (l_region == region), rm & (r_region == region)
-        if line is not None:
-            lm, rm = lm & (l_line == line), rm & (r_line == line)
-        return float(l_cny[lm].sum() - r_cny[rm].sum())
-
-    new_q = {}
-    acq = cust.first_day[(cust.first_day >= timeline.start_day) & (cust.first_day <= timeline.end_day)]
-    for d in acq:
-        dd = date.fromordinal(date(1970, 1, 1).toordinal() + int(d))
-        key = (dd.year, (dd.month - 1) // 3 + 1)
-        new_q[key] = new_q.get(key, 0) + 1
+    actual = _actuals(timeline, cust, orders, ret, products)
+    new_q = _new_customers_per_quarter(timeline, cust)
 
     def full_year(y: int) -> bool:
         return day_of(date(y, 1, 1)) >= timeline.start_day
@@ -93,3 +69,41 @@ def targets_table(
 
 
 TARGETS_KINDS: dict[str, str] = {}
+
+
+def _actuals(
+    timeline: Timeline, cust: Customers, orders: Orders, ret: Returns, products: Products
+) -> Callable[..., float]:
+    """Actual net revenue (CNY) per calendar year, region and product line: actual(year, region, line)."""
+    live = ~orders.is_cancelled[orders.l_order]
+    l_year = year_of(orders.day[orders.l_order])[live]
+    l_region = cust.region[orders.cust[orders.l_order]][live]
+    l_line = products.line[orders.l_sku][live]
+    l_cny = orders.l_amount_cny[live]
+    seen = ret.returned_at <= (timeline.end_day + 1) * DAY - 1
+    r_year = year_of(ret.returned_at[seen] // DAY)
+    r_region = cust.region[orders.cust[ret.order[seen]]]
+    r_line = products.line[orders.l_sku[ret.line[seen]]]
+    r_cny = ret.amount_cny[seen]
+
+    def actual(year: int, region: int | None = None, line: int | None = None) -> float:
+        lm = l_year == year
+        rm = r_year == year
+        if region is not None:
+            lm, rm = lm & (l_region == region), rm & (r_region == region)
+        if line is not None:
+            lm, rm = lm & (l_line == line), rm & (r_line == line)
+        return float(l_cny[lm].sum() - r_cny[rm].sum())
+
+    return actual
+
+
+def _new_customers_per_quarter(timeline: Timeline, cust: Customers) -> dict[tuple[int, int], int]:
+    """Customers acquired in the history, per (year, quarter) of their first order."""
+    new_q = {}
+    acq = cust.first_day[(cust.first_day >= timeline.start_day) & (cust.first_day <= timeline.end_day)]
+    for d in acq:
+        dd = date.fromordinal(date(1970, 1, 1).toordinal() + int(d))
+        key = (dd.year, (dd.month - 1) // 3 + 1)
+        new_q[key] = new_q.get(key, 0) + 1
+    return new_q

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dagster_project.sample import names
-from dagster_project.sample.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, weekday
+from sample_company import names
+from sample_company.timeline import DAY, HOUR, NULL, Timeline, last_per_drop, weekday
 
 ROLES = ("rep", "manager", "director")
 NUMERALS = "一二三四五六七八九十"
@@ -78,7 +78,30 @@ class Reps:
 
 def build_reps(cfg: dict, timeline: Timeline, scale: float, rng: np.random.Generator) -> Reps:
     st = cfg["sales_team"]
-    region_names = cfg["regions"]["names"]
+    region, role, manager, team = _org_chart(st, cfg["regions"]["names"], scale)
+    n = len(region)
+    start = timeline.start_day
+    years = rng.random(n)
+    hired = np.where(
+        role == 2,
+        start - (3 + 9 * years) * 365,
+        np.where(role == 1, start - (1 + 9 * years) * 365, start - 30 - years * 8 * 365),
+    ).astype("int64")
+    left = np.full(n, NULL, dtype="int64")
+
+    region, role, manager, team, hired, left = _turnover(st, timeline, region, role, manager, team, hired, left, rng)
+    n = len(region)
+
+    full, given_py, surname_py = names.person_names(rng, n)
+    email = names.emails(given_py, surname_py, np.full(n, cfg["company"]["email_domain"], dtype=object))
+    number = np.empty(n, dtype="int64")
+    number[np.lexsort((np.arange(n), hired))] = np.arange(1, n + 1)
+    return Reps(region, role, manager, team, hired, left, full, email, number)
+
+
+def _org_chart(st: dict, region_names: list[str], scale: float) -> tuple:
+    """Region, role, manager and team of every position: national and regional directors, managers and
+    reps per region by the configured shares."""
     n_regions = len(region_names)
     share = st["rep_share_by_region"]
     n_nat = int(st["national_directors"])
@@ -119,17 +142,22 @@ def build_reps(cfg: dict, timeline: Timeline, scale: float, rng: np.random.Gener
             team.append(team[m])
     region, role, manager = np.array(region), np.array(role), np.array(manager)
     team = np.array(team, dtype=object)
-    n = len(region)
-    start = timeline.start_day
-    years = rng.random(n)
-    hired = np.where(
-        role == 2,
-        start - (3 + 9 * years) * 365,
-        np.where(role == 1, start - (1 + 9 * years) * 365, start - 30 - years * 8 * 365),
-    ).astype("int64")
-    left = np.full(n, NULL, dtype="int64")
+    return region, role, manager, team
 
-    # Turnover: some current reps replaced a rep who left during the history.
+
+def _turnover(
+    st: dict,
+    timeline: Timeline,
+    region: np.ndarray,
+    role: np.ndarray,
+    manager: np.ndarray,
+    team: np.ndarray,
+    hired: np.ndarray,
+    left: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple:
+    """Turnover: some current reps replaced a rep who left during the history (the leavers appended)."""
+    start = timeline.start_day
     sellers = np.flatnonzero(role == 0)
     n_leave = min(len(sellers), round(len(sellers) * st["annual_rep_attrition"] * timeline.months / 12))
     repl = rng.choice(sellers, size=n_leave, replace=False) if n_leave else np.array([], dtype="int64")
@@ -142,13 +170,7 @@ def build_reps(cfg: dict, timeline: Timeline, scale: float, rng: np.random.Gener
     team = np.concatenate([team, team[repl]])
     hired = np.concatenate([hired, lv_hired])
     left = np.concatenate([left, leave_day])
-    n = len(region)
-
-    full, given_py, surname_py = names.person_names(rng, n)
-    email = names.emails(given_py, surname_py, np.full(n, cfg["company"]["email_domain"], dtype=object))
-    number = np.empty(n, dtype="int64")
-    number[np.lexsort((np.arange(n), hired))] = np.arange(1, n + 1)
-    return Reps(region, role, manager, team, hired, left, full, email, number)
+    return region, role, manager, team, hired, left
 
 
 def reps_table(reps: Reps, timeline: Timeline, region_names: list[str]) -> pd.DataFrame:
