@@ -103,7 +103,15 @@ PUBLIC_MARTS = {
         "region_rank",
         "company_rank",
     ],
-    "rep_incentives": ["rep_id", "rep_name", "year_quarter", "bonus_score", "new_customers", "big_deals", "collected_amount"],
+    "rep_incentives": [
+        "rep_id",
+        "rep_name",
+        "year_quarter",
+        "bonus_score",
+        "new_customers",
+        "big_deals",
+        "collected_amount",
+    ],
 }
 STAR_SCHEMA = [
     "dim_date",
