@@ -2,10 +2,10 @@
 -- weighted by their stage's probability (var sales_forecast.stage_probabilities; the contract
 -- carries no CRM probability), the commit figure (open deals in var sales_forecast.commit_stages),
 -- deals won in the month, and beside them the month's target, net revenue and the run-rate
--- projection of target_attainment. Open deals whose close date has passed are forecast in the
--- as-of month (they are late, not lost). The state is today's: a past month's pipeline is not
--- what it was then (see DECISIONLOG.md, Forecast and team). Empty when opportunities are not
--- delivered (marts.mart_status).
+-- projection of target_attainment. Open deals whose close date has passed (or is missing) are
+-- forecast in the as-of month: they are late, not lost. The state is today's: a past month's
+-- pipeline is not what it was then (see DECISIONLOG.md, Forecast and team). Empty when
+-- opportunities are not delivered (marts.mart_status).
 {%- set forecast = var('sales_forecast') %}
 with
 

@@ -1,12 +1,13 @@
 -- Team performance per rep x month, from the first month with orders, deals or touches to the
 -- as-of month, for the months the rep is employed and in a role of var rep_performance.roles.
--- Revenue is net revenue as in target_attainment (order lines after returns, not cancelled,
--- credited to the order's rep). The rep's target: the region's revenue target of the month
--- (target_attainment, all product lines) split by the reps' share of the region's net revenue in
--- the previous calendar year, as int_targets_decomposed splits a target by last year's revenue;
--- evenly when no rep of the region sold last year. Open pipeline at the month's end is read from
--- today's CRM state (created by then, not closed by then; the as-of month: on the as-of date). Touches per working day: activities /
--- Monday-to-Friday days of the month (up to the as-of date). See DECISIONLOG.md, Forecast and team.
+-- Revenue is net revenue as in target_attainment (order lines after returns, not cancelled, up
+-- to the as-of date: int_orders_aggregated_from_lines), credited to the order's rep. The rep's
+-- target: the region's revenue target of the month (target_attainment, all product lines) split
+-- by the reps' share of the region's net revenue in the previous calendar year, as
+-- int_targets_decomposed splits a target by last year's revenue; evenly when no rep of the region
+-- sold last year. Open pipeline at the month's end (the as-of month: on the as-of date) is read
+-- from today's CRM state: created by then, not closed by then. Touches per working day:
+-- activities / Monday-to-Friday days of the month up to the as-of date. See DECISIONLOG.md.
 {%- set roles = var('rep_performance')['roles'] %}
 with
 
@@ -17,9 +18,10 @@ reps as (
 
 ),
 
-order_lines as (
+orders as (
 
-    select * from {{ ref('int_order_lines_joined_to_returns') }}
+    -- net revenue per order, orders not cancelled up to the as-of date (as in target_attainment)
+    select * from {{ ref('int_orders_aggregated_from_lines') }}
 
 ),
 
@@ -50,13 +52,10 @@ as_of as (
 revenue_by_rep_month as (
 
     select
-        order_lines.rep_id,
-        cast(date_trunc('month', order_lines.order_date) as date) as month_start_date,
-        sum(order_lines.net_revenue) as net_revenue,
-    from order_lines
-    cross join as_of
-    where not order_lines.is_cancelled
-        and order_lines.order_date <= as_of.as_of_date
+        rep_id,
+        cast(date_trunc('month', order_date) as date) as month_start_date,
+        sum(net_revenue) as net_revenue,
+    from orders
     group by all
 
 ),
@@ -64,7 +63,7 @@ revenue_by_rep_month as (
 first_month as (
 
     select least(
-        (select min(order_date) from order_lines),
+        (select min(order_date) from orders),
         (select min(created_date) from opportunities),
         (select min(activity_date) from activities)
     ) as first_date
