@@ -1,12 +1,11 @@
 -- Quarterly incentives per rep x quarter (quarters of rep_performance): bonus score = sum of
 -- weight x component over the components with data, divided by the sum of their weights
--- (var rep_incentives.weights). Components, each on 0..1:
---   attainment: the quarter's net revenue / target (rep_performance), capped at
---     var rep_incentives.attainment_cap (so it can exceed 1);
---   customer_satisfaction: average CSAT answer in the quarter of the accounts the rep owns now
---     (dim_customer.owner_rep_id), scaled by var customer_health.survey_score_range.csat;
---   crm_process: completeness of the critical, collected fields (meta.field_policy) of the
---     opportunities the rep created in the quarter, current values.
+-- (var rep_incentives.weights). Components, each on 0..1, from the rep's months in rep_performance:
+--   attainment: the quarter's net revenue / target, capped at var rep_incentives.attainment_cap
+--     (so it can exceed 1);
+--   customer_satisfaction: the quarter's average CSAT answer of the accounts the rep owns, scaled
+--     by var customer_health.survey_score_range.csat;
+--   crm_process: CRM completeness of the opportunities the rep created in the quarter.
 -- Awards: new customers (accounts whose first order, credited to the rep, falls in the quarter)
 -- with their first-quarter net revenue; won deals of at least var rep_incentives.big_deal_min_amount
 -- closed in the quarter; payments received in the quarter on orders credited to the rep.
@@ -33,31 +32,9 @@ opportunities as (
 
 ),
 
-customers as (
-
-    select * from {{ ref('dim_customer') }}
-
-),
-
-survey_responses as (
-
-    select * from {{ ref('fct_survey_responses') }}
-
-),
-
 payments as (
 
     select * from {{ ref('fct_payments') }}
-
-),
-
-field_policy as (
-
-    select * from {{ ref('stg_meta__field_policy') }}
-    where source = 'crm'
-        and entity = 'opportunities'
-        and is_critical
-        and is_collected
 
 ),
 
@@ -79,55 +56,12 @@ quarters as (
             as quarter_end_date,
         sum(net_revenue) as net_revenue,
         sum(target_revenue) as target_revenue,
+        -- monthly CSAT averages weighted back by their answers: the quarter's average answer
+        {{ ratio('sum(csat_avg * csat_responses)', 'sum(csat_responses)') }} as csat_avg,
+        sum(csat_responses) as csat_responses,
+        {{ ratio('sum(crm_fields_filled)', 'sum(crm_fields_checked)') }} as crm_completeness_rate,
     from performance
     group by rep_id, year_quarter
-
-),
-
-csat as (
-
-    select
-        quarters.rep_id,
-        quarters.year_quarter,
-        avg(survey_responses.score) as csat_avg,
-        count(*) as csat_responses,
-    from quarters
-    inner join customers
-        on quarters.rep_id = customers.owner_rep_id
-    inner join survey_responses
-        on customers.account_id = survey_responses.account_id
-        and survey_responses.responded_date between quarters.quarter_start_date and quarters.quarter_end_date
-    cross join as_of
-    where survey_responses.survey_type = 'csat'
-        and survey_responses.responded_date <= as_of.as_of_date
-    group by all
-
-),
-
-opportunity_cells as (
-
-    {{ field_cells('opportunities', 'opportunities', 'opportunity_id') }}
-
-),
-
-crm_process as (
-
-    select
-        quarters.rep_id,
-        quarters.year_quarter,
-        count(*) filter (where opportunity_cells.is_filled) as filled_fields,
-        count(*) as critical_fields,
-    from quarters
-    inner join opportunities
-        on quarters.rep_id = opportunities.owner_rep_id
-        and opportunities.created_date between quarters.quarter_start_date and quarters.quarter_end_date
-    inner join opportunity_cells
-        on opportunities.opportunity_id = opportunity_cells.record_id
-    inner join field_policy
-        on opportunity_cells.field = field_policy.field
-    cross join as_of
-    where opportunities.created_date <= as_of.as_of_date
-    group by all
 
 ),
 
@@ -206,11 +140,9 @@ components as (
         {{ ratio('quarters.net_revenue', 'quarters.target_revenue') }} as attainment_rate,
         least({{ ratio('quarters.net_revenue', 'quarters.target_revenue') }}, {{ config['attainment_cap'] }})
             as attainment_score,
-        csat.csat_avg,
-        coalesce(csat.csat_responses, 0) as csat_responses,
-        (csat.csat_avg - {{ csat_range[0] }}) / ({{ csat_range[1] }} - {{ csat_range[0] }})
+        (quarters.csat_avg - {{ csat_range[0] }}) / ({{ csat_range[1] }} - {{ csat_range[0] }})
             as customer_satisfaction_score,
-        {{ ratio('crm_process.filled_fields', 'crm_process.critical_fields') }} as crm_process_score,
+        quarters.crm_completeness_rate as crm_process_score,
         coalesce(new_customers.new_customers, 0) as new_customers,
         coalesce(new_customers.new_customer_revenue, 0) as new_customer_revenue,
         coalesce(big_deals.big_deals, 0) as big_deals,
@@ -218,12 +150,6 @@ components as (
         coalesce(collections.payments_collected, 0) as payments_collected,
         coalesce(collections.collected_amount, 0) as collected_amount,
     from quarters
-    left join csat
-        on quarters.rep_id = csat.rep_id
-        and quarters.year_quarter = csat.year_quarter
-    left join crm_process
-        on quarters.rep_id = crm_process.rep_id
-        and quarters.year_quarter = crm_process.year_quarter
     left join new_customers
         on quarters.rep_id = new_customers.rep_id
         and quarters.year_quarter = new_customers.year_quarter

@@ -7,7 +7,9 @@
 -- int_targets_decomposed splits a target by last year's revenue; evenly when no rep of the region
 -- sold last year. Open pipeline at the month's end (the as-of month: on the as-of date) is read
 -- from today's CRM state: created by then, not closed by then. Touches per working day:
--- activities / Monday-to-Friday days of the month up to the as-of date. See DECISIONLOG.md.
+-- activities / Monday-to-Friday days of the month up to the as-of date. CSAT: answers of the
+-- accounts the rep owns now. CRM completeness: critical, collected fields (meta.field_policy) of
+-- the opportunities the rep created in the month, current values. See DECISIONLOG.md.
 {%- set roles = var('rep_performance')['roles'] %}
 with
 
@@ -40,6 +42,29 @@ activities as (
 attainment as (
 
     select * from {{ ref('target_attainment') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('dim_customer') }}
+
+),
+
+survey_responses as (
+
+    select * from {{ ref('fct_survey_responses') }}
+
+),
+
+field_policy as (
+
+    -- the critical opportunity fields the deployment collects (as the scorecard's CRM completeness)
+    select * from {{ ref('stg_meta__field_policy') }}
+    where source = 'crm'
+        and entity = 'opportunities'
+        and is_critical
+        and is_collected
 
 ),
 
@@ -199,6 +224,49 @@ touches as (
 
 ),
 
+csat as (
+
+    -- CSAT answers of the accounts the rep owns now (dim_customer.owner_rep_id)
+    select
+        customers.owner_rep_id as rep_id,
+        cast(date_trunc('month', survey_responses.responded_date) as date) as month_start_date,
+        avg(survey_responses.score) as csat_avg,
+        count(*) as csat_responses,
+    from survey_responses
+    inner join customers
+        on survey_responses.account_id = customers.account_id
+    cross join as_of
+    where survey_responses.survey_type = 'csat'
+        and survey_responses.responded_date <= as_of.as_of_date
+    group by all
+
+),
+
+opportunity_cells as (
+
+    {{ field_cells('opportunities', 'opportunities', 'opportunity_id') }}
+
+),
+
+crm_completeness as (
+
+    -- critical fields of the opportunities the rep created in the month, current values
+    select
+        opportunities.owner_rep_id as rep_id,
+        cast(date_trunc('month', opportunities.created_date) as date) as month_start_date,
+        count(*) filter (where opportunity_cells.is_filled) as crm_fields_filled,
+        count(*) as crm_fields_checked,
+    from opportunities
+    inner join opportunity_cells
+        on opportunities.opportunity_id = opportunity_cells.record_id
+    inner join field_policy
+        on opportunity_cells.field = field_policy.field
+    cross join as_of
+    where opportunities.created_date <= as_of.as_of_date
+    group by all
+
+),
+
 measured as (
 
     select
@@ -218,6 +286,10 @@ measured as (
         deals.open_pipeline_amount,
         coalesce(touches.touches, 0) as touches,
         rep_months.working_days,
+        csat.csat_avg,
+        coalesce(csat.csat_responses, 0) as csat_responses,
+        coalesce(crm_completeness.crm_fields_filled, 0) as crm_fields_filled,
+        coalesce(crm_completeness.crm_fields_checked, 0) as crm_fields_checked,
     from rep_months
     inner join shares
         on rep_months.rep_id = shares.rep_id
@@ -234,6 +306,12 @@ measured as (
     left join touches
         on rep_months.rep_id = touches.rep_id
         and rep_months.month_start_date = touches.month_start_date
+    left join csat
+        on rep_months.rep_id = csat.rep_id
+        and rep_months.month_start_date = csat.month_start_date
+    left join crm_completeness
+        on rep_months.rep_id = crm_completeness.rep_id
+        and rep_months.month_start_date = crm_completeness.month_start_date
 
 ),
 
@@ -264,6 +342,11 @@ final as (
         touches,
         working_days,
         {{ ratio('touches', 'working_days') }} as touches_per_working_day,
+        csat_avg,
+        csat_responses,
+        crm_fields_filled,
+        crm_fields_checked,
+        {{ ratio('crm_fields_filled', 'crm_fields_checked') }} as crm_completeness_rate,
         rank() over (partition by month_start_date, region order by net_revenue desc) as region_rank,
         rank() over (partition by month_start_date order by net_revenue desc) as company_rank,
     from measured
