@@ -8,7 +8,8 @@
 --   crm_process: CRM completeness of the opportunities the rep created in the quarter.
 -- Awards: new customers (accounts whose first order, credited to the rep, falls in the quarter)
 -- with their first-quarter net revenue; won deals of at least var rep_incentives.big_deal_min_amount
--- closed in the quarter; payments received in the quarter on orders credited to the rep.
+-- closed in the quarter; payments received in the quarter on orders credited to the rep (orders
+-- not cancelled).
 {%- set config = var('rep_incentives') %}
 {%- set weights = config['weights'] %}
 {%- set csat_range = var('customer_health')['survey_score_range']['csat'] %}
@@ -116,17 +117,15 @@ big_deals as (
 
 collections as (
 
+    -- aggregated before the join to the quarters: a rep has many orders
     select
-        quarters.rep_id,
-        quarters.year_quarter,
+        orders.rep_id,
+        year(payments.paid_date) || '-Q' || quarter(payments.paid_date) as year_quarter,
         count(*) as payments_collected,
         sum(payments.amount) as collected_amount,
-    from quarters
+    from payments
     inner join orders
-        on quarters.rep_id = orders.rep_id
-    inner join payments
-        on orders.order_id = payments.order_id
-        and payments.paid_date between quarters.quarter_start_date and quarters.quarter_end_date
+        on payments.order_id = orders.order_id
     cross join as_of
     where payments.paid_date <= as_of.as_of_date
     group by all
