@@ -137,8 +137,10 @@ components as (
     select
         quarters.*,
         {{ ratio('quarters.net_revenue', 'quarters.target_revenue') }} as attainment_rate,
-        least({{ ratio('quarters.net_revenue', 'quarters.target_revenue') }}, {{ config['attainment_cap'] }})
-            as attainment_score,
+        -- least() skips nulls in DuckDB: a rep without a target would score the cap
+        case when quarters.target_revenue > 0 then
+            least(quarters.net_revenue / quarters.target_revenue, {{ config['attainment_cap'] }})
+        end as attainment_score,
         (quarters.csat_avg - {{ csat_range[0] }}) / ({{ csat_range[1] }} - {{ csat_range[0] }})
             as customer_satisfaction_score,
         quarters.crm_completeness_rate as crm_process_score,
