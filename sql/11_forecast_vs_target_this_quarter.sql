@@ -1,7 +1,8 @@
 -- Forecast against target for the quarter of the as-of date, per region: the target and net
 -- revenue so far, deals won, the probability-weighted open pipeline, the commit figure, and the
--- forecast (won + weighted pipeline) as a share of the target. Stage probabilities and commit
--- stages: dbt_project.yml var sales_forecast.
+-- forecast (net revenue so far + weighted open pipeline) as a share of the target. Revenue that
+-- comes without an opportunity is not in the forecast of the months ahead. Stage probabilities
+-- and commit stages: dbt_project.yml var sales_forecast.
 with
 
 this_quarter as (
