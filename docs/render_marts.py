@@ -24,11 +24,12 @@ COLUMN_KEYS = {"name", "description", "data_type", "data_tests", "tests", "confi
 # Order of the mart folders in the document, with a heading each (a new folder must be added here).
 DOMAINS = {
     "core": "Star schema: dimensions and facts",
-    "sales": "Sales: funnel and pipeline",
+    "sales": "Sales: funnel, pipeline and forecast",
     "marketing": "Marketing: lead scoring",
     "customers": "Customers: RFM, LTV and CAC",
     "customer_value": "Customer value and health",
     "strategy": "Strategy: target attainment",
+    "team": "Team: rep performance and incentives",
     "scorecard": "Balanced scorecard",
     "ops": "Operations: alerts, ingestion, mart status",
 }

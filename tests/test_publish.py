@@ -131,3 +131,20 @@ def test_table_and_column_descriptions_travel_to_the_snapshot(con, tmp_path):
     assert columns[("kpi", "actual_value")] == "实际值 (CNY)"
     assert columns[("dim_contact", "email")] == "Salted hash of the contact's email"
     assert columns[("kpi", "kpi_code")] is None
+
+
+def test_rep_names_stay_in_the_team_marts_only(con, tmp_path):
+    """config/publish.yml keep_columns: a rep's name is published in rep_performance (colleagues are
+    ranked by name) but still dropped from dim_sales_rep."""
+    con.execute("create schema if not exists marts")
+    con.execute("create or replace table marts.rep_performance as select 'R1' as rep_id, '王伟' as rep_name")
+    con.execute("create or replace table marts.dim_sales_rep as select 'R1' as rep_id, '王伟' as rep_name")
+    bi = tmp_path / "bi"
+
+    result = publish_snapshot(con, bi, run_id="r1")
+
+    snap = duckdb.connect(str(bi / "marts.duckdb"), read_only=True)
+    assert snap.execute("select * from marts.marts.rep_performance").fetchall() == [("R1", "王伟")]
+    assert snap.execute("select * from marts.marts.dim_sales_rep").fetchall() == [("R1",)]
+    snap.close()
+    assert result.dropped_columns == ["dim_sales_rep.rep_name"]

@@ -69,8 +69,9 @@ def pii_salt(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _select_list(con: duckdb.DuckDBPyConnection, schema: str, table: str, result: PublishResult) -> str:
-    """The snapshot's columns of a mart: personal names dropped, emails and phones hashed with the salt,
-    which is bound as the query parameter `$salt` (never pasted into the SQL)."""
+    """The snapshot's columns of a mart: personal names dropped (but those keep_columns lists), emails
+    and phones hashed with the salt, which is bound as the query parameter `$salt` (never pasted into
+    the SQL)."""
     config = publish_config()
     columns = con.execute(
         "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
@@ -79,7 +80,9 @@ def _select_list(con: duckdb.DuckDBPyConnection, schema: str, table: str, result
     ).fetchall()
     selects = []
     for (name,) in columns:
-        if _matches(name, config["drop_columns"]):
+        if _matches(f"{table}.{name}", config.get("keep_columns") or []):
+            selects.append(quote(name))
+        elif _matches(name, config["drop_columns"]):
             result.dropped_columns.append(f"{table}.{name}")
         elif _matches(name, config["hash_columns"]):
             result.hashed_columns.append(f"{table}.{name}")
