@@ -152,9 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for `make run` (--sample-if-empty) on the default raw folder, which generates the sample first."""
     import dagster as dg
 
-    from dagster_project.warehouse import WarehouseLocked, check_not_locked
-
     from dagster_project.console import new_run_log
+    from dagster_project.warehouse import WarehouseLocked, check_not_locked
 
     settings = _settings(args)
     log_path = None

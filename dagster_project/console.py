@@ -48,11 +48,16 @@ class _Step:
     rows_quarantined: int = 0
     drops_loaded: int = 0
     failed: bool = False
+    started: float | None = None
 
 
 def _count(value: object) -> int:
     raw = getattr(value, "value", value)
     return raw if isinstance(raw, int) else 0
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _seconds(seconds: float) -> str:
@@ -91,8 +96,10 @@ class StepLines(logging.Handler):
         elif kind == "ASSET_CHECK_EVALUATION":
             step.checks += 1
             step.checks_failed += 0 if event.event_specific_data.passed else 1
+        elif kind == "STEP_START":
+            step.started = record.created
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
-            step.seconds = (getattr(event.event_specific_data, "duration_ms", None) or 0) / 1000
+            step.seconds = max(record.created - (step.started or record.created), 0.001)
             step.failed = kind == "STEP_FAILURE"
             self._step_done(step_key)
         elif kind == "STEP_SKIPPED":
@@ -101,7 +108,7 @@ class StepLines(logging.Handler):
     def _step_done(self, step_key: str) -> None:
         group = self.group_steps.get(step_key)
         if group is None:
-            self._print(self._line(step_key, self.steps[step_key]))
+            self._print(self._line(step_key, self.steps[step_key], rows=False))
             return
         members = [k for k, g in self.group_steps.items() if g == group]
         if all(k in self.steps and (self.steps[k].seconds or self.steps[k].failed) for k in members):
@@ -115,19 +122,18 @@ class StepLines(logging.Handler):
                 total.drops_loaded += s.drops_loaded
                 total.checks += s.checks
                 total.checks_failed += s.checks_failed
-            self._print(self._line(f"{group} ({len(members)} entities)", total))
+            self._print(self._line(f"{group} ({len(members)} entities)", total, rows=True))
 
     @staticmethod
-    def _line(name: str, step: _Step) -> str:
-        parts = [f"{step.assets} asset{'s' if step.assets != 1 else ''}"] if step.assets else ["nothing materialized"]
-        if step.drops_loaded or step.rows_loaded:
+    def _line(name: str, step: _Step, rows: bool) -> str:
+        parts = [_plural(step.assets, "asset")] if step.assets else ["nothing materialized"]
+        if rows:  # the ingestion's own accounting (other assets' metadata may reuse these names)
             parts.append(
                 f"{step.drops_loaded:,} drops, {step.rows_loaded:,} rows loaded, {step.rows_quarantined:,} quarantined"
             )
         if step.checks:
-            parts.append(
-                f"{step.checks} checks ({step.checks_failed} failed)" if step.checks_failed else f"{step.checks} checks"
-            )
+            failed = f" ({step.checks_failed} failed)" if step.checks_failed else ""
+            parts.append(_plural(step.checks, "check") + failed)
         status = "FAILED" if step.failed else "ok"
         return f"  {name:<34} {status:<6} {_seconds(step.seconds):>7}  {', '.join(parts)}"
 
