@@ -257,7 +257,7 @@ def print_run_summary(
 
 
 def _print_summary(
-    settings: Settings, result: dg.ExecuteInProcessResult, seconds: float, dbt_target_dir: Path, warnings: list[str]
+    settings: Settings, result: dg.ExecuteInProcessResult, seconds: float, dbt_target_dir: Path, log_warnings: list[str]
 ) -> bool:
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
@@ -286,7 +286,7 @@ def _print_summary(
     for e in evaluations:  # the customer value model's own validation, passed or not (customer_value_validation)
         if e.check_name == "holdout_accuracy":
             print(f"  customer value model: {e.description}")
-    for line in warnings:
+    for line in log_warnings:
         print(line)
     publish_error = None
     for event in result.all_events:
