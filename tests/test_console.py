@@ -48,9 +48,14 @@ def sample_env(tmp_path_factory) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def healthy_run(sample_env) -> tuple[int, list[str]]:
+    return _run(sample_env)
+
+
 @pytest.mark.slow
-def test_a_healthy_run_prints_at_most_40_lines_and_names_its_log(sample_env):
-    code, lines = _run(sample_env)
+def test_a_healthy_run_prints_at_most_40_lines_and_names_its_log(sample_env, healthy_run):
+    code, lines = healthy_run
 
     assert code == 0, "\n".join(lines)
     assert len(lines) <= MAX_LINES, "\n".join(lines)
@@ -64,20 +69,41 @@ def test_a_healthy_run_prints_at_most_40_lines_and_names_its_log(sample_env):
     # the full logs are in the file: Dagster's DEBUG events and dbt's own lines
     assert " - DEBUG - " in text and "STEP_SUCCESS" in text
     assert re.search(r"\d+ of \d+ (START|OK|PASS)", text)
-    # dagster-dbt's indirect-selection warning is gone for the singular tests (they name their model)
+    # the singular tests name the model they guard: no indirect-selection warning for them
     assert "is a singular test with multiple dependencies" not in text
 
 
 @pytest.mark.slow
-def test_verbose_prints_the_full_logs_too(sample_env):
-    code, quiet = _run(sample_env, "--force")
-    code_verbose, verbose = _run(sample_env, "--force", "--verbose")
+def test_verbose_prints_the_full_logs_too(sample_env, healthy_run):
+    _, quiet = healthy_run
+    code, verbose = _run(sample_env, "--force", "--verbose")
 
-    assert code == code_verbose == 0
-    assert len(quiet) <= MAX_LINES
+    assert code == 0, "\n".join(verbose[-40:])
     assert len(verbose) > 10 * len(quiet)
     assert any(" - DEBUG - " in line for line in verbose)
     assert _log_named(verbose).is_file()
+
+
+@pytest.mark.slow
+def test_a_blocked_run_gives_its_reason_without_a_traceback(tmp_path):
+    generate(tmp_path / "raw", scale=0.05, seed=11, profile="baseline")  # CRM below the completeness target
+    (tmp_path / "dagster_home").mkdir(exist_ok=True)
+    env = {
+        "S2S_RAW_DIR": str(tmp_path / "raw"),
+        "S2S_WAREHOUSE": str(tmp_path / "warehouse" / "warehouse.duckdb"),
+        "S2S_BI_DIR": str(tmp_path / "warehouse" / "bi"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+
+    code, lines = _run(env)
+
+    assert code == 1
+    assert not any("Traceback" in line or line.startswith("  File ") for line in lines), "\n".join(lines)
+    summary = lines.index(next(line for line in lines if line.startswith("== summary ")))
+    assert any(re.match(r"  dq_completeness +FAILED ", line) for line in lines[:summary])
+    assert any(line.startswith("  [ERROR] marts/dq_completeness completeness__crm__") for line in lines[summary:])
+    assert any(line.startswith("BI snapshot NOT published (blocking checks failed)") for line in lines[summary:])
+    assert _log_named(lines).is_file()
 
 
 # -- start-up: the manifest is prepared once -----------------------------------------------------

@@ -216,6 +216,7 @@ def test_baseline_completeness_blocks_publish_and_keeps_the_snapshot(site, tmp_p
     code, out = finish(run_cli(baseline_env))
 
     assert code == 1
+    assert "Traceback" not in out
     assert "BI snapshot NOT published (blocking checks failed)" in out
     assert "[ERROR] marts/dq_completeness completeness__crm__accounts: crm.accounts." in out
     assert "points short" in out
@@ -250,7 +251,7 @@ def test_run_killed_mid_build_or_publish_leaves_last_snapshot_and_rerun_complete
     base, env = site
     bi = base / "bi"
     before = snapshot_state(bi)
-    proc = run_cli(env, "--force")
+    proc = run_cli(env, "--force", "--verbose")  # Dagster's events on screen: the test waits for one
     lines: list[str] = []
     _start_draining(proc, lines)
     if moment == "build":
@@ -291,7 +292,7 @@ def _dbt_children(pid: int) -> list[psutil.Process]:
 def test_a_run_killed_during_dbt_leaves_no_dbt_running(site):
     """Issue 9, item 19: SIGKILL of the run alone (not its process group) takes dbt with it."""
     base, env = site
-    proc = run_cli(env, "--force")
+    proc = run_cli(env, "--force", "--verbose")  # Dagster's events on screen: the test waits for one
     lines: list[str] = []
     _start_draining(proc, lines)
     deadline = time.monotonic() + 600
