@@ -219,7 +219,6 @@ class RunConsole:
         stdout, stderr = (_Tee(sys.stdout, self.log), _Tee(sys.stderr, self.log)) if self.verbose else (self.log,) * 2
         counter = _WarningCounter(self.python_warnings, self.log)
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), warnings.catch_warnings():
-            warnings.simplefilter("default")
             previous, warnings.showwarning = warnings.showwarning, counter.show
             try:
                 yield
