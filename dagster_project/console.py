@@ -99,6 +99,8 @@ class StepLines(logging.Handler):
             step.checks_failed += 0 if event.event_specific_data.passed else 1
         elif kind == "STEP_START":
             step.started = record.created
+            if self.out.isatty() and step_key not in self.group_steps:  # a long step shows it is running
+                print(f"  {step_key:<34} running", end="\r", file=self.out, flush=True)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             step.seconds = max(record.created - (step.started or record.created), 0.001)
             step.failed = kind == "STEP_FAILURE"
@@ -139,7 +141,7 @@ class StepLines(logging.Handler):
         return f"  {name:<34} {status:<6} {_seconds(step.seconds):>7}  {', '.join(parts)}"
 
     def _print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        print(f"{line}\033[K" if self.out.isatty() else line, file=self.out, flush=True)  # over "running"
 
 
 def _kind(message: str) -> str:

@@ -4,6 +4,7 @@ code location's start-up: the dbt manifest is parsed only when the dbt sources c
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -11,8 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from dagster_project.console import RunConsole, new_run_log
 from dagster_project.sample import generate
 
 MAX_LINES = 40
@@ -33,6 +36,54 @@ def _log_named(lines: list[str]) -> Path:
     named = [line.split(": ", 1)[1] for line in lines if line.startswith("full log (Dagster and dbt): ")]
     assert len(named) == 1, lines
     return Path(named[0])
+
+
+def test_step_lines_and_the_run_log_on_a_two_asset_job(tmp_path):
+    """The loggers the CLI gives its job, on a tiny job: one line per step (the grouped steps as one,
+    their ingestion counts summed), Dagster's DEBUG log in the file, warnings grouped by kind."""
+
+    @dg.asset
+    def accounts():
+        return dg.MaterializeResult(metadata={"drops_loaded": 2, "rows_loaded": 7, "rows_quarantined": 1})
+
+    @dg.asset
+    def leads():
+        return dg.MaterializeResult(metadata={"drops_loaded": 1, "rows_loaded": 3, "rows_quarantined": 0})
+
+    @dg.asset(deps=[accounts, leads], check_specs=[dg.AssetCheckSpec("has_rows", asset="scores")])
+    def scores(context):
+        for name in ("a_b.csv", "c_d.csv"):
+            context.log.warning(f"ignored `{name}`: not an extract")
+        print("a library printing")
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(passed=False, check_name="has_rows")
+
+    screen = io.StringIO()
+    console = RunConsole(
+        new_run_log(tmp_path / "wh" / "warehouse.duckdb"), verbose=False, group_steps={}, screen=screen
+    )
+    console.steps.group_steps.update({"accounts": "ingest", "leads": "ingest"})
+    defs = dg.Definitions(assets=[accounts, leads, scores], jobs=[dg.define_asset_job("tiny")])
+    job = defs.resolve_job_def("tiny").with_logger_defs(console.logger_defs())
+    with console.capture():
+        result = job.execute_in_process(run_config=console.run_config(), instance=dg.DagsterInstance.ephemeral())
+    console.close()
+
+    assert result.success
+    lines = screen.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert re.fullmatch(
+        r"  ingest \(2 entities\) +ok +\d+\.\ds  2 assets, 3 drops, 10 rows loaded, 1 quarantined", lines[0]
+    )
+    assert re.fullmatch(r"  scores +ok +\d+\.\ds  1 asset, 1 check \(1 failed\)", lines[1])
+    assert console.warning_lines() == [
+        "warnings: 2 (1 kinds), in the run log",
+        "  2x [log] ignored `…`: not an extract",
+    ]
+    log = console.log_path.read_text(encoding="utf-8")
+    assert console.log_path.parent == tmp_path / "wh" / "logs"
+    assert " - DEBUG - " in log and "STEP_SUCCESS" in log and "a library printing" in log
+    assert "ignored `a_b.csv`: not an extract" in log
 
 
 @pytest.fixture(scope="module")
