@@ -212,7 +212,10 @@ class RunConsole:
         return defs
 
     def run_config(self) -> dict:
-        return {"loggers": {name: {} for name in self.logger_defs()}}
+        loggers: dict = {name: {} for name in self.logger_defs()}
+        if self.verbose:  # Dagster's own console logger, at DEBUG as when a job names no loggers
+            loggers["console"] = {"config": {"log_level": "DEBUG"}}
+        return {"loggers": loggers}
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[None]:

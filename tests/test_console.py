@@ -206,3 +206,21 @@ def test_the_code_location_parses_dbt_only_when_a_dbt_file_changed(tmp_path):
 
     assert "parse" in _import_code_location(copy)  # a model changed: parsed again
     assert _import_code_location(copy) == "dbt calls: []"
+
+
+def test_verbose_puts_dagsters_debug_log_on_screen_too(tmp_path, capsys):
+    @dg.asset
+    def accounts():
+        return 1
+
+    console = RunConsole(new_run_log(tmp_path / "warehouse.duckdb"), verbose=True, group_steps={})
+    job = dg.Definitions(assets=[accounts], jobs=[dg.define_asset_job("tiny")]).resolve_job_def("tiny")
+    with console.capture():
+        job.with_logger_defs(console.logger_defs()).execute_in_process(
+            run_config=console.run_config(), instance=dg.DagsterInstance.ephemeral()
+        )
+    console.close()
+
+    screen = capsys.readouterr()
+    assert " - DEBUG - " in screen.err and "STEP_SUCCESS" in screen.err
+    assert "STEP_SUCCESS" in console.log_path.read_text(encoding="utf-8")
