@@ -25,11 +25,12 @@ def _run(env: dict[str, str], *args: str) -> tuple[int, list[str]]:
     done = subprocess.run(
         [sys.executable, "-m", "dagster_project", "run", *args],
         env={**os.environ, **env},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # as on a terminal: step lines (stderr), then the summary (stdout)
         text=True,
         timeout=1200,
     )
-    return done.returncode, (done.stdout + done.stderr).splitlines()
+    return done.returncode, done.stdout.splitlines()
 
 
 def _log_named(lines: list[str]) -> Path:
