@@ -105,7 +105,8 @@ def bench_scale(scale: float, work: Path, logs: Path, profile: str = "default") 
                       "--end", END.isoformat(), "--profile", profile, "--out", str(raw)])
     result["new_day_rows"] = split_last_day(raw, END, held)
     floor = step("floor", [PY, str(BENCH_DIR / "floor.py"), str(raw)])
-    full = step("full", [PY, "-m", "dagster_project", "run"])
+    # --verbose: Dagster's step events on screen (into the bench log), read by step_profile
+    full = step("full", [PY, "-m", "dagster_project", "run", "--verbose"])
     result["full_steps"] = step_profile(logs / f"{tag}-full.log")
     result["full_dbt_slowest"] = dbt_profile(BENCH_DIR.parent / "dbt" / "target")
     step("noop", [PY, "-m", "dagster_project", "run"])
@@ -114,7 +115,7 @@ def bench_scale(scale: float, work: Path, logs: Path, profile: str = "default") 
     step("noop_dagster", [PY, "-m", "dagster", "job", "execute", "-m", "dagster_project.definitions",
                           "-j", "refresh_warehouse"])
     result["new_day_files"] = deliver(held, raw)
-    incremental = step("incremental", [PY, "-m", "dagster_project", "run"])
+    incremental = step("incremental", [PY, "-m", "dagster_project", "run", "--verbose"])
     result["incremental_steps"] = step_profile(logs / f"{tag}-incremental.log")
     peer = step("pandas_peer", [PY, str(BENCH_DIR / "pandas_peer.py"), str(raw), "--as-of", END.isoformat(),
                                 "--out", str(work / "peer.json")])

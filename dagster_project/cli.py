@@ -29,12 +29,14 @@ def _print(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _generate(out: Path, scale: float, seed: int, end: date, profile: str, shape: str = "native") -> None:
+def _generate(
+    out: Path, scale: float, seed: int, end: date, profile: str, shape: str = "native", progress=_print
+) -> None:
     from sample_company import generate
 
     started = time.monotonic()
     _print(f"generating the sample company at scale {scale} (seed {seed}, ending {end}) into {out}")
-    summary = generate(out, scale=scale, seed=seed, end_date=end, profile=profile, progress=_print, shape=shape)
+    summary = generate(out, scale=scale, seed=seed, end_date=end, profile=profile, progress=progress, shape=shape)
     rows = sum(summary.get("rows", {}).values()) if isinstance(summary.get("rows"), dict) else "?"
     _print(f"generated {rows} rows in {time.monotonic() - started:.1f}s")
     if shape != "native":
@@ -150,14 +152,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     for `make run` (--sample-if-empty) on the default raw folder, which generates the sample first."""
     import dagster as dg
 
+    from dagster_project.console import new_run_log
     from dagster_project.warehouse import WarehouseLocked, check_not_locked
 
     settings = _settings(args)
+    log_path = None
     if not _has_drops(settings.raw_dir):
         if not (args.sample_if_empty and _is_default_raw_dir(settings.raw_dir)):
             _print(_no_extracts(settings.raw_dir))
             return 2
-        _generate(settings.raw_dir, args.scale, args.seed, args.end, "default")
+        log_path = new_run_log(settings.warehouse)
+        with log_path.open("a", encoding="utf-8") as log:  # the generator's progress, entity by entity
+            _generate(
+                settings.raw_dir,
+                args.scale,
+                args.seed,
+                args.end,
+                "default",
+                progress=_print if args.verbose else lambda line: print(line, file=log, flush=True),
+            )
     try:
         check_not_locked(settings.warehouse)
     except WarehouseLocked as exc:
@@ -180,17 +193,34 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
     ensure_dagster_home()
 
-    from dagster_project.definitions import defs
-    from dagster_project.jobs import refresh_job
-    from dagster_project.publish.fingerprint import FORCE_TAG
-    from dagster_project.report import print_run_summary
+    from dagster_project.console import RunConsole
 
+    console = RunConsole(log_path or new_run_log(settings.warehouse), verbose=args.verbose, group_steps={})
+    _print(f"run log: {console.log_path}")
     started = time.monotonic()
-    with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(refresh_job.name).execute_in_process(
-            instance=instance, raise_on_error=False, tags={FORCE_TAG: "true"} if args.force else None
+    try:
+        with console.capture():  # importing the code location may warn: that goes to the log too
+            from dagster_project.definitions import defs
+            from dagster_project.defs.ingest.assets import INGEST_ASSETS
+            from dagster_project.jobs import refresh_job
+            from dagster_project.publish.fingerprint import FORCE_TAG
+
+            console.steps.group_steps.update({a.op.name: "ingest" for a in INGEST_ASSETS})
+            job = defs.resolve_job_def(refresh_job.name).with_logger_defs(console.logger_defs())
+            with dg.DagsterInstance.get() as instance:
+                result = job.execute_in_process(
+                    run_config=console.run_config(),
+                    instance=instance,
+                    raise_on_error=False,
+                    tags={FORCE_TAG: "true"} if args.force else None,
+                )
+        from dagster_project.report import print_run_summary
+
+        published = print_run_summary(
+            settings, result, time.monotonic() - started, log_path=console.log_path, warnings=console.warning_lines()
         )
-    published = print_run_summary(settings, result, time.monotonic() - started)
+    finally:
+        console.close()
     return 0 if result.success and published else 1
 
 
@@ -265,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"generate the sample company when the raw folder is the default {DEFAULT_RAW_DIR} and holds no "
         "extract (what `make run` does); any other folder without extracts is an error",
+    )
+    r.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print Dagster's and dbt's full logs on screen too (they always go to the run log file)",
     )
     r.set_defaults(func=cmd_run)
 

@@ -47,7 +47,7 @@ _DBT_TEST_KINDS = (
 def _family(check_name: str) -> str:
     """The kind of a check, to group warnings: freshness, completeness, relationships (dbt), ..."""
     for kind in _DBT_TEST_KINDS:
-        if check_name.startswith(kind + "_"):
+        if check_name.removeprefix("source_").startswith(kind + "_"):
             return f"{kind} (dbt tests)"
     return check_name.split("__")[0]
 
@@ -235,13 +235,30 @@ def _unchanged(settings: Settings) -> dict | None:
 
 
 def print_run_summary(
-    settings: Settings, result: dg.ExecuteInProcessResult, seconds: float, dbt_target_dir: Path | None = None
+    settings: Settings,
+    result: dg.ExecuteInProcessResult,
+    seconds: float,
+    dbt_target_dir: Path | None = None,
+    log_path: Path | None = None,
+    warnings: list[str] | None = None,
 ) -> bool:
-    """Print the summary; True when the run published a snapshot, or the published one is current."""
+    """Print the summary under its heading; True when the run published a snapshot, or the published
+    one is current. `warnings` are the run's logged warnings, already grouped; `log_path` the run log."""
     if dbt_target_dir is None:
         from dagster_project.defs.dbt.assets import TARGET_DIR
 
         dbt_target_dir = TARGET_DIR
+    print("\n== summary " + "=" * 60)
+    try:
+        return _print_summary(settings, result, seconds, dbt_target_dir, warnings or [])
+    finally:
+        if log_path is not None:
+            print(f"full log (Dagster and dbt): {log_path}")
+
+
+def _print_summary(
+    settings: Settings, result: dg.ExecuteInProcessResult, seconds: float, dbt_target_dir: Path, log_warnings: list[str]
+) -> bool:
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
     blocking = [e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR]
@@ -269,6 +286,8 @@ def print_run_summary(
     for e in evaluations:  # the customer value model's own validation, passed or not (customer_value_validation)
         if e.check_name == "holdout_accuracy":
             print(f"  customer value model: {e.description}")
+    for line in log_warnings:
+        print(line)
     publish_error = None
     for event in result.all_events:
         if not event.is_step_failure:

@@ -141,7 +141,11 @@ class ExpectationRunner:
 
         self.gx = gx
         gx_root.mkdir(parents=True, exist_ok=True)
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
         self.context = gx.get_context(mode="file", project_root_dir=str(gx_root))
+        # no "Calculating Metrics" bars: a run prints one line per step (dagster_project/console.py)
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.datasource = self.context.data_sources.add_or_update_pandas("warehouse")
 
     def validate(

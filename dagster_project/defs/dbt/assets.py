@@ -4,6 +4,8 @@ dbt sources map to the ingestion assets' keys (`raw_<source>/<entity>`), so the 
 raw extract to each mart shows in the UI.
 """
 
+import hashlib
+import importlib.metadata
 import shutil
 import sys
 from collections.abc import Mapping
@@ -35,11 +37,36 @@ def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
 
 
-def ensure_manifest(force: bool = False) -> Path:
-    """Parse the dbt project when its manifest is missing (fresh clone) or asked to (each CLI run)."""
-    if force or not dbt_project.manifest_path.exists():
-        dbt_resource().cli(["--quiet", "parse"], target_path=dbt_project.target_path).wait()
-    return dbt_project.manifest_path
+# What the manifest is parsed from: a change to any of these files (an edited model, a new test) makes
+# the manifest stale, and a stale manifest breaks the code location (a KeyError on a renamed node).
+_DBT_SOURCE_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
+_DBT_SOURCE_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests", "analyses")
+DIGEST_FILE = "manifest.sources.sha256"  # beside manifest.json: the digest it was parsed from
+
+
+def dbt_sources_digest(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """One SHA-256 over the dbt project's source files (paths and bytes) and the dbt version."""
+    digest = hashlib.sha256(importlib.metadata.version("dbt-core").encode())
+    paths = [project_dir / name for name in _DBT_SOURCE_FILES if (project_dir / name).is_file()]
+    for folder in _DBT_SOURCE_FOLDERS:
+        paths += sorted(p for p in (project_dir / folder).rglob("*") if p.is_file())
+    for path in paths:
+        digest.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def prepare_manifest() -> Path:
+    """The manifest, parsed once: `dbt parse` runs only when manifest.json is missing or was parsed
+    from other dbt sources than those on disk (their digest differs); otherwise it is read as is."""
+    manifest = dbt_project.manifest_path
+    stored = manifest.with_name(DIGEST_FILE)
+    current = dbt_sources_digest()
+    if manifest.is_file() and stored.is_file() and stored.read_text(encoding="utf-8").strip() == current:
+        return manifest
+    dbt_resource().cli(["--quiet", "parse"], target_path=dbt_project.target_path).wait()
+    stored.write_text(current + "\n", encoding="utf-8")
+    return manifest
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -54,7 +81,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         return f"dbt_{fqn[1]}" if len(fqn) > 2 else f"dbt_{dbt_resource_props['resource_type']}s"
 
 
-ensure_manifest()
+prepare_manifest()
 
 
 # Models reading the customer value model's tables (schema ml, written by a Python asset that reads the
@@ -70,6 +97,8 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
         name=name,
         select=select,
         exclude=exclude,
+        # dbt's tests on sources stay observations: as checks (enable_source_tests_as_checks) they make
+        # Dagster split this step into three dbt invocations around the ingestion assets (DECISIONLOG)
         dagster_dbt_translator=WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
     )
     def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
