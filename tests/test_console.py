@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from dagster_project.console import RunConsole, new_run_log
-from dagster_project.sample import generate
+from sample_company import generate
 
 MAX_LINES = 40
 

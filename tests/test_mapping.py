@@ -397,7 +397,9 @@ def test_one_invoice_line_export_feeds_orders_and_order_lines(tmp_path, raw_dir,
 def test_sql_that_a_value_breaks_rejects_the_file_with_the_reason(tmp_path, raw_dir, con):
     write_mapping(
         tmp_path,
-        RETAIL.replace("try_cast(Quantity as decimal(18, 4)) * try_cast(UnitPrice as decimal(18, 4))", "Quantity::int * 2"),
+        RETAIL.replace(
+            "try_cast(Quantity as decimal(18, 4)) * try_cast(UnitPrice as decimal(18, 4))", "Quantity::int * 2"
+        ),
         "retail.yml",
     )
     write_export(raw_dir, "retail_erp/invoice_lines_2011-12-09.csv", "InvoiceNo,Quantity\n1,six\n")
