@@ -1,0 +1,36 @@
+{#-
+    The skeleton the four scorecard perspective models share (int_scorecard_<perspective>_kpis,
+    <perspective> as in seeds/scorecard_kpis.csv); each model holds only its KPI expressions.
+
+    scorecard_region_key(): the region of a row of a `group by {{ scorecard_grouping(...) }}`:
+    `*` on the all-regions row, `unknown` for a record without a region.
+
+    scorecard_grouping(month): the grouping sets behind it, month x region and month alone.
+
+    scorecard_grid(kpi_ctes): the from clause of a perspective's final select: the months x regions
+    grid (int_scorecard_months x dim_region, `*` included), each KPI CTE left-joined on month and
+    region, so that every cell exists and a region without records reads null (or 0 where the
+    model coalesces).
+-#}
+{% macro scorecard_region_key() -%}
+    case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end
+{%- endmacro %}
+
+{% macro scorecard_grouping(month) -%}
+    grouping sets (({{ month }}, region), ({{ month }}))
+{%- endmacro %}
+
+{% macro scorecard_grid(kpi_ctes) -%}
+    from (
+        select
+            grid_months.month_start_date,
+            grid_regions.region,
+        from {{ ref('int_scorecard_months') }} as grid_months
+        cross join {{ ref('dim_region') }} as grid_regions
+    ) as grid
+    {%- for kpi_cte in kpi_ctes %}
+    left join {{ kpi_cte }}
+        on grid.month_start_date = {{ kpi_cte }}.month_start_date
+        and grid.region = {{ kpi_cte }}.region
+    {%- endfor %}
+{%- endmacro %}
