@@ -38,7 +38,7 @@ cases as (
 
 sales_orders as (
 
-    select * from {{ ref('stg_erp__sales_orders') }}
+    select * from {{ ref('int_sales_orders_converted_to_cny') }}
 
 ),
 
@@ -69,6 +69,7 @@ crm_leads as (
 
 crm_opportunities as (
 
+    -- the delivered fields under their contract names: CRM completeness counts them
     select * from {{ ref('stg_crm__opportunities') }}
 
 ),

@@ -15,7 +15,7 @@ seen as (
     union
     select region from {{ ref('stg_crm__leads') }}
     union
-    select region from {{ ref('stg_erp__sales_orders') }}
+    select region from {{ ref('int_sales_orders_converted_to_cny') }}
     union
     select '*'
 

@@ -8,7 +8,7 @@ leads as (
 
 opportunities as (
 
-    select * from {{ ref('stg_crm__opportunities') }}
+    select * from {{ ref('int_opportunities_converted_to_cny') }}
 
 ),
 

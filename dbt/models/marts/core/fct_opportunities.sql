@@ -2,7 +2,7 @@ with
 
 opportunities as (
 
-    select * from {{ ref('stg_crm__opportunities') }}
+    select * from {{ ref('int_opportunities_converted_to_cny') }}
 
 ),
 

@@ -2,13 +2,13 @@ with
 
 payments as (
 
-    select * from {{ ref('stg_erp__payments') }}
+    select * from {{ ref('int_payments_converted_to_cny') }}
 
 ),
 
 orders as (
 
-    select * from {{ ref('stg_erp__sales_orders') }}
+    select * from {{ ref('int_sales_orders_converted_to_cny') }}
 
 ),
 
