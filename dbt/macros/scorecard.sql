@@ -26,7 +26,7 @@
             grid_months.month_start_date,
             grid_regions.region,
         from {{ ref('int_scorecard_months') }} as grid_months
-        cross join {{ ref('dim_region') }} as grid_regions
+        cross join {{ ref('int_regions_labelled') }} as grid_regions
     ) as grid
     {%- for kpi_cte in kpi_ctes %}
     left join {{ kpi_cte }}

@@ -24,13 +24,13 @@ orders as (
 
 surveys as (
 
-    select * from {{ ref('fct_survey_responses') }}
+    select * from {{ ref('int_survey_responses_joined_to_accounts') }}
 
 ),
 
 cases as (
 
-    select * from {{ ref('fct_cases') }}
+    select * from {{ ref('int_cases_joined_to_accounts') }}
 
 ),
 

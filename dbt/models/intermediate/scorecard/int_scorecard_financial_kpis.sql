@@ -34,13 +34,13 @@ accounts as (
 
 products as (
 
-    select * from {{ ref('dim_product') }}
+    select * from {{ ref('int_products_classified') }}
 
 ),
 
 payments as (
 
-    select * from {{ ref('fct_payments') }}
+    select * from {{ ref('int_payments_joined_to_orders') }}
 
 ),
 

@@ -14,13 +14,13 @@ months as (
 
 leads as (
 
-    select * from {{ ref('fct_leads') }}
+    select * from {{ ref('int_leads_joined_to_opportunities') }}
 
 ),
 
 opportunities as (
 
-    select * from {{ ref('fct_opportunities') }}
+    select * from {{ ref('int_opportunities_joined_to_accounts') }}
 
 ),
 
@@ -32,7 +32,7 @@ order_lines as (
 
 cases as (
 
-    select * from {{ ref('fct_cases') }}
+    select * from {{ ref('int_cases_joined_to_accounts') }}
 
 ),
 
