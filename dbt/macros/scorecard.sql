@@ -5,7 +5,9 @@
     scorecard_region_key(): the region of a row of a `group by {{ scorecard_grouping(...) }}`:
     `*` on the all-regions row, `unknown` for a record without a region.
 
-    scorecard_grouping(month): the grouping sets behind it, month x region and month alone.
+    scorecard_grouping(month): the grouping behind it, month x region and month alone (`*`). A
+    rollup (sqlfluff parses it, not `grouping sets`): its grand-total row has no month and finds no
+    cell of the grid.
 
     scorecard_grid(kpi_ctes): the from clause of a perspective's final select: the months x regions
     grid (int_scorecard_months x dim_region, `*` included), each KPI CTE left-joined on month and
@@ -17,7 +19,7 @@
 {%- endmacro %}
 
 {% macro scorecard_grouping(month) -%}
-    grouping sets (({{ month }}, region), ({{ month }}))
+    rollup ({{ month }}, region)
 {%- endmacro %}
 
 {% macro scorecard_grid(kpi_ctes) -%}
