@@ -69,14 +69,16 @@ class _TreeSampler(threading.Thread):
             self.peak_total = max(self.peak_total, total)
 
 
-def measure(step: str, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
-            log: Path | None = None) -> Measurement:
+def measure(
+    step: str, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, log: Path | None = None
+) -> Measurement:
     """Run `command` to completion; its output goes to `log` (or is discarded)."""
     out = log.open("w") if log else subprocess.DEVNULL
     started = time.perf_counter()
     try:
-        proc = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+        )
         sampler = _TreeSampler(proc.pid)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -89,5 +91,6 @@ def measure(step: str, command: list[str], env: dict[str, str] | None = None, cw
     proc.returncode = os.waitstatus_to_exitcode(status)
     # ru_maxrss is in KiB on Linux: the largest of the child and the descendants it waited for.
     top = dict(sorted(sampler.peak_by_process.items(), key=lambda kv: -kv[1])[:4])
-    return Measurement(step, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
-                       sampler.peak_total, top)
+    return Measurement(
+        step, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, sampler.peak_total, top
+    )

@@ -58,8 +58,9 @@ def split_last_day(raw_dir: Path, day: date, holding: Path) -> dict[str, int]:
         day_file.parent.mkdir(parents=True, exist_ok=True)
         con.execute(f"copy (select * from drop_rows where {on_day}) to {literal(str(day_file))} {_writer(last)}")
         tmp = last.with_name(".rest-" + last.name)
-        con.execute(f"copy (select * from drop_rows where not coalesce({on_day}, false)) to "
-                    f"{literal(str(tmp))} {_writer(last)}")
+        con.execute(
+            f"copy (select * from drop_rows where not coalesce({on_day}, false)) to {literal(str(tmp))} {_writer(last)}"
+        )
         tmp.replace(last)
         moved[contract.name] = n
     return moved

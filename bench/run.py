@@ -31,6 +31,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 PY = sys.executable
 END = date(2026, 10, 31)
 
+
 def _get(results: dict, scale: float, *path: str) -> float | None:
     value = results.get(scale)
     for key in path:
@@ -50,12 +51,21 @@ TARGETS = {
     "scale-1 full run <= 60 s": lambda r: (_get(r, 1.0, "full", "wall_s"), 60, lambda v: v <= 60),
     "scale-10 full run <= 3x floor": lambda r: (_get(r, 10.0, "ratios", "full_over_floor"), 3, lambda v: v <= 3),
     "one new day at scale 10 <= 10% of full": lambda r: (
-        _get(r, 10.0, "ratios", "incremental_over_full"), 0.10, lambda v: v <= 0.10),
+        _get(r, 10.0, "ratios", "incremental_over_full"),
+        0.10,
+        lambda v: v <= 0.10,
+    ),
     "no-op rerun <= 10 s (largest scale run)": lambda r: (
-        _get(r, max(r), "noop", "wall_s") if r else None, 10, lambda v: v <= 10),
+        _get(r, max(r), "noop", "wall_s") if r else None,
+        10,
+        lambda v: v <= 10,
+    ),
     "peak RSS <= 3 GiB at scale 10 (MiB)": lambda r: (_peak_rss(r, 10.0), 3072, lambda v: v <= 3072),
     "marts >= 10x faster than pandas at scale 1": lambda r: (
-        _get(r, 1.0, "ratios", "pandas_over_marts"), 10, lambda v: v >= 10),
+        _get(r, 1.0, "ratios", "pandas_over_marts"),
+        10,
+        lambda v: v >= 10,
+    ),
 }
 
 
@@ -97,12 +107,32 @@ def bench_scale(scale: float, work: Path, logs: Path, profile: str = "default") 
     def step(name: str, command: list[str], **kw) -> Measurement:
         m = measure(name, command, env=env, log=logs / f"{tag}-{name}.log", **kw)
         result[name] = m.as_dict()
-        print(f"  {tag} {name}: {m.wall_s:.1f}s wall, {m.cpu_s:.1f}s cpu, {m.peak_rss_mib:.0f} MiB"
-              + ("" if m.returncode == 0 else f"  (exit {m.returncode})"), flush=True)
+        print(
+            f"  {tag} {name}: {m.wall_s:.1f}s wall, {m.cpu_s:.1f}s cpu, {m.peak_rss_mib:.0f} MiB"
+            + ("" if m.returncode == 0 else f"  (exit {m.returncode})"),
+            flush=True,
+        )
         return m
 
-    step("generate", [PY, "-m", "dagster_project", "generate", "--scale", str(scale), "--seed", "7",
-                      "--end", END.isoformat(), "--profile", profile, "--out", str(raw)])
+    step(
+        "generate",
+        [
+            PY,
+            "-m",
+            "dagster_project",
+            "generate",
+            "--scale",
+            str(scale),
+            "--seed",
+            "7",
+            "--end",
+            END.isoformat(),
+            "--profile",
+            profile,
+            "--out",
+            str(raw),
+        ],
+    )
     result["new_day_rows"] = split_last_day(raw, END, held)
     floor = step("floor", [PY, str(BENCH_DIR / "floor.py"), str(raw)])
     # --verbose: Dagster's step events on screen (into the bench log), read by step_profile
@@ -112,13 +142,17 @@ def bench_scale(scale: float, work: Path, logs: Path, profile: str = "default") 
     step("noop", [PY, "-m", "dagster_project", "run"])
     # The same job started through Dagster's own CLI (as the schedule does): no pre-check, so the run
     # starts, ingests nothing, and its dbt / quality steps see the unchanged inputs and skip.
-    step("noop_dagster", [PY, "-m", "dagster", "job", "execute", "-m", "dagster_project.definitions",
-                          "-j", "refresh_warehouse"])
+    step(
+        "noop_dagster",
+        [PY, "-m", "dagster", "job", "execute", "-m", "dagster_project.definitions", "-j", "refresh_warehouse"],
+    )
     result["new_day_files"] = deliver(held, raw)
     incremental = step("incremental", [PY, "-m", "dagster_project", "run", "--verbose"])
     result["incremental_steps"] = step_profile(logs / f"{tag}-incremental.log")
-    peer = step("pandas_peer", [PY, str(BENCH_DIR / "pandas_peer.py"), str(raw), "--as-of", END.isoformat(),
-                                "--out", str(work / "peer.json")])
+    peer = step(
+        "pandas_peer",
+        [PY, str(BENCH_DIR / "pandas_peer.py"), str(raw), "--as-of", END.isoformat(), "--out", str(work / "peer.json")],
+    )
     marts = step("marts_query", [PY, "-c", MARTS_QUERY, str(work / "bi" / "marts.duckdb")])
     from compare_peer import compare
 
@@ -148,18 +182,25 @@ def markdown(results: dict) -> str:
         for s in steps:
             if s in r:
                 m = r[s]
-                lines.append(f"| {scale:g} | {s} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['peak_rss_mib']:.0f} | "
-                             f"{m.get('peak_tree_rss_mib', 0):.0f} |")
+                lines.append(
+                    f"| {scale:g} | {s} | {m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['peak_rss_mib']:.0f} | "
+                    f"{m.get('peak_tree_rss_mib', 0):.0f} |"
+                )
     lines += ["", "Largest processes during the full run (sampled peak RSS, MiB):", ""]
     for scale, r in results.items():
         top = r["full"].get("peak_by_process", {})
         lines.append(f"- scale {scale:g}: " + "; ".join(f"`{name}` {mib:.0f}" for name, mib in top.items()))
-    lines += ["", "| scale | full / floor | incremental / full | pandas / marts | peer agrees |",
-              "|---|---:|---:|---:|---|"]
+    lines += [
+        "",
+        "| scale | full / floor | incremental / full | pandas / marts | peer agrees |",
+        "|---|---:|---:|---:|---|",
+    ]
     for scale, r in results.items():
         q = r["ratios"]
-        lines.append(f"| {scale:g} | {q['full_over_floor']} | {q['incremental_over_full']} | "
-                     f"{q['pandas_over_marts']} | {r['peer_vs_marts']['agree']} |")
+        lines.append(
+            f"| {scale:g} | {q['full_over_floor']} | {q['incremental_over_full']} | "
+            f"{q['pandas_over_marts']} | {r['peer_vs_marts']['agree']} |"
+        )
     lines += ["", "| target | figure | met |", "|---|---:|---|"]
     for name, target in TARGETS.items():
         figure, _, met = target(results)
@@ -174,8 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=BENCH_DIR / "work")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--keep", action="store_true", help="keep the generated data and warehouses")
-    parser.add_argument("--profile", default="default",
-                        help="sample profile; `clean` for tiny smoke runs, where a few blanks miss the 95%% target")
+    parser.add_argument(
+        "--profile",
+        default="default",
+        help="sample profile; `clean` for tiny smoke runs, where a few blanks miss the 95%% target",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}

@@ -44,7 +44,7 @@ monthly as (
         on lines.order_id = returned.order_id
         and lines.line_no = returned.line_no
     where not lines.is_cancelled
-        and lines.order_date <= (select as_of_date from marts.pipeline_metrics)
+        and lines.order_date <= (select pipeline.as_of_date from marts.pipeline_metrics as pipeline)
     group by all
 
 )

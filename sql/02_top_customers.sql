@@ -1,7 +1,7 @@
 -- The top 100 customers by net revenue over the 365 days to the as-of date, with their share
 -- of the total, RFM segment and tier (Chinese labels included).
 select
-    row_number() over (order by rfm.monetary desc, rfm.account_id) as rank,
+    row_number() over (order by rfm.monetary desc, rfm.account_id asc) as rank,
     rfm.account_id,
     customers.account_name,
     customers.region,

@@ -12,7 +12,7 @@ select
     status_zh,
 from marts.balanced_scorecard
 where region = '*'
-    and month_start_date = (select max(month_start_date) from marts.balanced_scorecard)
+    and month_start_date = (select max(latest.month_start_date) from marts.balanced_scorecard as latest)
 order by
     case perspective
         when 'financial' then 1 when 'customer' then 2 when 'internal_process' then 3 else 4

@@ -13,5 +13,5 @@ select
     round(payback_months, 1) as payback_months,
     is_flagged,
 from marts.ltv_cac_by_channel
-where acquisition_year = (select max(acquisition_year) from marts.ltv_cac_by_channel)
+where acquisition_year = (select max(latest.acquisition_year) from marts.ltv_cac_by_channel as latest)
 order by ltv_cac_ratio desc nulls last

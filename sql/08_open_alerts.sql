@@ -11,6 +11,6 @@ select
     message_zh,
 from marts.alerts
 order by
-    case severity when 'critical' then 1 when 'warning' then 2 else 3 end,
-    rule_code,
+    case severity when 'critical' then 1 when 'warning' then 2 else 3 end asc,
+    rule_code asc,
     observed_value desc

@@ -13,4 +13,4 @@ select
 from marts.ingest_audit
 where rows_quarantined > 0
     or status = 'rejected'
-order by drop_date desc, entity_name
+order by drop_date desc, entity_name asc

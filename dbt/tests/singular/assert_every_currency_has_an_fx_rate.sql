@@ -13,19 +13,19 @@ rates as (
 
 amounts as (
 
-    select 'erp.sales_orders' as entity, currency from {{ ref('stg_erp__sales_orders') }}
+    select 'erp.sales_orders' as entity, currency from {{ ref('int_sales_orders_converted_to_cny') }}
     union all
-    select 'erp.sales_order_lines', currency from {{ ref('stg_erp__sales_order_lines') }}
+    select 'erp.sales_order_lines', currency from {{ ref('int_sales_order_lines_converted_to_cny') }}
     union all
-    select 'erp.payments', currency from {{ ref('stg_erp__payments') }}
+    select 'erp.payments', currency from {{ ref('int_payments_converted_to_cny') }}
     union all
-    select 'erp.returns', currency from {{ ref('stg_erp__returns') }}
+    select 'erp.returns', currency from {{ ref('int_returns_converted_to_cny') }}
     union all
-    select 'crm.opportunities', currency from {{ ref('stg_crm__opportunities') }}
+    select 'crm.opportunities', currency from {{ ref('int_opportunities_converted_to_cny') }}
     union all
-    select 'marketing.ad_spend_daily', currency from {{ ref('stg_marketing__ad_spend_daily') }}
+    select 'marketing.ad_spend_daily', currency from {{ ref('int_ad_spend_daily_converted_to_cny') }}
     union all
-    select 'marketing.campaigns', currency from {{ ref('stg_marketing__campaigns') }}
+    select 'marketing.campaigns', currency from {{ ref('int_campaigns_converted_to_cny') }}
 
 ),
 

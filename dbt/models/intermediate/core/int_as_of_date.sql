@@ -5,7 +5,7 @@ with
 
 orders as (
 
-    select order_date from {{ ref('stg_erp__sales_orders') }}
+    select order_date from {{ ref('int_sales_orders_converted_to_cny') }}
 
 ),
 

@@ -19,19 +19,19 @@ orders as (
 
 payments as (
 
-    select * from {{ ref('fct_payments') }}
+    select * from {{ ref('int_payments_joined_to_orders') }}
 
 ),
 
 cases as (
 
-    select * from {{ ref('fct_cases') }}
+    select * from {{ ref('int_cases_joined_to_accounts') }}
 
 ),
 
 surveys as (
 
-    select * from {{ ref('fct_survey_responses') }}
+    select * from {{ ref('int_survey_responses_joined_to_accounts') }}
 
 ),
 

@@ -11,7 +11,7 @@ order_lines as (
 
 returns as (
 
-    select * from {{ ref('stg_erp__returns') }}
+    select * from {{ ref('int_returns_converted_to_cny') }}
 
 ),
 

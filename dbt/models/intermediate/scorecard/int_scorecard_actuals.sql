@@ -1,6 +1,7 @@
 -- Actual value of every scorecard KPI per month x region (and `*` = all regions), in long format
--- on the full grid months x regions x KPIs. The perspective models compute the values; this one
--- adds revenue per rep, unpivots and applies what "no data" means:
+-- on the full grid months x regions x KPIs of seeds/scorecard_kpis.csv. The perspective models
+-- compute the values (int_scorecard_kpi_values unpivots them); this one keeps the seed's KPIs, each
+-- from its perspective's model, and applies what "no data" means:
 --   * a KPI that cannot be measured in the month (int_scorecard_coverage: an entity it reads is
 --     not delivered, or its data starts after what the KPI's window reads) has a null actual;
 --   * else an additive KPI (seed is_additive: counts and amounts) with nothing to count is 0, and
@@ -9,27 +10,15 @@
 -- collected critical fields' targets weighted by their cells).
 with
 
-financial as (
+kpi_values as (
 
-    select * from {{ ref('int_scorecard_financial_kpis') }}
-
-),
-
-customer as (
-
-    select * from {{ ref('int_scorecard_customer_kpis') }}
+    select * from {{ ref('int_scorecard_kpi_values') }}
 
 ),
 
-process as (
+internal_process as (
 
-    select * from {{ ref('int_scorecard_process_kpis') }}
-
-),
-
-people as (
-
-    select * from {{ ref('int_scorecard_people_kpis') }}
+    select * from {{ ref('int_scorecard_internal_process_kpis') }}
 
 ),
 
@@ -45,66 +34,27 @@ coverage as (
 
 ),
 
-wide as (
-
-    select
-        financial.month_start_date,
-        financial.region,
-        financial.net_revenue,
-        financial.revenue_growth_yoy,
-        financial.gross_margin_pct,
-        financial.collection_rate,
-        financial.high_margin_share,
-        financial.new_product_share,
-        financial.avg_discount_rate,
-        customer.active_customers,
-        customer.new_customers,
-        customer.churn_rate,
-        customer.repurchase_rate,
-        customer.cross_sell_rate,
-        customer.nps,
-        customer.csat_avg,
-        customer.complaint_rate,
-        customer.top100_concentration,
-        process.lead_to_opportunity_rate,
-        process.win_rate,
-        process.sales_cycle_days,
-        process.order_processing_days,
-        financial.return_rate,
-        customer.complaint_first_response_hours,
-        process.crm_completeness_pct,
-        people.training_coverage,
-        people.certification_pass_rate,
-        {{ ratio('financial.net_revenue', 'people.active_reps') }} as revenue_per_rep,
-        people.effective_touches_per_rep_day,
-    from financial
-    inner join customer
-        on financial.month_start_date = customer.month_start_date
-        and financial.region = customer.region
-    inner join process
-        on financial.month_start_date = process.month_start_date
-        and financial.region = process.region
-    inner join people
-        on financial.month_start_date = people.month_start_date
-        and financial.region = people.region
-
-),
-
-wide_double as (
-
-    select
-        month_start_date,
-        region,
-        columns(* exclude (month_start_date, region))::double,
-    from wide
-
-),
-
 long as (
 
-    unpivot wide_double
-    on columns(* exclude (month_start_date, region))
-    into name kpi_code value actual_value
+    -- the seed decides which computed columns are KPIs, and under which perspective
+    select
+        kpi_values.month_start_date,
+        kpi_values.region,
+        kpi_values.kpi_code,
+        kpi_values.actual_value,
+    from kpi_values
+    inner join kpis
+        on kpi_values.kpi_code = kpis.kpi_code
+        and kpi_values.perspective = kpis.perspective
+
+),
+
+cells as (
+
+    select distinct
+        month_start_date,
+        region,
+    from kpi_values
 
 ),
 
@@ -115,18 +65,18 @@ policy_targets as (
         region,
         'crm_completeness_pct' as kpi_code,
         crm_completeness_target as policy_target_value,
-    from process
+    from internal_process
 
 ),
 
 grid as (
 
     select
-        wide.month_start_date,
-        wide.region,
+        cells.month_start_date,
+        cells.region,
         kpis.kpi_code,
         kpis.is_additive,
-    from wide
+    from cells
     cross join kpis
 
 ),

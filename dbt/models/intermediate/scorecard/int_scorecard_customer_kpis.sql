@@ -1,7 +1,6 @@
 -- Customer KPIs per month x region (and `*`): trailing customer base (var scorecard_trailing_days:
 -- active, churn, repurchase, cross-sell, top-100 share), new customers, NPS, CSAT and complaints of
 -- the month. Orders without an account are no customer's. Ratios follow macro ratio.
-{%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
 {%- set trailing = var('scorecard_trailing_days') %}
 with
 
@@ -25,19 +24,13 @@ orders as (
 
 surveys as (
 
-    select * from {{ ref('fct_survey_responses') }}
+    select * from {{ ref('int_survey_responses_joined_to_accounts') }}
 
 ),
 
 cases as (
 
-    select * from {{ ref('fct_cases') }}
-
-),
-
-regions as (
-
-    select region from {{ ref('dim_region') }}
+    select * from {{ ref('int_cases_joined_to_accounts') }}
 
 ),
 
@@ -140,12 +133,12 @@ new_customer_kpis as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         count(*) as new_customers,
     from first_order_regions
     inner join months
         on first_order_regions.first_order_date between months.month_start_date and months.period_end_date
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
 
@@ -153,7 +146,7 @@ survey_kpis as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         100.0 * {{ ratio(
             "count(*) filter (where surveys.survey_type = 'nps' and surveys.score >= 9)
             - count(*) filter (where surveys.survey_type = 'nps' and surveys.score <= 6)",
@@ -163,7 +156,7 @@ survey_kpis as (
     from surveys
     inner join months
         on cast(surveys.responded_at as date) between months.month_start_date and months.period_end_date
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
 
@@ -171,25 +164,12 @@ case_kpis as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         count(*) filter (where cases.category = 'complaint') as complaint_cases,
-        avg(cases.first_response_hours) filter (
-            where cases.category = 'complaint' and cases.is_first_response_plausible
-        ) as complaint_first_response_hours,
     from cases
     inner join months
         on cast(cases.opened_at as date) between months.month_start_date and months.period_end_date
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
-
-),
-
-grid as (
-
-    select
-        months.month_start_date,
-        regions.region,
-    from months
-    cross join regions
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
 
@@ -207,20 +187,7 @@ final as (
         survey_kpis.csat_avg,
         100.0 * {{ ratio('case_kpis.complaint_cases', 'customer_kpis.active_customers') }} as complaint_rate,
         customer_kpis.top100_concentration,
-        case_kpis.complaint_first_response_hours,
-    from grid
-    left join customer_kpis
-        on grid.month_start_date = customer_kpis.month_start_date
-        and grid.region = customer_kpis.region
-    left join new_customer_kpis
-        on grid.month_start_date = new_customer_kpis.month_start_date
-        and grid.region = new_customer_kpis.region
-    left join survey_kpis
-        on grid.month_start_date = survey_kpis.month_start_date
-        and grid.region = survey_kpis.region
-    left join case_kpis
-        on grid.month_start_date = case_kpis.month_start_date
-        and grid.region = case_kpis.region
+    {{ scorecard_grid(['customer_kpis', 'new_customer_kpis', 'survey_kpis', 'case_kpis']) }}
 
 )
 

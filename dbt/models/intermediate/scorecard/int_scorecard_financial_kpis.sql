@@ -1,7 +1,5 @@
--- Financial KPIs per month x region (and `*`): net revenue, growth, margin, collection, mix, discount,
--- return rate. Orders not cancelled, dated in the month up to the as-of date. Ratios follow the
+-- Financial KPIs per month x region (and `*`): net revenue, growth, margin, collection, mix, discount. Orders not cancelled, dated in the month up to the as-of date. Ratios follow the
 -- ratio rule (macros/kpi.sql): a positive denominator gives a number, 0 included; else null.
-{%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
 with
 
 months as (
@@ -24,7 +22,7 @@ orders as (
 
 sales_orders as (
 
-    select * from {{ ref('stg_erp__sales_orders') }}
+    select * from {{ ref('int_sales_orders_converted_to_cny') }}
 
 ),
 
@@ -36,25 +34,19 @@ accounts as (
 
 products as (
 
-    select * from {{ ref('dim_product') }}
+    select * from {{ ref('int_products_classified') }}
 
 ),
 
 payments as (
 
-    select * from {{ ref('fct_payments') }}
+    select * from {{ ref('int_payments_joined_to_orders') }}
 
 ),
 
 as_of as (
 
     select * from {{ ref('int_as_of_date') }}
-
-),
-
-regions as (
-
-    select region from {{ ref('dim_region') }}
 
 ),
 
@@ -86,15 +78,14 @@ line_kpis as (
 
     select
         month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         sum(net_revenue) as net_revenue,
         {{ ratio('sum(gross_margin)', 'sum(net_revenue)') }} as gross_margin_pct,
         {{ ratio('sum(net_revenue) filter (where is_high_margin)', 'sum(net_revenue)') }} as high_margin_share,
         {{ ratio('sum(net_revenue) filter (where is_new_product)', 'sum(net_revenue)') }} as new_product_share,
         {{ ratio('sum(gross_amount * discount_rate)', 'sum(gross_amount)') }} as avg_discount_rate,
-        {{ ratio('sum(returned_amount)', 'sum(line_amount)') }} as return_rate,
     from month_lines
-    group by grouping sets ((month_start_date, region), (month_start_date))
+    group by {{ scorecard_grouping('month_start_date') }}
 
 ),
 
@@ -116,10 +107,10 @@ year_before as (
 
     select
         month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         sum(net_revenue) as net_revenue,
     from year_before_lines
-    group by grouping sets ((month_start_date, region), (month_start_date))
+    group by {{ scorecard_grouping('month_start_date') }}
 
 ),
 
@@ -158,24 +149,14 @@ collection as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         {{ ratio('sum(paid_per_order.paid_amount)', 'sum(due_orders.net_revenue)') }} as collection_rate,
     from due_orders
     inner join months
         on due_orders.due_date between months.month_start_date and months.period_end_date
     left join paid_per_order
         on due_orders.order_id = paid_per_order.order_id
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
-
-),
-
-grid as (
-
-    select
-        months.month_start_date,
-        regions.region,
-    from months
-    cross join regions
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
 
@@ -191,17 +172,7 @@ final as (
         line_kpis.high_margin_share,
         line_kpis.new_product_share,
         line_kpis.avg_discount_rate,
-        line_kpis.return_rate,
-    from grid
-    left join line_kpis
-        on grid.month_start_date = line_kpis.month_start_date
-        and grid.region = line_kpis.region
-    left join year_before
-        on grid.month_start_date = year_before.month_start_date
-        and grid.region = year_before.region
-    left join collection
-        on grid.month_start_date = collection.month_start_date
-        and grid.region = collection.region
+    {{ scorecard_grid(['line_kpis', 'year_before', 'collection']) }}
 
 )
 

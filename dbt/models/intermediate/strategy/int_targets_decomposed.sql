@@ -39,14 +39,14 @@ order_history as (
 
 regions as (
 
-    select region from {{ ref('dim_region') }}
+    select region from {{ ref('int_regions_labelled') }}
     where not is_all_regions
 
 ),
 
 product_lines as (
 
-    select distinct product_line from {{ ref('dim_product') }}
+    select distinct product_line from {{ ref('int_products_classified') }}
     where product_line is not null
 
 ),

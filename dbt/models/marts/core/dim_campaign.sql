@@ -2,7 +2,7 @@ with
 
 campaigns as (
 
-    select * from {{ ref('stg_marketing__campaigns') }}
+    select * from {{ ref('int_campaigns_converted_to_cny') }}
 
 ),
 
@@ -13,7 +13,7 @@ spend as (
         sum(spend) as total_spend,
         sum(impressions) as total_impressions,
         sum(clicks) as total_clicks,
-    from {{ ref('stg_marketing__ad_spend_daily') }}
+    from {{ ref('int_ad_spend_daily_converted_to_cny') }}
     group by campaign_id
 
 ),

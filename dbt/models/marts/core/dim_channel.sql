@@ -11,11 +11,11 @@ seen as (
 
     select channel from {{ ref('stg_crm__leads') }}
     union
-    select channel from {{ ref('stg_marketing__campaigns') }}
+    select channel from {{ ref('int_campaigns_converted_to_cny') }}
     union
-    select channel from {{ ref('stg_marketing__ad_spend_daily') }}
+    select channel from {{ ref('int_ad_spend_daily_converted_to_cny') }}
     union
-    select channel from {{ ref('stg_erp__sales_orders') }}
+    select channel from {{ ref('int_sales_orders_converted_to_cny') }}
     union
     select channel from labels
 

@@ -9,7 +9,7 @@ as_of as (
 
 orders as (
 
-    select min(order_date) as first_date from {{ ref('stg_erp__sales_orders') }}
+    select min(order_date) as first_date from {{ ref('int_sales_orders_converted_to_cny') }}
 
 ),
 
@@ -21,7 +21,7 @@ leads as (
 
 spend as (
 
-    select min(spend_date) as first_date from {{ ref('stg_marketing__ad_spend_daily') }}
+    select min(spend_date) as first_date from {{ ref('int_ad_spend_daily_converted_to_cny') }}
 
 ),
 

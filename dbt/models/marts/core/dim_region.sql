@@ -1,38 +1,9 @@
--- Every region seen in the data, plus `*` (all regions), labelled from seeds/region_labels.csv.
+-- The star-schema table of int_regions_labelled (its comments say how it is built).
 with
-
-labels as (
-
-    select * from {{ ref('region_labels') }}
-
-),
-
-seen as (
-
-    select region from {{ ref('stg_crm__accounts') }}
-    union
-    select region from {{ ref('stg_crm__sales_reps') }}
-    union
-    select region from {{ ref('stg_crm__leads') }}
-    union
-    select region from {{ ref('stg_erp__sales_orders') }}
-    union
-    select '*'
-
-),
 
 final as (
 
-    select
-        seen.region,
-        coalesce(labels.region_name, seen.region) as region_name,
-        coalesce(labels.region_name_zh, seen.region) as region_name_zh,
-        coalesce(labels.sort_order, 99) as sort_order,
-        seen.region = '*' as is_all_regions,
-    from seen
-    left join labels
-        on seen.region = labels.region
-    where seen.region is not null
+    select * from {{ ref('int_regions_labelled') }}
 
 )
 

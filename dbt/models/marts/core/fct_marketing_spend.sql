@@ -2,7 +2,7 @@ with
 
 spend as (
 
-    select * from {{ ref('stg_marketing__ad_spend_daily') }}
+    select * from {{ ref('int_ad_spend_daily_converted_to_cny') }}
 
 ),
 

@@ -12,7 +12,7 @@ stage_history as (
 
 opportunities as (
 
-    select * from {{ ref('stg_crm__opportunities') }}
+    select * from {{ ref('int_opportunities_converted_to_cny') }}
 
 ),
 

@@ -16,13 +16,13 @@ with
 
 order_lines as (
 
-    select * from {{ ref('stg_erp__sales_order_lines') }}
+    select * from {{ ref('int_sales_order_lines_converted_to_cny') }}
 
 ),
 
 orders as (
 
-    select * from {{ ref('stg_erp__sales_orders') }}
+    select * from {{ ref('int_sales_orders_converted_to_cny') }}
 
 ),
 

@@ -1,34 +1,9 @@
+-- The star-schema table of int_payments_joined_to_orders (its comments say how it is built).
 with
-
-payments as (
-
-    select * from {{ ref('stg_erp__payments') }}
-
-),
-
-orders as (
-
-    select * from {{ ref('stg_erp__sales_orders') }}
-
-),
 
 final as (
 
-    select
-        payments.payment_id,
-        payments.order_id,
-        orders.account_id,
-        orders.region,
-        payments.paid_at,
-        cast(payments.paid_at as date) as paid_date,
-        cast(strftime(payments.paid_at, '%Y%m%d') as integer) as paid_date_key,
-        payments.amount,
-        payments.amount_local,
-        payments.currency,
-        payments.method,
-    from payments
-    left join orders
-        on payments.order_id = orders.order_id
+    select * from {{ ref('int_payments_joined_to_orders') }}
 
 )
 

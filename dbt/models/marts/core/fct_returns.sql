@@ -2,13 +2,13 @@ with
 
 returns as (
 
-    select * from {{ ref('stg_erp__returns') }}
+    select * from {{ ref('int_returns_converted_to_cny') }}
 
 ),
 
 orders as (
 
-    select * from {{ ref('stg_erp__sales_orders') }}
+    select * from {{ ref('int_sales_orders_converted_to_cny') }}
 
 ),
 

@@ -1,38 +1,9 @@
+-- The star-schema table of int_survey_responses_joined_to_accounts (its comments say how it is built).
 with
-
-responses as (
-
-    select * from {{ ref('stg_marketing__survey_responses') }}
-
-),
-
-accounts as (
-
-    select * from {{ ref('stg_crm__accounts') }}
-
-),
 
 final as (
 
-    select
-        responses.response_id,
-        responses.account_id,
-        accounts.region,
-        responses.contact_id,
-        responses.survey_type,
-        responses.score,
-        responses.responded_at,
-        cast(responses.responded_at as date) as responded_date,
-        cast(strftime(responses.responded_at, '%Y%m%d') as integer) as responded_date_key,
-        case
-            when responses.survey_type != 'nps' then null
-            when responses.score >= 9 then 'promoter'
-            when responses.score >= 7 then 'passive'
-            else 'detractor'
-        end as nps_category,
-    from responses
-    left join accounts
-        on responses.account_id = accounts.account_id
+    select * from {{ ref('int_survey_responses_joined_to_accounts') }}
 
 )
 

@@ -27,20 +27,29 @@ customer_value as (
 
 ),
 
+component_values as (
+
+    select
+        account_id,
+        probability_alive,
+        revenue_trend,
+        satisfaction,
+        cast(open_complaints as double) as open_complaints,
+        overdue_share as overdue_payments,
+    from components
+
+),
+
 raw_values as (
 
+    select
+        account_id,
+        component,
+        raw_value,
+    from component_values
     unpivot (
-        select
-            account_id,
-            probability_alive,
-            revenue_trend,
-            satisfaction,
-            cast(open_complaints as double) as open_complaints,
-            overdue_share as overdue_payments,
-        from components
+        raw_value for component in (probability_alive, revenue_trend, satisfaction, open_complaints, overdue_payments)
     )
-    on probability_alive, revenue_trend, satisfaction, open_complaints, overdue_payments
-    into name component value raw_value
 
 ),
 

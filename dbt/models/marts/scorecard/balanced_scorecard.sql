@@ -56,7 +56,9 @@ additive_targets as (
         metric as kpi_code,
         sum(target_value) as target_value,
     from decomposed_targets
-    group by grouping sets ((month_start_date, region, metric), (month_start_date, metric))
+    -- month x metric x region and month x metric (`*`); the coarser rollup rows have no metric and
+    -- match no KPI below
+    group by rollup (month_start_date, metric, region)
 
 ),
 

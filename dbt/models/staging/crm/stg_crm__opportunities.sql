@@ -1,4 +1,5 @@
--- Amount converted to CNY at the close date (expected close for open deals).
+-- Opportunities in their current state; the amount in its own currency (CNY:
+-- int_opportunities_converted_to_cny).
 with
 
 source as (
@@ -7,38 +8,27 @@ source as (
 
 ),
 
-{{ fx_rate_ctes() }}
-
-converted as (
-
-    select
-        source.opportunity_id,
-        source.account_id,
-        source.owner_rep_id,
-        source.lead_id,
-        source.opportunity_type,
-        source.product_line,
-        {{ to_cny('source.amount', 'source.currency') }} as amount,
-        source.amount as amount_local,
-        source.currency,
-        {{ cny_rate('source.currency') }} as fx_rate,
-        source.created_at,
-        source.close_date,
-        source.stage,
-        source.is_closed,
-        source.is_won,
-        source.loss_reason,
-        source.updated_at,
-        source._drop_id,
-        source._loaded_at,
-    from source
-    {{ fx_join('source.currency', 'source.close_date') }}
-
-),
-
 final as (
 
-    select * from converted
+    select
+        opportunity_id,
+        account_id,
+        owner_rep_id,
+        lead_id,
+        opportunity_type,
+        product_line,
+        amount,
+        currency,
+        created_at,
+        close_date,
+        stage,
+        is_closed,
+        is_won,
+        loss_reason,
+        updated_at,
+        _drop_id,
+        _loaded_at,
+    from source
 
 )
 

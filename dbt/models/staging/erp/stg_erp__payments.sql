@@ -1,31 +1,24 @@
+-- Payments as delivered, in their own currency (CNY: int_payments_converted_to_cny).
 with
 
 source as (
 
-    select
-        *,
-        cast(paid_at as date) as paid_date,
-    from {{ source('erp', 'payments') }}
+    select * from {{ source('erp', 'payments') }}
 
 ),
-
-{{ fx_rate_ctes() }}
 
 final as (
 
     select
-        source.payment_id,
-        source.order_id,
-        source.paid_at,
-        {{ to_cny('source.amount', 'source.currency') }} as amount,
-        source.amount as amount_local,
-        source.currency,
-        {{ cny_rate('source.currency') }} as fx_rate,
-        source.method,
-        source._drop_id,
-        source._loaded_at,
+        payment_id,
+        order_id,
+        paid_at,
+        amount,
+        currency,
+        method,
+        _drop_id,
+        _loaded_at,
     from source
-    {{ fx_join('source.currency', 'source.paid_date') }}
 
 )
 

@@ -1,57 +1,27 @@
--- Returns carry the order's currency; converted at the return date. A return whose order is
--- unknown (an orphan) has no currency and no CNY amount: nothing is guessed.
+-- Returns as delivered: the amount is in the order's currency (on the order header; CNY:
+-- int_returns_converted_to_cny).
 with
 
 source as (
 
-    select
-        *,
-        cast(returned_at as date) as returned_date,
-    from {{ source('erp', 'returns') }}
+    select * from {{ source('erp', 'returns') }}
 
 ),
-
-orders as (
-
-    select
-        order_id,
-        currency,
-    from {{ source('erp', 'sales_orders') }}
-
-),
-
-with_currency as (
-
-    select
-        source.*,
-        orders.currency,
-        orders.order_id is null as is_orphan,
-    from source
-    left join orders
-        on source.order_id = orders.order_id
-
-),
-
-{{ fx_rate_ctes() }}
 
 final as (
 
     select
-        with_currency.return_id,
-        with_currency.order_id,
-        with_currency.line_no,
-        with_currency.sku,
-        with_currency.quantity,
-        {{ to_cny('with_currency.amount', 'with_currency.currency') }} as amount,
-        with_currency.amount as amount_local,
-        with_currency.currency,
-        with_currency.is_orphan,
-        with_currency.returned_at,
-        with_currency.reason,
-        with_currency._drop_id,
-        with_currency._loaded_at,
-    from with_currency
-    {{ fx_join('with_currency.currency', 'with_currency.returned_date') }}
+        return_id,
+        order_id,
+        line_no,
+        sku,
+        quantity,
+        amount,
+        returned_at,
+        reason,
+        _drop_id,
+        _loaded_at,
+    from source
 
 )
 

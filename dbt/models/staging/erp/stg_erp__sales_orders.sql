@@ -1,3 +1,5 @@
+-- Order headers as delivered; amounts of the order are in `currency` (CNY rate:
+-- int_sales_orders_converted_to_cny).
 with
 
 source as (
@@ -6,29 +8,25 @@ source as (
 
 ),
 
-{{ fx_rate_ctes() }}
-
 final as (
 
     select
-        source.order_id,
-        source.account_id,
-        source.opportunity_id,
-        source.rep_id,
-        source.channel,
-        source.region,
-        source.order_date,
-        source.submitted_at,
-        source.approved_at,
-        source.shipped_at,
-        source.status,
-        source.currency,
-        {{ cny_rate('source.currency') }} as fx_rate,
-        source.updated_at,
-        source._drop_id,
-        source._loaded_at,
+        order_id,
+        account_id,
+        opportunity_id,
+        rep_id,
+        channel,
+        region,
+        order_date,
+        submitted_at,
+        approved_at,
+        shipped_at,
+        status,
+        currency,
+        updated_at,
+        _drop_id,
+        _loaded_at,
     from source
-    {{ fx_join('source.currency', 'source.order_date') }}
 
 )
 

@@ -1,3 +1,4 @@
+-- Daily spend per campaign in its own currency (CNY: int_ad_spend_daily_converted_to_cny).
 with
 
 source as (
@@ -6,23 +7,19 @@ source as (
 
 ),
 
-{{ fx_rate_ctes() }}
-
 final as (
 
     select
-        source.spend_date,
-        source.campaign_id,
-        source.channel,
-        source.impressions,
-        source.clicks,
-        {{ to_cny('source.spend', 'source.currency') }} as spend,
-        source.spend as spend_local,
-        source.currency,
-        source._drop_id,
-        source._loaded_at,
+        spend_date,
+        campaign_id,
+        channel,
+        impressions,
+        clicks,
+        spend,
+        currency,
+        _drop_id,
+        _loaded_at,
     from source
-    {{ fx_join('source.currency', 'source.spend_date') }}
 
 )
 

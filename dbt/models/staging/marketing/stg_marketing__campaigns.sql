@@ -1,4 +1,4 @@
--- Budget converted to CNY at the start date.
+-- Campaigns; the budget in its own currency (CNY: int_campaigns_converted_to_cny).
 with
 
 source as (
@@ -7,23 +7,19 @@ source as (
 
 ),
 
-{{ fx_rate_ctes() }}
-
 final as (
 
     select
-        source.campaign_id,
-        source.campaign_name,
-        source.channel,
-        source.start_date,
-        source.end_date,
-        {{ to_cny('source.budget', 'source.currency') }} as budget,
-        source.budget as budget_local,
-        source.currency,
-        source._drop_id,
-        source._loaded_at,
+        campaign_id,
+        campaign_name,
+        channel,
+        start_date,
+        end_date,
+        budget,
+        currency,
+        _drop_id,
+        _loaded_at,
     from source
-    {{ fx_join('source.currency', 'source.start_date') }}
 
 )
 

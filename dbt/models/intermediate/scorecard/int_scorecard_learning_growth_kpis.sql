@@ -1,7 +1,7 @@
--- Learning-and-growth inputs per month x region (and `*`): active reps (role rep, employed at the
--- period end), training coverage (course completed in the trailing window), certification pass
--- rate, effective touches per rep per working day. Ratios follow macro ratio.
-{%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
+-- Learning-and-growth KPIs per month x region (and `*`): active reps (role rep, employed at the
+-- period end; an input, not a KPI), training coverage (course completed in the trailing window),
+-- certification pass rate, effective touches per rep per working day, net revenue per active rep.
+-- Ratios follow macro ratio.
 with
 
 months as (
@@ -22,15 +22,16 @@ training as (
 
 ),
 
-activities as (
+financial as (
 
-    select * from {{ ref('fct_activities') }}
+    -- net revenue of the month, as the financial perspective measures it
+    select * from {{ ref('int_scorecard_financial_kpis') }}
 
 ),
 
-regions as (
+activities as (
 
-    select region from {{ ref('dim_region') }}
+    select * from {{ ref('fct_activities') }}
 
 ),
 
@@ -96,7 +97,7 @@ rep_kpis as (
 
     select
         active_reps.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         count(*) as active_reps,
         {{ ratio('count(rep_training.rep_id)', 'count(*)') }} as training_coverage,
         {{ ratio('sum(rep_activity.effective_touches)', 'count(*) * any_value(active_reps.working_days)') }}
@@ -108,7 +109,7 @@ rep_kpis as (
     left join rep_activity
         on active_reps.month_start_date = rep_activity.month_start_date
         and active_reps.rep_id = rep_activity.rep_id
-    group by grouping sets ((active_reps.month_start_date, region), (active_reps.month_start_date))
+    group by {{ scorecard_grouping('active_reps.month_start_date') }}
 
 ),
 
@@ -116,7 +117,7 @@ certification_kpis as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         {{ ratio('count(*) filter (where training.is_passed)', 'count(*)') }} as certification_pass_rate,
     from training
     inner join reps
@@ -124,17 +125,7 @@ certification_kpis as (
     inner join months
         on training.completed_date between months.month_start_date and months.period_end_date
     where training.certification_level is not null
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
-
-),
-
-grid as (
-
-    select
-        months.month_start_date,
-        regions.region,
-    from months
-    cross join regions
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
 
@@ -147,13 +138,8 @@ final as (
         rep_kpis.training_coverage,
         certification_kpis.certification_pass_rate,
         rep_kpis.effective_touches_per_rep_day,
-    from grid
-    left join rep_kpis
-        on grid.month_start_date = rep_kpis.month_start_date
-        and grid.region = rep_kpis.region
-    left join certification_kpis
-        on grid.month_start_date = certification_kpis.month_start_date
-        and grid.region = certification_kpis.region
+        {{ ratio('financial.net_revenue', 'rep_kpis.active_reps') }} as revenue_per_rep,
+    {{ scorecard_grid(['rep_kpis', 'certification_kpis', 'financial']) }}
 
 )
 

@@ -1,10 +1,9 @@
 -- Internal-process KPIs per month x region (and `*`): lead-to-opportunity, win rate, sales cycle,
--- order processing time, CRM completeness (current values of records created by the period end)
--- and its target. Ratios follow macro ratio; durations outside var duration_bounds are left out.
+-- order processing time, return rate, complaint first response, CRM completeness (current values of
+-- records created by the period end) and its target. Ratios follow macro ratio; durations outside var duration_bounds are left out.
 -- CRM completeness covers the collected critical fields of meta.field_policy (critical in the
 -- contract, entity delivered, not declared not collected): every cell of the CRM tables is
 -- unpivoted and the policy table decides at run time which count and with which target.
-{%- set region_key = "case when grouping(region) = 1 then '*' else coalesce(region, 'unknown') end" %}
 with
 
 months as (
@@ -15,19 +14,31 @@ months as (
 
 leads as (
 
-    select * from {{ ref('fct_leads') }}
+    select * from {{ ref('int_leads_joined_to_opportunities') }}
 
 ),
 
 opportunities as (
 
-    select * from {{ ref('fct_opportunities') }}
+    select * from {{ ref('int_opportunities_joined_to_accounts') }}
+
+),
+
+order_lines as (
+
+    select * from {{ ref('int_order_lines_joined_to_returns') }}
+
+),
+
+cases as (
+
+    select * from {{ ref('int_cases_joined_to_accounts') }}
 
 ),
 
 sales_orders as (
 
-    select * from {{ ref('stg_erp__sales_orders') }}
+    select * from {{ ref('int_sales_orders_converted_to_cny') }}
 
 ),
 
@@ -58,13 +69,8 @@ crm_leads as (
 
 crm_opportunities as (
 
+    -- the delivered fields under their contract names: CRM completeness counts them
     select * from {{ ref('stg_crm__opportunities') }}
-
-),
-
-regions as (
-
-    select region from {{ ref('dim_region') }}
 
 ),
 
@@ -72,12 +78,12 @@ lead_kpis as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         {{ ratio('count(*) filter (where leads.has_opportunity)', 'count(*)') }} as lead_to_opportunity_rate,
     from leads
     inner join months
         on leads.created_date between months.month_start_date and months.period_end_date
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
 
@@ -85,7 +91,7 @@ opportunity_kpis as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         {{ ratio('count(*) filter (where opportunities.is_won)', 'count(*)') }} as win_rate,
         avg(opportunities.sales_cycle_days) filter (
             where opportunities.is_won and opportunities.is_sales_cycle_plausible
@@ -94,7 +100,7 @@ opportunity_kpis as (
     inner join months
         on opportunities.close_date between months.month_start_date and months.period_end_date
     where opportunities.is_closed
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
 
@@ -102,7 +108,7 @@ processing_kpis as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         avg(date_diff('second', sales_orders.submitted_at, sales_orders.shipped_at) / 86400.0)
             as order_processing_days,
     from sales_orders
@@ -113,9 +119,41 @@ processing_kpis as (
             "date_diff('second', sales_orders.submitted_at, sales_orders.shipped_at) / 86400.0",
             'order_processing_days'
         ) }}
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
+
+return_kpis as (
+
+    -- returns counted against their order line, whenever returned
+    select
+        months.month_start_date,
+        {{ scorecard_region_key() }} as region,
+        {{ ratio('sum(order_lines.returned_amount)', 'sum(order_lines.line_amount)') }} as return_rate,
+    from order_lines
+    inner join months
+        on order_lines.order_date between months.month_start_date and months.period_end_date
+    where not order_lines.is_cancelled
+        and not order_lines.is_orphan
+    group by {{ scorecard_grouping('months.month_start_date') }}
+
+),
+
+complaint_kpis as (
+
+    select
+        months.month_start_date,
+        {{ scorecard_region_key() }} as region,
+        avg(cases.first_response_hours) filter (
+            where cases.category = 'complaint' and cases.is_first_response_plausible
+        ) as complaint_first_response_hours,
+    from cases
+    inner join months
+        on cast(cases.opened_at as date) between months.month_start_date and months.period_end_date
+    group by {{ scorecard_grouping('months.month_start_date') }}
+
+),
+
 field_cells as (
 
     -- every cell of the CRM tables; the policy keeps the critical, collected fields
@@ -203,23 +241,13 @@ crm_kpis as (
 
     select
         months.month_start_date,
-        {{ region_key }} as region,
+        {{ scorecard_region_key() }} as region,
         {{ ratio('sum(crm_cells.filled)', 'sum(crm_cells.fields)') }} as crm_completeness_pct,
         {{ ratio('sum(crm_cells.target_cells)', 'sum(crm_cells.fields)') }} as crm_completeness_target,
     from crm_cells
     inner join months
         on coalesce(cast(crm_cells.created_at as date), months.period_end_date) <= months.period_end_date
-    group by grouping sets ((months.month_start_date, region), (months.month_start_date))
-
-),
-
-grid as (
-
-    select
-        months.month_start_date,
-        regions.region,
-    from months
-    cross join regions
+    group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
 
@@ -232,21 +260,11 @@ final as (
         opportunity_kpis.win_rate,
         opportunity_kpis.sales_cycle_days,
         processing_kpis.order_processing_days,
+        return_kpis.return_rate,
+        complaint_kpis.complaint_first_response_hours,
         crm_kpis.crm_completeness_pct,
         crm_kpis.crm_completeness_target,
-    from grid
-    left join lead_kpis
-        on grid.month_start_date = lead_kpis.month_start_date
-        and grid.region = lead_kpis.region
-    left join opportunity_kpis
-        on grid.month_start_date = opportunity_kpis.month_start_date
-        and grid.region = opportunity_kpis.region
-    left join processing_kpis
-        on grid.month_start_date = processing_kpis.month_start_date
-        and grid.region = processing_kpis.region
-    left join crm_kpis
-        on grid.month_start_date = crm_kpis.month_start_date
-        and grid.region = crm_kpis.region
+    {{ scorecard_grid(['lead_kpis', 'opportunity_kpis', 'processing_kpis', 'return_kpis', 'complaint_kpis', 'crm_kpis']) }}
 
 )
 
