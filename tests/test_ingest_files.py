@@ -520,3 +520,44 @@ def test_rejection_reasons_carry_no_server_path(con, raw_dir, tmp_path):
     assert str(tmp_path) not in row[5] and "/tmp" not in row[5]
     assert row[5].startswith("not a readable Parquet file: ")
     assert "crm/accounts/accounts_2025-01-31.parquet" in row[5]
+
+
+# -- the run summary names every file of the run that was rejected, ignored or a duplicate ------
+
+
+def test_the_run_summary_names_every_rejected_ignored_and_duplicate_file(con, raw_dir, tmp_path, capsys):
+    from dagster_project.report import _print_ingestion
+    from dagster_project.settings import Settings
+
+    text = csv_text(HEADER, [account("A1")])
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text)
+    load_entity(con, ACCOUNTS, raw_dir, run_id="first")
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-02-28.csv", text)  # the same content again
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-03-31.csv", "name,city\nx,y\n")  # no key column
+    (folder(raw_dir) / "accounts_2025-03-31.txt").write_text("notes")
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-04-30.csv", csv_text(HEADER, [account("A2")]))
+    load_entity(con, ACCOUNTS, raw_dir, run_id="second")
+    con.close()
+
+    settings = Settings(
+        raw_dir=raw_dir, warehouse=tmp_path / "warehouse" / "warehouse.duckdb", bi_dir=tmp_path, as_of=None
+    )
+    _print_ingestion(settings, "second")
+    lines = capsys.readouterr().out.splitlines()
+
+    # rejected first, then ignored, then duplicates; the loaded files of the run and the first run's stay out
+    assert lines[0] == "files of this run:"
+    assert lines[1].startswith("  [REJECTED] crm/accounts/accounts_2025-03-31.csv: missing required column")
+    assert lines[2] == (
+        "  [ignored] crm/accounts/accounts_2025-03-31.txt: file type .txt is not read "
+        "(accepted: .csv, .csv.gz, .parquet, .xlsx)"
+    )
+    assert lines[3] == (
+        "  [duplicate] crm/accounts/accounts_2025-02-28.csv: same content as crm/accounts/accounts_2025-01-31.csv, "
+        "loaded before: nothing to load"
+    )
+    assert (
+        lines[4]
+        == "ingest audit (all runs): 3 drops (1 files rejected, 1 ignored); 2 rows read = 2 loaded + 0 quarantined"
+    )
+    assert len(lines) == 5
