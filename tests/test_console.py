@@ -152,7 +152,7 @@ def test_a_blocked_run_gives_its_reason_without_a_traceback(tmp_path):
     assert code == 1
     assert not any("Traceback" in line or line.startswith("  File ") for line in lines), "\n".join(lines)
     summary = lines.index(next(line for line in lines if line.startswith("== summary ")))
-    assert any(re.match(r"  dq_completeness +FAILED ", line) for line in lines[:summary])
+    assert any(re.match(r"  dq_gate +FAILED ", line) for line in lines[:summary]), "\n".join(lines)  # the gate step
     assert any(line.startswith("  [ERROR] marts/dq_completeness completeness__crm__") for line in lines[summary:])
     assert any(line.startswith("BI snapshot NOT published (blocking checks failed)") for line in lines[summary:])
     assert _log_named(lines).is_file()
