@@ -221,6 +221,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     finally:
         console.close()
+        if console.log.failed:  # e.g. the disk of the warehouse folder is full
+            _print(f"run log incomplete: {console.log.failed} ({console.log_path})")
     return 0 if result.success and published else 1
 
 

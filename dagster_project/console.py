@@ -173,6 +173,39 @@ class _Tee:
         return False
 
 
+class _RunLogFile:
+    """The run log file, never the reason a run fails: on a full disk (the log lives beside the
+    warehouse) the first write error is kept, later lines are dropped, and the summary says so."""
+
+    def __init__(self, path: Path):
+        self.stream = path.open("a", encoding="utf-8", buffering=1)
+        self.failed: str | None = None
+
+    def write(self, text: str) -> int:
+        if self.failed is None:
+            try:
+                self.stream.write(text)
+            except OSError as exc:
+                self.failed = exc.strerror or str(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failed is None:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self.failed = exc.strerror or str(exc)
+
+    def isatty(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        except OSError as exc:
+            self.failed = self.failed or exc.strerror or str(exc)
+
+
 @dataclass
 class RunConsole:
     """The run's log file and screen: `loggers()`/`run_config()` for the job, `capture()` around it."""
@@ -183,7 +216,7 @@ class RunConsole:
     screen: TextIO = field(default_factory=lambda: sys.stderr)
 
     def __post_init__(self) -> None:
-        self.log = self.log_path.open("a", encoding="utf-8", buffering=1)
+        self.log = _RunLogFile(self.log_path)
         self.steps = StepLines(self.screen, self.group_steps)
         self.python_warnings: Counter = Counter()
         self._logger_defs = self._make_logger_defs()
