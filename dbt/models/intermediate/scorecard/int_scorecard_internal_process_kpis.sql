@@ -1,6 +1,8 @@
 -- Internal-process KPIs per month x region (and `*`): lead-to-opportunity, win rate, sales cycle,
 -- order processing time, return rate, complaint first response, CRM completeness (current values of
--- records created by the period end) and its target. Ratios follow macro ratio; durations outside var duration_bounds are left out.
+-- records created by the period end) and its target, forecast accuracy (the forecast as it stood at
+-- the month's start against the amount won: int_opportunities_forecast_at_month_start). Ratios
+-- follow macro ratio; durations outside var duration_bounds are left out.
 -- CRM completeness covers the collected critical fields of meta.field_policy (critical in the
 -- contract, entity delivered, not declared not collected): every cell of the CRM tables is
 -- unpivoted and the policy table decides at run time which count and with which target.
@@ -64,6 +66,12 @@ crm_contacts as (
 crm_leads as (
 
     select * from {{ ref('stg_crm__leads') }}
+
+),
+
+opportunity_forecasts as (
+
+    select * from {{ ref('int_opportunities_forecast_at_month_start') }}
 
 ),
 
@@ -196,7 +204,7 @@ crm_records as (
     from crm_accounts
     union all
     select
-        'contacts',
+        'contacts' as entity,
         crm_contacts.contact_id,
         contact_accounts.region,
         crm_contacts.created_at,
@@ -205,14 +213,14 @@ crm_records as (
         on crm_contacts.account_id = contact_accounts.account_id
     union all
     select
-        'leads',
+        'leads' as entity,
         crm_leads.lead_id,
         crm_leads.region,
         crm_leads.created_at,
     from crm_leads
     union all
     select
-        'opportunities',
+        'opportunities' as entity,
         crm_opportunities.opportunity_id,
         opportunity_accounts.region,
         crm_opportunities.created_at,
@@ -251,6 +259,21 @@ crm_kpis as (
 
 ),
 
+forecast_kpis as (
+
+    select
+        months.month_start_date,
+        {{ scorecard_region_key() }} as region,
+        {{ forecast_accuracy(
+            'sum(opportunity_forecasts.weighted_amount)', 'sum(opportunity_forecasts.won_amount)'
+        ) }} as forecast_accuracy,
+    from opportunity_forecasts
+    inner join months
+        on opportunity_forecasts.month_start_date = months.month_start_date
+    group by {{ scorecard_grouping('months.month_start_date') }}
+
+),
+
 final as (
 
     select
@@ -264,7 +287,10 @@ final as (
         complaint_kpis.complaint_first_response_hours,
         crm_kpis.crm_completeness_pct,
         crm_kpis.crm_completeness_target,
-    {{ scorecard_grid(['lead_kpis', 'opportunity_kpis', 'processing_kpis', 'return_kpis', 'complaint_kpis', 'crm_kpis']) }}
+        forecast_kpis.forecast_accuracy,
+    {{ scorecard_grid([
+        'lead_kpis', 'opportunity_kpis', 'processing_kpis', 'return_kpis', 'complaint_kpis', 'crm_kpis', 'forecast_kpis'
+    ]) }}
 
 )
 

@@ -3,10 +3,11 @@
 -- carries no CRM probability), the commit figure (open deals in var sales_forecast.commit_stages),
 -- deals won in the month; forecast = net revenue so far + weighted open pipeline, beside the
 -- month's target and the run-rate projection of target_attainment. Revenue that comes without an
--- opportunity (repeat orders) is not forecast for the months ahead: the run-rate covers it. Open deals whose close date has passed (or is missing) are
--- forecast in the as-of month: they are late, not lost. The state is today's: a past month's
--- pipeline is not what it was then (see DECISIONLOG.md, Forecast and team). Empty when
--- opportunities are not delivered (marts.mart_status).
+-- opportunity (repeat orders) is not forecast for the months ahead: the run-rate covers it. Open
+-- deals whose close date has passed (or is missing) are forecast in the as-of month: they are late,
+-- not lost. The state is today's: a past month's pipeline is not what it was then (see
+-- DECISIONLOG.md, Forecast and team; forecast_accuracy reconstructs it). Empty when opportunities
+-- are not delivered (marts.mart_status).
 {%- set forecast = var('sales_forecast') %}
 with
 
@@ -36,11 +37,7 @@ as_of as (
 
 probabilities as (
 
-    select * from (values
-        {%- for stage, probability in forecast['stage_probabilities'].items() %}
-        ('{{ stage }}', {{ probability }}){{ ',' if not loop.last }}
-        {%- endfor %}
-    ) as probabilities (stage, stage_probability)
+    select * from {{ stage_probability_values() }}
 
 ),
 
@@ -57,7 +54,8 @@ scoped as (
             {%- for stage in forecast['commit_stages'] %}'{{ stage }}'{{ ', ' if not loop.last }}{% endfor -%}
         ) as is_commit,
         probabilities.stage_probability,
-        cast(date_trunc('month',
+        cast(date_trunc(
+            'month',
             case
                 when not opportunities.is_closed then greatest(opportunities.close_date, as_of.as_of_date)
                 else opportunities.close_date
@@ -92,11 +90,23 @@ pipeline as (
 
 cells as (
 
-    select month_start_date, region, product_line from pipeline
+    select
+        month_start_date,
+        region,
+        product_line
+    from pipeline
     union
-    select month_start_date, region, product_line from attainment
+    select
+        month_start_date,
+        region,
+        product_line
+    from attainment
     union
-    select month_start_date, region, product_line from net_revenue
+    select
+        month_start_date,
+        region,
+        product_line
+    from net_revenue
 
 ),
 
@@ -138,7 +148,7 @@ final as (
         coalesce(revenue.actual_revenue, 0) + coalesce(pipeline.commit_amount, 0) as commit_forecast_amount,
         attainment.target_revenue,
         (coalesce(revenue.actual_revenue, 0) + coalesce(pipeline.weighted_pipeline_amount, 0))
-            / nullif(attainment.target_revenue, 0) as forecast_attainment_rate,
+        / nullif(attainment.target_revenue, 0) as forecast_attainment_rate,
         attainment.projected_year_end_attainment,
         revenue.is_as_of_month,
     from revenue
