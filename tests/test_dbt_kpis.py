@@ -173,7 +173,7 @@ def test_crm_only_leaves_order_marts_empty_with_a_reason_and_raises_no_alert(crm
         assert status[mart][0] == "empty", mart
         assert "erp.sales_orders (declared not delivered in the deployment policy)" in status[mart][1]
         assert rows(crm_only, f"select count(*) from marts.{mart}") == [(0,)]
-    for mart in ("lead_scores", "funnel", "pipeline_metrics", "sales_forecast"):
+    for mart in ("lead_scores", "funnel", "pipeline_metrics", "sales_forecast", "forecast_accuracy"):
         assert status[mart] == ("built", None), mart
     # the forecast needs no orders: O1's win (no product line delivered) stands without a target beside it
     assert rows(
@@ -296,7 +296,15 @@ def test_erp_only_builds_revenue_and_customers_and_says_why_the_rest_is_empty(er
     )
     assert win[0][0] == "no_data" and "crm.opportunities not delivered" in win[0][1]
     status = {m: (s, r) for m, s, r in rows(erp_only, "select mart, status, reason from marts.mart_status")}
-    for mart in ("funnel", "lead_scores", "pipeline_metrics", "sales_forecast", "rep_performance", "rep_incentives"):
+    for mart in (
+        "funnel",
+        "lead_scores",
+        "pipeline_metrics",
+        "sales_forecast",
+        "forecast_accuracy",
+        "rep_performance",
+        "rep_incentives",
+    ):
         assert status[mart][0] == "empty", mart
         assert rows(erp_only, f"select count(*) from marts.{mart}") == [(0,)]
     assert "crm.opportunities (declared not delivered in the deployment policy)" in status["pipeline_metrics"][1]

@@ -92,6 +92,16 @@ PUBLIC_MARTS = {
         "target_revenue",
         "projected_year_end_attainment",
     ],
+    "forecast_accuracy": [
+        "month_start_date",
+        "region",
+        "forecast_amount_cny",
+        "actual_won_cny",
+        "absolute_pct_error",
+        "bias",
+        "forecast_accuracy",
+        "reconstruction_basis",
+    ],
     "rep_performance": [
         "rep_id",
         "rep_name",
@@ -157,6 +167,7 @@ SCORECARD_KPIS = [
     "return_rate",
     "complaint_first_response_hours",
     "crm_completeness_pct",
+    "forecast_accuracy",
     "training_coverage",
     "certification_pass_rate",
     "revenue_per_rep",
@@ -744,7 +755,7 @@ def test_dbt_build_passes(built: dict) -> None:
     assert kinds.count("unit_test") >= 20, "the hand-computed unit tests ran"
     assert kinds.count("model") >= 50
     assert kinds.count("test") >= 150
-    assert kinds.count("snapshot") == 1
+    assert kinds.count("snapshot") == 2
 
 
 def test_every_model_and_column_is_described(built: dict) -> None:
@@ -784,8 +795,8 @@ def test_public_marts_tables_and_columns(built: dict) -> None:
 def test_every_scorecard_kpi_for_every_month_and_region(built: dict) -> None:
     kpis = {r[0] for r in query(built, "select distinct kpi_code from marts.balanced_scorecard")}
     assert kpis == set(SCORECARD_KPIS)
-    # months 2024-06 .. 2025-06 x regions (华东, 华南, *) x 27 KPIs
-    assert query(built, "select count(*) from marts.balanced_scorecard") == [(13 * 3 * 27,)]
+    # months 2024-06 .. 2025-06 x regions (华东, 华南, *) x 28 KPIs
+    assert query(built, "select count(*) from marts.balanced_scorecard") == [(13 * 3 * 28,)]
     assert query(built, "select distinct region from marts.balanced_scorecard order by 1") == [
         ("*",),
         ("华东",),
@@ -1020,6 +1031,66 @@ def test_account_history_is_kept_in_the_snapshot(built: dict, tmp_path: Path) ->
         current = con.execute("select region, owner_rep_id from marts.dim_customer where account_id = 'A1'").fetchall()
     assert history == [("华东", False), ("华南", True)]
     assert current == [("华南", "R2")]
+
+
+def test_forecast_accuracy_reconstructed_on_the_small_company(built: dict) -> None:
+    # O1 (10,000 USD at 7.2 = 72,000 CNY, won 2025-03-01 10:00): on 1 March it was in proposal (since
+    # 1 February; closed_won came later that day) and due in March: 0.5 x 72,000 = 36,000 against
+    # 72,000 won -> error 0.5, bias -0.5, accuracy 0.5. In February it was due in March: not in the
+    # forecast. O2 is due in August, after the as-of month. No snapshot version is older than a
+    # month start (the snapshot runs now), so the amounts are today's: reconstructed.
+    assert query(
+        built,
+        "select year_month, region, forecast_amount_cny::double, actual_won_cny::double, absolute_pct_error, bias, "
+        "forecast_accuracy, reconstruction_basis from marts.forecast_accuracy order by 1, 2",
+    ) == [
+        ("2025-03", "*", 36000.0, 72000.0, 0.5, -0.5, 0.5, "reconstructed"),
+        ("2025-03", "华东", 36000.0, 72000.0, 0.5, -0.5, 0.5, "reconstructed"),
+    ]
+    assert query(
+        built,
+        "select region, actual_value, target_value, status from marts.balanced_scorecard "
+        "where kpi_code = 'forecast_accuracy' and actual_value is not null order by 1",
+    ) == [("*", 0.5, 0.8, "red"), ("华东", 0.5, 0.8, "red")]
+
+
+def test_opportunity_amounts_and_close_dates_are_kept_in_the_snapshot(built: dict, tmp_path: Path) -> None:
+    assert built["result"].returncode == 0
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built["warehouse"], warehouse)
+    con = connect(warehouse)
+    o2 = {
+        "opportunity_id": "O2",
+        "account_id": "A2",
+        "owner_rep_id": "R2",
+        "opportunity_type": "upsell",
+        "product_line": "工业控制",
+        "created_at": "2025-04-01 10:00:00",
+        "stage": "proposal",
+        "is_closed": False,
+        "is_won": False,
+    }
+    # O2 resized and re-dated: a new version; O1 only re-assigned: no forecast change, no version
+    upsert(
+        con,
+        "crm.opportunities",
+        [{**o2, "amount": 60000, "close_date": "2025-09-01", "updated_at": "2025-06-20 10:00:00"}],
+        LOADED_2,
+    )
+    con.execute("update raw_crm.opportunities set owner_rep_id = 'R2' where opportunity_id = 'O1'")
+    con.close()
+    result = dbt(["build", "--select", "opportunities_snapshot"], warehouse, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        history = con.execute(
+            "select opportunity_id, amount::double, close_date::varchar, dbt_valid_to is null "
+            "from snapshots.opportunities_snapshot order by opportunity_id, dbt_valid_from"
+        ).fetchall()
+    assert history == [
+        ("O1", 10000.0, "2025-03-01", True),
+        ("O2", 50000.0, "2025-08-01", False),
+        ("O2", 60000.0, "2025-09-01", True),
+    ]
 
 
 # ------------------------------------------------------------------------------------- calibration
