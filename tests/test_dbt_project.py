@@ -30,6 +30,19 @@ LOADED_1 = datetime(2025, 7, 1, 1, 0, 0)  # first load (UTC)
 LOADED_2 = datetime(2025, 7, 2, 1, 0, 0)  # second load: late updates and re-delivered drops
 LOADED_3 = datetime(2025, 7, 3, 1, 0, 0)  # third load: a late exchange rate
 
+# Columns of both cohort funnels (lead_funnel_by_cohort, opportunity_funnel_by_cohort)
+COHORT_FUNNEL_COLUMNS = [
+    "cohort_month_start_date",
+    "region",
+    "channel",
+    "product_line",
+    "step",
+    "entered_funnel_count",
+    "reached_count_nested",
+    "reached_count_any",
+    "nested_conversion_from_first_step",
+    "nested_conversion_from_previous_step",
+]
 # The public marts and columns BI reads (docs/marts.md): names stable, so written out by hand here
 PUBLIC_MARTS = {
     "lead_scores": ["lead_id", "score", "grade", "is_mql"],
@@ -121,6 +134,17 @@ PUBLIC_MARTS = {
         "new_customers",
         "big_deals",
         "collected_amount",
+    ],
+    "lead_funnel_by_cohort": COHORT_FUNNEL_COLUMNS,
+    "opportunity_funnel_by_cohort": COHORT_FUNNEL_COLUMNS,
+    "lead_conversion_by_channel": [
+        "cohort_month_start_date",
+        "channel",
+        "leads",
+        "leads_converted_to_opportunity",
+        "leads_won",
+        "lead_to_opportunity_rate",
+        "lead_to_won_rate",
     ],
 }
 STAR_SCHEMA = [
@@ -790,6 +814,26 @@ def test_public_marts_tables_and_columns(built: dict) -> None:
         assert set(required) <= columns.get(table, set()), f"marts.{table}: {set(required) - columns.get(table, set())}"
     assert {"entered_at", "exited_at", "days_in_stage", "advanced"} <= columns["fct_opportunity_stages"]
     assert {"month_start_date", "region"} <= columns["balanced_scorecard"]
+
+
+def test_the_lead_funnel_by_cohort_adds_up_to_the_snapshot_funnel(built: dict) -> None:
+    """Summed over cohorts, regions and channels, the any and nested counts are the funnel's."""
+    mismatches = query(
+        built,
+        """
+        select funnel.step, funnel.reached_count, funnel.nested_count, cohorts.reached_any, cohorts.reached_nested
+        from marts.funnel
+        inner join (
+            select step, sum(reached_count_any) as reached_any, sum(reached_count_nested) as reached_nested
+            from marts.lead_funnel_by_cohort
+            group by step
+        ) as cohorts on funnel.step = cohorts.step
+        where funnel.funnel = 'lead'
+            and (funnel.reached_count != cohorts.reached_any or funnel.nested_count != cohorts.reached_nested)
+        """,
+    )
+    assert mismatches == []
+    assert query(built, "select count(distinct step) from marts.lead_funnel_by_cohort") == [(5,)]
 
 
 def test_every_scorecard_kpi_for_every_month_and_region(built: dict) -> None:
