@@ -36,11 +36,12 @@ as_of as (
 
 probabilities as (
 
-    select * from (values
+    select * from (
+        values
         {%- for stage, probability in forecast['stage_probabilities'].items() %}
-        ('{{ stage }}', {{ probability }}){{ ',' if not loop.last }}
+            ('{{ stage }}', {{ probability }}){{ ',' if not loop.last }}
         {%- endfor %}
-    ) as probabilities (stage, stage_probability)
+    )
 
 ),
 
@@ -57,7 +58,8 @@ scoped as (
             {%- for stage in forecast['commit_stages'] %}'{{ stage }}'{{ ', ' if not loop.last }}{% endfor -%}
         ) as is_commit,
         probabilities.stage_probability,
-        cast(date_trunc('month',
+        cast(date_trunc(
+            'month',
             case
                 when not opportunities.is_closed then greatest(opportunities.close_date, as_of.as_of_date)
                 else opportunities.close_date
@@ -92,11 +94,23 @@ pipeline as (
 
 cells as (
 
-    select month_start_date, region, product_line from pipeline
+    select
+        month_start_date,
+        region,
+        product_line
+    from pipeline
     union
-    select month_start_date, region, product_line from attainment
+    select
+        month_start_date,
+        region,
+        product_line
+    from attainment
     union
-    select month_start_date, region, product_line from net_revenue
+    select
+        month_start_date,
+        region,
+        product_line
+    from net_revenue
 
 ),
 
@@ -138,7 +152,7 @@ final as (
         coalesce(revenue.actual_revenue, 0) + coalesce(pipeline.commit_amount, 0) as commit_forecast_amount,
         attainment.target_revenue,
         (coalesce(revenue.actual_revenue, 0) + coalesce(pipeline.weighted_pipeline_amount, 0))
-            / nullif(attainment.target_revenue, 0) as forecast_attainment_rate,
+        / nullif(attainment.target_revenue, 0) as forecast_attainment_rate,
         attainment.projected_year_end_attainment,
         revenue.is_as_of_month,
     from revenue
