@@ -20,11 +20,14 @@ resolved as (
     {% if as_of -%}
     select cast('{{ as_of }}' as date) as as_of_date
     {%- else -%}
-    select coalesce(
-        (select max(order_date) from orders),
-        (select max(last_event_date) from entities where is_delivered),
-        current_date
-    ) as as_of_date
+        select coalesce(
+            (select max(order_date) from orders),
+            (
+                select max(last_event_date) from entities
+                where is_delivered
+            ),
+            current_date
+        ) as as_of_date
     {%- endif %}
 
 ),

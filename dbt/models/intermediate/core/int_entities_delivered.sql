@@ -49,22 +49,22 @@ audit as (
 
 tables as (
     {%- for entity_name, event_date in event_dates.items() %}
-    {%- set source_name, entity = entity_name.split('.') %}
+        {%- set source_name, entity = entity_name.split('.') %}
 
-    select
-        '{{ source_name }}' as source,
-        '{{ entity }}' as entity,
-        '{{ entity_name }}' as entity_name,
-        count(*) as row_count,
-        {%- if event_date %}
-        cast(min({{ event_date }}) as date) as first_event_date,
-        cast(max({{ event_date }}) as date) as last_event_date,
-        {%- else %}
-        cast(null as date) as first_event_date,
-        cast(null as date) as last_event_date,
-        {%- endif %}
-    from {{ ref('stg_' ~ source_name ~ '__' ~ entity) }}
-    {{ 'union all' if not loop.last }}
+        select
+            '{{ source_name }}' as source,
+            '{{ entity }}' as entity,
+            '{{ entity_name }}' as entity_name,
+            count(*) as row_count,
+            {%- if event_date %}
+                cast(min({{ event_date }}) as date) as first_event_date,
+                cast(max({{ event_date }}) as date) as last_event_date,
+            {%- else %}
+                cast(null as date) as first_event_date,
+                cast(null as date) as last_event_date,
+            {%- endif %}
+        from {{ ref('stg_' ~ source_name ~ '__' ~ entity) }}
+                {{ 'union all' if not loop.last }}
     {%- endfor %}
 
 ),
@@ -79,7 +79,7 @@ final as (
         coalesce(audit.loaded_drops, 0) as loaded_drops,
         coalesce(policy.is_declared_delivered, true) as is_declared_delivered,
         coalesce(policy.is_declared_delivered, true)
-            and (tables.row_count > 0 or coalesce(audit.loaded_drops, 0) > 0) as is_delivered,
+        and (tables.row_count > 0 or coalesce(audit.loaded_drops, 0) > 0) as is_delivered,
         case
             when not coalesce(policy.is_declared_delivered, true)
                 then 'declared not delivered in the deployment policy'

@@ -146,7 +146,8 @@ final as (
         coalesce(
             (coalesce(revenue_trend.revenue_last_window, 0) - coalesce(revenue_trend.revenue_prior_window, 0))
             / nullif(
-                abs(coalesce(revenue_trend.revenue_last_window, 0)) + abs(coalesce(revenue_trend.revenue_prior_window, 0)),
+                abs(coalesce(revenue_trend.revenue_last_window, 0))
+                + abs(coalesce(revenue_trend.revenue_prior_window, 0)),
                 0
             ),
             -1

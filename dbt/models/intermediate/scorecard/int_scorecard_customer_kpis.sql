@@ -74,7 +74,8 @@ customer_windows as (
         coalesce(sum(region_days.net_revenue) filter (
             where region_days.order_date > months.period_end_date - {{ trailing }}
         ), 0) as revenue_last,
-        count(*) filter (where region_days.order_date <= months.period_end_date - {{ trailing }}) > 0 as was_active_before,
+        count(*) filter (where region_days.order_date <= months.period_end_date - {{ trailing }})
+        > 0 as was_active_before,
     from region_days
     inner join months
         on region_days.order_date > months.period_end_date - 2 * {{ trailing }}

@@ -122,7 +122,7 @@ due_orders as (
         orders.region,
         orders.net_revenue,
         cast(sales_orders.shipped_at as date)
-            + cast(coalesce(accounts.payment_terms_days, {{ var('payment_terms_default_days') }}) as integer)
+        + cast(coalesce(accounts.payment_terms_days, {{ var('payment_terms_default_days') }}) as integer)
             as due_date,
     from orders
     inner join sales_orders

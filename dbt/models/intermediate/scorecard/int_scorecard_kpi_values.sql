@@ -6,36 +6,36 @@
 {%- set perspectives = ['financial', 'customer', 'internal_process', 'learning_growth'] %}
 with
 {% for perspective in perspectives %}
-{{ perspective }} as (
+    {{ perspective }} as (
 
-    select
-        month_start_date,
-        region,
-        columns(* exclude (month_start_date, region))::double,
-    from {{ ref('int_scorecard_' ~ perspective ~ '_kpis') }}
+        select
+            month_start_date,
+            region,
+            columns(* exclude (month_start_date, region))::double,
+        from {{ ref('int_scorecard_' ~ perspective ~ '_kpis') }}
 
-),
+    ),
 
-{{ perspective }}_long as (
+    {{ perspective }}_long as (
 
-    select
-        month_start_date,
-        region,
-        '{{ perspective }}' as perspective,
-        kpi_code,
-        actual_value,
-    from {{ perspective }}
-    unpivot include nulls (actual_value for kpi_code in (columns(* exclude (month_start_date, region))))
+        select
+            month_start_date,
+            region,
+            '{{ perspective }}' as perspective,
+            kpi_code,
+            actual_value,
+        from {{ perspective }}
+        unpivot include nulls (actual_value for kpi_code in (columns(* exclude (month_start_date, region))))
 
-),
+    ),
 {% endfor %}
 final as (
-{% for perspective in perspectives %}
-    select * from {{ perspective }}_long
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-{%- endfor %}
+    {% for perspective in perspectives %}
+        select * from {{ perspective }}_long
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 
 )
 

@@ -64,10 +64,10 @@ final as (
         (
             select count(*)
             from generate_series(
-                month_start_date,
-                least(cast(month_start_date + interval 1 month - interval 1 day as date), as_of_date),
-                interval 1 day
-            ) as days (day)
+                    month_start_date,
+                    least(cast(month_start_date + interval 1 month - interval 1 day as date), as_of_date),
+                    interval 1 day
+                ) as days (day)
             where isodow(days.day) <= 5
         ) as working_days,
     from months

@@ -24,7 +24,10 @@ targets as (
 
     select * from {{ ref('stg_strategy__targets') }}
     where metric = '{{ var('target_revenue_metric') }}'
-        or metric in (select kpi_code from {{ ref('scorecard_kpis') }} where is_additive)
+        or metric in (
+            select kpi_code from {{ ref('scorecard_kpis') }}
+            where is_additive
+        )
 
 ),
 
@@ -62,7 +65,7 @@ keyed_targets as (
     select
         period || '|' || region || '|' || product_line || '|' || metric as target_key,
         period_grain || '|' || case when region = '*' then '*' else 'region' end
-            || '|' || case when product_line = '*' then '*' else 'line' end as signature,
+        || '|' || case when product_line = '*' then '*' else 'line' end as signature,
         metric,
         period_start_month,
         period_end_month,
@@ -124,34 +127,34 @@ step_0 as (
 ),
 {%- set n = namespace(step=0) %}
 {%- for iteration in range(iterations) %}
-{%- for signature in signatures %}
-{%- set n.step = n.step + 1 %}
+    {%- for signature in signatures %}
+        {%- set n.step = n.step + 1 %}
 
-step_{{ n.step }} as (
+        step_{{ n.step }} as (
 
-    select
-        step.metric,
-        step.month_start_date,
-        step.region,
-        step.product_line,
-        step.previous_year_actual,
-        case
-            when keyed_targets.target_key is null then step.target_value
-            when sum(step.target_value) over per_target = 0
-                then keyed_targets.target_value / count(*) over per_target
-            else step.target_value * keyed_targets.target_value / sum(step.target_value) over per_target
-        end as target_value,
-    from step_{{ n.step - 1 }} as step
-    left join keyed_targets
-        on keyed_targets.signature = '{{ signature }}'
-        and step.metric = keyed_targets.metric
-        and step.month_start_date between keyed_targets.period_start_month and keyed_targets.period_end_month
-        and keyed_targets.region in ('*', step.region)
-        and keyed_targets.product_line in ('*', step.product_line)
-    window per_target as (partition by keyed_targets.target_key)
+            select
+                step.metric,
+                step.month_start_date,
+                step.region,
+                step.product_line,
+                step.previous_year_actual,
+                case
+                    when keyed_targets.target_key is null then step.target_value
+                    when sum(step.target_value) over per_target = 0
+                        then keyed_targets.target_value / count(*) over per_target
+                    else step.target_value * keyed_targets.target_value / sum(step.target_value) over per_target
+                end as target_value,
+            from step_{{ n.step - 1 }} as step
+            left join keyed_targets
+                on keyed_targets.signature = '{{ signature }}'
+                and step.metric = keyed_targets.metric
+                and step.month_start_date between keyed_targets.period_start_month and keyed_targets.period_end_month
+                and keyed_targets.region in ('*', step.region)
+                and keyed_targets.product_line in ('*', step.product_line)
+            window per_target as (partition by keyed_targets.target_key)
 
-),
-{%- endfor %}
+        ),
+    {%- endfor %}
 {%- endfor %}
 
 final as (

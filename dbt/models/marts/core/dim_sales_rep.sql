@@ -26,7 +26,7 @@ final as (
         sales_reps.hired_date,
         sales_reps.left_date,
         sales_reps.hired_date <= as_of.as_of_date
-            and (sales_reps.left_date is null or sales_reps.left_date > as_of.as_of_date) as is_active,
+        and (sales_reps.left_date is null or sales_reps.left_date > as_of.as_of_date) as is_active,
     from sales_reps
     left join sales_reps as managers
         on sales_reps.manager_id = managers.rep_id

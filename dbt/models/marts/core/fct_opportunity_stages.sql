@@ -78,7 +78,7 @@ staged as (
         end as days_in_stage,
         coalesce(sequenced.next_stage_order > sequenced.stage_order, false) as advanced,
         sequenced.exited_at is null and not sequenced.is_closed_stage
-            and not coalesce(opportunities.is_closed, false) as is_current_stage,
+        and not coalesce(opportunities.is_closed, false) as is_current_stage,
     from sequenced
     left join opportunities
         on sequenced.opportunity_id = opportunities.opportunity_id

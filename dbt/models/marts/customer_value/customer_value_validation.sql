@@ -65,14 +65,14 @@ final as (
         round(stacked.actual_repeat_purchases / nullif(stacked.customers, 0), 4) as actual_per_customer,
         round(stacked.predicted_repeat_purchases / nullif(stacked.customers, 0), 4) as predicted_per_customer,
         (stacked.predicted_repeat_purchases - stacked.actual_repeat_purchases)
-            / nullif(stacked.actual_repeat_purchases, 0) as relative_error,
+        / nullif(stacked.actual_repeat_purchases, 0) as relative_error,
         runs.holdout_max_abs_relative_error as max_abs_relative_error,
         case
             when stacked.frequency_label = 'all'
                 then abs(
-                    (stacked.predicted_repeat_purchases - stacked.actual_repeat_purchases)
-                    / nullif(stacked.actual_repeat_purchases, 0)
-                ) <= runs.holdout_max_abs_relative_error
+                        (stacked.predicted_repeat_purchases - stacked.actual_repeat_purchases)
+                        / nullif(stacked.actual_repeat_purchases, 0)
+                    ) <= runs.holdout_max_abs_relative_error
         end as is_within_threshold,
     from stacked
     inner join runs

@@ -95,7 +95,7 @@ churn as (
 
     select
         count(*) filter (where is_active_previous_window and not is_active_last_window)
-            / nullif(count(*) filter (where is_active_previous_window), 0) as churn_rate,
+        / nullif(count(*) filter (where is_active_previous_window), 0) as churn_rate,
     from activity
 
 ),
@@ -110,7 +110,7 @@ cohorts as (
         avg(activity.trailing_gross_margin) filter (where activity.is_active_last_window)
             as avg_annual_gross_margin,
         sum(activity.trailing_gross_margin) filter (where activity.is_active_last_window)
-            / nullif(sum(activity.trailing_net_revenue) filter (where activity.is_active_last_window), 0)
+        / nullif(sum(activity.trailing_net_revenue) filter (where activity.is_active_last_window), 0)
             as gross_margin_rate,
         avg(customer_value.predicted_lifetime_value) filter (where activity.is_active_last_window)
             as avg_predicted_lifetime_value,

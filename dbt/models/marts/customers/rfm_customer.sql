@@ -72,7 +72,7 @@ segmented as (
         cast(m_score as integer) as m_score,
         case
             {%- for rule in var('rfm_segments') %}
-            when {{ rule['condition'] }} then '{{ rule['segment'] }}'
+                when {{ rule['condition'] }} then '{{ rule['segment'] }}'
             {%- endfor %}
             else '{{ var('rfm_segment_fallback') }}'
         end as rfm_segment,

@@ -21,12 +21,15 @@ points as (
         leads.lead_id,
         case
             when lower(leads.industry) in (
-                {%- for industry in cfg['target_industries'] %}'{{ industry | lower }}'{{ ', ' if not loop.last }}{% endfor -%}
-            ) then {{ cfg['points_target_industry'] }} else 0
+                    {%- for industry in cfg['target_industries'] %}'{{ industry | lower }}'{{ ', ' if not loop.last }}
+                        {% endfor -%}
+                ) then {{ cfg['points_target_industry'] }}
+            else 0
         end as points_industry,
         case
             when leads.employee_count > {{ cfg['large_company_min_employees'] }}
-                then {{ cfg['points_large_company'] }} else 0
+                then {{ cfg['points_large_company'] }}
+            else 0
         end as points_company_size,
         case when behaviours.has_whitepaper_download then {{ cfg['points_whitepaper_download'] }} else 0 end
             as points_whitepaper_download,
@@ -46,7 +49,7 @@ scored as (
     select
         *,
         points_industry + points_company_size + points_whitepaper_download
-            + points_webinar_attended + points_pricing_page_view as score,
+        + points_webinar_attended + points_pricing_page_view as score,
     from points
 
 ),
@@ -58,7 +61,7 @@ final as (
         score,
         case
             {%- for band in var('lead_grades') %}
-            when score >= {{ band['min_score'] }} then '{{ band['grade'] }}'
+                when score >= {{ band['min_score'] }} then '{{ band['grade'] }}'
             {%- endfor %}
             else '{{ var('lead_grade_fallback') }}'
         end as grade,

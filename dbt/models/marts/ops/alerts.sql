@@ -78,11 +78,11 @@ labels as (
 
 {%- for entity in crm_keys %}
 
-crm_{{ entity }} as (
+    crm_{{ entity }} as (
 
-    select * from {{ ref('stg_crm__' ~ entity) }}
+        select * from {{ ref('stg_crm__' ~ entity) }}
 
-),
+    ),
 {%- endfor %}
 
 customer_value as (
@@ -253,8 +253,8 @@ churn_alerts as (
 -- the gate alone (the run does not publish)
 field_cells as (
     {%- for entity, key in crm_keys.items() %}
-    {{ field_cells(entity, 'crm_' ~ entity, key) }}
-    {{ 'union all' if not loop.last }}
+        {{ field_cells(entity, 'crm_' ~ entity, key) }}
+                {{ 'union all' if not loop.last }}
     {%- endfor %}
 
 ),
@@ -380,8 +380,10 @@ final as (
             ('message', 'message_template', 'subject_name'),
             ('message_zh', 'message_template_zh', 'subject_name_zh'),
         ] %}
-        replace(replace(replace(replace(replace(labels.{{ template }},
-            '{subject}', formatted.{{ name }}),
+            replace(replace(replace(replace(replace(
+                labels.{{ template }},
+                '{subject}', formatted.{{ name }}
+            ),
             '{observed}', formatted.observed_text),
             '{threshold}', formatted.threshold_text),
             '{period}', formatted.period),

@@ -29,15 +29,20 @@ kpis as (
 
 configured_parts as (
     {%- for part in parts %}
-    select
-        '{{ part['mart'] }}' as mart,
-        {{ "'" ~ part['part'] ~ "'" if part['part'] else 'cast(null as varchar)' }} as part,
-        {%- if part['inputs'] %}
-        unnest([{% for entity in part['inputs'] %}'{{ entity }}'{{ ', ' if not loop.last }}{% endfor %}]) as entity_name,
-        {%- else %}
-        cast(null as varchar) as entity_name,
-        {%- endif %}
-    {{ 'union all' if not loop.last }}
+        select
+            '{{ part['mart'] }}' as mart,
+            {{ "'" ~ part['part'] ~ "'" if part['part'] else 'cast(null as varchar)' }} as part,
+            {%- if part['inputs'] %}
+                unnest(
+                    [
+                        {% for entity in part['inputs'] %}                            '{{ entity }}'{{ ', ' if not loop.last }}                            {% endfor %}
+                    ]
+                )
+                    as entity_name,
+            {%- else %}
+                cast(null as varchar) as entity_name,
+            {%- endif %}
+                {{ 'union all' if not loop.last }}
     {%- endfor %}
 
 ),
@@ -67,7 +72,10 @@ part_status as (
         part_inputs.part,
         bool_and(coalesce(entities.is_delivered, part_inputs.entity_name is null)) as is_delivered,
         string_agg(
-            distinct part_inputs.entity_name || ' (' || coalesce(entities.not_delivered_reason, 'unknown entity') || ')',
+            distinct part_inputs.entity_name
+            || ' ('
+            || coalesce(entities.not_delivered_reason, 'unknown entity')
+            || ')',
             ', '
             order by part_inputs.entity_name || ' (' || coalesce(entities.not_delivered_reason, 'unknown entity') || ')'
         ) filter (where not coalesce(entities.is_delivered, part_inputs.entity_name is null)) as missing,

@@ -190,7 +190,7 @@ opportunity_funnel as (
         any_value(stage_durations.median_days_in_stage) as median_days_in_stage,
     from stages
     left join furthest_stage
-        on furthest_stage.max_stage_order >= stages.stage_order
+        on stages.stage_order <= furthest_stage.max_stage_order
     left join stage_durations
         on stages.stage = stage_durations.stage
     where stages.stage_order is not null
@@ -218,7 +218,7 @@ final as (
         reached_count,
         lead(reached_count) over (partition by funnel order by step_order) as next_step_count,
         lead(reached_count) over (partition by funnel order by step_order)
-            / nullif(reached_count, 0) as conversion_rate,
+        / nullif(reached_count, 0) as conversion_rate,
         reached_count / nullif(first_value(reached_count) over (partition by funnel order by step_order), 0)
             as conversion_from_start,
         nested_count,

@@ -46,8 +46,8 @@ final as (
         totals.avg_won_amount,
         totals.avg_sales_cycle_days,
         totals.open_opportunities * totals.avg_won_amount
-            * (totals.won_opportunities / nullif(totals.won_opportunities + totals.lost_opportunities, 0))
-            / nullif(totals.avg_sales_cycle_days, 0) as pipeline_velocity,
+        * (totals.won_opportunities / nullif(totals.won_opportunities + totals.lost_opportunities, 0))
+        / nullif(totals.avg_sales_cycle_days, 0) as pipeline_velocity,
     from totals
     cross join as_of
     where {{ mart_inputs_delivered('pipeline_metrics') }}

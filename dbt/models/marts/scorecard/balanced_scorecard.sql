@@ -58,7 +58,7 @@ additive_targets as (
     from decomposed_targets
     -- month x metric x region and month x metric (`*`); the coarser rollup rows have no metric and
     -- match no KPI below
-    group by rollup (month_start_date, metric, region)
+    group by rollup(month_start_date, metric, region)
 
 ),
 

@@ -139,7 +139,7 @@ components as (
         {{ ratio('quarters.net_revenue', 'quarters.target_revenue') }} as attainment_rate,
         -- least() skips nulls in DuckDB: a rep without a target would score the cap
         case when quarters.target_revenue > 0 then
-            least(quarters.net_revenue / quarters.target_revenue, {{ config['attainment_cap'] }})
+                least(quarters.net_revenue / quarters.target_revenue, {{ config['attainment_cap'] }})
         end as attainment_score,
         (quarters.csat_avg - {{ csat_range[0] }}) / ({{ csat_range[1] }} - {{ csat_range[0] }})
             as customer_satisfaction_score,
@@ -184,16 +184,18 @@ final as (
         -- rounded: a pay table, and the sum of weighted floats is not exact in the last digit
         round((
             {%- for component, weight in weights.items() %}
-            coalesce({{ weight }} * {{ component }}_score, 0){{ ' +' if not loop.last }}
+                coalesce({{ weight }} * {{ component }}_score, 0){{ ' +' if not loop.last }}
             {%- endfor %}
         ) / nullif(
             {%- for component, weight in weights.items() %}
-            case when {{ component }}_score is not null then {{ weight }} else 0 end{{ ' +' if not loop.last }}
+                case when {{ component }}_score is not null then {{ weight }} else 0 end{{ ' +' if not loop.last }}
             {%- endfor %}
-        , 0), 6) as bonus_score,
-        nullif(concat_ws(', ',
+            , 0
+        ), 6) as bonus_score,
+        nullif(concat_ws(
+            ', ',
             {%- for component, weight in weights.items() if weight > 0 %}
-            case when {{ component }}_score is null then '{{ component }}' end{{ ',' if not loop.last }}
+                case when {{ component }}_score is null then '{{ component }}' end{{ ',' if not loop.last }}
             {%- endfor %}
         ), '') as missing_components,
         new_customers,

@@ -97,9 +97,10 @@ first_month as (
 
 days as (
 
-    select cast(unnest(generate_series(
-        cast(date_trunc('month', first_month.first_date) as date), last_day(as_of.as_of_date), interval 1 day
-    )) as date) as date_day,
+    select
+        cast(unnest(generate_series(
+            cast(date_trunc('month', first_month.first_date) as date), last_day(as_of.as_of_date), interval 1 day
+        )) as date) as date_day,
     from first_month
     cross join as_of
 
@@ -169,7 +170,7 @@ shares as (
         case
             when sum(greatest(previous_year.previous_year_revenue, 0)) over region_month > 0
                 then greatest(previous_year.previous_year_revenue, 0)
-                / sum(greatest(previous_year.previous_year_revenue, 0)) over region_month
+                    / sum(greatest(previous_year.previous_year_revenue, 0)) over region_month
             else 1.0 / count(*) over region_month
         end as target_share,
     from rep_months
@@ -190,19 +191,19 @@ deals as (
         ) as won_opportunities,
         count(*) filter (
             where opportunities.is_closed and not opportunities.is_won
-                and date_trunc('month', opportunities.close_date) = rep_months.month_start_date
+            and date_trunc('month', opportunities.close_date) = rep_months.month_start_date
         ) as lost_opportunities,
         avg(opportunities.sales_cycle_days) filter (
             where opportunities.is_won and opportunities.is_sales_cycle_plausible
-                and date_trunc('month', opportunities.close_date) = rep_months.month_start_date
+            and date_trunc('month', opportunities.close_date) = rep_months.month_start_date
         ) as avg_sales_cycle_days,
         count(*) filter (
             where opportunities.created_date <= rep_months.pipeline_date
-                and (not opportunities.is_closed or opportunities.close_date > rep_months.pipeline_date)
+            and (not opportunities.is_closed or opportunities.close_date > rep_months.pipeline_date)
         ) as open_opportunities,
         coalesce(sum(opportunities.amount) filter (
             where opportunities.created_date <= rep_months.pipeline_date
-                and (not opportunities.is_closed or opportunities.close_date > rep_months.pipeline_date)
+            and (not opportunities.is_closed or opportunities.close_date > rep_months.pipeline_date)
         ), 0) as open_pipeline_amount,
     from rep_months
     left join opportunities
