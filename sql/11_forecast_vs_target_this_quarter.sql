@@ -7,9 +7,9 @@ with
 
 this_quarter as (
 
-    select year_quarter from marts.sales_forecast
+    -- every row of the as-of month carries the same quarter
+    select distinct year_quarter from marts.sales_forecast
     where is_as_of_month
-    limit 1
 
 )
 

@@ -31,4 +31,4 @@ select
 from marts.rep_incentives as incentives
 inner join latest
     on incentives.year_quarter = latest.year_quarter
-order by incentives.bonus_score desc nulls last, incentives.rep_id
+order by incentives.bonus_score desc nulls last, incentives.rep_id asc

@@ -64,7 +64,7 @@ tables as (
                 cast(null as date) as last_event_date,
             {%- endif %}
         from {{ ref('stg_' ~ source_name ~ '__' ~ entity) }}
-                {{ 'union all' if not loop.last }}
+        {{ 'union all' if not loop.last }}
     {%- endfor %}
 
 ),

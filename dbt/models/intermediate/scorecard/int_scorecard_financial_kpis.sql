@@ -1,4 +1,5 @@
--- Financial KPIs per month x region (and `*`): net revenue, growth, margin, collection, mix, discount. Orders not cancelled, dated in the month up to the as-of date. Ratios follow the
+-- Financial KPIs per month x region (and `*`): net revenue, growth, margin, collection, mix, discount.
+-- Orders not cancelled, dated in the month up to the as-of date. Ratios follow the
 -- ratio rule (macros/kpi.sql): a positive denominator gives a number, 0 included; else null.
 with
 

@@ -14,7 +14,9 @@
 {%- for grain in ['year', 'quarter', 'month'] %}
     {%- for by_region in [false, true] %}
         {%- for by_line in [false, true] %}
-            {%- do signatures.append(grain ~ '|' ~ ('region' if by_region else '*') ~ '|' ~ ('line' if by_line else '*')) %}
+            {%- set region_part = 'region' if by_region else '*' %}
+            {%- set line_part = 'line' if by_line else '*' %}
+            {%- do signatures.append(grain ~ '|' ~ region_part ~ '|' ~ line_part) %}
         {%- endfor %}
     {%- endfor %}
 {%- endfor %}
@@ -25,8 +27,8 @@ targets as (
     select * from {{ ref('stg_strategy__targets') }}
     where metric = '{{ var('target_revenue_metric') }}'
         or metric in (
-            select kpi_code from {{ ref('scorecard_kpis') }}
-            where is_additive
+            select scorecard_kpis.kpi_code from {{ ref('scorecard_kpis') }} as scorecard_kpis
+            where scorecard_kpis.is_additive
         )
 
 ),

@@ -22,7 +22,7 @@ points as (
         case
             when lower(leads.industry) in (
                     {%- for industry in cfg['target_industries'] %}'{{ industry | lower }}'{{ ', ' if not loop.last }}
-                        {% endfor -%}
+                    {% endfor -%}
                 ) then {{ cfg['points_target_industry'] }}
             else 0
         end as points_industry,

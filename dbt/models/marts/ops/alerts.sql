@@ -9,10 +9,13 @@
 {%- set r_churn = rules['annual_churn'] %}
 {%- set r_crm = rules['crm_completeness'] %}
 {%- set r_risk = rules['customer_churn_risk'] %}
-{%- set crm_keys = {'accounts': 'account_id', 'contacts': 'contact_id', 'leads': 'lead_id', 'opportunities': 'opportunity_id'} %}
+{%- set crm_keys = {
+    'accounts': 'account_id', 'contacts': 'contact_id', 'leads': 'lead_id', 'opportunities': 'opportunity_id'
+} %}
 {%- set active = {} %}
 {%- for code, rule in rules.items() %}
-    {%- do active.update({code: ('true' if rule['enabled'] else 'false') ~ ' and ' ~ delivered(rule.get('inputs') or [])}) %}
+    {%- set enabled = 'true' if rule['enabled'] else 'false' %}
+    {%- do active.update({code: enabled ~ ' and ' ~ delivered(rule.get('inputs') or [])}) %}
 {%- endfor %}
 with
 
@@ -254,7 +257,7 @@ churn_alerts as (
 field_cells as (
     {%- for entity, key in crm_keys.items() %}
         {{ field_cells(entity, 'crm_' ~ entity, key) }}
-                {{ 'union all' if not loop.last }}
+        {{ 'union all' if not loop.last }}
     {%- endfor %}
 
 ),

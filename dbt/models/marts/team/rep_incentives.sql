@@ -172,7 +172,7 @@ final as (
         year_quarter,
         quarter_start_date,
         quarter_end_date,
-        quarter_end_date <= (select as_of_date from as_of) as is_complete_quarter,
+        quarter_end_date <= (select as_of.as_of_date from as_of) as is_complete_quarter,
         net_revenue,
         target_revenue,
         attainment_rate,
@@ -189,8 +189,8 @@ final as (
         ) / nullif(
             {%- for component, weight in weights.items() %}
                 case when {{ component }}_score is not null then {{ weight }} else 0 end{{ ' +' if not loop.last }}
-            {%- endfor %}
-            , 0
+            {%- endfor %},
+            0
         ), 6) as bonus_score,
         nullif(concat_ws(
             ', ',

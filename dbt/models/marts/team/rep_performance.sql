@@ -215,12 +215,12 @@ deals as (
 touches as (
 
     select
-        rep_id,
-        cast(date_trunc('month', activity_date) as date) as month_start_date,
+        activities.rep_id,
+        cast(date_trunc('month', activities.activity_date) as date) as month_start_date,
         count(*) as touches,
     from activities
     cross join as_of
-    where activity_date <= as_of.as_of_date
+    where activities.activity_date <= as_of.as_of_date
     group by all
 
 ),
