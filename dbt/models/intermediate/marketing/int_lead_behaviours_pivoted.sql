@@ -3,7 +3,7 @@ with
 
 web_events as (
 
-    select * from {{ ref('fct_web_events') }}
+    select * from {{ ref('stg_marketing__web_events') }}
 
 ),
 

@@ -31,7 +31,7 @@ financial as (
 
 activities as (
 
-    select * from {{ ref('fct_activities') }}
+    select * from {{ ref('stg_crm__activities') }}
 
 ),
 
@@ -71,10 +71,10 @@ rep_days as (
     -- effective touches per rep x day first: one scan of the activities, a small range join below
     select
         rep_id,
-        activity_date,
+        cast(occurred_at as date) as activity_date,
         count(*) as effective_touches,
     from activities
-    where is_effective
+    where is_effective  -- an unknown is_effective is no effective touch
     group by all
 
 ),

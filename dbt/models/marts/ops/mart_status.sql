@@ -33,11 +33,15 @@ configured_parts as (
             '{{ part['mart'] }}' as mart,
             {{ "'" ~ part['part'] ~ "'" if part['part'] else 'cast(null as varchar)' }} as part,
             {%- if part['inputs'] %}
-                unnest(['{{ part['inputs'] | join("', '") }}']) as entity_name,
+                unnest([
+                    {% for entity in part['inputs'] %}
+                        '{{ entity }}'{{ ',' if not loop.last }}
+                    {% endfor %}
+                ]) as entity_name,
             {%- else %}
                 cast(null as varchar) as entity_name,
             {%- endif %}
-                {{ 'union all' if not loop.last }}
+        {{ 'union all' if not loop.last }}
     {%- endfor %}
 
 ),
