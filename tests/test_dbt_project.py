@@ -157,6 +157,7 @@ SCORECARD_KPIS = [
     "return_rate",
     "complaint_first_response_hours",
     "crm_completeness_pct",
+    "crm_timeliness_pct",
     "training_coverage",
     "certification_pass_rate",
     "revenue_per_rep",
@@ -784,13 +785,27 @@ def test_public_marts_tables_and_columns(built: dict) -> None:
 def test_every_scorecard_kpi_for_every_month_and_region(built: dict) -> None:
     kpis = {r[0] for r in query(built, "select distinct kpi_code from marts.balanced_scorecard")}
     assert kpis == set(SCORECARD_KPIS)
-    # months 2024-06 .. 2025-06 x regions (华东, 华南, *) x 27 KPIs
-    assert query(built, "select count(*) from marts.balanced_scorecard") == [(13 * 3 * 27,)]
+    # months 2024-06 .. 2025-06 x regions (华东, 华南, *) x 28 KPIs
+    assert query(built, "select count(*) from marts.balanced_scorecard") == [(13 * 3 * 28,)]
     assert query(built, "select distinct region from marts.balanced_scorecard order by 1") == [
         ("*",),
         ("华东",),
         ("华南",),
     ]
+
+
+def test_crm_timeliness_is_no_data_when_created_at_is_not_delivered(built: dict) -> None:
+    # the small company's activities carry no created_at (optional, loaded as NULL): no month, region
+    # or rep reads 0% or 100%, every one reads "no data", though the reps made touches
+    assert query(
+        built,
+        "select distinct actual_value, status from marts.balanced_scorecard where kpi_code = 'crm_timeliness_pct'",
+    ) == [(None, "no_data")]
+    assert query(
+        built,
+        "select sum(touches) > 0, count(crm_timeliness_pct), sum(activities_with_created_at)"
+        " from marts.rep_performance",
+    ) == [(True, 0, 0)]
 
 
 def test_money_is_converted_at_the_latest_rate_on_or_before_the_transaction(built: dict) -> None:
