@@ -1143,7 +1143,7 @@ def test_the_sample_gives_every_kpi_a_value_in_most_of_its_months(sample_scale_1
             ).fetchall()
         }
         codes = [r[0] for r in con.execute("select kpi_code from config.scorecard_kpis").fetchall()]
-    assert len(codes) == 27
+    assert len(codes) == 28
     short = {}
     for code in codes:
         months = history[FIRST_MEASURABLE_MONTH.get(code, 1) - 1 :]
