@@ -192,6 +192,7 @@ SCORECARD_KPIS = [
     "complaint_first_response_hours",
     "crm_completeness_pct",
     "forecast_accuracy",
+    "crm_timeliness_pct",
     "training_coverage",
     "certification_pass_rate",
     "revenue_per_rep",
@@ -848,6 +849,20 @@ def test_every_scorecard_kpi_for_every_month_and_region(built: dict) -> None:
     ]
 
 
+def test_crm_timeliness_is_no_data_when_created_at_is_not_delivered(built: dict) -> None:
+    # the small company's activities carry no created_at (optional, loaded as NULL): no month, region
+    # or rep reads 0% or 100%, every one reads "no data", though the reps made touches
+    assert query(
+        built,
+        "select distinct actual_value, status from marts.balanced_scorecard where kpi_code = 'crm_timeliness_pct'",
+    ) == [(None, "no_data")]
+    assert query(
+        built,
+        "select sum(touches) > 0, count(crm_timeliness_pct), sum(activities_with_created_at)"
+        " from marts.rep_performance",
+    ) == [(True, 0, 0)]
+
+
 def test_money_is_converted_at_the_latest_rate_on_or_before_the_transaction(built: dict) -> None:
     # SO1 (2025-03-05, USD): rate of 2025-03-01 = 7.2; O1 closes 2025-03-01: 7.2; PM1 (2025-04-01): 7.2
     assert query(built, "select line_amount, unit_price from marts.fct_order_lines where order_id = 'SO1'") == [
@@ -1243,7 +1258,7 @@ def test_the_sample_gives_every_kpi_a_value_in_most_of_its_months(sample_scale_1
             ).fetchall()
         }
         codes = [r[0] for r in con.execute("select kpi_code from config.scorecard_kpis").fetchall()]
-    assert len(codes) == 27
+    assert len(codes) == 29
     short = {}
     for code in codes:
         months = history[FIRST_MEASURABLE_MONTH.get(code, 1) - 1 :]
