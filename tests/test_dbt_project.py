@@ -840,8 +840,8 @@ def test_the_lead_funnel_by_cohort_adds_up_to_the_snapshot_funnel(built: dict) -
 def test_every_scorecard_kpi_for_every_month_and_region(built: dict) -> None:
     kpis = {r[0] for r in query(built, "select distinct kpi_code from marts.balanced_scorecard")}
     assert kpis == set(SCORECARD_KPIS)
-    # months 2024-06 .. 2025-06 x regions (华东, 华南, *) x 28 KPIs
-    assert query(built, "select count(*) from marts.balanced_scorecard") == [(13 * 3 * 28,)]
+    # months 2024-06 .. 2025-06 x regions (华东, 华南, *) x 29 KPIs
+    assert query(built, "select count(*) from marts.balanced_scorecard") == [(13 * 3 * 29,)]
     assert query(built, "select distinct region from marts.balanced_scorecard order by 1") == [
         ("*",),
         ("华东",),
