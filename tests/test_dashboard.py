@@ -24,7 +24,17 @@ from dashboard.i18n import label
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "dashboard" / "app.py")
-PAGES = ["scorecard", "attainment", "funnels", "opportunities", "team", "customers", "customer_health", "alerts"]
+PAGES = [
+    "scorecard",
+    "attainment",
+    "funnels",
+    "opportunities",
+    "team",
+    "forecast",
+    "customers",
+    "customer_health",
+    "alerts",
+]
 
 MARTS = """
 create schema marts;
@@ -77,20 +87,36 @@ insert into marts.fct_opportunities values
     ('O3', '华北', 'R2', '机器视觉', 200000, '2026-10-20', '2026-10-25', 'closed_won', true, true),
     ('O4', '华北', 'R2', '机器视觉', 70000, '2026-11-02', '2026-12-01', 'qualification', false, false),
     ('O5', '华东', 'R1', '机器视觉', 30000, '2026-08-01', '2026-09-01', 'closed_lost', true, false);
-create table marts.fct_order_lines (order_id varchar, line_no bigint, rep_id varchar, product_line varchar,
-    order_date date, line_amount decimal(18, 2), is_cancelled boolean);
-insert into marts.fct_order_lines values
-    ('S1', 1, 'R1', '机器视觉', '2026-10-03', 1000, false),
-    ('S1', 2, 'R1', '伺服驱动', '2026-10-04', 500, false),
-    ('S2', 1, 'R2', '机器视觉', '2026-10-05', 3000, false),
-    ('S3', 1, 'R2', '机器视觉', '2026-10-06', 9999, true),
-    ('S4', 1, 'R3', '机器视觉', '2026-09-30', 5000, false),
-    ('S5', 1, 'R1', '机器视觉', '2026-11-01', 9000, false);
-create table marts.dim_sales_rep (rep_id varchar, rep_name varchar, team varchar, region varchar, role varchar,
-    is_active boolean);
-insert into marts.dim_sales_rep values ('R1', '张三', '华东一组', '华东', 'rep', true),
-    ('R2', '李四', '华北一组', '华北', 'rep', true), ('R3', '王五', '华东一组', '华东', 'rep', true),
-    ('M1', '赵六', '华东一组', '华东', 'manager', true);
+create table marts.rep_performance (rep_id varchar, rep_name varchar, region varchar, team varchar,
+    month_start_date date, year_month varchar, net_revenue decimal(38, 2), target_revenue double,
+    attainment_rate double, win_rate double, touches bigint, crm_timeliness_pct double, region_rank bigint,
+    company_rank bigint);
+insert into marts.rep_performance values
+    ('R1', '张三', '华东', '华东一组', '2026-10-01', '2026-10', 1500, 2000, 0.75, null, 12, 0.9, 1, 2),
+    ('R2', '李四', '华北', '华北一组', '2026-10-01', '2026-10', 3000, 2500, 1.2, 1.0, 8, null, 1, 1),
+    ('R3', '王五', '华东', '华东一组', '2026-10-01', '2026-10', 0, 1000, 0.0, 0.0, 3, 0.5, 2, 3),
+    ('R1', '张三', '华东', '华东一组', '2026-09-01', '2026-09', 5000, 4000, 1.25, 0.5, 20, 1.0, 1, 1);
+create table marts.sales_forecast (month_start_date date, year_month varchar, year_quarter varchar, region varchar,
+    product_line varchar, target_revenue double, actual_revenue decimal(38, 2), won_amount decimal(38, 2),
+    weighted_pipeline_amount double, commit_amount decimal(38, 2), forecast_amount double, is_as_of_month boolean);
+insert into marts.sales_forecast values
+    ('2026-09-01', '2026-09', '2026-Q3', '华东', '机器视觉', 80000, 90000, 80000, 0, 0, 90000, false),
+    ('2026-10-01', '2026-10', '2026-Q4', '华东', '机器视觉', 100000, 30000, 20000, 40000, 50000, 70000, true),
+    ('2026-11-01', '2026-11', '2026-Q4', '华东', '机器视觉', 100000, null, 0, 60000, 0, 60000, false),
+    ('2026-10-01', '2026-10', '2026-Q4', '华北', '伺服驱动', 50000, 50000, 0, 10000, 0, 60000, true),
+    ('2026-12-01', '2026-12', '2026-Q4', '华北', '伺服驱动', 50000, null, 0, 0, 0, 0, false);
+create table marts.forecast_accuracy (month_start_date date, year_month varchar, region varchar,
+    forecast_amount_cny double, actual_won_cny decimal(38, 2), absolute_pct_error double, bias double,
+    forecast_accuracy double, reconstruction_basis varchar, is_as_of_month boolean);
+insert into marts.forecast_accuracy  -- all regions 2025-08 .. 2026-07: reconstructed, forecast = won
+select m::date, strftime(m, '%Y-%m'), '*', 100, 100, 0, 0, 1, 'reconstructed', false
+from range(date '2025-08-01', date '2026-08-01', interval 1 month) as months(m);
+insert into marts.forecast_accuracy values
+    ('2026-08-01', '2026-08', '*', 120000, 100000, 0.2, 0.2, 0.8, 'snapshot', false),
+    ('2026-09-01', '2026-09', '*', 90000, 100000, 0.1, -0.1, 0.9, 'snapshot', false),
+    ('2026-10-01', '2026-10', '*', 50000, 20000, 1.5, 1.5, 0, 'snapshot', true),
+    ('2026-08-01', '2026-08', '华东', 0, 0, null, null, null, 'reconstructed', false),
+    ('2026-09-01', '2026-09', '华东', 60000, 80000, 0.25, -0.25, 0.75, 'snapshot', false);
 create table marts.rfm_customer (account_id varchar, monetary decimal(38, 2), rfm_segment varchar,
     rfm_segment_zh varchar, customer_tier varchar, customer_tier_zh varchar);
 insert into marts.rfm_customer values ('A1', 600000, 'high_value', '高价值', 'strategic', '战略'),
@@ -214,17 +240,58 @@ def test_opportunities_by_stage_count_and_amount(snapshot):
 
 
 def test_team_ranking_of_the_month(snapshot):
-    # October, not cancelled: R2 3000 (and O3 won), R1 1000 + 500, R3 nothing (its order is in September)
+    # October of rep_performance, ranked within the company: 李四 1, 张三 2, 王五 3
     app = open_page("team")
     assert rows(app, 0) == [
-        [1, "R2", "华北一组", "华北", 3000.0, 1],
-        [2, "R1", "华东一组", "华东", 1500.0, 0],
-        [3, "R3", "华东一组", "华东", 0.0, 0],
+        [1, "李四", "华北一组", "华北", 3000.0, 2500.0, 1.2, 1.0, 8, None],
+        [2, "张三", "华东一组", "华东", 1500.0, 2000.0, 0.75, None, 12, 0.9],
+        [3, "王五", "华东一组", "华东", 0.0, 1000.0, 0.0, 0.0, 3, 0.5],
     ]
-    assert rows(app, 1) == [["华北一组", 3000.0, 1], ["华东一组", 1500.0, 0]]
-    vision = open_page("team", product_line="机器视觉")
-    assert [r[1:5] for r in rows(vision, 0)] == [["R2", "华北一组", "华北", 3000.0], ["R1", "华东一组", "华东", 1000.0],
-                                                 ["R3", "华东一组", "华东", 0.0]]  # fmt: skip
+    # teams: 华北一组 3000 / 2500; 华东一组 (1500 + 0) / (2000 + 1000) = 0.5
+    assert rows(app, 1) == [["华北一组", 3000.0, 2500.0, 1.2], ["华东一组", 1500.0, 3000.0, 0.5]]
+    assert "This page is not filtered by: Product line" in [c.value for c in app.caption]
+    # a region: its reps by their rank within the region
+    east = open_page("team", region="华东")
+    assert [r[:2] for r in rows(east, 0)] == [[1, "张三"], [2, "王五"]]
+    september = open_page("team", language="zh", month="2026-09")
+    assert rows(september, 0) == [[1, "张三", "华东一组", "华东", 5000.0, 4000.0, 1.25, 0.5, 20, 1.0]]
+
+
+def test_forecast_vs_target_of_the_quarter_and_accuracy(snapshot):
+    # 2026-Q4: 华东 target 100000 + 100000, forecast 70000 + 60000; 华北 target 50000 + 50000, forecast 60000 + 0
+    app = open_page("forecast")
+    assert metrics(app) == {
+        "Forecast (CNY)": "190,000",
+        "Target revenue": "300,000",
+        "Forecast vs target": "63.3%",  # 190000 / 300000
+        # 12 complete months to 2026-10 (the as-of month left out): 2025-10 .. 2026-07 at 1, 0.8, 0.9
+        "Average monthly forecast accuracy": "97.5%",
+    }
+    assert rows(app, 0) == [
+        ["华东", 200000.0, 30000.0, 20000.0, 100000.0, 50000.0, 130000.0, 0.65],
+        ["华北", 100000.0, 50000.0, 0.0, 10000.0, 0.0, 60000.0, 0.6],
+    ]
+    accuracy = rows(app, 1)
+    assert [r[0] for r in accuracy] == [f"2025-{m}" for m in ("10", "11", "12")] + [
+        f"2026-{m:02d}" for m in range(1, 10)
+    ]
+    assert accuracy[-1] == ["2026-09", 90000.0, 100000.0, 0.9, -0.1, "Snapshot"]
+    captions = [c.value for c in app.caption]
+    caveat = (
+        "10 of 12 months are reconstructed: amounts and close dates are today's, so the forecast made then may have"
+    )
+    assert f"{caveat} differed." in captions
+    assert "This page is not filtered by: Product line" in captions
+    # 华东 in September: Q3 (one month) and its own accuracy rows
+    east = open_page("forecast", language="zh", region="华东", month="2026-09")
+    assert rows(east, 0) == [["华东", 80000.0, 90000.0, 80000.0, 0.0, 0.0, 90000.0, 1.125]]
+    assert rows(east, 1) == [
+        ["2026-08", 0.0, 0.0, None, None, "重建"],
+        ["2026-09", 60000.0, 80000.0, 0.75, -0.25, "快照"],
+    ]
+    assert "2 个月中有 1 个月为重建值：当时的金额与预计成交日取自今天的商机，当月实际的预测可能不同。" in [
+        c.value for c in east.caption
+    ]
 
 
 def test_customer_segments_and_tiers(snapshot):
@@ -265,7 +332,13 @@ def test_open_alerts_most_severe_first(snapshot):
 def test_pages_show_only_when_their_marts_are_published(tmp_path, monkeypatch):
     con = connect(tmp_path / "warehouse.duckdb")
     con.execute(MARTS)
-    for mart in ("rfm_customer", "fct_opportunities", "fct_order_lines", "customer_health_distribution"):
+    for mart in (
+        "rfm_customer",
+        "fct_opportunities",
+        "rep_performance",
+        "sales_forecast",
+        "customer_health_distribution",
+    ):
         con.execute(f"drop table marts.{mart}")
     publish_snapshot(con, tmp_path / "bi", run_id="fewer marts")
     con.close()
@@ -331,13 +404,13 @@ def dashboard_server(snapshot):
     server.wait(timeout=30)
 
 
-def test_scorecard_in_headless_chromium(dashboard_server, tmp_path):
+def _browser_text(url: str, wait_for: str, screenshot: Path) -> tuple[str, str]:
+    """The page's heading and text once `wait_for` shows (the page arrives over a websocket, after the shell)."""
     chromium = shutil.which("chromium")
     if not chromium:
         _fail_or_skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
     from playwright.sync_api import sync_playwright
 
-    screenshot = Path(os.environ.get("S2S_SCREENSHOT_DIR") or tmp_path) / "dashboard_scorecard.png"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium,
@@ -346,15 +419,29 @@ def test_scorecard_in_headless_chromium(dashboard_server, tmp_path):
         )  # fmt: skip
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{dashboard_server}/?page=scorecard&lang=en")
-            # the page arrives over a websocket: wait for the real content, not the page shell
-            page.get_by_text("Training coverage").wait_for(timeout=60_000)
+            page.goto(url)
+            page.get_by_text(wait_for).first.wait_for(timeout=60_000)
             page.screenshot(path=str(screenshot), full_page=True)
-            text = page.inner_text("body")
+            return page.locator("h1").first.inner_text(), page.inner_text("body")
         finally:
             browser.close()
+
+
+def test_scorecard_in_headless_chromium(dashboard_server, tmp_path):
+    screenshot = Path(os.environ.get("S2S_SCREENSHOT_DIR") or tmp_path) / "dashboard_scorecard.png"
+    _, text = _browser_text(f"{dashboard_server}/?page=scorecard&lang=en", "Training coverage", screenshot)
     for kpi in ("Net revenue", "Win rate", "Annual churn rate", "Active customers", "Training coverage"):
         assert kpi in text
     for value in ("6.11 M", "75.0%", "amber · target 6.22 M", "green 2 · amber 1 · red 1 · no target 1"):
+        assert value in text
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_forecast_page_in_headless_chromium(dashboard_server, tmp_path):
+    screenshot = Path(os.environ.get("S2S_SCREENSHOT_DIR") or tmp_path) / "dashboard_forecast.png"
+    heading, text = _browser_text(f"{dashboard_server}/?page=forecast&lang=zh", "月均预测准确率", screenshot)
+    assert heading == "预测" and "近12个完整月的预测准确性" in text
+    # 2026-Q4 forecast 190000 / target 300000 (19.0 万 / 30.0 万); accuracy (10 x 1 + 0.8 + 0.9) / 12
+    for value in ("19.0 万", "30.0 万", "63.3%", "97.5%"):
         assert value in text
     assert screenshot.stat().st_size > 10_000
