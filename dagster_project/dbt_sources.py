@@ -2,8 +2,15 @@
 
 `python -m dagster_project.dbt_sources` (re)writes `dbt/models/staging/<source>/_<source>__sources.yml`
 for every source; `tests/test_dbt_sources_match_contracts.py` fails when the files drift from the
-contracts. Columns, types, descriptions, key and allowed-value tests and the freshness field all come
-from the contracts; nothing here lists an entity by hand.
+contracts. Columns, types, descriptions, the key and critical / personal fields all come from the
+contracts; nothing here lists an entity by hand.
+
+No dbt test and no freshness rule on a source: one engine per check. Ingestion quarantines a row
+with an empty required field or a value outside the allowed ones before it reaches the raw table;
+the asset check `primary_keys_unique` checks the raw keys and `source_freshness` the age of each
+entity (thresholds in config/quality.yml). The same tests in dbt could not fail, and dagster-dbt
+could not attach them to an asset (a raw table is a Dagster asset, not a dbt model): each printed
+an indirect-selection warning per run.
 """
 
 from __future__ import annotations
@@ -27,12 +34,6 @@ SOURCE_DESCRIPTIONS = {
     "hr": "HR training records, loaded by ingestion.",
 }
 
-# Business timestamps are Asia/Shanghai local time; a day of slack covers the offset and weekends.
-FRESHNESS = {
-    "warn_after": {"count": 2, "period": "day"},
-    "error_after": {"count": 7, "period": "day"},
-}
-
 LINEAGE_COLUMNS = (
     ("_drop_id", "varchar", "Drop (file content hash) the row version came from."),
     ("_drop_date", "date", "Date of that drop."),
@@ -42,17 +43,8 @@ LINEAGE_COLUMNS = (
 )
 
 
-def _column(contract: Contract, column) -> dict:
+def _column(column) -> dict:
     out: dict = {"name": column.name, "data_type": column.type, "description": column.description}
-    tests: list = []
-    if not column.nullable:
-        tests.append("not_null")
-    if contract.primary_key == (column.name,):
-        tests.append("unique")
-    if column.allowed_values:
-        tests.append({"accepted_values": {"arguments": {"values": list(column.allowed_values)}}})
-    if tests:
-        out["data_tests"] = tests
     meta = {}
     if column.critical:
         meta["critical"] = True
@@ -65,25 +57,13 @@ def _column(contract: Contract, column) -> dict:
 
 def _table(contract: Contract) -> dict:
     table: dict = {"name": contract.entity, "description": contract.description}
-    if contract.freshness_field:
-        freshness = {k: dict(v) for k, v in FRESHNESS.items()}  # a copy each: no YAML anchors
-        field_type = contract.column(contract.freshness_field).type
-        # dbt's freshness check needs a timestamp: a date field is cast (midnight of that day)
-        loaded_at = (
-            f"cast({contract.freshness_field} as timestamp)" if field_type == "date" else contract.freshness_field
-        )
-        table["config"] = {"loaded_at_field": loaded_at, "freshness": freshness}
-    else:
-        table["config"] = {"freshness": None}
-    table["config"]["meta"] = {
-        "contract": f"dagster_project/contracts/{contract.source}/{contract.entity}.yml",
-        "primary_key": list(contract.primary_key),
+    table["config"] = {
+        "meta": {
+            "contract": f"dagster_project/contracts/{contract.source}/{contract.entity}.yml",
+            "primary_key": list(contract.primary_key),
+        }
     }
-    if len(contract.primary_key) > 1:
-        table["data_tests"] = [
-            {"unique_combination_of_columns": {"arguments": {"combination": list(contract.primary_key)}}}
-        ]
-    columns = [_column(contract, c) for c in contract.columns]
+    columns = [_column(c) for c in contract.columns]
     columns += [{"name": n, "data_type": t, "description": d} for n, t, d in LINEAGE_COLUMNS]
     table["columns"] = columns
     return table

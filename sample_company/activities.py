@@ -93,6 +93,8 @@ def activity_drops(
         acct = np.where(opp != NULL, pipe.op_account[np.maximum(opp, 0)], NULL)
         need = (opp == NULL) & (lead == NULL)
         acct = np.where(need, accts.pick(rng, rep), acct)
+        # drawn last, so that the other columns keep their values
+        created = logged_at(rng, ac, types, k, t, hi_day)
 
         order = np.lexsort((rep, t))
         frame = pd.DataFrame(
@@ -104,12 +106,28 @@ def activity_drops(
                 "opportunity_id": np.where(opp[order] != NULL, pipe.op_number[np.maximum(opp[order], 0)], NULL),
                 "activity_type": pd.Categorical.from_codes(atype[order], list(ACTIVITY_TYPES)),
                 "occurred_at": t[order],
+                "created_at": created[order],
                 "is_effective": is_eff[order],
             }
         )
         next_id += n
         lo_day = hi_day + 1
         yield d, frame
+
+
+def logged_at(
+    rng: np.random.Generator, ac: dict, types: list[str], k: np.ndarray, t: np.ndarray, drop_day: int
+) -> np.ndarray:
+    """When each touch was logged in the CRM (created_at), to the minute: a log-normal delay after the
+    touch (most within hours, some days late), planned kinds (meetings, demos, visits) in part 1..7
+    days ahead; never after the end of the drop's day (a later record is not in the export)."""
+    delay = ac["logging_delay_hours"]
+    hours = rng.lognormal(np.log(delay["median"]), delay["sigma"], len(t))
+    ahead_share = np.array([ac["logged_ahead_share"].get(name, 0.0) for name in types])[k]
+    ahead = rng.random(len(t)) < ahead_share
+    days_ahead = rng.integers(1, 8, len(t))
+    offset = np.where(ahead, -days_ahead * DAY, (hours * 60).astype("int64") * 60)
+    return np.minimum(t + offset, (drop_day + 1) * DAY - 60)
 
 
 ACTIVITIES_KINDS = {
@@ -119,5 +137,6 @@ ACTIVITIES_KINDS = {
     "lead_id": "id:LD:8",
     "opportunity_id": "id:OP:8",
     "occurred_at": "ts",
+    "created_at": "ts",
     "is_effective": "bool",
 }

@@ -246,6 +246,7 @@ SALESFORCE = (
             ("ActivityDate", lambda row: row.get("occurred_at", "")[:10]),
             ("CompletedDateTime", _utc("occurred_at")),
             ("Is_Effective__c", _col("is_effective")),
+            ("CreatedDate", _utc("created_at")),
         ),
     ),
     ExportFile(
@@ -373,6 +374,7 @@ HUBSPOT = (
             ("associations.deals", _col("opportunity_id")),
             ("associations.leads", _col("lead_id")),
             ("effective_touch", _col("is_effective")),
+            ("hs_createdate", _utc("created_at")),
         ),
     ),
     ExportFile(

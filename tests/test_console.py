@@ -121,8 +121,10 @@ def test_a_healthy_run_prints_at_most_40_lines_and_names_its_log(sample_env, hea
     # the full logs are in the file: Dagster's DEBUG events and dbt's own lines
     assert " - DEBUG - " in text and "STEP_SUCCESS" in text
     assert re.search(r"\d+ of \d+ (START|OK|PASS)", text)
-    # the singular tests name the model they guard: no indirect-selection warning for them
+    # the singular tests name the model they guard, and no dbt test sits on a source (ingestion's
+    # checks are the one engine for keys and values): no dbt test is left unattached to an asset
     assert "is a singular test with multiple dependencies" not in text
+    assert "Logging an `AssetObservation` instead of an `AssetCheckResult`" not in text
 
 
 @pytest.mark.slow

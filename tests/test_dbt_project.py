@@ -192,6 +192,7 @@ SCORECARD_KPIS = [
     "complaint_first_response_hours",
     "crm_completeness_pct",
     "forecast_accuracy",
+    "crm_timeliness_pct",
     "training_coverage",
     "certification_pass_rate",
     "revenue_per_rep",
@@ -838,13 +839,27 @@ def test_the_lead_funnel_by_cohort_adds_up_to_the_snapshot_funnel(built: dict) -
 def test_every_scorecard_kpi_for_every_month_and_region(built: dict) -> None:
     kpis = {r[0] for r in query(built, "select distinct kpi_code from marts.balanced_scorecard")}
     assert kpis == set(SCORECARD_KPIS)
-    # months 2024-06 .. 2025-06 x regions (华东, 华南, *) x 28 KPIs
-    assert query(built, "select count(*) from marts.balanced_scorecard") == [(13 * 3 * 28,)]
+    # months 2024-06 .. 2025-06 x regions (华东, 华南, *) x 29 KPIs
+    assert query(built, "select count(*) from marts.balanced_scorecard") == [(13 * 3 * 29,)]
     assert query(built, "select distinct region from marts.balanced_scorecard order by 1") == [
         ("*",),
         ("华东",),
         ("华南",),
     ]
+
+
+def test_crm_timeliness_is_no_data_when_created_at_is_not_delivered(built: dict) -> None:
+    # the small company's activities carry no created_at (optional, loaded as NULL): no month, region
+    # or rep reads 0% or 100%, every one reads "no data", though the reps made touches
+    assert query(
+        built,
+        "select distinct actual_value, status from marts.balanced_scorecard where kpi_code = 'crm_timeliness_pct'",
+    ) == [(None, "no_data")]
+    assert query(
+        built,
+        "select sum(touches) > 0, count(crm_timeliness_pct), sum(activities_with_created_at)"
+        " from marts.rep_performance",
+    ) == [(True, 0, 0)]
 
 
 def test_money_is_converted_at_the_latest_rate_on_or_before_the_transaction(built: dict) -> None:
@@ -1242,7 +1257,7 @@ def test_the_sample_gives_every_kpi_a_value_in_most_of_its_months(sample_scale_1
             ).fetchall()
         }
         codes = [r[0] for r in con.execute("select kpi_code from config.scorecard_kpis").fetchall()]
-    assert len(codes) == 27
+    assert len(codes) == 29
     short = {}
     for code in codes:
         months = history[FIRST_MEASURABLE_MONTH.get(code, 1) - 1 :]

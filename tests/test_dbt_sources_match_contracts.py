@@ -57,35 +57,17 @@ def test_every_column_and_type(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CONTRACTS))
-def test_keys_allowed_values_and_freshness(name: str) -> None:
+def test_the_key_is_documented_and_no_check_is_repeated_in_dbt(name: str) -> None:
+    """One engine per check: keys, required fields and allowed values are enforced by ingestion and
+    the asset check primary_keys_unique, freshness by the asset check source_freshness. A dbt test or
+    freshness rule on a source would repeat them (and cannot be attached to a Dagster asset)."""
     contract = CONTRACTS[name]
     table = ON_DISK[contract.source]["tables"][contract.entity]
-    columns = {c["name"]: c for c in table["columns"]}
-
-    def tests_of(column: str) -> list:
-        return columns[column].get("data_tests", [])
-
-    if len(contract.primary_key) == 1:
-        assert "unique" in tests_of(contract.primary_key[0])
-    else:
-        combos = [t["unique_combination_of_columns"]["arguments"]["combination"] for t in table["data_tests"]]
-        assert list(contract.primary_key) in combos
-    for column in contract.columns:
-        if not column.nullable:
-            assert "not_null" in tests_of(column.name), f"{name}.{column.name}"
-        if column.allowed_values:
-            accepted = [
-                t["accepted_values"]["arguments"]["values"] for t in tests_of(column.name) if isinstance(t, dict)
-            ]
-            assert accepted == [list(column.allowed_values)], f"{name}.{column.name}"
-    config = table.get("config", {})
-    if contract.freshness_field:
-        field = contract.freshness_field
-        expected = f"cast({field} as timestamp)" if contract.column(field).type == "date" else field
-        assert config["loaded_at_field"] == expected
-        assert config["freshness"]["error_after"]
-    else:
-        assert config.get("freshness") is None
+    assert table["config"]["meta"]["primary_key"] == list(contract.primary_key)
+    assert "data_tests" not in table and "tests" not in table, name
+    assert not table["config"].get("freshness") and "loaded_at_field" not in table["config"], name
+    for column in table["columns"]:
+        assert "data_tests" not in column and "tests" not in column, f"{name}.{column['name']}"
 
 
 def test_field_policy_source_has_the_columns_python_writes(con) -> None:

@@ -170,8 +170,8 @@ def test_salesforce_preset_loads_the_standard_objects(tmp_path, raw_dir, con):
     # WhatId/WhoId: an opportunity (lead) by its key prefix 006 (00Q); a contact (003) or an account (001) is neither
     assert rows(
         con,
-        """select activity_id, rep_id, account_id, lead_id, opportunity_id, activity_type, occurred_at, is_effective
-                        from raw_crm.activities order by 1""",
+        """select activity_id, rep_id, account_id, lead_id, opportunity_id, activity_type, occurred_at, is_effective,
+                        created_at from raw_crm.activities order by 1""",
     ) == [
         (
             "00T5j00000Tk1AAAA1",
@@ -182,6 +182,7 @@ def test_salesforce_preset_loads_the_standard_objects(tmp_path, raw_dir, con):
             "call",
             datetime(2026, 5, 20, 14, 30),
             True,
+            datetime(2026, 5, 20, 14, 0),
         ),
         (
             "00T5j00000Tk2AAAA1",
@@ -192,6 +193,7 @@ def test_salesforce_preset_loads_the_standard_objects(tmp_path, raw_dir, con):
             "call",
             datetime(2026, 5, 13, 10, 10),
             False,
+            datetime(2026, 5, 13, 10, 0),
         ),
         (
             "00T5j00000Tk3AAAA1",
@@ -202,6 +204,7 @@ def test_salesforce_preset_loads_the_standard_objects(tmp_path, raw_dir, con):
             "email",
             datetime(2026, 5, 22, 16, 0),
             False,
+            datetime(2026, 5, 22, 16, 0),
         ),
         (
             "00U5j00000Ev1AAAA1",
@@ -212,6 +215,7 @@ def test_salesforce_preset_loads_the_standard_objects(tmp_path, raw_dir, con):
             "demo",
             datetime(2026, 5, 26, 9, 0),
             True,
+            datetime(2026, 5, 19, 9, 0),  # the demo was planned (logged) a week ahead
         ),
     ]
     assert rows(
@@ -318,15 +322,34 @@ def test_hubspot_preset_with_the_company_s_own_folder_and_pipeline_stage(tmp_pat
         ("7002", "qualification", datetime(2026, 5, 18, 9, 30)),
         ("7002", "negotiation", datetime(2026, 5, 28, 15, 0)),
     ]
-    # hs_timestamp in epoch milliseconds; the NOTE is skipped by the preset (not a sales touch)
+    # hs_timestamp in epoch milliseconds, hs_createdate ISO in UTC (blank: not known); the NOTE is
+    # skipped by the preset (not a sales touch)
     assert rows(
         con,
-        """select activity_id, account_id, lead_id, opportunity_id, activity_type, occurred_at, is_effective
-                        from raw_crm.activities order by 1""",
+        """select activity_id, account_id, lead_id, opportunity_id, activity_type, occurred_at, is_effective,
+                        created_at from raw_crm.activities order by 1""",
     ) == [
-        ("40001", "18342671901", None, "7001", "call", datetime(2026, 5, 25, 10, 0), True),
-        ("40002", "18342671902", None, "7002", "visit", datetime(2026, 5, 27, 10, 0), True),
-        ("40004", None, "LD00004521", None, "email", datetime(2026, 5, 28, 10, 0), False),
+        (
+            "40001",
+            "18342671901",
+            None,
+            "7001",
+            "call",
+            datetime(2026, 5, 25, 10, 0),
+            True,
+            datetime(2026, 5, 25, 10, 30),
+        ),
+        (
+            "40002",
+            "18342671902",
+            None,
+            "7002",
+            "visit",
+            datetime(2026, 5, 27, 10, 0),
+            True,
+            datetime(2026, 5, 29, 9, 0),
+        ),
+        ("40004", None, "LD00004521", None, "email", datetime(2026, 5, 28, 10, 0), False, None),
     ]
     assert results["crm.activities"].outcomes[0].rows_skipped == 1
     assert rows(

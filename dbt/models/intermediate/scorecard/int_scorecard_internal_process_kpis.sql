@@ -1,8 +1,9 @@
 -- Internal-process KPIs per month x region (and `*`): lead-to-opportunity, win rate, sales cycle,
 -- order processing time, return rate, complaint first response, CRM completeness (current values of
--- records created by the period end) and its target, forecast accuracy (the forecast as it stood at
--- the month's start against the amount won: int_opportunities_forecast_at_month_start). Ratios
--- follow macro ratio; durations outside var duration_bounds are left out.
+-- records created by the period end) and its target, CRM timeliness (touches logged on time),
+-- forecast accuracy (the forecast as it stood at the month's start against the amount won:
+-- int_opportunities_forecast_at_month_start). Ratios follow macro ratio; durations outside
+-- var duration_bounds are left out.
 -- CRM completeness covers the collected critical fields of meta.field_policy (critical in the
 -- contract, entity delivered, not declared not collected): every cell of the CRM tables is
 -- unpivoted and the policy table decides at run time which count and with which target.
@@ -41,6 +42,14 @@ cases as (
 sales_orders as (
 
     select * from {{ ref('int_sales_orders_converted_to_cny') }}
+
+),
+
+logged_activities as (
+
+    -- touches with created_at: whether each was logged on time (the rule of rep_performance too)
+    select * from {{ ref('int_activities_checked_for_logging_delay') }}
+    where is_logged_on_time is not null
 
 ),
 
@@ -162,6 +171,19 @@ complaint_kpis as (
 
 ),
 
+timeliness_kpis as (
+
+    select
+        months.month_start_date,
+        {{ scorecard_region_key() }} as region,
+        {{ ratio('count(*) filter (where logged_activities.is_logged_on_time)', 'count(*)') }} as crm_timeliness_pct,
+    from logged_activities
+    inner join months
+        on logged_activities.activity_date between months.month_start_date and months.period_end_date
+    group by {{ scorecard_grouping('months.month_start_date') }}
+
+),
+
 field_cells as (
 
     -- every cell of the CRM tables; the policy keeps the critical, collected fields
@@ -205,7 +227,7 @@ crm_records as (
     union all
     select
         'contacts' as entity,
-        crm_contacts.contact_id,
+        crm_contacts.contact_id as record_id,
         contact_accounts.region,
         crm_contacts.created_at,
     from crm_contacts
@@ -214,14 +236,14 @@ crm_records as (
     union all
     select
         'leads' as entity,
-        crm_leads.lead_id,
+        crm_leads.lead_id as record_id,
         crm_leads.region,
         crm_leads.created_at,
     from crm_leads
     union all
     select
         'opportunities' as entity,
-        crm_opportunities.opportunity_id,
+        crm_opportunities.opportunity_id as record_id,
         opportunity_accounts.region,
         crm_opportunities.created_at,
     from crm_opportunities
@@ -287,9 +309,11 @@ final as (
         complaint_kpis.complaint_first_response_hours,
         crm_kpis.crm_completeness_pct,
         crm_kpis.crm_completeness_target,
+        timeliness_kpis.crm_timeliness_pct,
         forecast_kpis.forecast_accuracy,
     {{ scorecard_grid([
-        'lead_kpis', 'opportunity_kpis', 'processing_kpis', 'return_kpis', 'complaint_kpis', 'crm_kpis', 'forecast_kpis'
+        'lead_kpis', 'opportunity_kpis', 'processing_kpis', 'return_kpis', 'complaint_kpis', 'crm_kpis',
+        'timeliness_kpis', 'forecast_kpis',
     ]) }}
 
 )

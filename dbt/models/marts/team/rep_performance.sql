@@ -11,7 +11,9 @@
 -- state: created by then, not closed by then. Touches per working day:
 -- activities / Monday-to-Friday days of the month up to the as-of date. CSAT: answers of the
 -- accounts the rep owns now. CRM completeness: critical, collected fields (meta.field_policy) of
--- the opportunities the rep created in the month, current values. See DECISIONLOG.md.
+-- the opportunities the rep created in the month, current values. CRM timeliness: the rep's
+-- touches of the month with created_at logged within var crm_timeliness.max_logging_delay_hours
+-- (int_activities_checked_for_logging_delay, as the scorecard counts). See DECISIONLOG.md.
 {%- set roles = var('rep_performance')['roles'] %}
 with
 
@@ -38,6 +40,14 @@ opportunities as (
 activities as (
 
     select * from {{ ref('fct_activities') }}
+
+),
+
+logged_activities as (
+
+    -- touches with created_at: whether each was logged on time (the rule of the scorecard too)
+    select * from {{ ref('int_activities_checked_for_logging_delay') }}
+    where is_logged_on_time is not null
 
 ),
 
@@ -233,6 +243,20 @@ touches as (
 
 ),
 
+crm_timeliness as (
+
+    select
+        logged_activities.rep_id,
+        cast(date_trunc('month', logged_activities.activity_date) as date) as month_start_date,
+        count(*) filter (where logged_activities.is_logged_on_time) as activities_logged_on_time,
+        count(*) as activities_with_created_at,
+    from logged_activities
+    cross join as_of
+    where logged_activities.activity_date <= as_of.as_of_date
+    group by all
+
+),
+
 csat as (
 
     -- CSAT answers of the accounts the rep owns now (dim_customer.owner_rep_id)
@@ -302,6 +326,8 @@ measured as (
         coalesce(csat.csat_responses, 0) as csat_responses,
         coalesce(crm_completeness.crm_fields_filled, 0) as crm_fields_filled,
         coalesce(crm_completeness.crm_fields_checked, 0) as crm_fields_checked,
+        coalesce(crm_timeliness.activities_logged_on_time, 0) as activities_logged_on_time,
+        coalesce(crm_timeliness.activities_with_created_at, 0) as activities_with_created_at,
     from rep_months
     inner join shares
         on rep_months.rep_id = shares.rep_id
@@ -327,6 +353,9 @@ measured as (
     left join crm_completeness
         on rep_months.rep_id = crm_completeness.rep_id
         and rep_months.month_start_date = crm_completeness.month_start_date
+    left join crm_timeliness
+        on rep_months.rep_id = crm_timeliness.rep_id
+        and rep_months.month_start_date = crm_timeliness.month_start_date
 
 ),
 
@@ -363,6 +392,9 @@ final as (
         crm_fields_filled,
         crm_fields_checked,
         {{ ratio('crm_fields_filled', 'crm_fields_checked') }} as crm_completeness_rate,
+        activities_logged_on_time,
+        activities_with_created_at,
+        {{ ratio('activities_logged_on_time', 'activities_with_created_at') }} as crm_timeliness_pct,
         rank() over (partition by month_start_date, region order by net_revenue desc) as region_rank,
         rank() over (partition by month_start_date order by net_revenue desc) as company_rank,
     from measured

@@ -16,6 +16,7 @@ final as (
         opportunity_id,
         activity_type,
         occurred_at,
+        created_at,
         is_effective,
         _drop_id,
         _loaded_at,
