@@ -248,7 +248,10 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None
     }
     for column in contract.columns:
         if column.name not in present:
-            con.execute(f"alter table {contract.table} add column {quote(column.name)} {column.type.upper()}")
+            # the rows loaded before lacked the column: they take its default, as a drop without it
+            # would (a key column such as targets.rep_id must not be null: keys match with `=`)
+            default = f" default {literal(column.default)}" if column.default is not None else ""
+            con.execute(f"alter table {contract.table} add column {quote(column.name)} {column.type.upper()}{default}")
 
 
 def add_extra_columns(con: duckdb.DuckDBPyConnection, contract: Contract, names: list[str]) -> None:

@@ -222,6 +222,8 @@ def _write_entity(
         if frame.empty:
             continue
         rng = streams("mess", key, d)
+        # an optional column the sample company does not deliver (targets.rep_id) stays out of its files
+        columns = [c.name for c in contract.columns if c.required or c.name in frame.columns]
         frame = frame[columns]
         if blank:
             frame = blank_critical(frame, contract, out.kinds, mess["missing_critical_rate"], rng)

@@ -25,7 +25,7 @@ EXPECTED_KEYS = {
     "marketing.ad_spend_daily": ("spend_date", "campaign_id"),
     "marketing.web_events": ("event_id",),
     "marketing.survey_responses": ("response_id",),
-    "strategy.targets": ("period", "region", "product_line", "metric"),
+    "strategy.targets": ("period", "region", "product_line", "metric", "rep_id"),
     "hr.training_records": ("rep_id", "course_id", "completed_on"),
 }
 

@@ -205,9 +205,8 @@ def insert(con: duckdb.DuckDBPyConnection, entity: str, rows: list[dict], loaded
     """Insert rows into raw_<source>.<entity> as ingestion would, with lineage columns."""
     contract = load_contracts()[entity]
     for i, row in enumerate(rows):
-        full = {c.name: row.get(c.name) for c in contract.columns}
-        if "currency" in full and full["currency"] is None:
-            full["currency"] = "CNY"
+        # an absent value takes the contract's default, as the loader gives it (currency CNY, rep_id *)
+        full = {c.name: c.default if row.get(c.name) is None else row[c.name] for c in contract.columns}
         full.update(
             _drop_id=f"drop-{loaded_at:%d}",
             _drop_date=loaded_at.date(),

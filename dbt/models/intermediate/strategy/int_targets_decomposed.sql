@@ -24,11 +24,15 @@ with
 
 targets as (
 
+    -- region and company targets only: a rep's target is not added into them (rep_performance)
     select * from {{ ref('stg_strategy__targets') }}
-    where metric = '{{ var('target_revenue_metric') }}'
-        or metric in (
-            select scorecard_kpis.kpi_code from {{ ref('scorecard_kpis') }} as scorecard_kpis
-            where scorecard_kpis.is_additive
+    where rep_id = '*'
+        and (
+            metric = '{{ var('target_revenue_metric') }}'
+            or metric in (
+                select scorecard_kpis.kpi_code from {{ ref('scorecard_kpis') }} as scorecard_kpis
+                where scorecard_kpis.is_additive
+            )
         )
 
 ),

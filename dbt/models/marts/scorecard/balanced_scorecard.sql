@@ -42,8 +42,10 @@ decomposed_targets as (
 
 level_targets as (
 
+    -- region and company targets only (a rep's target is read by rep_performance)
     select * from {{ ref('stg_strategy__targets') }}
     where product_line = '*'
+        and rep_id = '*'
         and target_value is not null
 
 ),

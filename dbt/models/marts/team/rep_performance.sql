@@ -5,8 +5,10 @@
 -- target: the region's revenue target of the month (target_attainment, all product lines) split
 -- by the reps' share of the region's net revenue in the previous calendar year, as
 -- int_targets_decomposed splits a target by last year's revenue; evenly when no rep of the region
--- sold last year. Open pipeline at the month's end (the as-of month: on the as-of date) is read
--- from today's CRM state: created by then, not closed by then. Touches per working day:
+-- sold last year. A revenue target delivered for the rep (int_rep_targets_by_month) replaces that
+-- split for its months (target_basis); it is not subtracted from the other reps' split. Open
+-- pipeline at the month's end (the as-of month: on the as-of date) is read from today's CRM
+-- state: created by then, not closed by then. Touches per working day:
 -- activities / Monday-to-Friday days of the month up to the as-of date. CSAT: answers of the
 -- accounts the rep owns now. CRM completeness: critical, collected fields (meta.field_policy) of
 -- the opportunities the rep created in the month, current values. CRM timeliness: the rep's
@@ -52,6 +54,12 @@ logged_activities as (
 attainment as (
 
     select * from {{ ref('target_attainment') }}
+
+),
+
+delivered_rep_targets as (
+
+    select * from {{ ref('int_rep_targets_by_month') }}
 
 ),
 
@@ -302,8 +310,11 @@ measured as (
         rep_months.month_start_date,
         rep_months.year_quarter,
         coalesce(revenue_by_rep_month.net_revenue, 0) as net_revenue,
-        region_targets.target_revenue * shares.target_share as target_revenue,
+        coalesce(
+            delivered_rep_targets.target_revenue, region_targets.target_revenue * shares.target_share
+        ) as target_revenue,
         shares.target_share,
+        case when delivered_rep_targets.rep_id is null then 'region_split' else 'rep_target' end as target_basis,
         deals.won_opportunities,
         deals.lost_opportunities,
         deals.avg_sales_cycle_days,
@@ -330,6 +341,9 @@ measured as (
     left join region_targets
         on rep_months.region = region_targets.region
         and rep_months.month_start_date = region_targets.month_start_date
+    left join delivered_rep_targets
+        on rep_months.rep_id = delivered_rep_targets.rep_id
+        and rep_months.month_start_date = delivered_rep_targets.month_start_date
     left join touches
         on rep_months.rep_id = touches.rep_id
         and rep_months.month_start_date = touches.month_start_date
@@ -358,6 +372,7 @@ final as (
         net_revenue,
         target_revenue,
         target_share,
+        target_basis,
         {{ ratio('net_revenue', 'target_revenue') }} as attainment_rate,
         sum(net_revenue) over quarter_to_date as qtd_net_revenue,
         sum(target_revenue) over quarter_to_date as qtd_target_revenue,

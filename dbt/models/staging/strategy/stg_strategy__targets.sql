@@ -14,6 +14,7 @@ parsed as (
         region,
         product_line,
         metric,
+        rep_id,
         target_value,
         case
             when period like '%-Q%' then 'quarter'
@@ -46,6 +47,7 @@ final as (
         region,
         product_line,
         metric,
+        rep_id,
         target_value,
         _drop_id,
         _loaded_at,
