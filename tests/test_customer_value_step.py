@@ -228,7 +228,20 @@ def test_the_model_sits_between_the_order_facts_and_the_customer_value_marts() -
     assert [s for s in steps if s.startswith("dbt")] == ["dbt_models", "dbt_customer_value_models"]
 
 
-def test_the_compile_cache_is_per_deployment_unless_pytensor_flags_name_one(tmp_path, monkeypatch) -> None:
+def test_the_compile_cache_is_per_user_and_beside_the_warehouse_without_a_cache_folder(tmp_path, monkeypatch) -> None:
+    from dagster_project.defs.customer_value.assets import compile_dir
+    from dagster_project.resources import WarehouseResource
+
+    warehouse = WarehouseResource(path=str(tmp_path / "wh" / "warehouse.duckdb"), raw_dir="raw", bi_dir="bi")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert compile_dir(warehouse) == tmp_path / "cache" / "s2s-warehouse" / "pytensor"
+    assert (tmp_path / "cache" / "s2s-warehouse" / "pytensor").is_dir()
+    (tmp_path / "not_a_folder").write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not_a_folder"))
+    assert compile_dir(warehouse) == tmp_path / "wh" / "pytensor"
+
+
+def test_pytensor_flags_naming_a_compile_folder_win(tmp_path, monkeypatch) -> None:
     from dagster_project.customer_value.models import use_compile_dir
 
     monkeypatch.setenv("PYTENSOR_FLAGS", "floatX=float64")

@@ -47,7 +47,7 @@ class FitResult:
 
 
 def use_compile_dir(folder: Path) -> None:
-    """Keep pytensor's compiled C code in `folder` (per deployment, kept between runs), unless
+    """Keep pytensor's compiled C code in `folder` (kept between runs and deployments), unless
     PYTENSOR_FLAGS already names one. Must run before pytensor is first imported."""
     flags = os.environ.get("PYTENSOR_FLAGS", "")
     if "compiledir" in flags:

@@ -8,12 +8,14 @@ import hashlib
 import importlib.metadata
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from packaging import version
 
 from dagster_project.resources import WarehouseResource, skip_unchanged
 
@@ -33,8 +35,26 @@ def dbt_executable() -> str:
     return "dbt"
 
 
+class WarehouseDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt resource without two probes it makes before the first dbt command of a process,
+    ~5 s on 2 cores for answers this project already has or never uses (issue 14):
+    - `dbt --version` in a subprocess (a whole dbt start-up) to learn the version: the executable is this
+      virtualenv's dbt (`dbt_executable`), so the version is that of the installed dbt-core package;
+    - a dbt adapter opened inside Dagster's process, used only to fetch column metadata or row counts
+      (`fetch_column_metadata`, `fetch_row_counts`), which no step here asks for."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
+    return WarehouseDbtCliResource(
+        project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+    )
 
 
 # What the manifest is parsed from: a change to any of these files (an edited model, a new test) makes
