@@ -46,20 +46,51 @@ def _peak_rss(results: dict, scale: float) -> float | None:
     return max(max(m["peak_rss_mib"], m.get("peak_tree_rss_mib", 0)) for m in steps) if steps else None
 
 
-# The issue's targets: (figure, limit, met?) from the results; a figure of None = not measured.
+SMALL = 0.01  # the small company of issue 14 (a few hundred accounts, ~2,000 leads)
+
+
+def _small(r: dict) -> float | None:
+    return SMALL if SMALL in r else None
+
+
+# The targets: (figure, limit, met?) from the results; a figure of None = not measured. Issue 14's first,
+# then the earlier benchmark issue's.
 TARGETS = {
-    "scale-1 full run <= 60 s": lambda r: (_get(r, 1.0, "full", "wall_s"), 60, lambda v: v <= 60),
+    "small company (scale 0.01) full run <= 15 s": lambda r: (
+        _get(r, SMALL, "full", "wall_s"),
+        15,
+        lambda v: v <= 15,
+    ),
+    "start-up: import of the code location <= 2 s (smallest scale run)": lambda r: (
+        _get(r, min(r), "startup", "wall_s") if r else None,
+        2,
+        lambda v: v <= 2,
+    ),
+    "scale-1 full run <= 2.5x floor": lambda r: (_get(r, 1.0, "ratios", "full_over_floor"), 2.5, lambda v: v <= 2.5),
     "scale-10 full run <= 3x floor": lambda r: (_get(r, 10.0, "ratios", "full_over_floor"), 3, lambda v: v <= 3),
     "one new day at scale 10 <= 10% of full": lambda r: (
         _get(r, 10.0, "ratios", "incremental_over_full"),
         0.10,
         lambda v: v <= 0.10,
     ),
-    "no-op rerun <= 10 s (largest scale run)": lambda r: (
-        _get(r, max(r), "noop", "wall_s") if r else None,
-        10,
-        lambda v: v <= 10,
+    "scale 10, nothing new: `run` (no run started) <= 3 s": lambda r: (
+        _get(r, 10.0, "noop", "wall_s"),
+        3,
+        lambda v: v <= 3,
     ),
+    "scale 10, nothing new: job started by hand (`dagster job execute`) <= 3 s": lambda r: (
+        _get(r, 10.0, "noop_dagster", "wall_s"),
+        3,
+        lambda v: v <= 3,
+    ),
+    "scale-30 full run <= 3x floor": lambda r: (_get(r, 30.0, "ratios", "full_over_floor"), 3, lambda v: v <= 3),
+    "peak RSS <= 4 GiB at scale 30 (MiB)": lambda r: (_peak_rss(r, 30.0), 4096, lambda v: v <= 4096),
+    "lines printed by a full run <= 40 (largest scale run)": lambda r: (
+        _get(r, max(r), "full", "lines_printed") if r else None,
+        40,
+        lambda v: v <= 40,
+    ),
+    "scale-1 full run <= 60 s": lambda r: (_get(r, 1.0, "full", "wall_s"), 60, lambda v: v <= 60),
     "peak RSS <= 3 GiB at scale 10 (MiB)": lambda r: (_peak_rss(r, 10.0), 3072, lambda v: v <= 3072),
     "marts >= 10x faster than pandas at scale 1": lambda r: (
         _get(r, 1.0, "ratios", "pandas_over_marts"),
@@ -78,6 +109,15 @@ def step_profile(log: Path) -> dict[str, float]:
     for name, value, unit in STEP_TIME.findall(log.read_text(errors="replace")):
         steps[name] = float(value) / 1000 if unit == "ms" else float(value) * (60 if unit == "m" else 1)
     return dict(sorted(steps.items(), key=lambda kv: -kv[1]))
+
+
+def run_log(printed: Path) -> Path:
+    """The run's full log (Dagster's events and dbt's output), whose path the run prints last."""
+    found = RUN_LOG.findall(printed.read_text(errors="replace"))
+    return Path(found[-1].strip()) if found else printed
+
+
+RUN_LOG = re.compile(r"full log \(Dagster and dbt\): (.+)")
 
 
 def dbt_profile(dbt_target: Path, top: int = 10) -> dict[str, float]:
@@ -135,10 +175,13 @@ def bench_scale(scale: float, work: Path, logs: Path, profile: str = "default") 
     )
     result["new_day_rows"] = split_last_day(raw, END, held)
     floor = step("floor", [PY, str(BENCH_DIR / "floor.py"), str(raw)])
-    # --verbose: Dagster's step events on screen (into the bench log), read by step_profile
-    full = step("full", [PY, "-m", "dagster_project", "run", "--verbose"])
-    result["full_steps"] = step_profile(logs / f"{tag}-full.log")
+    # as a user runs it: the lines it prints are counted; Dagster's step events are in the run log it names
+    full = step("full", [PY, "-m", "dagster_project", "run"])
+    result["full"]["lines_printed"] = len((logs / f"{tag}-full.log").read_text(errors="replace").splitlines())
+    result["full_steps"] = step_profile(run_log(logs / f"{tag}-full.log"))
     result["full_dbt_slowest"] = dbt_profile(BENCH_DIR.parent / "dbt" / "target")
+    # what a Dagster process pays before its first step: importing the code location (manifest prepared)
+    step("startup", [PY, "-c", "import dagster_project.definitions"])
     step("noop", [PY, "-m", "dagster_project", "run"])
     # The same job started through Dagster's own CLI (as the schedule does): no pre-check, so the run
     # starts, ingests nothing, and its dbt / quality steps see the unchanged inputs and skip.
@@ -147,8 +190,8 @@ def bench_scale(scale: float, work: Path, logs: Path, profile: str = "default") 
         [PY, "-m", "dagster", "job", "execute", "-m", "dagster_project.definitions", "-j", "refresh_warehouse"],
     )
     result["new_day_files"] = deliver(held, raw)
-    incremental = step("incremental", [PY, "-m", "dagster_project", "run", "--verbose"])
-    result["incremental_steps"] = step_profile(logs / f"{tag}-incremental.log")
+    incremental = step("incremental", [PY, "-m", "dagster_project", "run"])
+    result["incremental_steps"] = step_profile(run_log(logs / f"{tag}-incremental.log"))
     peer = step(
         "pandas_peer",
         [PY, str(BENCH_DIR / "pandas_peer.py"), str(raw), "--as-of", END.isoformat(), "--out", str(work / "peer.json")],
@@ -175,8 +218,12 @@ con.execute("select * from bi.marts.funnel").fetchall()
 """
 
 
+# every step bench_scale measures, in the order it runs them
+STEPS = ("generate", "floor", "full", "startup", "noop", "noop_dagster", "incremental", "pandas_peer", "marts_query")
+
+
 def markdown(results: dict) -> str:
-    steps = ["generate", "floor", "full", "noop", "noop_dagster", "incremental", "pandas_peer", "marts_query"]
+    steps = STEPS
     lines = ["| scale | step | wall s | CPU s | peak RSS MiB | peak tree RSS MiB |", "|---|---|---:|---:|---:|---:|"]
     for scale, r in results.items():
         for s in steps:

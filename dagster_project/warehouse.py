@@ -105,6 +105,24 @@ create table if not exists meta.dq_validity (
     mostly double not null,
     passed boolean not null
 );
+-- What GX counted, kept so that a run validates only the drops it has not counted yet (quality/
+-- expectations.py): one group per validation, its drops with their row counts at the time. A group
+-- whose drop lost rows since (a newer drop replaced them) or whose expectations changed is dropped
+-- and its drops are counted again; an entity's figures are the sums over its groups.
+create table if not exists meta.dq_validated_drops (
+    entity varchar not null,            -- <source>.<entity>
+    suite_digest varchar not null,      -- what the counts depend on: measured fields, value rules
+    group_id varchar not null,          -- the drops validated together, in one GX run
+    drop_id varchar not null,           -- the raw rows' _drop_id ('' for rows without one)
+    rows bigint not null                -- the drop's rows in the raw table when counted
+);
+create table if not exists meta.dq_validated_counts (
+    group_id varchar not null,
+    item varchar not null,              -- c__<field>: not null; v__<field>: the field's value rule
+    element_count bigint not null,
+    missing_count bigint not null,
+    unexpected_count bigint not null
+);
 """
 
 # Before the dq history moved to meta, Python wrote it into marts (the schema dbt owns). A warehouse

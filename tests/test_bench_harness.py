@@ -10,6 +10,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+sys.path.insert(0, str(BENCH.parent))
+from run import STEPS  # noqa: E402  (bench/ is scripts, not a package)
 
 
 def test_harness_measures_every_step_and_the_peer_agrees(tmp_path):
@@ -34,10 +36,12 @@ def test_harness_measures_every_step_and_the_peer_agrees(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     results = json.loads((out / "results.json").read_text())["0.02"]
-    for step in ("generate", "floor", "full", "noop", "noop_dagster", "incremental", "pandas_peer", "marts_query"):
+    for step in STEPS:
         assert results[step]["returncode"] == 0, step
         assert results[step]["wall_s"] > 0 and results[step]["peak_rss_mib"] > 0, step
     assert results["full"]["peak_tree_rss_mib"] > 0 and results["full"]["peak_by_process"]
+    # the lines a user sees: the step lines and the summary, whose last line names the run log read below
+    assert 10 < results["full"]["lines_printed"] < 200
     assert sum(results["new_day_rows"].values()) > 0 and results["new_day_files"] == len(results["new_day_rows"])
     assert results["peer_vs_marts"]["agree"] is True
     assert results["peer_vs_marts"]["rfm"]["customers"] > 10

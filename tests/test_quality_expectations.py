@@ -52,3 +52,75 @@ def test_completeness_and_validity_against_hand_counts(con, raw_dir, tmp_path):
         (f.field, f.rows, f.complete_rows, f.target, f.passed, f.severity) for f in completeness
     ]
     assert runner.build_docs().name == "index.html"
+
+
+def _account(i: int, industry: str = "制造") -> list:
+    return [f"A{i}", f"公司{i}", industry, "120", "华东", "上海", "上海", "R1", "2025-01-01", "2025-01-01"]
+
+
+def test_a_run_validates_only_the_drops_it_has_not_counted_and_sums_to_a_full_count(con, raw_dir, tmp_path):
+    """Issue 14: GX counts new drops only. The sums equal a count of every row from scratch, by hand:
+    drop 1 has 10 rows (2 without industry); drop 2 has 4 new rows (1 without industry) and replaces A0
+    (empty industry in drop 1) with a filled one; drop 3 adds 2 new rows (1 without industry)."""
+    accounts = load_contracts()["crm.accounts"]
+    header = [c for c in accounts.column_names if c != "payment_terms_days"]
+    runner = ExpectationRunner(tmp_path / "gx")
+
+    def deliver(name: str, rows: list[list]) -> tuple[int, int]:
+        write_drop(raw_dir, "crm.accounts", name, csv_text(header, rows))
+        load_entity(con, accounts, raw_dir)
+        fields, _ = runner.validate(con, accounts)
+        industry = next(f for f in fields if f.field == "industry")
+        return industry.rows, industry.complete_rows
+
+    def groups() -> list[list[tuple[str, int]]]:
+        stored = con.execute(
+            "select group_id, list(row(drop_id, rows) order by drop_id) from meta.dq_validated_drops "
+            "where entity = 'crm.accounts' group by group_id"
+        ).fetchall()
+        return sorted(([tuple(d) for d in drops] for _, drops in stored), key=len)  # smallest group first
+
+    assert deliver("accounts_2025-01-31.csv", [_account(i, "" if i in (0, 1) else "制造") for i in range(10)]) == (
+        10,
+        8,
+    )
+    (drop_1,) = groups()[0]
+    assert drop_1[1] == 10
+
+    # A0 replaced: drop 1 lost a row, so its group is void and drop 1 is counted again with drop 2
+    drop_2_rows = [_account(0)] + [_account(i, "" if i == 10 else "制造") for i in range(10, 14)]
+    assert deliver("accounts_2025-02-28.csv", drop_2_rows) == (14, 12)
+    assert len(groups()) == 1 and sorted(rows for _, rows in groups()[0]) == [5, 9]
+
+    # only new keys: the group of drops 1 and 2 stands, drop 3 is counted alone
+    assert deliver("accounts_2025-03-31.csv", [_account(14, ""), _account(15)]) == (16, 13)
+    assert [len(g) for g in groups()] == [1, 2] and groups()[0][0][1] == 2
+
+    # a forced run counts every drop again, to the same figures
+    fields, rules = runner.validate(con, accounts, recount=True)
+    assert next((f.rows, f.complete_rows) for f in fields if f.field == "industry") == (16, 13)
+    assert [(v.field, v.checked_rows, v.failing_rows, v.passed) for v in rules] == [("employee_count", 16, 0, True)]
+    assert [len(g) for g in groups()] == [3]
+
+
+def test_changed_expectations_count_every_drop_again(con, raw_dir, tmp_path, monkeypatch):
+    """The stored counts belong to the expectations they were counted with: a new value rule (here the
+    employee count must be at least 200: every row fails it) cannot be answered from them."""
+    from dagster_project.quality import expectations
+
+    accounts = load_contracts()["crm.accounts"]
+    header = [c for c in accounts.column_names if c != "payment_terms_days"]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(header, [_account(i) for i in range(4)]))
+    load_entity(con, accounts, raw_dir)
+    runner = ExpectationRunner(tmp_path / "gx")
+    _, rules = runner.validate(con, accounts)
+    assert [(v.checked_rows, v.failing_rows, v.passed) for v in rules] == [(4, 0, True)]
+
+    config = expectations.quality_config()
+    stricter = {
+        **config,
+        "validity": {**config["validity"], "crm.accounts": [{"column": "employee_count", "min": 200}]},
+    }
+    monkeypatch.setattr(expectations, "quality_config", lambda: stricter)
+    _, rules = runner.validate(con, accounts)
+    assert [(v.rule, v.checked_rows, v.failing_rows, v.passed) for v in rules] == [(">= 200", 4, 4, False)]

@@ -6,6 +6,13 @@ values do not matter for completeness), which keeps a 15-million-row entity to ~
 Results are appended to `meta.dq_completeness` and `meta.dq_validity` (history across runs; dbt publishes
 them as the marts of the same names) and rendered as Data Docs.
 
+Only new rows are validated (issue 14): GX's counts (rows, empty values, failing values) are stored per
+group of drops (`meta.dq_validated_drops`, `meta.dq_validated_counts`), and an entity's figures are the
+sums over its groups. A run counts the drops no group covers: new drops, and the drops of a group one of
+whose drops lost rows since (a newer drop replaced them by key) or whose expectations changed. The
+verdicts (`mostly`, targets) are applied to the sums here, as GX applies them to one frame; `recount`
+(a forced run) counts every drop again.
+
 The deployment's policy (`dagster_project/deployment.py`) decides what is measured: a field it does
 not collect (or of an entity it does not deliver) has no expectation and is recorded as such, with
 no completeness figure, never as 100%; a field's own target and severity come from the policy,
@@ -14,7 +21,10 @@ else from the contract and config/quality.yml.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,8 +104,9 @@ def _rule_text(rule: dict) -> str:
     return " and ".join(parts)
 
 
-def _frame(con: duckdb.DuckDBPyConnection, contract: Contract, rules: list[dict], measured: list):
-    """Indicator columns for the measured critical fields, real values for the fields that value rules read."""
+def _frame(con: duckdb.DuckDBPyConnection, contract: Contract, rules: list[dict], measured: list, drops: list[str]):
+    """Indicator columns for the measured critical fields, real values for the fields that value rules read,
+    of the rows of `drops`."""
     selects = []
     for column in measured:
         indicator = f"case when {quote(column.name)} is null then null else 1.0::float end"  # float32
@@ -104,9 +115,42 @@ def _frame(con: duckdb.DuckDBPyConnection, contract: Contract, rules: list[dict]
         name = quote(rule["column"])
         cast = "" if "regex" in rule else "::double"
         selects.append(f"{name}{cast} as {quote('v__' + rule['column'])}")
-    if not selects:
-        return None
-    return con.execute(f"select {', '.join(selects)} from {contract.table}").df()
+    where = "where list_contains(?, coalesce(_drop_id, ''))"
+    return con.execute(f"select {', '.join(selects)} from {contract.table} {where}", [drops]).df()
+
+
+def _suite_digest(contract: Contract, measured: list, rules: list[dict]) -> str:
+    """What the stored counts depend on: the measured fields and the value rules (their types and
+    bounds; `mostly` and the targets only judge the sums)."""
+    types = {c.name: c.type for c in contract.columns}
+    counted = {
+        "fields": [(c.name, c.type) for c in measured],
+        "rules": [({k: v for k, v in r.items() if k != "mostly"}, types.get(r["column"])) for r in rules],
+    }
+    return hashlib.sha256(json.dumps(counted, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Counts:
+    element: int = 0
+    missing: int = 0
+    unexpected: int = 0
+
+
+@dataclass(frozen=True)
+class _Suite:
+    """An entity's expectations: the measured critical fields (with their targets) and the value rules."""
+
+    contract: Contract
+    measured: list
+    rules: list[dict]
+    targets: dict[str, float]
+
+
+def _rule_passed(counts: Counts, mostly: float) -> bool:
+    """GX's verdict for a value rule: empty values are not judged; no value at all passes."""
+    checked = counts.element - counts.missing
+    return checked == 0 or (checked - counts.unexpected) / checked >= mostly
 
 
 def field_target(contract: Contract, column, policy: Policy) -> float:
@@ -154,11 +198,11 @@ class ExpectationRunner:
         contract: Contract,
         policy: Policy | None = None,
         empty_allowed: bool = False,
+        recount: bool = False,
     ):
         """Run the entity's suite; returns (field completeness list, value rule results). Fields the
         policy says are not collected (or whose entity is not delivered) come back unmeasured. An
         empty table passes completeness only when `empty_allowed` (see quality/delivery.py)."""
-        gx = self.gx
         policy = policy or load_policy()
         if not policy.is_delivered(contract.name):
             rows = con.execute(f"select count(*) from {contract.table}").fetchall()[0][0]
@@ -166,26 +210,123 @@ class ExpectationRunner:
         rules = quality_config()["validity"].get(contract.name, [])
         rules = [r for r in rules if policy.is_collected(contract.name, r["column"])]
         measured = [c for c in contract.critical_columns if policy.is_collected(contract.name, c.name)]
-        frame = _frame(con, contract, rules, measured)
-        if frame is None:
+        if not measured and not rules:
             rows = con.execute(f"select count(*) from {contract.table}").fetchall()[0][0]
             return [_unmeasured(contract, c, rows, policy, NOT_COLLECTED) for c in contract.critical_columns], []
-        suite = gx.ExpectationSuite(name=contract.name)
-        for column in measured:
-            suite.add_expectation(
-                gx.expectations.ExpectColumnValuesToNotBeNull(
-                    column="c__" + column.name, mostly=field_target(contract, column, policy)
+        targets = {c.name: field_target(contract, c, policy) for c in measured}
+        counts, rows = self._counts(con, _Suite(contract, measured, rules, targets), recount)
+
+        completeness, validity = [], []
+        for column in contract.critical_columns:
+            if column not in measured:
+                completeness.append(_unmeasured(contract, column, rows, policy, NOT_COLLECTED))
+                continue
+            completeness.append(
+                FieldCompleteness(
+                    source=contract.source,
+                    entity=contract.entity,
+                    field=column.name,
+                    rows=rows,
+                    complete_rows=rows - counts.get("c__" + column.name, Counts()).unexpected,
+                    target=field_target(contract, column, policy),
+                    severity=field_severity(contract, column, policy),
+                    empty_allowed=empty_allowed,
                 )
             )
         for rule in rules:
-            column, mostly = "v__" + rule["column"], float(rule.get("mostly", 1.0))
+            c = counts.get("v__" + rule["column"], Counts())
+            validity.append(
+                RuleResult(
+                    source=contract.source,
+                    entity=contract.entity,
+                    field=rule["column"],
+                    rule=_rule_text(rule),
+                    checked_rows=c.element - c.missing,
+                    failing_rows=c.unexpected,
+                    mostly=float(rule.get("mostly", 1.0)),
+                    passed=_rule_passed(c, float(rule.get("mostly", 1.0))),
+                )
+            )
+        return completeness, validity
+
+    def _counts(self, con: duckdb.DuckDBPyConnection, suite: _Suite, recount: bool) -> tuple[dict[str, Counts], int]:
+        """GX's counts per frame column summed over the entity's drops, validating only the drops no stored
+        group covers (module docstring); and the entity's rows."""
+        ensure_meta(con)
+        contract = suite.contract
+        entity, digest = contract.name, _suite_digest(contract, suite.measured, suite.rules)
+        current = dict(
+            con.execute(f"select coalesce(_drop_id, ''), count(*) from {contract.table} group by all").fetchall()
+        )
+        groups: dict[str, dict[str, int]] = {}
+        for group_id, drop_id, rows in con.execute(
+            "select group_id, drop_id, rows from meta.dq_validated_drops where entity = ? and suite_digest = ?",
+            [entity, digest],
+        ).fetchall():
+            groups.setdefault(group_id, {})[drop_id] = rows
+        if recount:
+            groups = {}
+        valid = [g for g, drops in groups.items() if all(current.get(d) == n for d, n in drops.items())]
+        covered = {d for g in valid for d in groups[g]}
+        stale = sorted(d for d in current if d not in covered)
+        new_counts = self._run_suite(con, suite, stale) if stale else {}
+
+        new_group = uuid.uuid4().hex
+        con.execute("begin transaction")
+        con.execute(
+            "delete from meta.dq_validated_counts where group_id in (select group_id from meta.dq_validated_drops "
+            "where entity = ? and not list_contains(?, group_id))",
+            [entity, valid],
+        )
+        con.execute(
+            "delete from meta.dq_validated_drops where entity = ? and not list_contains(?, group_id)", [entity, valid]
+        )
+        if stale:
+            insert_rows(
+                con,
+                "insert into meta.dq_validated_drops values (?, ?, ?, ?, ?)",
+                [[entity, digest, new_group, d, current[d]] for d in stale],
+            )
+            insert_rows(
+                con,
+                "insert into meta.dq_validated_counts values (?, ?, ?, ?, ?)",
+                [[new_group, item, c.element, c.missing, c.unexpected] for item, c in new_counts.items()],
+            )
+        con.execute("commit")
+        totals = {
+            item: Counts(int(e), int(m), int(u))
+            for item, e, m, u in con.execute(
+                "select item, sum(element_count), sum(missing_count), sum(unexpected_count) "
+                "from meta.dq_validated_counts where group_id in "
+                "(select group_id from meta.dq_validated_drops where entity = ?) group by item",
+                [entity],
+            ).fetchall()
+        }
+        return totals, sum(current.values())
+
+    def _run_suite(self, con: duckdb.DuckDBPyConnection, suite_of: _Suite, drops: list[str]) -> dict[str, Counts]:
+        """One GX validation of the rows of `drops`: element, missing and unexpected counts per frame column."""
+        gx = self.gx
+        contract, measured, rules, targets = suite_of.contract, suite_of.measured, suite_of.rules, suite_of.targets
+        frame = _frame(con, contract, rules, measured, drops)
+        suite = gx.ExpectationSuite(name=contract.name)
+        for column in measured:
+            # the verdict that counts is applied to the sums (validate); GX's is the one of these drops
+            suite.add_expectation(
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="c__" + column.name, mostly=targets[column.name])
+            )
+        for rule in rules:
+            column = "v__" + rule["column"]
             if "regex" in rule:
                 expectation = gx.expectations.ExpectColumnValuesToMatchRegex(
-                    column=column, regex=rule["regex"], mostly=mostly
+                    column=column, regex=rule["regex"], mostly=float(rule.get("mostly", 1.0))
                 )
             else:
                 expectation = gx.expectations.ExpectColumnValuesToBeBetween(
-                    column=column, min_value=rule.get("min"), max_value=rule.get("max"), mostly=mostly
+                    column=column,
+                    min_value=rule.get("min"),
+                    max_value=rule.get("max"),
+                    mostly=float(rule.get("mostly", 1.0)),
                 )
             suite.add_expectation(expectation)
         suite = self.context.suites.add_or_update(suite)
@@ -200,43 +341,14 @@ class ExpectationRunner:
         # Results and Data Docs live outside the warehouse: counts only, never the values that failed
         # (GX lists up to 20 by default, raw emails and phones among them, even for passing checks).
         result = definition.run(batch_parameters={"dataframe": frame}, result_format=_COUNTS_ONLY)
-
-        completeness, validity = [], []
-        by_column = {r.expectation_config.kwargs["column"]: r for r in result.results}
-        rows = len(frame)
-        for column in contract.critical_columns:
-            if column not in measured:
-                completeness.append(_unmeasured(contract, column, rows, policy, NOT_COLLECTED))
-                continue
-            r = by_column["c__" + column.name]
-            completeness.append(
-                FieldCompleteness(
-                    source=contract.source,
-                    entity=contract.entity,
-                    field=column.name,
-                    rows=rows,
-                    complete_rows=rows - int(r.result.get("unexpected_count") or 0),
-                    target=field_target(contract, column, policy),
-                    severity=field_severity(contract, column, policy),
-                    empty_allowed=empty_allowed,
-                )
+        return {
+            r.expectation_config.kwargs["column"]: Counts(
+                int(r.result.get("element_count") or 0),
+                int(r.result.get("missing_count") or 0),
+                int(r.result.get("unexpected_count") or 0),
             )
-        for rule in rules:
-            r = by_column["v__" + rule["column"]]
-            checked = int(r.result.get("element_count") or 0) - int(r.result.get("missing_count") or 0)
-            validity.append(
-                RuleResult(
-                    source=contract.source,
-                    entity=contract.entity,
-                    field=rule["column"],
-                    rule=_rule_text(rule),
-                    checked_rows=checked,
-                    failing_rows=int(r.result.get("unexpected_count") or 0),
-                    mostly=float(rule.get("mostly", 1.0)),
-                    passed=bool(r.success),
-                )
-            )
-        return completeness, validity
+            for r in result.results
+        }
 
     def build_docs(self) -> Path | None:
         self.context.build_data_docs()

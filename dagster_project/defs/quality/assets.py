@@ -9,6 +9,7 @@ from dagster_project.contracts import load_contracts
 from dagster_project.defs.ingest.assets import raw_asset_key
 from dagster_project.deployment import load_policy
 from dagster_project.ingest.inventory import record_stray_entries
+from dagster_project.publish.fingerprint import FORCE_TAG
 from dagster_project.quality.config import quality_config, severity
 from dagster_project.quality.delivery import delivery_status, new_files_this_run, quarantine_shares
 from dagster_project.quality.expectations import ExpectationRunner, record_results, recorded_results
@@ -89,16 +90,20 @@ def _completeness_result(name: str, fields: list) -> dg.AssetCheckResult:
     can_subset=True,  # yields nothing when nothing changed since the published snapshot
 )
 def dq_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Validate every entity with GX and append the results to meta (dbt publishes them as marts)."""
+    """Validate every entity with GX (the drops not counted yet) and append the results to meta (dbt
+    publishes them as marts)."""
     if skip_unchanged(context, warehouse, "quality validation"):
         return
     runner = ExpectationRunner(Path(warehouse.path).parent / "gx")
     all_fields, all_rules = [], []
     policy = load_policy()
+    recount = context.run.tags.get(FORCE_TAG) == "true"  # a forced run counts every drop again
     with warehouse.connect() as con:
         deliveries = delivery_status(con)
         for name, contract in load_contracts().items():
-            fields, rules = runner.validate(con, contract, policy, empty_allowed=deliveries[name].passed)
+            fields, rules = runner.validate(
+                con, contract, policy, empty_allowed=deliveries[name].passed, recount=recount
+            )
             all_fields += fields
             all_rules += rules
         record_results(con, context.run.run_id, all_fields, all_rules)
