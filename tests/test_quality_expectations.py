@@ -124,3 +124,27 @@ def test_changed_expectations_count_every_drop_again(con, raw_dir, tmp_path, mon
     monkeypatch.setattr(expectations, "quality_config", lambda: stricter)
     _, rules = runner.validate(con, accounts)
     assert [(v.rule, v.checked_rows, v.failing_rows, v.passed) for v in rules] == [(">= 200", 4, 4, False)]
+
+
+def test_drops_are_validated_in_batches_of_bounded_rows(con, raw_dir, tmp_path, monkeypatch):
+    """A first load is cut into batches of at most max_rows_per_validation rows, one GX frame each (a drop
+    larger than that is a batch alone); the figures are the same sums."""
+    from dagster_project.quality import expectations
+
+    assert expectations.batches(["d1", "d2", "d3", "d4"], {"d1": 3, "d2": 2, "d3": 6, "d4": 1}, 5) == [
+        ["d1", "d2"],
+        ["d3"],
+        ["d4"],
+    ]
+    accounts = load_contracts()["crm.accounts"]
+    header = [c for c in accounts.column_names if c != "payment_terms_days"]
+    for month, ids in (("01", range(0, 3)), ("02", range(3, 5)), ("03", range(5, 9))):
+        rows = [_account(i, "" if i in (1, 6) else "制造") for i in ids]
+        write_drop(raw_dir, "crm.accounts", f"accounts_2025-{month}-28.csv", csv_text(header, rows))
+    load_entity(con, accounts, raw_dir)
+    config = expectations.quality_config()
+    monkeypatch.setattr(expectations, "quality_config", lambda: {**config, "max_rows_per_validation": 5})
+    fields, _ = ExpectationRunner(tmp_path / "gx").validate(con, accounts)
+    assert next((f.rows, f.complete_rows) for f in fields if f.field == "industry") == (9, 7)
+    sizes = [n for (n,) in con.execute("select sum(rows) from meta.dq_validated_drops group by group_id").fetchall()]
+    assert sum(sizes) == 9 and len(sizes) >= 2 and max(sizes) <= 5  # never more than 5 rows in one frame

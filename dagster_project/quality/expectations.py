@@ -147,6 +147,20 @@ class _Suite:
     targets: dict[str, float]
 
 
+def batches(drops: list[str], rows: dict[str, int], limit: int) -> list[list[str]]:
+    """The drops in order, cut into batches of at most `limit` rows (a larger drop is a batch alone): one GX
+    run each, so the frame in memory stays bounded however large a first load is."""
+    out: list[list[str]] = []
+    size = 0
+    for drop in drops:
+        if not out or size + rows[drop] > limit:
+            out.append([])
+            size = 0
+        out[-1].append(drop)
+        size += rows[drop]
+    return out
+
+
 def _rule_passed(counts: Counts, mostly: float) -> bool:
     """GX's verdict for a value rule: empty values are not judged; no value at all passes."""
     checked = counts.element - counts.missing
@@ -269,9 +283,11 @@ class ExpectationRunner:
         valid = [g for g, drops in groups.items() if all(current.get(d) == n for d, n in drops.items())]
         covered = {d for g in valid for d in groups[g]}
         stale = sorted(d for d in current if d not in covered)
-        new_counts = self._run_suite(con, suite, stale) if stale else {}
+        limit = int(quality_config()["max_rows_per_validation"])
+        new_groups = [
+            (uuid.uuid4().hex, batch, self._run_suite(con, suite, batch)) for batch in batches(stale, current, limit)
+        ]
 
-        new_group = uuid.uuid4().hex
         con.execute("begin transaction")
         con.execute(
             "delete from meta.dq_validated_counts where group_id in (select group_id from meta.dq_validated_drops "
@@ -281,16 +297,16 @@ class ExpectationRunner:
         con.execute(
             "delete from meta.dq_validated_drops where entity = ? and not list_contains(?, group_id)", [entity, valid]
         )
-        if stale:
+        for group_id, batch, counts in new_groups:
             insert_rows(
                 con,
                 "insert into meta.dq_validated_drops values (?, ?, ?, ?, ?)",
-                [[entity, digest, new_group, d, current[d]] for d in stale],
+                [[entity, digest, group_id, d, current[d]] for d in batch],
             )
             insert_rows(
                 con,
                 "insert into meta.dq_validated_counts values (?, ?, ?, ?, ?)",
-                [[new_group, item, c.element, c.missing, c.unexpected] for item, c in new_counts.items()],
+                [[group_id, item, c.element, c.missing, c.unexpected] for item, c in counts.items()],
             )
         con.execute("commit")
         totals = {
