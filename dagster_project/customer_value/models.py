@@ -109,25 +109,25 @@ def _gradient_and_hessian(pm_model: Any, dlogp: Any, point: dict[str, np.ndarray
     return gradient, (hessian + hessian.T) / 2
 
 
-def _newton_step(gradient: np.ndarray, hessian: np.ndarray) -> np.ndarray | None:
-    """(-H)^-1 g, the step to the maximum of the local quadratic; None where the Hessian is not negative
-    definite (not near a maximum)."""
+def _newton_step(gradient: np.ndarray, hessian: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """(-H)^-1 g, the step to the maximum of the local quadratic, and the log-likelihood it would add,
+    g' (-H)^-1 g / 2; (None, inf) where the Hessian is not negative definite (not near a maximum)."""
     if not np.all(np.isfinite(hessian)) or np.max(np.linalg.eigvalsh(hessian)) >= 0:
-        return None
-    return np.linalg.solve(-hessian, gradient)
+        return None, float("inf")
+    step = np.linalg.solve(-hessian, gradient)
+    return step, float(gradient @ step) / 2
 
 
 def _log_likelihood_and_newton_gain(model: Any, params: dict[str, float]) -> tuple[float, float, float]:
     """At the fitted parameters, in the optimiser's coordinates (log of each parameter): the log posterior
     (= log-likelihood under flat priors), the largest |gradient|, and the log-likelihood one more Newton
-    step would add, g' (-H)^-1 g / 2 (inf when the Hessian, taken by central differences of the gradient,
-    is not negative definite, i.e. the point is not a maximum)."""
+    step would add (inf when the Hessian, taken by central differences of the gradient, is not negative
+    definite, i.e. the point is not a maximum)."""
     pm_model = model.model
     point = _to_point(pm_model, params)
     log_likelihood = float(pm_model.compile_logp(jacobian=False)(point))
     gradient, hessian = _gradient_and_hessian(pm_model, pm_model.compile_dlogp(jacobian=False), point)
-    step = _newton_step(gradient, hessian)
-    gain = float("inf") if step is None else float(gradient @ step) / 2
+    _, gain = _newton_step(gradient, hessian)
     return log_likelihood, float(np.max(np.abs(gradient))), gain
 
 
@@ -142,9 +142,9 @@ def _polish(model: Any, names: tuple[str, ...], fit_config: dict[str, Any]) -> d
     logp, dlogp = pm_model.compile_logp(jacobian=False), pm_model.compile_dlogp(jacobian=False)
     point = _to_point(pm_model, _fitted(model, names))
     order = [v.name for v in pm_model.value_vars]
-    for _ in range(int(fit_config.get("newton_steps", 0))):
-        step = _newton_step(*_gradient_and_hessian(pm_model, dlogp, point))
-        if step is None or float(np.asarray(dlogp(point), dtype=float) @ step) / 2 <= fit_config["max_newton_gain"]:
+    for _ in range(int(fit_config["newton_steps"])):
+        step, gain = _newton_step(*_gradient_and_hessian(pm_model, dlogp, point))
+        if step is None or gain <= fit_config["max_newton_gain"]:
             break
         current, scale = float(logp(point)), 1.0
         while scale >= 1 / 64:
