@@ -7,7 +7,12 @@ import io
 from pathlib import Path
 
 import pytest
-from bi_fixtures import fresh_database, postgres_dsn, small_company_snapshot  # noqa: F401 (fixtures)
+from bi_fixtures import (  # noqa: F401 (fixtures)
+    fresh_database,
+    old_duckdb_cli,
+    postgres_dsn,
+    small_company_snapshot,
+)
 
 from dagster_project.contracts import load_contracts
 from dagster_project.warehouse import connect

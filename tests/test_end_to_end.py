@@ -180,6 +180,8 @@ def test_readers_of_the_snapshot_never_fail_during_a_run(site):
     rounds, failures = (int(x) for x in report.split())
     assert rounds >= 3 and failures == 0
     assert (base / "bi" / "snapshot.json").read_text() != before  # the run published a new snapshot
+    # a forced run builds the snapshot whole, not from the previous one
+    assert json.loads((base / "bi" / "snapshot.json").read_text())["rebuilt_because"] == "a full rebuild was asked for"
 
 
 READER = """

@@ -6,38 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# The oldest DuckDB CLI on PyPI (duckdb-cli 1.4.4) and the newest 1.x (1.5.6): both read storage v1.0.0
-OLD_CLIS = ["1.4.4", "1.5.6"]
-
-
-@pytest.fixture(scope="session", params=OLD_CLIS)
-def old_duckdb_cli(request, tmp_path_factory) -> Path:
-    """The DuckDB CLI of a 1.x release, from PyPI's duckdb-cli package, in a virtualenv of its own."""
-    venv = tmp_path_factory.mktemp(f"duckdb-cli-{request.param}")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run(
-        [
-            str(venv / "bin" / "pip"),
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            f"duckdb-cli=={request.param}",
-        ],
-        check=True,
-        timeout=300,
-    )
-    cli = venv / "bin" / "duckdb"
-    cli.chmod(0o755)  # the wheel ships the binary as data; older pips leave it without the exec bit
-    version = subprocess.run([str(cli), "--version"], capture_output=True, text=True, check=True).stdout
-    assert version.startswith(f"v{request.param}"), version
-    return cli
 
 
 def test_a_duckdb_1x_cli_opens_the_snapshot_and_reads_every_mart(old_duckdb_cli, small_company_snapshot):

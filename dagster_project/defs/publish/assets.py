@@ -6,7 +6,7 @@ import dagster as dg
 
 from dagster_project.defs.quality.assets import AUDIT_KEY, DELIVERY_KEY, DQ_KEY, ORPHANS_KEY
 from dagster_project.publish.cleanup import remove_partial_snapshot
-from dagster_project.publish.fingerprint import inputs_fingerprint
+from dagster_project.publish.fingerprint import FORCE_TAG, inputs_fingerprint
 from dagster_project.publish.keys import primary_keys_from_file
 from dagster_project.publish.postgres import postgres_config, postgres_dsn, publish_to_postgres
 from dagster_project.publish.snapshot import publish_snapshot
@@ -34,14 +34,19 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         try:
             with warehouse.connect() as con:
                 result = publish_snapshot(
-                    con, bi_dir, run_id=context.run.run_id, inputs_fingerprint=inputs_fingerprint(con)
+                    con,
+                    bi_dir,
+                    run_id=context.run.run_id,
+                    inputs_fingerprint=inputs_fingerprint(con),
+                    rebuild=context.run.tags.get(FORCE_TAG) == "true",  # a forced run rebuilds every mart
                 )
         except BaseException:
             # a failed publish (disk full, ...) leaves nothing behind; the published snapshot is intact
             for name in remove_partial_snapshot(bi_dir):
                 context.log.warning(f"removed {name}, left by the failed publish")
             raise
-        context.log.info(f"published {len(result.tables)} marts to {result.database}")
+        how = f"built whole: {result.rebuilt_because}" if result.rebuilt_because else f"{len(result.reused)} unchanged"
+        context.log.info(f"published {len(result.tables)} marts to {result.database} ({how})")
         return dg.MaterializeResult(
             metadata={
                 "snapshot": dg.MetadataValue.path(str(result.database)),
@@ -49,6 +54,9 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 "snapshot_id": result.snapshot_id,
                 "marts": len(result.tables),
                 "rows": sum(result.tables.values()),
+                "marts_rewritten": len(result.tables) - len(result.reused),
+                "marts_unchanged": len(result.reused),
+                "built_whole_because": result.rebuilt_because or "no: built from the previous snapshot",
                 "hashed_columns": ", ".join(result.hashed_columns) or "none",
                 "dropped_columns": ", ".join(result.dropped_columns) or "none",
             }
