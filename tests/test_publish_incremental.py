@@ -4,6 +4,7 @@ changed ones rewritten, gone ones dropped, and the result reads exactly as a sna
 import hashlib
 import json
 import subprocess
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -156,3 +157,57 @@ def test_a_duckdb_1x_cli_reads_a_snapshot_built_from_the_previous_one(con, tmp_p
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["300", "1"]
+
+
+def _facts(con, rows: list[tuple]) -> None:
+    con.execute("create or replace table marts.fct_touch (touch_id varchar, amount integer, _loaded_at timestamp)")
+    con.executemany("insert into marts.fct_touch values (?, ?, ?)", rows)
+
+
+def test_a_keyed_mart_takes_its_new_rows_and_falls_back_to_a_whole_copy_when_they_do_not_add_up(con, tmp_path, salted):
+    make_marts(con, 100)
+    day1, day2, day3 = "2026-10-01 08:00:00", "2026-10-02 08:00:00", "2026-10-03 08:00:00"
+    _facts(con, [("T1", 10, day1), ("T2", 20, day1), ("T3", 30, day1)])
+    keys = {"fct_touch": ["touch_id"], "dim_contact": ["contact_id"]}
+    bi = tmp_path / "bi"
+    publish_snapshot(con, bi, run_id="r1", keys=keys)
+
+    # a new day: T2 re-delivered with a new amount, T4 new; the contact's email changed (hashed column)
+    con.execute("update marts.fct_touch set amount = 21, _loaded_at = ? where touch_id = 'T2'", [day2])
+    con.execute("insert into marts.fct_touch values ('T4', 40, ?)", [day2])
+    con.execute("update marts.dim_contact set email = 'new@example.cn'")
+    second = publish_snapshot(con, bi, run_id="r2", keys=keys)
+
+    assert second.updated == ["fct_touch"]  # by its new rows; dim_contact hashes emails: copied whole
+    assert second.reused == ["kpi"] and second.tables["fct_touch"] == 4
+    assert published(bi)["tables"]["fct_touch"] == [
+        ("T1", 10, datetime(2026, 10, 1, 8)),
+        ("T2", 21, datetime(2026, 10, 2, 8)),
+        ("T3", 30, datetime(2026, 10, 1, 8)),
+        ("T4", 40, datetime(2026, 10, 2, 8)),
+    ]
+    assert published(bi) == published_whole(con, tmp_path / "whole2")
+
+    # changed without a newer load time (re-converted at a late rate) and a deleted row: the new rows
+    # alone do not give the mart's rows, so it is copied whole
+    con.execute("update marts.fct_touch set amount = 11 where touch_id = 'T1'")
+    con.execute("insert into marts.fct_touch values ('T5', 50, ?)", [day3])
+    third = publish_snapshot(con, bi, run_id="r3", keys=keys)
+    assert third.updated == [] and "fct_touch" not in third.reused
+    assert ("T1", 11, datetime(2026, 10, 1, 8)) in published(bi)["tables"]["fct_touch"]
+    assert published(bi) == published_whole(con, tmp_path / "whole3")
+
+    con.execute("delete from marts.fct_touch where touch_id = 'T3'")
+    fourth = publish_snapshot(con, bi, run_id="r4", keys=keys)
+    assert fourth.updated == [] and fourth.tables["fct_touch"] == 4
+    assert published(bi) == published_whole(con, tmp_path / "whole4")
+
+    # without a declared key the mart is copied whole
+    con.execute("insert into marts.fct_touch values ('T6', 60, '2026-10-04 08:00:00')")
+    assert publish_snapshot(con, bi, run_id="r5").updated == []
+    assert published(bi) == published_whole(con, tmp_path / "whole5")
+
+
+def published_whole(con, bi) -> dict:
+    publish_snapshot(con, bi, run_id="whole", rebuild=True)
+    return published(bi)

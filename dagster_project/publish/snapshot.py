@@ -13,9 +13,11 @@ the new snapshot a new inode and never touches the one they hold, so they never 
 A publish starts from a copy of the previous snapshot and rewrites only the marts whose content
 changed. Each mart's digest is kept in snapshot.json: its row count and an order-free sum of row
 hashes, its published columns and types, its descriptions, and the salt when it hashes a column.
-An unchanged mart keeps its table and its Parquet file (hard-linked); a mart gone from the
-warehouse is dropped. The snapshot is built from scratch when the previous one is missing or of
-another format, when freed space passes `compact_above_free_fraction` of the file, or on a forced run.
+An unchanged mart keeps its table and its Parquet file (hard-linked); a changed mart with a key
+and a load time takes its new rows only, if that yields the mart's rows exactly (else it is
+copied whole); a mart gone from the warehouse is dropped. The snapshot is built from scratch when
+the previous one is missing or of another format, when freed space passes
+`compact_above_free_fraction` of the file, or on a forced run.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class PublishResult:
     bi_dir: Path
     tables: dict[str, int] = field(default_factory=dict)  # mart -> rows
     reused: list[str] = field(default_factory=list)  # marts unchanged since the previous snapshot
+    updated: list[str] = field(default_factory=list)  # marts brought up to date by their new rows only
     rebuilt_because: str | None = None  # why the snapshot was built from scratch (None: incremental)
     hashed_columns: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
@@ -128,32 +131,100 @@ def _copy_descriptions(con: duckdb.DuckDBPyConnection, schema: str, table: str, 
             con.execute(f"comment on column {target}.{quote(name)} is {literal(comment)}")
 
 
-def _digest(con: duckdb.DuckDBPyConnection, schema: str, table: str, select: str, salt: str) -> str:
-    """What the snapshot's copy of a mart would hold, in one string: its published columns (the
-    select list, with the hashing rules) and their types, its descriptions, the salt (when a column
-    is hashed), and its rows as a count and an order-free sum of row hashes (64 bits per row: a
-    change goes unseen with odds 2^-64). DuckDB's version is part of it: its hash may change."""
-    source = f"{schema}.{quote(table)}"
-    columns = con.execute(
-        "select column_name, data_type, comment from duckdb_columns() where database_name = current_database() "
-        "and schema_name = ? and table_name = ? order by column_index",
-        [schema, table],
-    ).fetchall()
+@dataclass
+class Digest:
+    """What the snapshot's copy of a mart holds, in one string (`value`), and its row figures."""
+
+    value: str
+    rows: int
+    hash_sum: int
+
+
+def _row_figures(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> tuple[int, int]:
+    """Row count and the order-free sum of the rows' 64-bit hashes over `columns`."""
+    row_hash = f"hash({', '.join(quote(c) for c in columns)})"
+    rows, hash_sum = fetch_one(con, f"select count(*), coalesce(sum({row_hash}::hugeint), 0) from {relation}")
+    return rows, int(hash_sum)
+
+
+def _digest(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, select: str, published: list[str], salt: str
+) -> Digest:
+    """The digest of a mart's copy: its published columns (the select list, with the hashing rules)
+    and their types and descriptions, the table's description, the salt (when a column is hashed),
+    and its rows as a count and an order-free sum of row hashes (64 bits per row: a change goes
+    unseen with odds 2^-64). DuckDB's version is part of it: its hash may change."""
+    columns = [
+        c
+        for c in con.execute(
+            "select column_name, data_type, comment from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = ? order by column_index",
+            [schema, table],
+        ).fetchall()
+        if c[0] in published
+    ]
     comment = fetch_one(
         con,
         "select comment from duckdb_tables() where database_name = current_database() and schema_name = ? "
         "and table_name = ?",
         [schema, table],
     )
-    row_hash = f"hash({', '.join(quote(c[0]) for c in columns)})"
-    rows, hash_sum = fetch_one(con, f"select count(*), coalesce(sum({row_hash}::hugeint), 0) from {source}")
+    rows, hash_sum = _row_figures(con, f"{schema}.{quote(table)}", published)
     salt_digest = hashlib.sha256(salt.encode()).hexdigest() if "$salt" in select else None  # hashed columns only
     basis = json.dumps(
         [duckdb.__version__, select, columns, comment, salt_digest, rows, str(hash_sum)],
         ensure_ascii=False,
         default=str,
     )
-    return hashlib.sha256(basis.encode()).hexdigest()
+    return Digest(hashlib.sha256(basis.encode()).hexdigest(), rows, hash_sum)
+
+
+def _apply_new_rows(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    copy: str,
+    select: str,
+    key: list[str],
+    published: list[str],
+    expected: Digest,
+) -> bool:
+    """Bring the previous copy of a keyed mart up to date by its new rows only: the rows whose
+    watermark (the load time, `delta_watermark_column`) is at or past the copy's newest replace the
+    copy's rows of the same key. True when the copy then holds exactly the mart's rows (same count
+    and row-hash sum); False, and the copy is to be rewritten, when it does not (rows deleted, or
+    changed without a newer load time, e.g. re-converted at a late exchange rate)."""
+    watermark = quote(publish_config()["delta_watermark_column"])
+    (since,) = fetch_one(con, f"select max({watermark}) from {copy}")
+    if since is None:
+        return False
+    con.execute(
+        f"create or replace temp table _s2s_new_rows as select {select} from {source} where {watermark} >= ?", [since]
+    )
+    try:
+        matches = " and ".join(f"{copy}.{quote(k)} = _s2s_new_rows.{quote(k)}" for k in key)
+        con.execute(f"delete from {copy} using _s2s_new_rows where {matches}")
+        con.execute(f"insert into {copy} by name select * from _s2s_new_rows")
+    finally:
+        con.execute("drop table if exists _s2s_new_rows")
+    return _row_figures(con, copy, published) == (expected.rows, expected.hash_sum)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = ? order by column_index",
+            [schema, table],
+        ).fetchall()
+    ]
+
+
+def _same_columns(con: duckdb.DuckDBPyConnection, source: str, copy: str, published: list[str]) -> bool:
+    """The copy has the mart's published columns, in order, with the same types."""
+    described = con.execute(f"select column_name, column_type from (describe {source})").fetchall()
+    wanted = [c for c in described if c[0] in published]
+    return wanted == con.execute(f"select column_name, column_type from (describe {copy})").fetchall()
 
 
 def _previous(bi_dir: Path, schema: str, storage: str) -> tuple[dict | None, str | None]:
@@ -214,10 +285,12 @@ def publish_snapshot(
     inputs_fingerprint: str | None = None,
     *,
     rebuild: bool = False,
+    keys: dict[str, list[str]] | None = None,
 ) -> PublishResult:
     """Copy schema `marts` of the open warehouse into a new snapshot and swap it in; the snapshot's
     manifest records the fingerprint of the inputs it was built from (see publish/fingerprint.py).
-    Marts unchanged since the previous snapshot are kept from it; `rebuild` builds every one again."""
+    Marts unchanged since the previous snapshot are kept from it, marts with a key (`keys`: mart ->
+    key columns) take their new rows only where that gives the same rows; `rebuild` builds all anew."""
     config = publish_config()
     schema = config["schema"]
     bi_dir = bi_dir.absolute()
@@ -262,20 +335,38 @@ def publish_snapshot(
             con.execute(f"create schema bi_snapshot.{schema}")
         digests: dict[str, str] = {}
         for table in tables:
-            hashed_before = len(result.hashed_columns)
+            hashed_before, dropped_before = len(result.hashed_columns), len(result.dropped_columns)
             select = _select_list(con, schema, table, result)
-            digests[table] = _digest(con, schema, table, select, salt)
+            dropped = {c.split(".", 1)[1] for c in result.dropped_columns[dropped_before:]}
+            published = [c for c in _columns(con, schema, table) if c not in dropped]
+            digest = _digest(con, schema, table, select, published, salt)
+            digests[table] = digest.value
             parquet = build / "parquet" / f"{table}.parquet"
-            if previous and previous["digests"].get(table) == digests[table]:
+            if previous and previous["digests"].get(table) == digest.value:
                 _link_or_copy(versions / previous["snapshot_id"] / "parquet" / parquet.name, parquet)
                 result.tables[table] = previous["tables"][table]
                 result.reused.append(table)
                 continue
-            copy = f"bi_snapshot.{schema}.{quote(table)}"
-            params = {"salt": salt} if len(result.hashed_columns) > hashed_before else {}
-            con.execute(f"create or replace table {copy} as select {select} from {schema}.{quote(table)}", params)
+            source, copy = f"{schema}.{quote(table)}", f"bi_snapshot.{schema}.{quote(table)}"
+            hashed = len(result.hashed_columns) > hashed_before
+            key = (keys or {}).get(table)
+            # new rows only: a keyed mart with a load time, already in the copy, no hashed column
+            # (whose values depend on the salt), and the same columns and types as there
+            if (
+                previous
+                and table in previous["digests"]
+                and key
+                and not hashed
+                and publish_config()["delta_watermark_column"] in published
+                and _same_columns(con, source, copy, published)
+                and _apply_new_rows(con, source, copy, select, key, published, digest)
+            ):
+                result.updated.append(table)
+            else:
+                params = {"salt": salt} if hashed else {}
+                con.execute(f"create or replace table {copy} as select {select} from {source}", params)
             _copy_descriptions(con, schema, table, copy)
-            result.tables[table] = fetch_one(con, f"select count(*) from {copy}")[0]
+            result.tables[table] = digest.rows
             con.execute(f"copy {copy} to {literal(str(parquet))} (format parquet)")
         for gone in sorted(set(previous["digests"]) - set(tables)) if previous else []:
             con.execute(f"drop table if exists bi_snapshot.{schema}.{quote(gone)}")
@@ -294,6 +385,7 @@ def publish_snapshot(
         "built_from": previous["snapshot_id"] if previous else None,
         "rebuilt_because": result.rebuilt_because,
         "reused": result.reused,
+        "updated_by_new_rows": result.updated,
         "digests": digests,
     }
     (build / "snapshot.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")

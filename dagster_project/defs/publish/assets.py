@@ -28,6 +28,8 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
         description="Schema marts copied to the BI snapshot (DuckDB file + Parquet), swapped in atomically.",
     )
     def marts_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        from dagster_project.defs.dbt.assets import dbt_project
+
         bi_dir = Path(warehouse.bi_dir)
         for name in remove_partial_snapshot(bi_dir):  # left by a killed publish
             context.log.info(f"removed {name}, left by an unfinished publish")
@@ -39,13 +41,18 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
                     run_id=context.run.run_id,
                     inputs_fingerprint=inputs_fingerprint(con),
                     rebuild=context.run.tags.get(FORCE_TAG) == "true",  # a forced run rebuilds every mart
+                    keys=primary_keys_from_file(dbt_project.manifest_path),
                 )
         except BaseException:
             # a failed publish (disk full, ...) leaves nothing behind; the published snapshot is intact
             for name in remove_partial_snapshot(bi_dir):
                 context.log.warning(f"removed {name}, left by the failed publish")
             raise
-        how = f"built whole: {result.rebuilt_because}" if result.rebuilt_because else f"{len(result.reused)} unchanged"
+        how = (
+            f"built whole: {result.rebuilt_because}"
+            if result.rebuilt_because
+            else f"{len(result.reused)} unchanged, {len(result.updated)} by their new rows"
+        )
         context.log.info(f"published {len(result.tables)} marts to {result.database} ({how})")
         return dg.MaterializeResult(
             metadata={
@@ -54,7 +61,8 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 "snapshot_id": result.snapshot_id,
                 "marts": len(result.tables),
                 "rows": sum(result.tables.values()),
-                "marts_rewritten": len(result.tables) - len(result.reused),
+                "marts_copied_whole": len(result.tables) - len(result.reused) - len(result.updated),
+                "marts_by_new_rows": ", ".join(result.updated) or "none",
                 "marts_unchanged": len(result.reused),
                 "built_whole_because": result.rebuilt_because or "no: built from the previous snapshot",
                 "hashed_columns": ", ".join(result.hashed_columns) or "none",
