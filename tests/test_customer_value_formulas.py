@@ -138,3 +138,35 @@ def test_with_q_at_most_one_the_observed_mean_of_repeat_buyers_stands_in() -> No
     assert (population_mean, source) == (35.0, "observed_repeat_buyers")
     assert list(individual) == [True, True, False]
     assert value == pytest.approx([330 / 11.9, 390 / 5.9, 35.0], rel=1e-12)
+
+
+def test_discounted_values_equal_the_library_s_customer_lifetime_value(monkeypatch) -> None:
+    """discounted_values evaluates every month in blocks of customers (ROWS_PER_CALL); its figures are
+    those of pymc_marketing.clv.customer_lifetime_value, which calls the model once per month."""
+    from pymc_marketing.clv import BetaGeoModel
+    from pymc_marketing.clv.utils import customer_lifetime_value
+
+    from dagster_project.customer_value import scoring
+
+    summary = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(7)],
+            "frequency": [0.0, 2.0, 1.0, 5.0, 0.0, 3.0, 9.0],
+            "recency": [0.0, 20.0, 3.0, 200.0, 0.0, 40.0, 350.0],
+            "T": [30.0, 30.0, 90.0, 400.0, 5.0, 41.0, 365.0],
+        }
+    )
+    bg = fitted(BetaGeoModel, {"r": R, "alpha": ALPHA, "a": A, "b": B}, summary, "bg_nbd")
+    value = np.array([30.0, 26.5, 12.0, 80.0, 30.0, 1.0, 400.0])
+    monkeypatch.setattr(scoring, "ROWS_PER_CALL", 3 * 24)  # blocks of 3 customers: 3 calls
+    twelve, twenty_four = scoring.discounted_values(bg, summary, value, [12, 24], annual_rate=0.10)
+    for months, ours in ((12, twelve), (24, twenty_four)):
+        library = customer_lifetime_value(
+            bg.model,
+            summary.assign(future_spend=value),
+            future_t=months,
+            discount_rate=monthly_rate(0.10),
+            time_unit="D",
+        )
+        assert ours == pytest.approx(np.asarray(library.values, dtype=float).reshape(-1), rel=1e-12)
+    assert (twenty_four > twelve).all()

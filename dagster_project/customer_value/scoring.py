@@ -9,7 +9,8 @@
   population_mean_value).
 - predicted_clv_12m: sum over months m = 1..12 (30 days each, the library's month) of
   expected_purchase_value x (E[Y(30 m)] - E[Y(30 (m - 1))]) / (1 + monthly rate) ** m, monthly rate =
-  (1 + annual_discount_rate) ** (1 / 12) - 1 (pymc_marketing.clv.customer_lifetime_value).
+  (1 + annual_discount_rate) ** (1 / 12) - 1 (pymc_marketing.clv.customer_lifetime_value's sum; see
+  discounted_values).
 - predicted_clv_if_alive_12m: predicted_clv_12m / probability_alive, the value at stake should the customer
   still be active (BG/NBD's E[Y(t)] is P(alive) x the purchases of a customer known to be alive).
 - predicted_lifetime_value: as predicted_clv_12m over `lifetime_horizon_months`.
@@ -61,16 +62,33 @@ def expected_purchase_value(spend: FitResult, summary: pd.DataFrame) -> tuple[np
     return value, individual, population_mean, source
 
 
-def discounted_value(
-    purchases: FitResult, summary: pd.DataFrame, purchase_value: np.ndarray, months: int, annual_rate: float
-) -> np.ndarray:
-    from pymc_marketing.clv.utils import customer_lifetime_value
+# customers x months evaluated per call of the model's E[Y(t)]: bounds the memory of discounted_values
+ROWS_PER_CALL = 1_000_000
 
-    data = summary[["customer_id", "frequency", "recency", "T"]].assign(future_spend=purchase_value)
-    value = customer_lifetime_value(
-        purchases.model, data, future_t=months, discount_rate=monthly_rate(annual_rate), time_unit="D"
-    )
-    return _values(value)
+
+def discounted_values(
+    purchases: FitResult, summary: pd.DataFrame, purchase_value: np.ndarray, horizons: list[int], annual_rate: float
+) -> list[np.ndarray]:
+    """pymc_marketing.clv.customer_lifetime_value for each horizon (months), from the same model and
+    the same sum: value x (E[Y(30 m)] - E[Y(30 (m - 1))]) / (1 + monthly rate) ** m over m = 1..horizon.
+    The library calls the model's E[Y(t)] once per month and customer set (120 calls for ten years,
+    ~7 s for 36 k customers); here each call takes a block of customers at every month of the longest
+    horizon (one row per customer and month, t = 30 m), and the months are summed with numpy."""
+    months = max(horizons)
+    rfm = summary[["frequency", "recency", "T"]].reset_index(drop=True)
+    discount = (1 + monthly_rate(annual_rate)) ** -np.arange(1, months + 1, dtype=float)
+    block = max(1, ROWS_PER_CALL // months)
+    totals: list[list[np.ndarray]] = [[] for _ in horizons]
+    for start in range(0, len(rfm), block):
+        part = rfm.iloc[start : start + block]
+        rows = part.loc[part.index.repeat(months)].reset_index(drop=True)
+        rows.insert(0, "customer_id", np.arange(len(rows)))  # unique per (customer, month): kept in order
+        t = np.tile(30.0 * np.arange(1, months + 1), len(part))
+        cumulative = _values(purchases.model.expected_purchases(data=rows, future_t=t)).reshape(len(part), months)
+        per_month = np.diff(cumulative, axis=1, prepend=0.0)
+        for total, horizon in zip(totals, horizons, strict=True):
+            total.append((per_month[:, :horizon] * discount[:horizon]).sum(axis=1))
+    return [purchase_value * np.concatenate(t) if t else np.zeros(0) for t in totals]
 
 
 def score_customers(
@@ -86,7 +104,9 @@ def score_customers(
     rfm = summary[["customer_id", "frequency", "recency", "T"]]
     probability_alive = _values(bg.expected_probability_alive(data=rfm))
     value, individual, population_mean, source = expected_purchase_value(spend, summary)
-    clv_12m = discounted_value(purchases, summary, value, CLV_HORIZON_MONTHS, annual_discount_rate)
+    clv_12m, lifetime_value = discounted_values(
+        purchases, summary, value, [CLV_HORIZON_MONTHS, lifetime_horizon_months], annual_discount_rate
+    )
     scores = pd.DataFrame(
         {
             "account_id": summary["customer_id"].to_numpy(),
@@ -102,9 +122,7 @@ def score_customers(
             "is_spend_from_own_history": individual,
             "predicted_clv_12m": clv_12m,
             "predicted_clv_if_alive_12m": np.where(probability_alive > 0, clv_12m / probability_alive, np.nan),
-            "predicted_lifetime_value": discounted_value(
-                purchases, summary, value, lifetime_horizon_months, annual_discount_rate
-            ),
+            "predicted_lifetime_value": lifetime_value,
         }
     )
     return scores, {"gg_population_mean": population_mean, "gg_population_mean_source": source}
