@@ -116,6 +116,18 @@ create table if not exists meta.dq_validated_drops (
     drop_id varchar not null,           -- the raw rows' _drop_id ('' for rows without one)
     rows bigint not null                -- the drop's rows in the raw table when counted
 );
+-- dbt's key tests on new rows (dbt/tests/generic/unique_keys_of_new_rows.sql) check the keys of the
+-- rows loaded at or after `since` (NULL: every row). The dbt step sets it before a build and clears it
+-- after; a passing build records through which load time its keys were checked, and with which dbt code.
+create table if not exists meta.key_check_window (
+    since timestamp                     -- one row; NULL = check every key
+);
+create table if not exists meta.key_checks (
+    build varchar not null,               -- the dbt step (its selection) whose tests checked them
+    dbt_sources_digest varchar not null,  -- the dbt code that checked them (defs/dbt/assets.py)
+    checked_through timestamp not null,   -- newest raw _loaded_at when that build started
+    run_id varchar
+);
 create table if not exists meta.dq_validated_counts (
     group_id varchar not null,
     item varchar not null,              -- c__<field>: not null; v__<field>: the field's value rule

@@ -128,8 +128,28 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
             return
         # Unit tests check the SQL, not the data: they run in `make test` / CI (tests/test_dbt_project.py),
         # as dbt advises, not in every production build.
-        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
-        yield from invocation.stream()
+        from dagster_project.dbt_key_checks import close_window, open_window
+        from dagster_project.publish.fingerprint import FORCE_TAG
+
+        # key tests on the big tables check the keys of the rows loaded since the last passing build
+        with warehouse.connect() as con:
+            window = open_window(con, name, dbt_sources_digest(), force=context.run.tags.get(FORCE_TAG) == "true")
+        context.log.info(
+            "dbt key tests on new rows: "
+            + (
+                f"keys of rows loaded since {window.since}"
+                if window.since
+                else "every key (no passing build to start from)"
+            )
+        )
+        passed = False
+        try:
+            invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+            yield from invocation.stream()
+            passed = invocation.is_successful()
+        finally:
+            with warehouse.connect() as con:
+                close_window(con, window, passed, context.run.run_id)
         # dagster-dbt seeds each invocation's folder with the project's partial parse file; keep the one
         # parsed with this run's settings, so the next run with the same settings skips a full parse.
         parsed = invocation.target_path / "partial_parse.msgpack"
