@@ -148,21 +148,14 @@ def _row_figures(con: duckdb.DuckDBPyConnection, relation: str, columns: list[st
 
 
 def _digest(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str, select: str, published: list[str], salt: str
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, select: str, columns: list[tuple], salt: str
 ) -> Digest:
     """The digest of a mart's copy: its published columns (the select list, with the hashing rules)
     and their types and descriptions, the table's description, the salt (when a column is hashed),
     and its rows as a count and an order-free sum of row hashes (64 bits per row: a change goes
-    unseen with odds 2^-64). DuckDB's version is part of it: its hash may change."""
-    columns = [
-        c
-        for c in con.execute(
-            "select column_name, data_type, comment from duckdb_columns() where database_name = current_database() "
-            "and schema_name = ? and table_name = ? order by column_index",
-            [schema, table],
-        ).fetchall()
-        if c[0] in published
-    ]
+    unseen with odds 2^-64). DuckDB's version is part of it: its hash may change. `columns`: the
+    published columns' (name, type, description)."""
+    published = [c[0] for c in columns]
     comment = fetch_one(
         con,
         "select comment from duckdb_tables() where database_name = current_database() and schema_name = ? "
@@ -187,13 +180,14 @@ def _apply_new_rows(
     key: list[str],
     published: list[str],
     expected: Digest,
+    watermark_column: str,
 ) -> bool:
     """Bring the previous copy of a keyed mart up to date by its new rows only: the rows whose
     watermark (the load time, `delta_watermark_column`) is at or past the copy's newest replace the
     copy's rows of the same key. True when the copy then holds exactly the mart's rows (same count
     and row-hash sum); False, and the copy is to be rewritten, when it does not (rows deleted, or
     changed without a newer load time, e.g. re-converted at a late exchange rate)."""
-    watermark = quote(publish_config()["delta_watermark_column"])
+    watermark = quote(watermark_column)
     (since,) = fetch_one(con, f"select max({watermark}) from {copy}")
     if since is None:
         return False
@@ -209,15 +203,13 @@ def _apply_new_rows(
     return _row_figures(con, copy, published) == (expected.rows, expected.hash_sum)
 
 
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            "select column_name from duckdb_columns() where database_name = current_database() "
-            "and schema_name = ? and table_name = ? order by column_index",
-            [schema, table],
-        ).fetchall()
-    ]
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple]:
+    """(name, type, description) of each column of a warehouse table, in order."""
+    return con.execute(
+        "select column_name, data_type, comment from duckdb_columns() where database_name = current_database() "
+        "and schema_name = ? and table_name = ? order by column_index",
+        [schema, table],
+    ).fetchall()
 
 
 def _same_columns(con: duckdb.DuckDBPyConnection, source: str, copy: str, published: list[str]) -> bool:
@@ -338,8 +330,9 @@ def publish_snapshot(
             hashed_before, dropped_before = len(result.hashed_columns), len(result.dropped_columns)
             select = _select_list(con, schema, table, result)
             dropped = {c.split(".", 1)[1] for c in result.dropped_columns[dropped_before:]}
-            published = [c for c in _columns(con, schema, table) if c not in dropped]
-            digest = _digest(con, schema, table, select, published, salt)
+            columns = [c for c in _columns(con, schema, table) if c[0] not in dropped]
+            published = [c[0] for c in columns]
+            digest = _digest(con, schema, table, select, columns, salt)
             digests[table] = digest.value
             parquet = build / "parquet" / f"{table}.parquet"
             if previous and previous["digests"].get(table) == digest.value:
@@ -357,9 +350,9 @@ def publish_snapshot(
                 and table in previous["digests"]
                 and key
                 and not hashed
-                and publish_config()["delta_watermark_column"] in published
+                and config["delta_watermark_column"] in published
                 and _same_columns(con, source, copy, published)
-                and _apply_new_rows(con, source, copy, select, key, published, digest)
+                and _apply_new_rows(con, source, copy, select, key, published, digest, config["delta_watermark_column"])
             ):
                 result.updated.append(table)
             else:
