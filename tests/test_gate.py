@@ -130,6 +130,24 @@ def test_a_drop_with_too_many_quarantined_rows_fails_naming_it(raw_dir, policy_d
     assert check.description == "crm/accounts/accounts_2025-01-31.csv: 1 of 10 rows quarantined (10.0% > 5%)"
 
 
+def test_a_corrected_file_renamed_over_the_damaged_one_clears_it_though_its_content_was_loaded(raw_dir, policy_dir):
+    accounts = header("crm.accounts")
+    damaged = [account(f"A{i}") for i in range(9)] + [account("A9", employees="lots")]  # 1 of 10 quarantined
+    corrected = [account(f"A{i}") for i in range(10)]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(accounts, damaged))
+    assert not checks(run_job(GATE_KEY))["meta/delivery:quarantine_share"].passed
+
+    # the fix first arrives under another name: the damaged file, still there, still blocks
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-02-01.csv", csv_text(accounts, corrected))
+    assert not checks(run_job(GATE_KEY))["meta/delivery:quarantine_share"].passed
+
+    # then it is moved over the damaged file: a duplicate of a clean load, judged by that load
+    folder = raw_dir / "crm" / "accounts"
+    (folder / "accounts_2025-02-01.csv").replace(folder / "accounts_2025-01-31.csv")
+    check = checks(run_job(GATE_KEY))["meta/delivery:quarantine_share"]
+    assert check.passed, check.description
+
+
 def test_freshness_uses_the_marts_reference_date_and_drop_dates_for_master_data(raw_dir, policy_dir):
     orders = header("erp.sales_orders")
     order = ["SO1", "A1", "", "R1", "direct", "华东", "2025-06-30", "", "", "", "approved", "CNY", "2025-07-01"]

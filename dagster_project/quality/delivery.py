@@ -96,16 +96,32 @@ def new_files_this_run(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int
 
 def quarantine_shares(con: duckdb.DuckDBPyConnection, limit: float) -> list[tuple[str, int, int, float]]:
     """(file, quarantined, read, share) of the drops quarantining more than `limit` of their rows,
-    judging each file by its latest load (a corrected file re-delivered under its name replaces it)."""
+    judging each file by its latest delivery: a corrected file re-delivered under its name replaces
+    the judgement, also when its content was loaded before under another name (then the file is a
+    duplicate and that load's share is its share)."""
+    # a duplicate's drop_id is its original's, `<source>.<entity>:<16 hex>`, plus `:<8 hex>` of its path
     return con.execute(
         """
         with latest as (
-            select source_file, rows_quarantined, rows_read,
+            select source_file, status,
+                   case when status = 'duplicate' then regexp_replace(drop_id, ':[0-9a-f]{8}$', '')
+                        else drop_id end as content_drop_id,
+                   rows_quarantined, rows_read,
                    row_number() over (partition by source, entity, source_file order by finished_at desc) as n
-            from meta.ingest_audit where status = 'loaded'
+            from meta.ingest_audit where status in ('loaded', 'duplicate')
+        ),
+        loads as (
+            select drop_id, any_value(rows_quarantined) as rows_quarantined, any_value(rows_read) as rows_read
+            from meta.ingest_audit where status = 'loaded' group by drop_id
+        ),
+        judged as (
+            select l.source_file,
+                   coalesce(d.rows_quarantined, 0) as rows_quarantined, coalesce(d.rows_read, 0) as rows_read
+            from latest as l left join loads as d on d.drop_id = l.content_drop_id
+            where l.n = 1
         )
         select source_file, rows_quarantined, rows_read, rows_quarantined / rows_read as share
-        from latest where n = 1 and rows_read > 0 and rows_quarantined / rows_read > ?
+        from judged where rows_read > 0 and rows_quarantined / rows_read > ?
         order by share desc, source_file
         """,
         [limit],
