@@ -1,10 +1,15 @@
-"""`s2s-dbt`: dbt, made to die with the process that started it.
+"""`s2s-dbt`: dbt, made to die with the process that started it, and that re-parses the project only
+when what it parses changed.
 
 Dagster starts `dbt build` as a child process. When the run is killed outright (SIGKILL, the OOM
 killer), nothing forwards a signal, and an orphaned dbt keeps building and holding the DuckDB
 file's lock: every later run fails. This wrapper asks Linux to send it SIGKILL when its parent
-dies (prctl PR_SET_PDEATHSIG; kept across exec) and then becomes the dbt beside it. Elsewhere it
-just runs dbt.
+dies (prctl PR_SET_PDEATHSIG) and then runs dbt in its own process. Elsewhere it just runs dbt.
+
+dbt re-parses the whole project (about 5 s) when the profile's connection details differ from those
+of its saved partial parse, and the warehouse file's folder is one of them: every new warehouse (a
+test, the benchmark, a second deployment) paid a full parse. The folder shapes nothing dbt parses;
+the file's stem does (it is the database name in every relation) and stays in the check.
 """
 
 from __future__ import annotations
@@ -26,13 +31,36 @@ def _die_with_parent() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
+def _partial_parse_across_warehouse_folders() -> None:
+    """dbt's partial-parse state check hashes the profile's warehouse path by its file name only."""
+    from dbt.parser.manifest import ManifestLoader
+
+    build_state_check = ManifestLoader.build_manifest_state_check
+
+    def build_without_the_folder(self):
+        credentials = self.root_project.credentials
+        path = getattr(credentials, "path", None)
+        if not isinstance(path, str) or ":" in path:  # :memory:, md:, s3:// ... as dbt does
+            return build_state_check(self)
+        credentials.path = Path(path).name
+        try:
+            return build_state_check(self)
+        finally:
+            credentials.path = path
+
+    ManifestLoader.build_manifest_state_check = build_without_the_folder
+
+
 def main() -> None:
     parent = os.getppid()
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the request took effect
         sys.exit(1)
-    dbt = Path(sys.executable).parent / "dbt"  # the dbt of this virtualenv
-    os.execv(dbt, [str(dbt), *sys.argv[1:]])
+    _partial_parse_across_warehouse_folders()
+    from dbt.cli.main import cli
+
+    sys.argv[0] = "dbt"
+    sys.exit(cli())
 
 
 if __name__ == "__main__":

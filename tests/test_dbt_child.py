@@ -1,10 +1,10 @@
-"""`s2s-dbt` makes dbt die with the process that started it (issue 9, item 19).
+"""`s2s-dbt`: dbt that dies with the process that started it (issue 9, item 19) and that re-parses
+the project only when what it parses changed (issue 14).
 
 dbt started by a run that is then killed with SIGKILL used to live on, holding the warehouse's
 lock, as long as it had nothing to write (a broken pipe only stops it at its next log line). Here
-the "dbt" beside the interpreter is a stand-in that sleeps without writing, so only the
-parent-death signal can end it. The full run is killed during a real dbt build in
-test_end_to_end.py.
+the real dbt runs a long query that writes nothing, so only the parent-death signal can end it.
+The full run is killed during a real dbt build in test_end_to_end.py.
 """
 
 from __future__ import annotations
@@ -19,11 +19,16 @@ from pathlib import Path
 import psutil
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+DBT_DIR = REPO / "dbt"
+PLAIN_DBT = str(Path(sys.executable).with_name("dbt"))
+WRAPPED_DBT = [sys.executable, "-m", "dagster_project.dbt_child"]
+
 PARENT = """
 import subprocess, sys, time
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(child.pid, flush=True)
-time.sleep(120)
+time.sleep(300)
 """
 
 
@@ -41,30 +46,37 @@ def ended(process: psutil.Process, within: float) -> bool:
     return False
 
 
-def fake_virtualenv(folder: Path) -> Path:
-    """A folder with this Python and a `dbt` that sleeps for two minutes, writing nothing."""
-    folder.mkdir()
-    python = folder / "python"
-    python.symlink_to(sys.executable)
-    dbt = folder / "dbt"
-    dbt.write_text("#!/bin/sh\nexec sleep 120\n")
-    dbt.chmod(0o755)
-    return python
+def dbt_args(command: list[str], target: Path) -> list[str]:
+    return [*command, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR), "--target-path", str(target)]
+
+
+def env_for(warehouse: Path) -> dict[str, str]:
+    return {**os.environ, "S2S_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+def has_open(process: psutil.Process, path: Path) -> bool:
+    try:
+        return any(Path(f.path) == path for f in process.open_files())
+    except psutil.NoSuchProcess:
+        return False
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
 @pytest.mark.parametrize("wrapped", [True, False], ids=["s2s-dbt", "plain_dbt"])
 def test_dbt_dies_with_its_parent_only_through_the_wrapper(tmp_path, wrapped):
-    python = fake_virtualenv(tmp_path / "venv")
-    command = [str(python), "-m", "dagster_project.dbt_child"] if wrapped else [str(tmp_path / "venv" / "dbt")]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, *command], stdout=subprocess.PIPE, text=True, env=env)
+    warehouse = tmp_path / "warehouse.duckdb"
+    # a query that runs for minutes and prints nothing until it ends
+    busy = ["show", "--inline", "select sum(a.range * b.range) from range(100000) a, range(1000000000) b"]
+    command = dbt_args([*(WRAPPED_DBT if wrapped else [PLAIN_DBT]), *busy], tmp_path / "target")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, *command], stdout=subprocess.PIPE, text=True, env=env_for(warehouse), cwd=REPO
+    )
     dbt = psutil.Process(int(parent.stdout.readline()))
     try:
-        deadline = time.monotonic() + 30
-        while dbt.status() != psutil.STATUS_ZOMBIE and dbt.name() != "sleep" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert dbt.name() == "sleep" and dbt.status() != psutil.STATUS_ZOMBIE  # "dbt" is running
+        deadline = time.monotonic() + 120
+        while not has_open(dbt, warehouse) and dbt.is_running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert has_open(dbt, warehouse) and dbt.status() != psutil.STATUS_ZOMBIE  # dbt is in its query
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
 
@@ -72,3 +84,29 @@ def test_dbt_dies_with_its_parent_only_through_the_wrapper(tmp_path, wrapped):
     finally:
         if dbt.is_running():
             dbt.kill()
+
+
+def parse(command: list[str], warehouse: Path, target: Path) -> str:
+    done = subprocess.run(
+        dbt_args([*command, "parse"], target), env=env_for(warehouse), cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    return done.stdout
+
+
+def test_a_warehouse_in_another_folder_keeps_dbt_s_partial_parse_and_another_name_does_not(tmp_path):
+    target = tmp_path / "target"
+    first = parse(WRAPPED_DBT, tmp_path / "a" / "warehouse.duckdb", target)
+    assert "saved manifest not found. Starting full parse" in first
+
+    # the same file name in another folder: the same database in every relation, nothing to re-parse
+    other_folder = parse(WRAPPED_DBT, tmp_path / "b" / "warehouse.duckdb", target)
+    assert "Unable to do partial parsing" not in other_folder
+
+    # another file name is another database name: dbt re-parses, as it must
+    other_name = parse(WRAPPED_DBT, tmp_path / "b" / "company.duckdb", target)
+    assert "Unable to do partial parsing because profile has changed" in other_name
+
+    # plain dbt counts the folder: a full parse for the same file name elsewhere
+    plain = parse([PLAIN_DBT], tmp_path / "c" / "company.duckdb", target)
+    assert "Unable to do partial parsing because profile has changed" in plain
