@@ -128,6 +128,14 @@ create table if not exists meta.key_checks (
     checked_through timestamp not null,   -- newest raw _loaded_at when that build started
     run_id varchar
 );
+-- the asset check primary_keys_unique: through which load time each raw table's keys were found
+-- unique (the next check counts the keys of rows loaded since), and with which key
+create table if not exists meta.raw_key_checks (
+    entity varchar not null,              -- <source>.<entity>
+    primary_key varchar not null,         -- the contract's key columns, comma-separated
+    checked_through timestamp not null,   -- the table's newest _loaded_at when the check passed
+    run_id varchar
+);
 create table if not exists meta.dq_validated_counts (
     group_id varchar not null,
     item varchar not null,              -- c__<field>: not null; v__<field>: the field's value rule

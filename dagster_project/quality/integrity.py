@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -30,12 +31,65 @@ def row_accounting(con: duckdb.DuckDBPyConnection) -> list[Finding]:
     return [Finding(f, f"read {r} != loaded {ld} + quarantined {q} (quarantine holds {n})") for f, r, ld, q, n in rows]
 
 
-def duplicate_keys(con: duckdb.DuckDBPyConnection, contract: Contract) -> int:
+def duplicate_keys(con: duckdb.DuckDBPyConnection, contract: Contract, since: datetime | None = None) -> int:
+    """Rows beyond the first of their primary key, plus rows with an empty key part. With `since`, the
+    keys of the rows loaded at or after it only, each counted against every row: a duplicate always
+    has a row loaded after the last check that found none, since ingestion replaces a key's rows and
+    never edits a key in place."""
     key = ", ".join(quote(k) for k in contract.primary_key)
     not_null = " and ".join(f"{quote(k)} is not null" for k in contract.primary_key)
+    if since is not None:
+        new, total = con.execute(
+            f"select count(*) filter (_loaded_at >= ?), count(*) from {contract.table}", [since]
+        ).fetchall()[0]
+        if new * 2 > total:  # most rows are new: counting every key is cheaper than matching them
+            since = None
+    if since is None:
+        return con.execute(
+            f"select count(*) - count(distinct ({key})) + count(*) filter (not ({not_null})) from {contract.table}"
+        ).fetchall()[0][0]
     return con.execute(
-        f"select count(*) - count(distinct ({key})) + count(*) filter (not ({not_null})) from {contract.table}"
+        f"""
+        with new_keys as (select distinct {key} from {contract.table} where _loaded_at >= $since and {not_null})
+        select (select count(*) - count(distinct ({key})) from {contract.table} semi join new_keys using ({key}))
+             + (select count(*) from {contract.table} where _loaded_at >= $since and not ({not_null}))
+        """,
+        {"since": since},
     ).fetchall()[0][0]
+
+
+def key_check_windows(con: duckdb.DuckDBPyConnection, contracts: list[Contract], force: bool) -> dict[str, datetime]:
+    """Per entity, the load time through which a passing check found its keys unique, when the
+    contract's key is still the one checked (nothing on a forced run: every key is checked)."""
+    if force:
+        return {}
+    rows = con.execute("select entity, primary_key, checked_through from meta.raw_key_checks").fetchall()
+    keys = {c.name: ", ".join(c.primary_key) for c in contracts}
+    return {entity: through for entity, key, through in rows if keys.get(entity) == key}
+
+
+def newest_loads(con: duckdb.DuckDBPyConnection, contracts: list[Contract]) -> dict[str, datetime | None]:
+    """Each raw table's newest load time (UTC, as ingestion stamps it), no later than now: a row
+    stamped in the future by a wrong clock stays in the next check's window."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    newest = {c.name: con.execute(f"select max(_loaded_at) from {c.table}").fetchall()[0][0] for c in contracts}
+    return {name: min(value, now) if value else value for name, value in newest.items()}
+
+
+def record_key_checks(
+    con: duckdb.DuckDBPyConnection, contracts: list[Contract], through: dict[str, datetime | None], run_id: str
+) -> None:
+    """After a passing check: the keys of each table are unique through its newest load time then."""
+    rows = [(c.name, ", ".join(c.primary_key), through[c.name], run_id) for c in contracts if through[c.name]]
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from meta.raw_key_checks")
+        if rows:
+            con.executemany("insert into meta.raw_key_checks values (?, ?, ?, ?)", rows)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 def orphan_shares(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, int, float]]:
