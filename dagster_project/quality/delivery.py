@@ -103,7 +103,7 @@ def quarantine_shares(con: duckdb.DuckDBPyConnection, limit: float) -> list[tupl
     return con.execute(
         """
         with latest as (
-            select source_file, status,
+            select source_file,
                    case when status = 'duplicate' then regexp_replace(drop_id, ':[0-9a-f]{8}$', '')
                         else drop_id end as content_drop_id,
                    rows_quarantined, rows_read,
