@@ -200,3 +200,42 @@ def test_timestamps_at_the_range_edges(con, raw_dir, monkeypatch):
         ("O1", datetime(1990, 1, 1, 0, 0)),
         ("O2", datetime(2028, 11, 30, 23, 59, 59)),
     ]
+
+
+def test_timestamp_spellings_are_stored_as_shanghai_local_time(con, raw_dir, monkeypatch):
+    # The common spelling is read as it stands (issue 14's fast path); every other spelling goes
+    # through the time zone: an offset or Z is converted to Shanghai time (UTC+8), by hand below.
+    monkeypatch.setenv("S2S_AS_OF", "2026-11-30")
+    spellings = {
+        "O1": "2026-02-01 09:00:00",  # as it stands
+        "O2": "2026-02-01T09:00:00",  # T: the same time
+        "O3": "2026-02-01 09:00:00Z",  # UTC 09:00 = 17:00 in Shanghai
+        "O4": "2026-02-01T01:30:00+00:00",  # UTC 01:30 = 09:30
+        "O5": "2026-02-01 09:00:00-05:00",  # UTC 14:00 = 22:00
+        "O6": "2026-02-01 09:00:00.250",  # fractions kept
+        "O7": "2026-02-01",  # a date alone: midnight
+        "O8": "2026-02-01 9:00:00",  # one-digit hour, 18 characters: read through the time zone
+        "O9": "2026-02-01 25:00:00",  # 19 characters, not a time: quarantined
+        "O10": "2026-02-01 09:00:0x",  # 19 characters, not a time: quarantined
+    }
+    rows = [opp(key, updated_at=value) for key, value in spellings.items()]
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2026-11-30.csv", csv_text(HEADER, rows))
+
+    load_entity(con, OPPORTUNITIES, raw_dir)
+
+    assert dict(con.execute("select opportunity_id, updated_at from raw_crm.opportunities").fetchall()) == {
+        "O1": datetime(2026, 2, 1, 9, 0),
+        "O2": datetime(2026, 2, 1, 9, 0),
+        "O3": datetime(2026, 2, 1, 17, 0),
+        "O4": datetime(2026, 2, 1, 9, 30),
+        "O5": datetime(2026, 2, 1, 22, 0),
+        "O6": datetime(2026, 2, 1, 9, 0, 0, 250000),
+        "O7": datetime(2026, 2, 1, 0, 0),
+        "O8": datetime(2026, 2, 1, 9, 0),
+    }
+    assert con.execute(
+        "select value, reason from meta.quarantine where entity = 'opportunities' order by value"
+    ).fetchall() == [
+        ("2026-02-01 09:00:0x", "updated_at: cannot read the value as timestamp"),
+        ("2026-02-01 25:00:00", "updated_at: cannot read the value as timestamp"),
+    ]

@@ -199,13 +199,23 @@ def _read_drop(con: duckdb.DuckDBPyConnection, contract: Contract, p: _Pending) 
 
 
 def _check_group(
-    con: duckdb.DuckDBPyConnection, contract: Contract, header: list[str], labels: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    header: list[str],
+    seqs: list[int],
+    labels: dict[str, str] | None = None,
 ) -> None:
-    """Check the rows of `_group_raw` (drops with the same header) and append them to `_batch`.
+    """Check the rows of the drops `seqs` (same header, each read into `_drop_raw_<seq>`) and append
+    them to `_batch`.
 
     One statement for the group rather than one per drop: the checks are a large expression, and
-    planning it is most of the cost of a small drop.
+    planning it is most of the cost of a small drop. The group is a view over the drops' tables, not
+    a table of them: copying 3.5 M rows cost 0.6 s.
     """
+    con.execute(
+        "create or replace temp view _group_raw as "
+        + " union all by name ".join(f"select {seq}::integer as _drop_seq, * from _drop_raw_{seq}" for seq in seqs)
+    )
     for name in extra_columns(contract, header):
         con.execute(f"alter table _batch add column if not exists {quote(name)} varchar")
     order = f"{quote(contract.updated_at)} desc nulls last, _line" if contract.updated_at else "_line"
@@ -243,40 +253,46 @@ def _check_group(
         from checked c left join ranked k using (_drop_seq, _line) left join quarantined q using (_drop_seq, _line)
         """
     )
-    con.execute("drop table _group_raw")
+    _drop_group(con, seqs)
+
+
+def _drop_group(con: duckdb.DuckDBPyConnection, seqs: list[int]) -> None:
+    con.execute("; ".join(["drop view if exists _group_raw", *(f"drop table if exists _drop_raw_{s}" for s in seqs)]))
 
 
 def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending]) -> None:
     """Read the batch's drops into `_batch`; a drop that cannot be read is marked rejected."""
     _create_batch_table(con, contract)
-    group_header: list[str] | None = None  # header of the drops now in `_group_raw`
+    group: list[int] = []  # drops read and not yet checked, all with the header and labels below
+    group_header: list[str] | None = None
     group_labels: dict[str, str] = {}
-    for p in batch:
-        try:
-            header = _read_drop(con, contract, p)
-        except FileRejected as exc:
-            o = p.outcome
-            p.outcome = DropOutcome(
-                drop=o.drop,
-                drop_id=o.drop_id,
-                status="rejected",
-                encoding=o.encoding,
-                rejected_reason=str(exc),
-                note=o.note,
-            )
-            log.error("%s rejected: %s", o.drop.relative_path, exc)
-            continue
-        if (header, p.labels) != (group_header, group_labels) and group_header is not None:
-            _check_group(con, contract, group_header, group_labels)
-            group_header = None
-        if group_header is None:
-            con.execute(f"create temp table _group_raw as select {p.seq}::integer as _drop_seq, * from _drop_raw")
+    try:
+        for p in batch:
+            try:
+                header = _read_drop(con, contract, p)
+            except FileRejected as exc:
+                o = p.outcome
+                p.outcome = DropOutcome(
+                    drop=o.drop,
+                    drop_id=o.drop_id,
+                    status="rejected",
+                    encoding=o.encoding,
+                    rejected_reason=str(exc),
+                    note=o.note,
+                )
+                log.error("%s rejected: %s", o.drop.relative_path, exc)
+                continue
+            if group and (header, p.labels) != (group_header, group_labels):
+                _check_group(con, contract, group_header or [], group, group_labels)
+                group = []
+            con.execute(f"alter table _drop_raw rename to _drop_raw_{p.seq}")
+            group.append(p.seq)
             group_header, group_labels = header, p.labels
-        else:
-            con.execute(f"insert into _group_raw select {p.seq}, * from _drop_raw")
-        con.execute("drop table _drop_raw")
-    if group_header is not None:
-        _check_group(con, contract, group_header, group_labels)
+        if group:
+            _check_group(con, contract, group_header or [], group, group_labels)
+            group = []
+    finally:
+        _drop_group(con, group)
 
 
 def _counts_by_drop(con: duckdb.DuckDBPyConnection, counts: str, table: str) -> dict[int, tuple[int, int, int]]:
@@ -402,6 +418,15 @@ def _upsert(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pen
             f"delete from {t} using (select {key} from _batch_cmp where final and _stored) s "
             f"where {_key_match(contract, t, 's')}"
         )
+    # `_batch_cmp` judges every kept row (rank 1); when all are final (a first load, new keys only),
+    # the rows to insert are those kept rows, and the join that finds the final ones can go (a
+    # quarter of the insert's time on 3.5 M rows).
+    all_final = not fetch_one(con, "select count(*) from _batch_cmp where not final")[0]
+    final = (
+        "where b._rank = 1"
+        if all_final
+        else "semi join _batch_cmp c on c._drop_seq = b._drop_seq and c._line = b._line and c.final"
+    )
     con.execute(
         f"""
         insert into {t} by name
@@ -409,7 +434,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pen
                d.drop_id as _drop_id, d.drop_date as _drop_date, d.source_file as _source_file,
                b._line as _source_line, ?::timestamp as _loaded_at
         from _batch b join _batch_drops d using (_drop_seq)
-        semi join _batch_cmp c on c._drop_seq = b._drop_seq and c._line = b._line and c.final
+        {final}
         """,
         [now],
     )
@@ -520,7 +545,8 @@ def load_batch(
     finally:
         con.execute(
             "; ".join(
-                f"drop table if exists {t}" for t in ("_drop_raw", "_group_raw", "_batch", "_batch_drops", "_batch_cmp")
+                ["drop view if exists _group_raw"]
+                + [f"drop table if exists {t}" for t in ("_drop_raw", "_batch", "_batch_drops", "_batch_cmp")]
             )
         )
     return [p.outcome for p in batch]
