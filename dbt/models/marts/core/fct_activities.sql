@@ -1,12 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='activity_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-    )
-}}
--- One row per sales touch. Incremental on the _loaded_at watermark (see fct_web_events).
+{{ config(materialized='view') }}
+-- One row per sales touch. A view over staging, not a stored copy (see fct_web_events).
 with
 
 activities as (
@@ -30,9 +23,6 @@ final as (
         coalesce(is_effective, false) as is_effective,
         _loaded_at,
     from activities
-    {% if is_incremental() -%}
-    where _loaded_at >= (select coalesce(max(_loaded_at), timestamp '1900-01-01') from {{ this }})
-    {%- endif %}
 
 )
 
