@@ -30,6 +30,7 @@ import yaml
 
 from dagster_project.contracts import load_contracts
 from dagster_project.quality.config import severity as configured_severity
+from dagster_project.yaml_text import parse_yaml
 
 DEFAULT_DEPLOYMENT_DIR = "deployment"
 POLICY_FILE = "policy.yml"
@@ -72,7 +73,7 @@ def _parse_policy(path: Path) -> Policy:
         return PolicyError(f"{path}: {msg}")
 
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = parse_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise fail(f"not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):

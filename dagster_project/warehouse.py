@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import yaml
 
 from dagster_project.contracts import Contract
+from dagster_project.yaml_text import parse_yaml
 
 # Lineage columns appended to every raw table, after the contract's and the extra columns.
 LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -165,7 +165,7 @@ WAREHOUSE_CONFIG = Path(__file__).parent / "config" / "warehouse.yml"
 
 def warehouse_config(section: str) -> dict:
     """One section of config/warehouse.yml (duckdb, ingest, dagster)."""
-    return yaml.safe_load(WAREHOUSE_CONFIG.read_text(encoding="utf-8")).get(section) or {}
+    return parse_yaml(WAREHOUSE_CONFIG.read_text(encoding="utf-8")).get(section) or {}
 
 
 def duckdb_settings() -> dict[str, str]:

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
+from dagster_project.yaml_text import parse_yaml
 
 ALERTS_CONFIG = Path(__file__).parent.parent / "config" / "alerts.yml"
 log = logging.getLogger("s2s.alerts")
@@ -58,7 +58,7 @@ class JsonLinesNotifier:
 
 @cache
 def alerts_config() -> dict[str, Any]:
-    return yaml.safe_load(ALERTS_CONFIG.read_text(encoding="utf-8"))
+    return parse_yaml(ALERTS_CONFIG.read_text(encoding="utf-8"))
 
 
 @dataclass

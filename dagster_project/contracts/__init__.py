@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from dagster_project.yaml_text import parse_yaml
+
 CONTRACTS_DIR = Path(__file__).parent
 
 # Column types a contract may use, as DuckDB spells them.
@@ -103,7 +105,7 @@ def _parse(path: Path) -> Contract:
         return ContractError(f"{path}: {msg}")
 
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise fail(f"not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):

@@ -45,6 +45,7 @@ from typing import Any
 import yaml
 
 from dagster_project.contracts import Contract, load_contracts
+from dagster_project.yaml_text import parse_yaml
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 MAPPINGS_SUBDIR = "mappings"
@@ -177,7 +178,7 @@ def _merge_mapping(preset: dict, company: dict) -> dict:
 
 def _read_yaml(path: Path, fail) -> dict:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = parse_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise fail(f"not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):

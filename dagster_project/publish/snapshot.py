@@ -34,9 +34,9 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
-import yaml
 
 from dagster_project.warehouse import fetch_one, literal, quote
+from dagster_project.yaml_text import parse_yaml
 
 PUBLISH_CONFIG = Path(__file__).parent.parent / "config" / "publish.yml"
 SNAPSHOT_FILE = "marts.duckdb"
@@ -44,7 +44,7 @@ SNAPSHOT_FILE = "marts.duckdb"
 
 @cache
 def publish_config() -> dict:
-    return yaml.safe_load(PUBLISH_CONFIG.read_text(encoding="utf-8"))
+    return parse_yaml(PUBLISH_CONFIG.read_text(encoding="utf-8"))
 
 
 @dataclass

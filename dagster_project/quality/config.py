@@ -6,14 +6,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from dagster_project.yaml_text import parse_yaml
 
 QUALITY_CONFIG = Path(__file__).parent.parent / "config" / "quality.yml"
 
 
 @cache
 def quality_config() -> dict[str, Any]:
-    return yaml.safe_load(QUALITY_CONFIG.read_text(encoding="utf-8"))
+    return parse_yaml(QUALITY_CONFIG.read_text(encoding="utf-8"))
 
 
 def severity(kind: str) -> str:
