@@ -42,13 +42,26 @@ SHOW_ROWS = 5
 
 
 def attach(con: duckdb.DuckDBPyConnection, side: str, path: Path) -> dict[str, str]:
-    """Attach a warehouse read-only as `side`; mart name -> relation."""
+    """Attach a warehouse read-only as `side`; mart name -> relation.
+
+    A mart that is a view (dbt writes its SQL with the warehouse's own catalog name, the file's stem,
+    which the alias `side` is not) is read through a connection of its own and compared as a copy."""
+    with duckdb.connect(str(path), read_only=True) as own:
+        views = [
+            name
+            for (name,) in own.execute(
+                "select view_name from duckdb_views() where schema_name = 'marts' and not internal order by 1"
+            ).fetchall()
+        ]
+        for name in views:
+            con.register(f"{side}__{name}", own.sql(f'select * from marts."{name}"').to_arrow_table())
     con.execute(f"attach '{path}' as {side} (read_only)")
     rows = con.execute(
         "select table_name from duckdb_tables() where database_name = ? and schema_name = 'marts' order by 1",
         [side],
     ).fetchall()
-    return {name: f'{side}.marts."{name}"' for (name,) in rows}
+    marts = {name: f'{side}.marts."{name}"' for (name,) in rows}
+    return marts | {name: f'"{side}__{name}"' for name in views}
 
 
 def columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
