@@ -9,6 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from dagster_project import gc_tuning
 from dagster_project.settings import DEFAULT_RAW_DIR, Settings, ensure_dagster_home
 
 
@@ -318,8 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_project.mapping.spec import MappingError
 
     args = build_parser().parse_args(argv)
+    # `s2s run` from the command line (not a call from Python) is one job, then exit
+    batch = argv is None and args.command == "run"
+    if batch:
+        gc_tuning.tune_for_batch()
     try:
         return args.func(args)
     except (MappingError, PolicyError) as exc:  # the deployment's own files: say which entry, no traceback
         print(f"error in the deployment folder: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if batch:
+            gc_tuning.before_exit()

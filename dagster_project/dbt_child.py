@@ -10,6 +10,8 @@ dbt re-parses the whole project (about 5 s) when the profile's connection detail
 of its saved partial parse, and the warehouse file's folder is one of them: every new warehouse (a
 test, the benchmark, a second deployment) paid a full parse. The folder shapes nothing dbt parses;
 the file's stem does (it is the database name in every relation) and stays in the check.
+
+A build is a batch process: the garbage collector is tuned for one (dagster_project/gc_tuning.py).
 """
 
 from __future__ import annotations
@@ -56,11 +58,19 @@ def main() -> None:
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the request took effect
         sys.exit(1)
-    _partial_parse_across_warehouse_folders()
-    from dbt.cli.main import cli
+    from dagster_project.gc_tuning import before_exit, loading_without_collection, tune_for_batch
 
+    with loading_without_collection():
+        _partial_parse_across_warehouse_folders()
+        from dbt.cli.main import cli
+
+    if "serve" not in sys.argv[1:]:  # `dbt docs serve` runs until stopped: Python's defaults
+        tune_for_batch()
     sys.argv[0] = "dbt"
-    sys.exit(cli())
+    try:
+        sys.exit(cli())
+    finally:
+        before_exit()
 
 
 if __name__ == "__main__":
