@@ -100,14 +100,20 @@ TARGETS = {
 }
 
 
-STEP_TIME = re.compile(r'Finished execution of step "([^"]+)" in ([\d.]+)(ms|s|m)')
+# Dagster writes a step's duration as 450ms, 5.5s, 1m5s, 3m24s or 1h1m
+STEP_TIME = re.compile(r'Finished execution of step "([^"]+)" in ((?:[\d.]+(?:ms|h|m|s))+)\.')
+DURATION_PART = re.compile(r"([\d.]+)(ms|h|m|s)")
+UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def seconds(duration: str) -> float:
+    """Dagster's formatted duration (`1m5s`) in seconds."""
+    return sum(float(value) * UNIT_SECONDS[unit] for value, unit in DURATION_PART.findall(duration))
 
 
 def step_profile(log: Path) -> dict[str, float]:
     """Seconds per Dagster step, from the run's log, slowest first."""
-    steps = {}
-    for name, value, unit in STEP_TIME.findall(log.read_text(errors="replace")):
-        steps[name] = float(value) / 1000 if unit == "ms" else float(value) * (60 if unit == "m" else 1)
+    steps = {name: seconds(duration) for name, duration in STEP_TIME.findall(log.read_text(errors="replace"))}
     return dict(sorted(steps.items(), key=lambda kv: -kv[1]))
 
 

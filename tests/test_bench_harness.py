@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.slow
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
 sys.path.insert(0, str(BENCH.parent))
-from run import STEPS  # noqa: E402  (bench/ is scripts, not a package)
+from run import STEPS, step_profile  # noqa: E402  (bench/ is scripts, not a package)
 
 
 def test_harness_measures_every_step_and_the_peer_agrees(tmp_path):
@@ -50,3 +50,21 @@ def test_harness_measures_every_step_and_the_peer_agrees(tmp_path):
     table = (out / "results.md").read_text()
     assert "| 0.02 | full |" in table and "| target | figure | met |" in table
     assert not (tmp_path / "work" / "scale-0.02").exists()  # the data is removed unless --keep
+
+
+def test_step_profile_reads_dagster_s_durations_of_a_minute_and_more(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text(
+        'Finished execution of step "fast" in 450ms.\n'
+        'Finished execution of step "dbt_models" in 5.5s.\n'
+        'Finished execution of step "bi__marts_snapshot" in 1m5s.\n'
+        'Finished execution of step "raw_crm__activities" in 3m24s.\n'
+        'Finished execution of step "slow" in 1h1m.\n'
+    )
+    assert step_profile(log) == {
+        "slow": 3660.0,
+        "raw_crm__activities": 204.0,
+        "bi__marts_snapshot": 65.0,
+        "dbt_models": 5.5,
+        "fast": 0.45,
+    }
