@@ -6,13 +6,14 @@ from dagster_project.automation import idle, run_in_flight
 from dagster_project.defs.alerts.assets import ALERTS_SENT_KEY
 from dagster_project.jobs import refresh_job
 from dagster_project.settings import Settings
+from dagster_project.warehouse import TIME_ZONE
 
 
 @dg.schedule(
     name="daily_refresh",
     job=refresh_job,
-    cron_schedule="0 6 * * *",  # 06:00 every day, Asia/Shanghai: the marts are fresh for the morning
-    execution_timezone="Asia/Shanghai",
+    cron_schedule="0 6 * * *",  # 06:00 every day in the warehouse's time zone: fresh for the morning
+    execution_timezone=TIME_ZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def daily_refresh(context: dg.ScheduleEvaluationContext):

@@ -47,11 +47,12 @@ class Settings:
         os.environ["S2S_DEPLOYMENT_DIR"] = str(deployment_dir().absolute())
         if self.as_of:
             os.environ["S2S_AS_OF"] = self.as_of.isoformat()
-        from dagster_project.warehouse import duckdb_settings  # the same limits for dbt's connection
+        from dagster_project.warehouse import TIME_ZONE, duckdb_settings  # the same for dbt's connection
 
         duck = duckdb_settings()
         os.environ["S2S_DUCKDB_MEMORY_LIMIT"] = duck["memory_limit"]
         os.environ["S2S_DUCKDB_THREADS"] = duck["threads"]
+        os.environ["S2S_TIME_ZONE"] = TIME_ZONE
 
 
 DAGSTER_YAML = """\

@@ -168,6 +168,9 @@ def warehouse_config(section: str) -> dict:
     return parse_yaml(WAREHOUSE_CONFIG.read_text(encoding="utf-8")).get(section) or {}
 
 
+TIME_ZONE: str = warehouse_config("duckdb")["time_zone"]  # see config/warehouse.yml
+
+
 def duckdb_settings() -> dict[str, str]:
     """Memory limit and threads: config/warehouse.yml, overridden by S2S_DUCKDB_*."""
     config = warehouse_config("duckdb")
@@ -210,7 +213,7 @@ def locked_error(path: Path, exc: duckdb.Error) -> WarehouseLocked | None:
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (creating its folder), with Asia/Shanghai as the session time zone;
+    """Open the warehouse file (creating its folder), with the warehouse's time zone as the session's;
     raises WarehouseLocked when another process holds it."""
     path = Path(path)
     if not read_only:
@@ -222,7 +225,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         if locked is None:
             raise
         raise locked from None
-    con.execute("set TimeZone = 'Asia/Shanghai'")
+    con.execute(f"set TimeZone = {literal(TIME_ZONE)}")
     return con
 
 

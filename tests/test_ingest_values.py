@@ -239,3 +239,38 @@ def test_timestamp_spellings_are_stored_as_shanghai_local_time(con, raw_dir, mon
         ("2026-02-01 09:00:0x", "updated_at: cannot read the value as timestamp"),
         ("2026-02-01 25:00:00", "updated_at: cannot read the value as timestamp"),
     ]
+
+
+def test_the_warehouse_time_zone_is_declared_once_in_config_and_read_from_there(tmp_path, monkeypatch) -> None:
+    """config/warehouse.yml's time_zone is the session zone of every warehouse connection, the zone
+    dbt's profile reads (S2S_TIME_ZONE, exported by the settings) and the default of a mapping; no
+    Python module spells a zone name itself."""
+    import io
+    import os
+    import tokenize
+    from pathlib import Path
+
+    from dagster_project.mapping.spec import DEFAULT_TIMEZONE
+    from dagster_project.settings import Settings
+    from dagster_project.warehouse import TIME_ZONE, connect, warehouse_config
+
+    configured = warehouse_config("duckdb")["time_zone"]
+    assert TIME_ZONE == DEFAULT_TIMEZONE == configured == "Asia/Shanghai"
+    con = connect(tmp_path / "w.duckdb")
+    assert con.execute("select current_setting('TimeZone')").fetchone()[0] == configured
+    con.close()
+    for name in ("RAW_DIR", "WAREHOUSE", "BI_DIR", "DEPLOYMENT_DIR", "DUCKDB_MEMORY_LIMIT", "DUCKDB_THREADS"):
+        monkeypatch.setenv(f"S2S_{name}", os.environ.get(f"S2S_{name}", ""))  # restored after the test
+    monkeypatch.setenv("S2S_TIME_ZONE", "UTC")
+    Settings(raw_dir=tmp_path / "raw", warehouse=tmp_path / "w.duckdb", bi_dir=tmp_path / "bi", as_of=None).export()
+    assert os.environ["S2S_TIME_ZONE"] == configured
+    repo = Path(__file__).resolve().parents[1]
+    assert "TimeZone: \"{{ env_var('S2S_TIME_ZONE'" in (repo / "dbt" / "profiles.yml").read_text(encoding="utf-8")
+    spelled = []
+    for module in sorted((repo / "dagster_project").rglob("*.py")):
+        tokens = tokenize.generate_tokens(io.StringIO(module.read_text(encoding="utf-8")).readline)
+        for token in tokens:
+            quoted = token.string == f'"{configured}"' or f"'{configured}'" in token.string
+            if token.type == tokenize.STRING and quoted:
+                spelled.append(f"{module.relative_to(repo)}:{token.start[0]}")
+    assert spelled == []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from dagster_project.contracts import Column, Contract
-from dagster_project.warehouse import literal, quote, warehouse_config
+from dagster_project.warehouse import TIME_ZONE, literal, quote, warehouse_config
 
 _TRUE = ("true", "t", "1", "yes", "y", "是")
 _FALSE = ("false", "f", "0", "no", "n", "否")
@@ -74,11 +74,11 @@ def _typed(column: Column, raw: str) -> str:
         false_set = ", ".join(map(literal, _FALSE))
         return f"case when lower({raw}) in ({true_set}) then true when lower({raw}) in ({false_set}) then false end"
     if kind == "timestamp":
-        # Without an offset the value is Asia/Shanghai time (the session zone); stored as local time.
+        # Without an offset the value is the warehouse's time (the session zone); stored as local time.
         # The common spelling (`2024-05-01 09:30:00`, exactly 19 characters) is read as it stands,
         # which is what the time-zone round trip gives for it, in under half the time (issue 14);
         # anything else (an offset, `T`, `Z`, fractions, a date alone) takes the round trip.
-        zoned = f"timezone('Asia/Shanghai', try_cast({raw} as timestamptz))"
+        zoned = f"timezone({literal(TIME_ZONE)}, try_cast({raw} as timestamptz))"
         return f"coalesce(case when length({raw}) = 19 then try_strptime({raw}, '%Y-%m-%d %H:%M:%S') end, {zoned})"
     return f"try_cast({raw} as {column.type})"
 

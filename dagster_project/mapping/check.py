@@ -24,7 +24,7 @@ from dagster_project.ingest.read import FileRejected, read_drop
 from dagster_project.ingest.validate import checked_select, extra_columns, missing_required, not_delivered_columns
 from dagster_project.mapping.discover import matches, unmatched_files
 from dagster_project.mapping.spec import Mapping
-from dagster_project.warehouse import duckdb_settings, quote
+from dagster_project.warehouse import TIME_ZONE, duckdb_settings, literal, quote
 
 FIRST_PROBLEMS = 5  # problems shown per file
 FILES_IN_DETAIL = 3  # files with problems shown with their problems, per entity and mapping rule
@@ -55,7 +55,7 @@ class FileCheck:
 
 def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config=duckdb_settings())
-    con.execute("set TimeZone = 'Asia/Shanghai'")
+    con.execute(f"set TimeZone = {literal(TIME_ZONE)}")
     return con
 
 

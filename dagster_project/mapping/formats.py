@@ -6,7 +6,7 @@ Numbers: `1,234.50`, `¥1,234`, `-$1,234`, `(1,234.00)` (negative), `12.5%` (0.1
 them ignored unless it carries an offset. Timestamps: the same dates with `9:30`, `09:30:15.250`,
 `9:30 PM`, `下午3:30`, `9时30分`, `T`, and an offset (`Z`, `+08:00`, `+0800`); a value without an
 offset is in the mapping's time zone (a date alone is midnight of that day); 13 (10) digits are
-Unix epoch milliseconds (seconds), as API exports write them. Result: Asia/Shanghai local time,
+Unix epoch milliseconds (seconds), as API exports write them. Result: the warehouse's local time,
 the warehouse's convention.
 
 Where a value does not parse, the original text is kept, so that the contract validation
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster_project.warehouse import literal
+from dagster_project.warehouse import TIME_ZONE, literal
 
-WAREHOUSE_TIMEZONE = "Asia/Shanghai"
+WAREHOUSE_TIMEZONE = TIME_ZONE  # config/warehouse.yml
 
 _FULL_WIDTH = "０１２３４５６７８９．，－＋：／％（）\u3000"
 _HALF_WIDTH = "0123456789.,-+:/%() "
@@ -77,14 +77,14 @@ create or replace temp macro s2s_wall_time(dp, tp) as try(make_timestamp(
 
 
 def _from_zone(naive: str, timezone: str) -> str:
-    """Wall time in `timezone` -> Asia/Shanghai wall time."""
+    """Wall time in `timezone` -> the warehouse's wall time."""
     if timezone == WAREHOUSE_TIMEZONE:
         return naive
     return f"timezone({literal(WAREHOUSE_TIMEZONE)}, timezone({literal(timezone)}, {naive}))"
 
 
 def _from_instant(instant: str) -> str:
-    """A TIMESTAMPTZ -> Asia/Shanghai wall time."""
+    """A TIMESTAMPTZ -> the warehouse's wall time."""
     return f"timezone({literal(WAREHOUSE_TIMEZONE)}, {instant})"
 
 
@@ -99,7 +99,7 @@ def _kind(t: str) -> str:
 
 
 def _timestamp(t: str, k: str, p: str, tp: str, timezone: str) -> str:
-    """Asia/Shanghai wall time of the normalised text `t`, by its kind `k`, date parts `p` and time
+    """The warehouse's wall time of the normalised text `t`, by its kind `k`, date parts `p` and time
     parts `tp` (column names of the earlier stages); NULL when it does not parse."""
     wall = f"s2s_wall_time({p}, {tp})"
     # wall time minus its offset is UTC; timezone('UTC', naive) reads it as such
@@ -118,7 +118,7 @@ def _timestamp(t: str, k: str, p: str, tp: str, timezone: str) -> str:
 
 
 def _explicit(t: str, fmt: str, timezone: str) -> str:
-    """Asia/Shanghai wall time of `t` read with an explicit format."""
+    """The warehouse's wall time of `t` read with an explicit format."""
     if fmt in ("epoch_ms", "epoch_s"):
         seconds = f"try_cast({t} as double)" + (" / 1000" if fmt == "epoch_ms" else "")
         return _from_instant(f"try(to_timestamp({seconds}))")

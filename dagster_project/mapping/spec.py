@@ -45,11 +45,12 @@ from typing import Any
 import yaml
 
 from dagster_project.contracts import Contract, load_contracts
+from dagster_project.warehouse import TIME_ZONE
 from dagster_project.yaml_text import parse_yaml
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 MAPPINGS_SUBDIR = "mappings"
-DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_TIMEZONE = TIME_ZONE  # the warehouse's (config/warehouse.yml)
 NATIVE_FOLDERS = frozenset(c.source for c in load_contracts().values())
 _TOP_KEYS = {"preset", "folder", "timezone", "currency", "day_first", "values", "files", "description"}
 _FILE_KEYS = {"pattern", "entity", "skip", "lookups", "columns", "description"}
