@@ -250,12 +250,15 @@ def test_the_warehouse_time_zone_is_declared_once_in_config_and_read_from_there(
     import tokenize
     from pathlib import Path
 
-    from dagster_project.mapping.spec import DEFAULT_TIMEZONE
+    from dagster_project.mapping.spec import parse_mapping
     from dagster_project.settings import Settings
     from dagster_project.warehouse import TIME_ZONE, connect, warehouse_config
 
     configured = warehouse_config("duckdb")["time_zone"]
-    assert TIME_ZONE == DEFAULT_TIMEZONE == configured == "Asia/Shanghai"
+    assert TIME_ZONE == configured == "Asia/Shanghai"
+    deals = {"pattern": ["deals*"], "entity": "crm.opportunities", "columns": {"opportunity_id": "id"}}
+    no_zone = parse_mapping({"folder": "mycrm", "files": {"deals": deals}}, "mycrm", None, ValueError)
+    assert no_zone.timezone == configured  # a mapping that names no zone reads the warehouse's
     con = connect(tmp_path / "w.duckdb")
     assert con.execute("select current_setting('TimeZone')").fetchone()[0] == configured
     con.close()

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 
 from dagster_project.warehouse import TIME_ZONE, literal
 
-WAREHOUSE_TIMEZONE = TIME_ZONE  # config/warehouse.yml
-
 _FULL_WIDTH = "０１２３４５６７８９．，－＋：／％（）\u3000"
 _HALF_WIDTH = "0123456789.,-+:/%() "
 
@@ -78,14 +76,14 @@ create or replace temp macro s2s_wall_time(dp, tp) as try(make_timestamp(
 
 def _from_zone(naive: str, timezone: str) -> str:
     """Wall time in `timezone` -> the warehouse's wall time."""
-    if timezone == WAREHOUSE_TIMEZONE:
+    if timezone == TIME_ZONE:
         return naive
-    return f"timezone({literal(WAREHOUSE_TIMEZONE)}, timezone({literal(timezone)}, {naive}))"
+    return f"timezone({literal(TIME_ZONE)}, timezone({literal(timezone)}, {naive}))"
 
 
 def _from_instant(instant: str) -> str:
     """A TIMESTAMPTZ -> the warehouse's wall time."""
-    return f"timezone({literal(WAREHOUSE_TIMEZONE)}, {instant})"
+    return f"timezone({literal(TIME_ZONE)}, {instant})"
 
 
 # Kinds of a date or timestamp text, told apart once per value (stage `_k`): the fast paths that a

@@ -50,7 +50,6 @@ from dagster_project.yaml_text import parse_yaml
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 MAPPINGS_SUBDIR = "mappings"
-DEFAULT_TIMEZONE = TIME_ZONE  # the warehouse's (config/warehouse.yml)
 NATIVE_FOLDERS = frozenset(c.source for c in load_contracts().values())
 _TOP_KEYS = {"preset", "folder", "timezone", "currency", "day_first", "values", "files", "description"}
 _FILE_KEYS = {"pattern", "entity", "skip", "lookups", "columns", "description"}
@@ -324,7 +323,7 @@ def parse_mapping(doc: dict, name: str, path: Path | None, fail) -> Mapping:
         raise fail("folder must name the export's folder under the raw folder")
     if folder.split("/")[0] in NATIVE_FOLDERS:
         raise fail(f"folder {folder!r} is a native source folder ({', '.join(sorted(NATIVE_FOLDERS))}): use another")
-    timezone = str(doc.get("timezone") or DEFAULT_TIMEZONE)
+    timezone = str(doc.get("timezone") or TIME_ZONE)  # the warehouse's by default
     shared = {str(k): _value_map(v, f"values.{k}", fail) for k, v in (doc.get("values") or {}).items()}
     files = doc.get("files")
     if not isinstance(files, dict) or not files:
