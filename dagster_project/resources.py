@@ -49,3 +49,23 @@ def skip_unchanged(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             "as-of date (tag the run s2s/force=true to rebuild)"
         )
     return published is not None
+
+
+# run id -> the answer of `nothing_new_in_run` (a process runs one job at a time: one entry)
+_RUN_HAS_NOTHING_NEW: dict[str, dict | None] = {}
+
+
+def nothing_new_in_run(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dict | None:
+    """The published snapshot's manifest when this run has nothing to load or rebuild: no file in the
+    raw folder is new and the snapshot was built from the same inputs (`run`'s own pre-check). Every
+    ingestion step asks; the first answer holds for the whole run in this process (a file delivered
+    while the run goes on is the next run's). A run tagged s2s/force=true always loads."""
+    from dagster_project.publish.fingerprint import FORCE_TAG, nothing_new
+
+    if context.run.tags.get(FORCE_TAG) == "true":
+        return None
+    run_id = context.run.run_id
+    if run_id not in _RUN_HAS_NOTHING_NEW:
+        _RUN_HAS_NOTHING_NEW.clear()
+        _RUN_HAS_NOTHING_NEW[run_id] = nothing_new(Path(warehouse.path), warehouse.raw_path, Path(warehouse.bi_dir))
+    return _RUN_HAS_NOTHING_NEW[run_id]

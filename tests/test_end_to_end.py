@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -101,6 +102,30 @@ def test_a_rerun_with_nothing_new_does_nothing_and_a_new_drop_reruns(site, tmp_p
     # dbt publishes the validation's results (meta.dq_*), so Dagster skips it with the validation
     assert "Skipping step dbt_models due to skipped dependencies: ['dq_results." in log
     assert "nothing new since the BI snapshot" in out
+    assert snapshot_state(base / "bi") == before
+
+
+def test_the_dagster_job_started_by_hand_with_nothing_new_loads_nothing_and_skips_the_rest(site):
+    """Dagster's own CLI (as a person or the UI starts the job) has no pre-check: the ingestion steps
+    find nothing new and materialize nothing, so Dagster skips every step downstream of them."""
+    base, env = site
+    before = snapshot_state(base / "bi")
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "execute", "-m", "dagster_project.definitions"]
+        + ["-j", "refresh_warehouse"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    assert "crm.accounts: nothing to load, and the snapshot" in log
+    ran = set(re.findall(r" - (\w+) - STEP_SUCCESS", log))
+    skipped = set(re.findall(r" - (\w+) - STEP_SKIPPED", log))
+    assert "raw_crm__accounts" in ran and "meta__field_policy" in ran
+    assert {"meta__orphans", "dq_results", "dbt_models", "bi__marts_snapshot", "meta__alerts_sent"} <= skipped
+    assert ran <= {"meta__field_policy"} | {s for s in ran if s.startswith("raw_")}  # nothing else ran
     assert snapshot_state(base / "bi") == before
 
 

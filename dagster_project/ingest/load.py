@@ -592,6 +592,22 @@ def _record_duplicates(con: duckdb.DuckDBPyConnection, contract: Contract, found
         raise
 
 
+def _record_touched(con: duckdb.DuckDBPyConnection, contract: Contract, touched: list[tuple[Drop, str]]) -> None:
+    """A file copied or synced again with a new modification time and the same content: its manifest
+    row takes the file's size and time, so that the next run knows it without hashing it again and
+    `run` (or the schedule) can tell there is nothing new (a copy without `-p`, a sync tool)."""
+    for drop, _ in touched:
+        log.info("%s: modification time changed, content unchanged: nothing to load", drop.relative_path)
+    con.executemany(
+        "update meta.drop_manifest set file_bytes = ?, file_mtime_ns = ? "
+        "where source = ? and entity = ? and source_file = ? and content_sha256 = ?",
+        [
+            [drop.size, drop.mtime_ns, contract.source, contract.entity, drop.relative_path, digest]
+            for drop, digest in touched
+        ],
+    )
+
+
 def load_entity(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
@@ -611,7 +627,7 @@ def load_entity(
     result = EntityLoadResult(contract=contract, drops_found=len(drops))
     result.ignored = record_ignored(con, folder.ignored, run_id)
     manifest = Manifest(con, contract)
-    pending, repeats, first_seen = [], [], {}
+    pending, repeats, first_seen, touched = [], [], {}, []
     for drop in drops:
         if manifest.unchanged(drop):  # not re-hashed
             result.drops_already_loaded += 1
@@ -619,6 +635,7 @@ def load_entity(
         digest = content_hash(drop.path, drop.identity_salt)
         if (drop.relative_path, digest) in manifest.contents:  # the same file, touched: nothing new
             result.drops_already_loaded += 1
+            touched.append((drop, digest))
             continue
         if digest in manifest.originals or digest in first_seen:
             result.drops_already_loaded += 1
@@ -645,6 +662,8 @@ def load_entity(
         found.append((outcome, digest))
     if found:
         _record_duplicates(con, contract, found, run_id)
+    if touched:
+        _record_touched(con, contract, touched)
     result.table_rows = fetch_one(con, f"select count(*) from {contract.table}")[0]
     result.orphans = orphan_counts(con, contract)
     return result

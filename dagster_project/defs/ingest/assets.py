@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_project.contracts import Contract, load_contracts
 from dagster_project.ingest import load_entity
 from dagster_project.ingest.integrity import refresh_orphans
-from dagster_project.resources import WarehouseResource
+from dagster_project.resources import WarehouseResource, nothing_new_in_run
 from dagster_project.warehouse import ensure_raw_table
 
 
@@ -21,8 +21,18 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         kinds={"duckdb", contract.source},
         description=f"{contract.description} Loaded from data/raw/{contract.source}/{contract.entity}/.",
         metadata={"contract": str(contract.path.name), "primary_key": ", ".join(contract.primary_key)},
+        # a run with nothing new materializes nothing: Dagster then skips every step downstream
+        # (the checks of the raw tables, dbt, quality, publish, alerts) at no cost (issue 14)
+        output_required=False,
     )
-    def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        idle = nothing_new_in_run(context, warehouse)
+        if idle:
+            context.log.info(
+                f"{contract.name}: nothing to load, and the snapshot {idle['snapshot_id']} was built from the same "
+                "drops, code and as-of date (tag the run s2s/force=true to rebuild)"
+            )
+            return
         with warehouse.connect() as con:
             result = load_entity(
                 con,
@@ -45,7 +55,7 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
             context.log.info(f"duplicate {outcome.drop.relative_path}: {outcome.rejected_reason}")
         for entry in result.ignored:
             context.log.warning(f"ignored {entry.relative_path}: {entry.reason}")
-        return dg.MaterializeResult(metadata=result.metadata())
+        yield dg.MaterializeResult(metadata=result.metadata())
 
     return _ingest
 
