@@ -5,6 +5,8 @@ Orphans are loaded, not dropped; they are counted here, listed in `meta.orphans`
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 
 from dagster_project.contracts import Contract, ForeignKey, load_contracts, referenced_columns
@@ -30,44 +32,107 @@ def _orphan_filter(contract: Contract, fk: ForeignKey) -> str:
     return f"{not_null} and not exists (select 1 from {target.table} r where {match})"
 
 
-def orphan_counts(con: duckdb.DuckDBPyConnection, contract: Contract) -> dict[str, int]:
-    """Orphan rows per foreign key, for the keys whose referenced table is loaded already."""
-    counts = {}
-    for fk in contract.foreign_keys:
-        if not _table_exists(con, load_contracts()[fk.references].table):
-            continue
-        n = fetch_one(con, f"select count(*) from {contract.table} c where {_orphan_filter(contract, fk)}")[0]
-        counts[f"{','.join(fk.columns)}->{fk.references}"] = n
-    return counts
+def _key_text(columns: tuple[str, ...] | list[str], alias: str = "c") -> str:
+    return " || '/' || ".join(f"{alias}.{quote(k)}::varchar" for k in columns)
 
 
-def refresh_orphans(con: duckdb.DuckDBPyConnection, contracts: list[Contract]) -> int:
-    """Rebuild `meta.orphans` (one row per orphan row and foreign key) for the given entities."""
+def _checked_digest(contract: Contract, fks: list[ForeignKey]) -> str:
+    """What an entity's stored orphans were found under: its key and the foreign keys checked."""
+    parts = [contract.primary_key, *[(fk.columns, fk.references, referenced_columns(fk)) for fk in fks]]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def refresh_orphans(con: duckdb.DuckDBPyConnection, contracts: list[Contract], full: bool = False) -> int:
+    """Bring `meta.orphans` (one row per orphan row and foreign key) up to date for the given entities.
+
+    Incremental (issue 14): raw tables are upserted, never deleted from, and a foreign key points at its
+    entity's primary key, so a row can only become an orphan when it is loaded, and an orphan only
+    stops being one when a newer version of it is loaded or the key it points at arrives. So only the
+    rows of drops not checked yet (`meta.orphans_checked`) are checked, and the orphans listed before
+    are dropped when their row was reloaded or their parent came. An entity whose key or foreign keys
+    changed since (or `full`) is checked whole. Returns the number of orphan rows."""
     con.execute(
         """
         create table if not exists meta.orphans (
             source varchar, entity varchar, key_value varchar, foreign_key varchar,
             fk_value varchar, references_entity varchar
+        );
+        create table if not exists meta.orphans_checked (
+            source varchar, entity varchar, checked_digest varchar, drop_id varchar
         )
         """
     )
-    total = 0
     con.execute("begin transaction")
     for contract in contracts:
-        con.execute("delete from meta.orphans where source = ? and entity = ?", [contract.source, contract.entity])
-        for fk in contract.foreign_keys:
-            if not _table_exists(con, contract.table) or not _table_exists(con, load_contracts()[fk.references].table):
-                continue
-            key = " || '/' || ".join(f"c.{quote(k)}::varchar" for k in contract.primary_key)
-            fk_value = " || '/' || ".join(f"c.{quote(k)}::varchar" for k in fk.columns)
+        entity = [contract.source, contract.entity]
+        fks = [
+            fk
+            for fk in contract.foreign_keys
+            if _table_exists(con, contract.table) and _table_exists(con, load_contracts()[fk.references].table)
+        ]
+        digest = _checked_digest(contract, fks)
+        # a key pointing at other columns than the parent's key could lose its parent on an update
+        by_parent_key = all(tuple(referenced_columns(fk)) == load_contracts()[fk.references].primary_key for fk in fks)
+        stale = (
+            full
+            or not by_parent_key
+            or any(
+                row[0] != digest
+                for row in con.execute(
+                    "select distinct checked_digest from meta.orphans_checked where source = ? and entity = ?", entity
+                ).fetchall()
+            )
+        )
+        if stale or not fks:
+            con.execute("delete from meta.orphans_checked where source = ? and entity = ?", entity)
+        checked = fetch_one(con, "select count(*) from meta.orphans_checked where source = ? and entity = ?", entity)
+        if not checked[0]:  # checked whole: what was listed before goes
+            con.execute("delete from meta.orphans where source = ? and entity = ?", entity)
+        if not fks:
+            continue
+        # the rows to check: every row on a first check, else the rows of drops not checked yet (a
+        # row's _drop_id is its newest version's drop), whose earlier orphans (reloaded rows) go first
+        rows, key = contract.table, _key_text(contract.primary_key)
+        if checked[0]:
+            columns = dict.fromkeys([*contract.primary_key, *(c for fk in fks for c in fk.columns), "_drop_id"])
+            con.execute(
+                f"""
+                create or replace temp table _unchecked as
+                select {", ".join(quote(c) for c in columns)} from {contract.table}
+                where _drop_id is null or _drop_id not in (
+                    select drop_id from meta.orphans_checked where source = ? and entity = ?
+                )
+                """,
+                entity,
+            )
+            rows = "_unchecked"
+            con.execute(
+                "delete from meta.orphans where source = ? and entity = ? "
+                f"and key_value in (select {key} from _unchecked c)",
+                entity,
+            )
+        for fk in fks:
+            parent = load_contracts()[fk.references]
+            con.execute(
+                f"""
+                delete from meta.orphans where source = ? and entity = ? and foreign_key = ?
+                and fk_value in (select {_key_text(referenced_columns(fk), "r")} from {parent.table} r)
+                """,
+                [*entity, ",".join(fk.columns)],
+            )
             con.execute(
                 f"""
                 insert into meta.orphans
-                select ?, ?, {key}, ?, {fk_value}, ?
-                from {contract.table} c where {_orphan_filter(contract, fk)}
+                select ?, ?, {key}, ?, {_key_text(fk.columns)}, ?
+                from {rows} c where {_orphan_filter(contract, fk)}
                 """,
-                [contract.source, contract.entity, ",".join(fk.columns), fk.references],
+                [*entity, ",".join(fk.columns), fk.references],
             )
+        con.execute(
+            f"insert into meta.orphans_checked select distinct ?, ?, ?, _drop_id from {rows} c "
+            "where _drop_id is not null",
+            [*entity, digest],
+        )
+        con.execute("drop table if exists _unchecked")
     con.execute("commit")
-    total = fetch_one(con, "select count(*) from meta.orphans")[0]
-    return total
+    return fetch_one(con, "select count(*) from meta.orphans")[0]

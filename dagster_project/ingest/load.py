@@ -27,7 +27,6 @@ import duckdb
 
 from dagster_project.contracts import Contract
 from dagster_project.ingest.drops import Drop, content_hash, find_drops
-from dagster_project.ingest.integrity import orphan_counts
 from dagster_project.ingest.inventory import IgnoredEntry, record_ignored, scan_entity_folder
 from dagster_project.ingest.read import FileRejected, MalformedRow, read_drop
 from dagster_project.ingest.validate import (
@@ -80,7 +79,6 @@ class EntityLoadResult:
     duplicates: list[DropOutcome] = field(default_factory=list)
     ignored: list[IgnoredEntry] = field(default_factory=list)  # newly recorded as ignored
     table_rows: int = 0
-    orphans: dict[str, int] = field(default_factory=dict)
 
     def total(self, name: str) -> int:
         return sum(getattr(o, name) for o in self.outcomes)
@@ -104,8 +102,6 @@ class EntityLoadResult:
             "rows_inserted": self.total("rows_inserted"),
             "rows_updated": self.total("rows_updated"),
             "rows_superseded": self.total("rows_superseded"),
-            "orphans": sum(self.orphans.values()),
-            "orphans_by_key": ", ".join(f"{k}: {v}" for k, v in self.orphans.items()) or "none",
             "rejected_files": "; ".join(f"{o.drop.relative_path}: {o.rejected_reason}" for o in self.rejected)
             or "none",
             "columns_not_delivered": self.not_delivered_summary() or "none",
@@ -665,7 +661,6 @@ def load_entity(
     if touched:
         _record_touched(con, contract, touched)
     result.table_rows = fetch_one(con, f"select count(*) from {contract.table}")[0]
-    result.orphans = orphan_counts(con, contract)
     return result
 
 
