@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.contracts import load_contracts
-from dagster_project.defs.ingest.assets import raw_asset_key
+from dagster_project.defs.ingest.assets import ORPHANS_KEY, raw_asset_key
 from dagster_project.deployment import load_policy
 from dagster_project.ingest.inventory import record_stray_entries
 from dagster_project.publish.fingerprint import FORCE_TAG
@@ -30,7 +30,6 @@ RESULTS_KEY = dg.AssetKey(["meta", "dq_completeness"])
 VALIDITY_KEY = dg.AssetKey(["meta", "dq_validity"])
 AUDIT_KEY = dg.AssetKey(["meta", "ingest_audit"])
 DELIVERY_KEY = dg.AssetKey(["meta", "delivery"])
-ORPHANS_KEY = dg.AssetKey(["meta", "orphans"])
 RAW_KEYS = [raw_asset_key(c) for c in load_contracts().values()]
 
 
