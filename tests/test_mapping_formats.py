@@ -63,6 +63,8 @@ def test_a_number_that_does_not_parse_is_kept_as_written(text):
         ("06/01/2026", True, date(2026, 1, 6)),
         ("2026/6/1 23:30", False, date(2026, 6, 1)),  # a time without offset does not move the day
         ("2026-05-31T16:00:00.000Z", False, date(2026, 6, 1)),  # with an offset: the Shanghai day
+        ("1780243200000", False, date(2026, 6, 1)),  # epoch ms of 2026-05-31 16:00 UTC: the Shanghai day
+        ("1780243199", False, date(2026, 5, 31)),  # epoch seconds, one second before it
         ("２０２６年６月１日", False, date(2026, 6, 1)),
     ],
 )

@@ -166,9 +166,10 @@ def staged(k: int, column_type: str, timezone: str, day_first: bool, fmt: str | 
     wall = _timestamp(t, kind, p, tp, timezone)
     if column_kind == "timestamp":
         return Staged(stages, f"coalesce({_strftime(wall)}, {b})")
-    # a date is the day as written; only a time with an offset moves it (to the Shanghai day)
+    # a date is the day as written; only an instant (a time with an offset, epoch milliseconds or
+    # seconds) moves it, to the warehouse's day
     day = f"""case when {kind} = 1 then try_cast({t} as date)
-        when {kind} = 3 or {tp}.tz <> '' then cast({wall} as date)
+        when {kind} in (3, 4, 5) or {tp}.tz <> '' then cast({wall} as date)
         when {kind} = 0 then try(make_date({p}.y::bigint, {p}.m::bigint, {p}.d::bigint)) end"""
     return Staged(stages, f"coalesce(strftime({day}, '%Y-%m-%d'), {b})")
 
