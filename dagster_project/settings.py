@@ -61,16 +61,28 @@ telemetry:
 concurrency:
   runs:
     max_concurrent_runs: 1
+# Dagster's SQLite run history, opening each file once per process (dagster_project/run_history.py)
+storage:
+  custom:
+    module: dagster_project.run_history
+    class: KeptOpenSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 """
+# What earlier versions wrote: such a file is replaced by DAGSTER_YAML (same files, same history).
+_EARLIER_DAGSTER_YAMLS = (DAGSTER_YAML.split("# Dagster's SQLite run history")[0],)
 
 
 def ensure_dagster_home() -> Path:
     """DAGSTER_HOME (default `.dagster_home`), so runs persist for the UI. Its dagster.yaml queues runs
-    one at a time (a scheduled run and a sensor's run must not both write the DuckDB file)."""
+    one at a time (a scheduled run and a sensor's run must not both write the DuckDB file) and keeps
+    the run history's SQLite connections open (dagster_project/run_history.py). A dagster.yaml a
+    person wrote or edited is left as it is."""
     home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").absolute()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or config.read_text(encoding="utf-8") in _EARLIER_DAGSTER_YAMLS:
         config.write_text(DAGSTER_YAML, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
