@@ -129,6 +129,32 @@ def test_the_dagster_job_started_by_hand_with_nothing_new_loads_nothing_and_skip
     assert snapshot_state(base / "bi") == before
 
 
+def test_the_run_history_reads_with_dagsters_own_storage_and_dbt_wrote_no_debug_log(site):
+    """The generated dagster.yaml stores the history through dagster_project/run_history.py; Dagster's
+    default storage reads the same files. dbt started by the run writes no debug log file."""
+    from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+
+    base, _ = site
+    home = base / "dagster_home"
+    assert "class: KeptOpenSqliteStorage" in (home / "dagster.yaml").read_text(encoding="utf-8")
+    storage = DagsterSqliteStorage.from_local(str(home))
+    try:
+        first = storage.run_storage.get_runs()[-1]  # the site's full run
+        assert first.is_success
+        records = storage.event_log_storage.get_records_for_run(first.run_id, limit=100_000).records
+        materialized = {
+            r.event_log_entry.dagster_event.asset_key.to_user_string()
+            for r in records
+            if r.event_log_entry.dagster_event_type == "ASSET_MATERIALIZATION"
+        }
+        assert {"bi/marts_snapshot", "raw_crm/accounts", "marts/fct_leads"} <= materialized
+    finally:
+        storage.dispose()
+    logs = sorted((base / "warehouse" / "logs").glob("run-*.log"))
+    commands = re.findall(r"Running dbt command: `([^`]*)`", logs[0].read_text(encoding="utf-8"))
+    assert len(commands) == 2 and all("--log-level-file none" in c for c in commands), commands
+
+
 def test_snapshot_holds_every_mart_and_nothing_else(site):
     base, _ = site
     bi = base / "bi"
