@@ -251,6 +251,27 @@ def test_a_row_with_a_40_mb_field_is_quarantined_not_lost(con, raw_dir):
     assert row_accounting(con) == []
 
 
+def test_a_file_cut_mid_row_quarantines_that_row_with_one_reason_naming_the_column(con, raw_dir):
+    """A transfer that stopped mid-row: the last row has 4 of its 11 fields. DuckDB reports it once per
+    missing column; the quarantine says it once, at the first missing column (`region`, the 5th)."""
+    text = csv_text(HEADER, [account("A1"), account("A2")])  # lines 2-3
+    text += ",".join(account("A3")[:4])  # line 4, no newline: the file ends there
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text)
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(3, 2, 1, "loaded")]
+    assert con.execute("select line, column_name, reason, raw_record from meta.quarantine").fetchall() == [
+        (
+            4,
+            None,
+            "malformed row: MISSING COLUMNS: Expected Number of Columns: 11 Found: 4 (at column region)",
+            "A3,甲公司,制造,100",
+        )
+    ]
+    assert row_accounting(con) == []
+
+
 def test_a_long_line_in_a_gzip_and_a_gbk_file_is_quarantined_too(con, raw_dir):
     rows = [account("A1"), account("A2", name="长" * 1_000_000), account("A3")]  # 3 MB in UTF-8, 2 MB in GBK
     with gzip.open(folder(raw_dir) / "accounts_2025-01-31.csv.gz", "wt", encoding="utf-8") as fh:

@@ -93,10 +93,21 @@ def _load_csv(
                       delim = ',', quote = '"', escape = '"', store_rejects = true{line_limit})
         """
     )
+    # One message per line and kind of error, at the first column it concerns: DuckDB reports a row
+    # cut short (a transfer that stopped mid-row) once per missing column, "Found: 8", "Found: 9" ...
     rejects = con.execute(
         """
-        select line, string_agg(distinct error_type || ': ' || error_message, '; '), any_value(csv_line)
-        from reject_errors group by line order by line
+        with by_kind as (
+            select
+                line,
+                error_type || ': ' || arg_min(error_message, column_idx)
+                || coalesce(' (at column ' || arg_min(column_name, column_idx) || ')', '') as message,
+                any_value(csv_line) as csv_line,
+            from reject_errors
+            group by line, error_type
+        )
+        select line, string_agg(message, '; ' order by message), any_value(csv_line)
+        from by_kind group by line order by line
         """
     ).fetchall()
     removed = [ln.line for ln in long_lines]
