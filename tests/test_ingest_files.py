@@ -406,6 +406,41 @@ def test_a_redelivered_file_is_recorded_as_a_duplicate(con, raw_dir):
     assert (result.outcomes, result.duplicates, len(audit(con))) == ([], [], 3)
 
 
+def test_a_good_file_restored_over_a_broken_copy_is_judged_by_what_the_file_holds_now(con, raw_dir):
+    """Good content A, then a broken copy B under the same name (a cut row, and a changed name for A2
+    at the same updated_at), then A restored from a backup: A loads again, so its values win again
+    (a tie goes to the later load) and the delivery check judges the file by A (nothing quarantined),
+    not by B. Again B, again A: each time one more load with its own drop id."""
+    from dagster_project.quality.delivery import quarantine_shares
+
+    name = "accounts_2025-01-31.csv"
+    good = csv_text(HEADER, [account("A1"), account("A2"), account("A3")])
+    broken = csv_text(HEADER, [account("A1"), account("A2", name="乙公司")]) + ",".join(account("A3")[:4])
+    path = f"crm/accounts/{name}"
+    for i, text in enumerate([good, broken, good, broken, good]):
+        write_drop(raw_dir, "crm.accounts", name, text)
+        os.utime(folder(raw_dir) / name, (1_800_000_000 + i, 1_800_000_000 + i))  # each copy a new time
+        load(con, raw_dir)
+        # the broken copy quarantines 1 of its 3 rows; the good one none
+        assert quarantine_shares(con, 0.05) == ([(path, 1, 3, 1 / 3)] if text == broken else [])
+        name_of_a2 = con.execute("select account_name from raw_crm.accounts where account_id = 'A2'").fetchall()
+        assert name_of_a2 == [("乙公司",)] if text == broken else [("甲公司",)]
+
+    in_order = "select rows_read, rows_quarantined, status from meta.ingest_audit order by finished_at"
+    assert con.execute(in_order).fetchall() == [
+        (3, 0, "loaded"),  # A
+        (3, 1, "loaded"),  # B
+        (3, 0, "loaded"),  # A again
+        (3, 1, "loaded"),  # B again
+        (3, 0, "loaded"),  # A again
+    ]
+    ids = [r[0] for r in con.execute("select drop_id from meta.drop_manifest order by loaded_at").fetchall()]
+    assert len(set(ids)) == 5 and ids[2].startswith(ids[0] + ":r") and ids[3].startswith(ids[1] + ":r")
+    assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(3,)]
+    assert row_accounting(con) == []
+    assert load(con, raw_dir).outcomes == []  # nothing new after it
+
+
 # -- item 14: drop dates in the common spellings; a warning when the file's time stands in ------
 
 

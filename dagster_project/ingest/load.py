@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,7 +150,11 @@ class Manifest:
             [contract.source, contract.entity],
         ).fetchall()
         self.files = {(f, b, m) for f, b, m, _, _ in rows}
-        self.contents = {(f, h) for f, _, _, h, _ in rows}  # a file touched without a change is no news
+        # each file's content as last seen (the newest row): the same again is a touch, no news; an
+        # earlier content of the same file again (a backup restored over a broken copy) loads again
+        self.latest = {f: h for f, _, _, h, _ in rows}
+        self.contents = {(f, h) for f, _, _, h, _ in rows}
+        self.records = Counter(f for f, _, _, _, _ in rows)  # manifest rows per file: a restore's id
         # content -> (the file that first brought it, loaded | rejected); duplicates point at it
         self.originals: dict[str, tuple[str, str]] = {}
         for f, _, _, h, status in rows:
@@ -498,22 +503,29 @@ AUDIT_COLUMNS = (
 
 
 def load_batch(
-    con: duckdb.DuckDBPyConnection, contract: Contract, drops: list[tuple[Drop, str]], run_id: str
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    drops: list[tuple[Drop, str]] | list[tuple[Drop, str, str | None]],
+    run_id: str,
 ) -> list[DropOutcome]:
-    """Load drops (with their content hashes) in one transaction; a file that cannot be read is
-    recorded as rejected and the others load."""
+    """Load drops (with their content hashes, and a restore tag for a file loaded again with a
+    content it held before) in one transaction; a file that cannot be read is recorded as rejected
+    and the others load."""
     batch: list[_Pending] = []
     try:
         batch = [
             _Pending(
                 outcome=DropOutcome(
-                    drop=drop, drop_id=f"{contract.name}:{digest[:16]}", status="loaded", note=drop.date_note
+                    drop=drop,
+                    drop_id=f"{contract.name}:{digest[:16]}" + (f":r{rest[0]}" if rest and rest[0] else ""),
+                    status="loaded",
+                    note=drop.date_note,
                 ),
                 digest=digest,
                 seq=seq,
                 started=datetime.now(UTC),
             )
-            for seq, (drop, digest) in enumerate(drops)
+            for seq, (drop, digest, *rest) in enumerate(drops)
         ]
         _stage_drops(con, contract, batch)
         con.execute(
@@ -548,9 +560,9 @@ def load_batch(
     return [p.outcome for p in batch]
 
 
-def _batches(pending: list[tuple[Drop, str]], max_bytes: int) -> list[list[tuple[Drop, str]]]:
+def _batches(pending: list[tuple], max_bytes: int) -> list[list[tuple]]:
     """Consecutive drops, oldest first, up to `max_bytes` of files per batch (a bigger drop alone)."""
-    batches: list[list[tuple[Drop, str]]] = []
+    batches: list[list[tuple]] = []
     size = 0
     for item in pending:
         if not batches or size + item[0].size > max_bytes:
@@ -629,16 +641,20 @@ def load_entity(
             result.drops_already_loaded += 1
             continue
         digest = content_hash(drop.path, drop.identity_salt)
-        if (drop.relative_path, digest) in manifest.contents:  # the same file, touched: nothing new
+        if manifest.latest.get(drop.relative_path) == digest:  # the same file, touched: nothing new
             result.drops_already_loaded += 1
             touched.append((drop, digest))
+            continue
+        if (drop.relative_path, digest) in manifest.contents:  # restored: what the file holds now
+            restore = hashlib.sha256(f"{drop.relative_path}\0{manifest.records[drop.relative_path]}".encode())
+            pending.append((drop, digest, restore.hexdigest()[:8]))
             continue
         if digest in manifest.originals or digest in first_seen:
             result.drops_already_loaded += 1
             repeats.append((drop, digest))
             continue
         first_seen[digest] = drop.relative_path
-        pending.append((drop, digest))
+        pending.append((drop, digest, None))
         if drop.date_warning:
             log.warning(drop.date_warning)
     for batch in _batches(pending, batch_bytes or ingest_batch_bytes()):
