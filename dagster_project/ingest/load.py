@@ -503,29 +503,20 @@ AUDIT_COLUMNS = (
 
 
 def load_batch(
-    con: duckdb.DuckDBPyConnection,
-    contract: Contract,
-    drops: list[tuple[Drop, str]] | list[tuple[Drop, str, str | None]],
-    run_id: str,
+    con: duckdb.DuckDBPyConnection, contract: Contract, drops: list[tuple[Drop, str, str]], run_id: str
 ) -> list[DropOutcome]:
-    """Load drops (with their content hashes, and a restore tag for a file loaded again with a
-    content it held before) in one transaction; a file that cannot be read is recorded as rejected
-    and the others load."""
+    """Load drops (with their content hashes and drop ids) in one transaction; a file that cannot be
+    read is recorded as rejected and the others load."""
     batch: list[_Pending] = []
     try:
         batch = [
             _Pending(
-                outcome=DropOutcome(
-                    drop=drop,
-                    drop_id=f"{contract.name}:{digest[:16]}" + (f":r{rest[0]}" if rest and rest[0] else ""),
-                    status="loaded",
-                    note=drop.date_note,
-                ),
+                outcome=DropOutcome(drop=drop, drop_id=drop_id, status="loaded", note=drop.date_note),
                 digest=digest,
                 seq=seq,
                 started=datetime.now(UTC),
             )
-            for seq, (drop, digest, *rest) in enumerate(drops)
+            for seq, (drop, digest, drop_id) in enumerate(drops)
         ]
         _stage_drops(con, contract, batch)
         con.execute(
@@ -646,15 +637,16 @@ def load_entity(
             touched.append((drop, digest))
             continue
         if (drop.relative_path, digest) in manifest.contents:  # restored: what the file holds now
+            # the content's id is its first load's: this load's adds the path and its count of records
             restore = hashlib.sha256(f"{drop.relative_path}\0{manifest.records[drop.relative_path]}".encode())
-            pending.append((drop, digest, restore.hexdigest()[:8]))
+            pending.append((drop, digest, f"{contract.name}:{digest[:16]}:r{restore.hexdigest()[:8]}"))
             continue
         if digest in manifest.originals or digest in first_seen:
             result.drops_already_loaded += 1
             repeats.append((drop, digest))
             continue
         first_seen[digest] = drop.relative_path
-        pending.append((drop, digest, None))
+        pending.append((drop, digest, f"{contract.name}:{digest[:16]}"))
         if drop.date_warning:
             log.warning(drop.date_warning)
     for batch in _batches(pending, batch_bytes or ingest_batch_bytes()):
