@@ -70,8 +70,17 @@ storage:
       base_dir:
         env: DAGSTER_HOME
 """
-# What earlier versions wrote: such a file is replaced by DAGSTER_YAML (same files, same history).
-_EARLIER_DAGSTER_YAMLS = (DAGSTER_YAML.split("# Dagster's SQLite run history")[0],)
+# What earlier versions wrote, as they wrote it: such a file is replaced by DAGSTER_YAML (same files,
+# same history). A file that differs from all of them was edited by a person and is kept.
+_EARLIER_DAGSTER_YAMLS = (
+    """\
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+""",
+)
 
 
 def ensure_dagster_home() -> Path:
