@@ -172,5 +172,7 @@ def field_policy_rows(policy: Policy | None = None) -> list[tuple]:
 def write_field_policy(con, policy: Policy | None = None) -> None:
     """(Re)write `meta.field_policy`, the table through which dbt reads the contracts' critical
     fields and the deployment's policy (one place for the gate, the alert rule and the KPI)."""
+    from dagster_project.warehouse import insert_rows  # warehouse imports the contracts, as this module does
+
     con.execute(FIELD_POLICY_DDL)
-    con.executemany("insert into meta.field_policy values (?, ?, ?, ?, ?, ?, ?, ?, ?)", field_policy_rows(policy))
+    insert_rows(con, "insert into meta.field_policy values (?, ?, ?, ?, ?, ?, ?, ?, ?)", field_policy_rows(policy))

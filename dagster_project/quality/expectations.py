@@ -381,9 +381,8 @@ def record_results(
     con.execute("begin transaction")
     insert_rows(
         con,
-        "insert into meta.dq_completeness by name select ? as run_id, ? as checked_at, ? as source, ? as entity, "
-        "? as field, ? as rows, ? as complete_rows, ? as completeness, ? as target, ? as passed, ? as status, "
-        "? as severity",
+        "insert into meta.dq_completeness (run_id, checked_at, source, entity, field, rows, complete_rows, "
+        "completeness, target, passed, status, severity) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [
                 run_id,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from dagster_project.contracts import Contract, load_contracts
-from dagster_project.warehouse import quote
+from dagster_project.warehouse import insert_rows, quote
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,7 @@ def record_key_checks(
     con.execute("begin transaction")
     try:
         con.execute("delete from meta.raw_key_checks")
-        if rows:
-            con.executemany("insert into meta.raw_key_checks values (?, ?, ?, ?)", rows)
+        insert_rows(con, "insert into meta.raw_key_checks values (?, ?, ?, ?)", rows)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
