@@ -78,9 +78,12 @@ def dbt_test_failure(unique_id: str, target_dir: Path, run_id: str) -> DbtTestFa
     for folder in _invocation_folders(target_dir, run_id):
         results = json.loads((folder / "run_results.json").read_text(encoding="utf-8"))
         result = next((r for r in results.get("results", []) if r.get("unique_id") == unique_id), None)
-        if result is None or not (folder / "manifest.json").is_file():
+        # a build started by Dagster writes no manifest.json of its own (dagster_project/dbt_child.py):
+        # its nodes are those of the project's manifest, which Dagster loaded
+        manifest = next((m for m in (folder / "manifest.json", target_dir / "manifest.json") if m.is_file()), None)
+        if result is None or manifest is None:
             continue
-        nodes = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+        nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"]
         test = nodes.get(unique_id, {})
         model = nodes.get(test.get("attached_node") or "", {})
         kind = (test.get("test_metadata") or {}).get("name") or test.get("name", unique_id)

@@ -9,7 +9,9 @@ The full run is killed during a real dbt build in test_end_to_end.py.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,3 +112,27 @@ def test_a_warehouse_in_another_folder_keeps_dbt_s_partial_parse_and_another_nam
     # plain dbt counts the folder: a full parse for the same file name elsewhere
     plain = parse([PLAIN_DBT], tmp_path / "c" / "company.duckdb", target)
     assert "Unable to do partial parsing because profile has changed" in plain
+
+
+def test_a_build_started_by_dagster_writes_no_manifest_json_and_everything_else_does(tmp_path):
+    """dagster-dbt sets DAGSTER_DBT_CLI for the dbt it starts; such a build skips dbt's two manifest.json
+    writes (Dagster reads the project's manifest), and still writes run_results.json and partial parse."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    parsed = tmp_path / "parsed"
+    dagster = {**env_for(warehouse), "DAGSTER_DBT_CLI": "true"}
+    done = subprocess.run(dbt_args([*WRAPPED_DBT, "parse"], parsed), env=dagster, cwd=REPO, capture_output=True)
+    assert done.returncode == 0 and (parsed / "manifest.json").is_file()  # parse: the manifest Dagster loads
+
+    seed = ["build", "--select", "status_labels", "--indirect-selection", "cautious"]
+    for env, name, manifest_written in ((dagster, "by_dagster", False), (env_for(warehouse), "by_hand", True)):
+        target = tmp_path / name
+        shutil.copytree(parsed, target)
+        (target / "manifest.json").unlink()
+        done = subprocess.run(
+            dbt_args([*WRAPPED_DBT, *seed], target), env=env, cwd=REPO, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout[-2000:]
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        assert [r["unique_id"] for r in results if r["status"] == "success"][:1] == ["seed.s2s_warehouse.status_labels"]
+        assert (target / "partial_parse.msgpack").is_file()
+        assert (target / "manifest.json").is_file() == manifest_written, name

@@ -58,7 +58,7 @@ def test_a_failing_dbt_test_names_its_model_column_and_rows(tmp_path, capsys):
     dbt = DbtCliResource(
         project_dir=str(project_dir),
         profiles_dir=str(project_dir),
-        dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        dbt_executable=str(Path(sys.executable).parent / "s2s-dbt"),  # as the project runs dbt
     )
     dbt.cli(["parse"], target_path=Path("target")).wait()
     project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
