@@ -53,7 +53,14 @@ class Settings:
         os.environ["S2S_DUCKDB_MEMORY_LIMIT"] = duck["memory_limit"]
         os.environ["S2S_DUCKDB_THREADS"] = duck["threads"]
         os.environ["S2S_TIME_ZONE"] = TIME_ZONE
+        # Dagster hands the planned events of a new run (one per asset and check) to the run history
+        # as one batch, which dagster_project/run_history.py stores in one transaction
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(PLANNED_EVENTS_PER_BATCH))
 
+
+# Planned events Dagster buffers before it writes them (DAGSTER_EVENT_BATCH_SIZE): more than a run of
+# this project plans (~570), so that a run's are written at once.
+PLANNED_EVENTS_PER_BATCH = 1000
 
 DAGSTER_YAML = """\
 telemetry:

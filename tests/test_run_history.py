@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from dagster_project.run_history import KeptOpenSqliteEventLogStorage
-from dagster_project.settings import DAGSTER_YAML, ensure_dagster_home
+from dagster_project.settings import DAGSTER_YAML, PLANNED_EVENTS_PER_BATCH, ensure_dagster_home
 
 ASSETS = 12  # each with one check: a planned and a done event for each, plus the steps' own events
 
@@ -143,3 +143,55 @@ def test_an_earlier_generated_dagster_yaml_is_replaced_and_one_written_by_hand_i
     home = _home(tmp_path, monkeypatch, "home", written)
     ensure_dagster_home()
     assert (home / "dagster.yaml").read_text(encoding="utf-8") == (written if kept else DAGSTER_YAML)
+
+
+def test_a_runs_planned_events_are_stored_as_one_batch_and_a_failed_batch_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(PLANNED_EVENTS_PER_BATCH))  # as Settings.export sets it
+    batches: list[int] = []
+    store_batch = KeptOpenSqliteEventLogStorage.store_event_batch
+
+    def counted(self, events):
+        batches.append(len(events))
+        return store_batch(self, events)
+
+    monkeypatch.setattr(KeptOpenSqliteEventLogStorage, "store_event_batch", counted)
+    home = _home(tmp_path, monkeypatch, "batched", None)
+    ensure_dagster_home()
+    run_id, opens = _run(home)
+    assert batches == [2 * ASSETS]  # a planned materialization and a planned check per asset, at once
+    assert opens <= 4, opens
+    batched = _events(home, run_id)
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")  # one by one, as Dagster does by default
+    single_home = _home(tmp_path, monkeypatch, "single", None)
+    ensure_dagster_home()
+    single_run_id, _ = _run(single_home)
+    assert batches == [2 * ASSETS]
+    assert sorted(batched) == sorted(_events(single_home, single_run_id))
+
+    # A batch that fails half-way keeps none of its events; Dagster then stores them one by one,
+    # so each planned event is there once (a batch that kept its first half would leave doubles).
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(PLANNED_EVENTS_PER_BATCH))
+    store_event = KeptOpenSqliteEventLogStorage.store_event
+    stored_in_batch = {"n": 0}
+
+    def fails_once_in_a_batch(self, event):
+        if self._batch is not None:
+            stored_in_batch["n"] += 1
+            if stored_in_batch["n"] == ASSETS:
+                raise RuntimeError("disk full")
+        return store_event(self, event)
+
+    monkeypatch.setattr(KeptOpenSqliteEventLogStorage, "store_event", fails_once_in_a_batch)
+    failing_home = _home(tmp_path, monkeypatch, "failing", None)
+    ensure_dagster_home()
+    failed_run_id, _ = _run(failing_home)
+    kinds = [kind for kind, _ in _events(failing_home, failed_run_id)]
+    assert stored_in_batch["n"] == ASSETS
+    assert kinds.count("ASSET_MATERIALIZATION_PLANNED") == ASSETS
+    assert kinds.count("ASSET_CHECK_EVALUATION_PLANNED") == ASSETS
+    with dg.DagsterInstance.get() as instance:  # the cross-run index too: one planned check per check
+        planned = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("a3"), "positive"), limit=10
+        )
+        assert len(planned) == 1
