@@ -271,3 +271,47 @@ def test_an_older_model_run_table_gains_the_new_columns(tmp_path) -> None:
     ]
     assert not con.execute("select * from information_schema.schemata where schema_name = 'ml_expected'").fetchall()
     con.close()
+
+
+PRELOAD_PROBE = """
+import sys
+from types import SimpleNamespace
+from dagster_project.defs.customer_value.assets import compile_dir, preload_libraries
+from dagster_project.resources import WarehouseResource
+
+warehouse = WarehouseResource(path=sys.argv[1], raw_dir=sys.argv[1], bi_dir=sys.argv[1])
+context = SimpleNamespace(run=SimpleNamespace(step_keys_to_execute=sys.argv[2].split(",") if sys.argv[2] else None))
+thread = preload_libraries(context, warehouse)
+if thread is None:
+    print("no preload", "pytensor" in sys.modules)
+else:
+    thread.join()
+    import pytensor
+
+    print("preloaded", str(pytensor.config.base_compiledir) == str(compile_dir(warehouse)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("planned", "printed"),
+    [
+        ("", "preloaded True"),  # every step: the model's libraries, with pytensor's compile folder set first
+        ("dbt_models,customer_value_model", "preloaded True"),
+        ("dbt_models,bi__marts_snapshot", "no preload False"),  # no fit in this run: nothing imported
+    ],
+)
+def test_the_dbt_step_preloads_the_model_libraries_only_for_a_run_that_fits(tmp_path, planned, printed) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("PYTENSOR_FLAGS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", PRELOAD_PROBE, str(tmp_path / "warehouse.duckdb"), planned],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == printed

@@ -4,6 +4,7 @@ models/marts/customer_value/ read `ml` as sources. Its checks sit in the gate: a
 blocks the marts downstream and the publish step."""
 
 import os
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +19,22 @@ ORDER_FACTS = [
     dg.AssetKey(["intermediate", "int_orders_aggregated_from_lines"]),
     dg.AssetKey(["intermediate", "int_as_of_date"]),
 ]
+
+
+CUSTOMER_VALUE_STEP = "customer_value_model"
+
+
+def preload_libraries(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> threading.Thread | None:
+    """When this run will fit the model: import pymc-marketing in the background now (dagster_project/
+    preload.py), for a step that keeps the process waiting, with pytensor's compile folder set first."""
+    planned = context.run.step_keys_to_execute
+    if planned is not None and CUSTOMER_VALUE_STEP not in planned:
+        return None
+    from dagster_project.customer_value.models import use_compile_dir
+    from dagster_project.preload import preload
+
+    use_compile_dir(compile_dir(warehouse))  # before pytensor is imported, as the step does
+    return preload("pymc_marketing.clv", "dagster_project.customer_value.pipeline")
 
 
 def _severity(kind: str) -> dg.AssetCheckSeverity:

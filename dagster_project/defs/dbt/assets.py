@@ -143,6 +143,10 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
                 else "every key (no passing build to start from)"
             )
         )
+        if name == "dbt_models":  # the customer value step follows: its imports overlap this build
+            from dagster_project.defs.customer_value.assets import preload_libraries
+
+            preload_libraries(context, warehouse)
         passed = False
         try:
             invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *_file_log_args()], context=context)
