@@ -72,6 +72,23 @@ def _actual_line(line: int, removed: list[int]) -> int:
     return line + shift
 
 
+# One message per line and kind of error, at the first column it concerns: DuckDB reports a row cut
+# short (a transfer that stopped mid-row) once per missing column, "Found: 8", "Found: 9" ...
+_REJECTS_BY_LINE = """
+with by_kind as (
+    select
+        line,
+        error_type || ': ' || arg_min(error_message, column_idx)
+        || coalesce(' (at column ' || arg_min(column_name, column_idx) || ')', '') as message,
+        any_value(csv_line) as csv_line,
+    from reject_errors
+    group by line, error_type
+)
+select line, string_agg(message, '; ' order by message), any_value(csv_line)
+from by_kind group by line order by line
+"""
+
+
 def _load_csv(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -93,23 +110,10 @@ def _load_csv(
                       delim = ',', quote = '"', escape = '"', store_rejects = true{line_limit})
         """
     )
-    # One message per line and kind of error, at the first column it concerns: DuckDB reports a row
-    # cut short (a transfer that stopped mid-row) once per missing column, "Found: 8", "Found: 9" ...
-    rejects = con.execute(
-        """
-        with by_kind as (
-            select
-                line,
-                error_type || ': ' || arg_min(error_message, column_idx)
-                || coalesce(' (at column ' || arg_min(column_name, column_idx) || ')', '') as message,
-                any_value(csv_line) as csv_line,
-            from reject_errors
-            group by line, error_type
-        )
-        select line, string_agg(message, '; ' order by message), any_value(csv_line)
-        from by_kind group by line order by line
-        """
-    ).fetchall()
+    # Most files have none: counting them first costs a quarter of the query (~0.3 ms against 1.3 ms
+    # a file, for the hundreds of daily files of a small company).
+    (errors,) = con.execute("select count(*) from reject_errors").fetchone() or (0,)
+    rejects = con.execute(_REJECTS_BY_LINE).fetchall() if errors else []
     removed = [ln.line for ln in long_lines]
     malformed = [
         MalformedRow(line=_actual_line(r[0], removed), reason=f"malformed row: {r[1]}", raw_record=r[2])
