@@ -21,14 +21,11 @@ ORDER_FACTS = [
 ]
 
 
-CUSTOMER_VALUE_STEP = "customer_value_model"
-
-
 def preload_libraries(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> threading.Thread | None:
     """When this run will fit the model: import pymc-marketing in the background now (dagster_project/
     preload.py), for a step that keeps the process waiting, with pytensor's compile folder set first."""
     planned = context.run.step_keys_to_execute
-    if planned is not None and CUSTOMER_VALUE_STEP not in planned:
+    if planned is not None and customer_value_model.op.name not in planned:  # the step's key: its op
         return None
     from dagster_project.customer_value.models import use_compile_dir
     from dagster_project.preload import preload
