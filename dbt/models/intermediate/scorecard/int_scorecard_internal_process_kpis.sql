@@ -45,11 +45,19 @@ sales_orders as (
 
 ),
 
-logged_activities as (
+logged_activities_by_day as (
 
-    -- touches with created_at: whether each was logged on time (the rule of rep_performance too)
-    select * from {{ ref('int_activities_checked_for_logging_delay') }}
+    -- touches with created_at: whether each was logged on time (the rule of rep_performance too),
+    -- counted per day and region before the join to the months: a touch falls in several periods,
+    -- and the range join of every touch cost 2.4 s of a build at scale 10 (15 M touches)
+    select
+        region,
+        activity_date,
+        count(*) filter (where is_logged_on_time) as touches_logged_on_time,
+        count(*) as touches_with_created_at,
+    from {{ ref('int_activities_checked_for_logging_delay') }}
     where is_logged_on_time is not null
+    group by all
 
 ),
 
@@ -176,10 +184,11 @@ timeliness_kpis as (
     select
         months.month_start_date,
         {{ scorecard_region_key() }} as region,
-        {{ ratio('count(*) filter (where logged_activities.is_logged_on_time)', 'count(*)') }} as crm_timeliness_pct,
-    from logged_activities
+        {{ ratio('sum(logged_activities_by_day.touches_logged_on_time)',
+                 'sum(logged_activities_by_day.touches_with_created_at)') }} as crm_timeliness_pct,
+    from logged_activities_by_day
     inner join months
-        on logged_activities.activity_date between months.month_start_date and months.period_end_date
+        on logged_activities_by_day.activity_date between months.month_start_date and months.period_end_date
     group by {{ scorecard_grouping('months.month_start_date') }}
 
 ),
