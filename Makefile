@@ -30,12 +30,14 @@ test: $(STAMP)
 
 ## lint: ruff (check + format) over the Python, sqlfluff over the dbt models and the BI queries in sql/
 ## (dbt templater: compiles each model and opens a DuckDB file to do so: a throwaway one under
-## dbt/target, never the warehouse, which a running job may hold)
+## dbt/target/lint, never the warehouse, which a running job may hold; its own target folder too, so
+## that its partial parse, made with another profile, does not make the next run's dbt parse again)
 lint: $(STAMP)
 	$(BIN)/ruff check dagster_project sample_company tests dashboard bench docs
 	$(BIN)/ruff format --check dagster_project sample_company tests dashboard bench docs
-	mkdir -p dbt/target
-	cd dbt && S2S_WAREHOUSE=$(CURDIR)/dbt/target/lint.duckdb ../$(BIN)/sqlfluff lint models --processes 2
+	mkdir -p dbt/target/lint
+	cd dbt && S2S_WAREHOUSE=$(CURDIR)/dbt/target/lint/lint.duckdb DBT_TARGET_PATH=target/lint \
+		../$(BIN)/sqlfluff lint models --processes 2
 	cd sql && ../$(BIN)/sqlfluff lint .
 
 ## dev: the Dagster UI on http://127.0.0.1:3000

@@ -294,6 +294,76 @@ def test_a_long_line_in_a_gzip_and_a_gbk_file_is_quarantined_too(con, raw_dir):
     ]
 
 
+# -- a batch's CSV drops are read in worker threads (issue 14); what they give is what one thread gives
+
+
+def _mixed_batch(raw_dir: Path) -> None:
+    """Five CSV drops of one batch: good, malformed rows, a missing key column, a duplicate key, gzip."""
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(HEADER, [account("A1"), account("A2")]))
+    text = csv_text(HEADER, [account("B1"), [*account("B2")[:9], "not a date", "2025-01-02"]])
+    text += ",".join(account("B3")) + ",extra\n"  # line 4: a field too many
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-02-28.csv", text)
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-03-31.csv", csv_text(HEADER[1:], [account("C1")[1:]]))
+    rows = [account("A1", name="乙公司", updated_at="2025-04-01"), account("D1"), account("D1", name="丙公司")]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-04-30.csv", csv_text(HEADER, rows))
+    with gzip.open(folder(raw_dir) / "accounts_2025-05-31.csv.gz", "wt", encoding="utf-8") as fh:
+        fh.write(csv_text(HEADER, [account("E1"), account("A2", name="丁公司", updated_at="2025-05-01")]))
+
+
+def _loaded(con) -> tuple[list, list, list]:
+    return (
+        con.execute("select * exclude (_loaded_at) from raw_crm.accounts order by account_id").fetchall(),
+        con.execute(
+            "select source_file, line, column_name, reason, raw_record from meta.quarantine order by 1, 2"
+        ).fetchall(),
+        [r[:5] for r in audit(con)],
+    )
+
+
+def test_a_batchs_csv_drops_read_in_worker_threads_load_as_one_thread_loads_them(tmp_path, raw_dir, monkeypatch):
+    """The five drops are one batch. With DuckDB's two threads they are read on two worker cursors
+    into the scratch database, which is left empty; with one thread, on the run's connection as
+    before. The raw rows, the quarantine and the audit are the same, and as worked out by hand."""
+    from dagster_project.warehouse import connect
+
+    _mixed_batch(raw_dir)
+    results = {}
+    for threads in ("2", "1"):
+        monkeypatch.setenv("S2S_DUCKDB_THREADS", threads)
+        con = connect(tmp_path / f"w{threads}" / "warehouse.duckdb")
+        load(con, raw_dir)
+        scratch = con.execute("select count(*) from duckdb_databases() where database_name = 's2s_scratch'")
+        attached = scratch.fetchone()[0]
+        left = con.execute("select count(*) from duckdb_tables() where database_name = 's2s_scratch'").fetchone()[0]
+        results[threads] = (attached, left, *_loaded(con))
+        assert row_accounting(con) == []
+        con.close()
+
+    assert results["2"][:2] == (1, 0)  # read aside, nothing left behind
+    assert results["1"][:2] == (0, 0)  # read on the run's connection
+    assert results["2"][2:] == results["1"][2:]
+    rows, quarantine, audit_rows = results["2"][2:]
+    assert audit_rows == [
+        ("crm/accounts/accounts_2025-01-31.csv", 2, 2, 0, "loaded"),
+        ("crm/accounts/accounts_2025-02-28.csv", 3, 1, 2, "loaded"),
+        ("crm/accounts/accounts_2025-03-31.csv", 0, 0, 0, "rejected"),
+        ("crm/accounts/accounts_2025-04-30.csv", 3, 2, 1, "loaded"),
+        ("crm/accounts/accounts_2025-05-31.csv.gz", 2, 2, 0, "loaded"),
+    ]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("A1", "乙公司"),  # the April drop's newer updated_at
+        ("A2", "丁公司"),  # the May drop's
+        ("B1", "甲公司"),
+        ("D1", "甲公司"),  # line 3 of its drop kept: the first of two equal updated_at
+        ("E1", "甲公司"),
+    ]
+    assert [(q[0].rsplit("/", 1)[1], q[1], q[2]) for q in quarantine] == [
+        ("accounts_2025-02-28.csv", 3, "created_at"),
+        ("accounts_2025-02-28.csv", 4, None),
+        ("accounts_2025-04-30.csv", 4, "account_id"),
+    ]
+
+
 # -- item 12: what the loader does not read is recorded, with the reason ------------------------
 
 

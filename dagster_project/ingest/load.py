@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from dagster_project.ingest.validate import (
 from dagster_project.warehouse import (
     LINEAGE_COLUMNS,
     add_extra_columns,
+    duckdb_settings,
     ensure_meta,
     ensure_raw_table,
     fetch_one,
@@ -203,11 +205,11 @@ def _check_group(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     header: list[str],
-    seqs: list[int],
+    tables: dict[int, str],
     labels: dict[str, str] | None = None,
 ) -> None:
-    """Check the rows of the drops `seqs` (same header, each read into `_drop_raw_<seq>`) and append
-    them to `_batch`.
+    """Check the rows of the drops `tables` (same header; each drop's sequence number -> the table it
+    was read into) and append them to `_batch`.
 
     One statement for the group rather than one per drop: the checks are a large expression, and
     planning it is most of the cost of a small drop. The group is a view over the drops' tables, not
@@ -215,7 +217,7 @@ def _check_group(
     """
     con.execute(
         "create or replace temp view _group_raw as "
-        + " union all by name ".join(f"select {seq}::integer as _drop_seq, * from _drop_raw_{seq}" for seq in seqs)
+        + " union all by name ".join(f"select {seq}::integer as _drop_seq, * from {t}" for seq, t in tables.items())
     )
     for name in extra_columns(contract, header):
         con.execute(f"alter table _batch add column if not exists {quote(name)} varchar")
@@ -254,23 +256,75 @@ def _check_group(
         from checked c left join ranked k using (_drop_seq, _line) left join quarantined q using (_drop_seq, _line)
         """
     )
-    _drop_group(con, seqs)
+    _drop_group(con, tables)
 
 
-def _drop_group(con: duckdb.DuckDBPyConnection, seqs: list[int]) -> None:
-    con.execute("; ".join(["drop view if exists _group_raw", *(f"drop table if exists _drop_raw_{s}" for s in seqs)]))
+def _drop_group(con: duckdb.DuckDBPyConnection, tables: dict[int, str]) -> None:
+    con.execute("; ".join(["drop view if exists _group_raw", *(f"drop table if exists {t}" for t in tables.values())]))
+
+
+# An in-memory database of the connection's DuckDB instance, seen by all its cursors: the drops read
+# by worker threads land there (a temp table belongs to the cursor that made it).
+_SCRATCH = "s2s_scratch"
+
+
+class _DropReader:
+    """Reads a batch's drops. DuckDB reads a gzip file on one thread, so the batch's CSV drops are read
+    in worker threads, as many at once as DuckDB has threads, each on its own cursor, into `_SCRATCH`,
+    while the batch is checked in order; a mapped drop (its lookups are temp tables of `con`) and other
+    formats are read on `con` when taken. Every read is the same `_read_drop` as before, rejections
+    and all. Measured at scale 10: see DECISIONLOG.md (Performance)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending]):
+        self.con, self.contract = con, contract
+        self.futures: dict[int, Future[list[str]]] = {}
+        aside = [p for p in batch if p.outcome.drop.mapping is None and p.outcome.drop.format in ("csv", "csv.gz")]
+        workers = int(duckdb_settings()["threads"])
+        self.pool = (
+            ThreadPoolExecutor(workers, thread_name_prefix="s2s-read") if len(aside) > 1 and workers > 1 else None
+        )
+        if self.pool is not None:
+            con.execute(f"attach if not exists ':memory:' as {_SCRATCH}")
+            self.futures = {p.seq: self.pool.submit(self._read_aside, p) for p in aside}
+
+    def _read_aside(self, p: _Pending) -> list[str]:
+        cursor = self.con.cursor()
+        try:
+            header = _read_drop(cursor, self.contract, p)
+            cursor.execute(f"create or replace table {_SCRATCH}._drop_raw_{p.seq} as from _drop_raw")
+            return header
+        finally:
+            cursor.close()
+
+    def take(self, p: _Pending) -> tuple[list[str], str]:
+        """The drop's header and the table holding its rows; raises FileRejected."""
+        future = self.futures.pop(p.seq, None)
+        if future is not None:
+            return future.result(), f"{_SCRATCH}._drop_raw_{p.seq}"
+        header = _read_drop(self.con, self.contract, p)
+        self.con.execute(f"alter table _drop_raw rename to _drop_raw_{p.seq}")
+        return header, f"_drop_raw_{p.seq}"
+
+    def close(self) -> None:
+        """Wait for the reads in flight and drop what no group took (the batch failed part-way)."""
+        if self.pool is None:
+            return
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.futures:
+            self.con.execute("; ".join(f"drop table if exists {_SCRATCH}._drop_raw_{seq}" for seq in self.futures))
 
 
 def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending]) -> None:
     """Read the batch's drops into `_batch`; a drop that cannot be read is marked rejected."""
     _create_batch_table(con, contract)
-    group: list[int] = []  # drops read and not yet checked, all with the header and labels below
+    group: dict[int, str] = {}  # drops read and not yet checked, all with the header and labels below
     group_header: list[str] | None = None
     group_labels: dict[str, str] = {}
+    reader = _DropReader(con, contract, batch)
     try:
         for p in batch:
             try:
-                header = _read_drop(con, contract, p)
+                header, table = reader.take(p)
             except FileRejected as exc:
                 o = p.outcome
                 p.outcome = DropOutcome(
@@ -285,14 +339,14 @@ def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list
                 continue
             if group and (header, p.labels) != (group_header, group_labels):
                 _check_group(con, contract, group_header or [], group, group_labels)
-                group = []
-            con.execute(f"alter table _drop_raw rename to _drop_raw_{p.seq}")
-            group.append(p.seq)
+                group = {}
+            group[p.seq] = table
             group_header, group_labels = header, p.labels
         if group:
             _check_group(con, contract, group_header or [], group, group_labels)
-            group = []
+            group = {}
     finally:
+        reader.close()
         _drop_group(con, group)
 
 
