@@ -22,7 +22,7 @@ final as (
         cases.priority,
         cases.opened_at,
         cast(cases.opened_at as date) as opened_date,
-        cast(strftime(cases.opened_at, '%Y%m%d') as integer) as opened_date_key,
+        {{ date_key('cases.opened_at') }} as opened_date_key,
         cases.first_response_at,
         cases.resolved_at,
         date_diff('second', cases.opened_at, cases.first_response_at) / 3600.0 as first_response_hours,

@@ -18,7 +18,7 @@ joined as (
         leads.lead_id,
         leads.created_at,
         cast(leads.created_at as date) as created_date,
-        cast(strftime(leads.created_at, '%Y%m%d') as integer) as created_date_key,
+        {{ date_key('leads.created_at') }} as created_date_key,
         leads.company_name,
         leads.industry,
         leads.employee_count,

@@ -27,7 +27,7 @@ final as (
         opportunities.currency,
         opportunities.created_at,
         cast(opportunities.created_at as date) as created_date,
-        cast(strftime(opportunities.created_at, '%Y%m%d') as integer) as created_date_key,
+        {{ date_key('opportunities.created_at') }} as created_date_key,
         opportunities.close_date,
         opportunities.stage,
         coalesce(opportunities.is_closed, opportunities.stage in ('closed_won', 'closed_lost')) as is_closed,

@@ -21,7 +21,7 @@ final as (
         orders.region,
         payments.paid_at,
         cast(payments.paid_at as date) as paid_date,
-        cast(strftime(payments.paid_at, '%Y%m%d') as integer) as paid_date_key,
+        {{ date_key('payments.paid_at') }} as paid_date_key,
         payments.amount,
         payments.amount_local,
         payments.currency,

@@ -23,7 +23,7 @@ final as (
         responses.score,
         responses.responded_at,
         cast(responses.responded_at as date) as responded_date,
-        cast(strftime(responses.responded_at, '%Y%m%d') as integer) as responded_date_key,
+        {{ date_key('responses.responded_at') }} as responded_date_key,
         case
             when responses.survey_type != 'nps' then null
             when responses.score >= 9 then 'promoter'

@@ -52,7 +52,7 @@ final as (
 
     select
         date_day,
-        cast(strftime(date_day, '%Y%m%d') as integer) as date_key,
+        {{ date_key('date_day') }} as date_key,
         year(date_day) as year,
         quarter(date_day) as quarter,
         month(date_day) as month,

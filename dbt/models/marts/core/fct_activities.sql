@@ -19,7 +19,7 @@ final as (
         activity_type,
         occurred_at,
         cast(occurred_at as date) as activity_date,
-        cast(strftime(occurred_at, '%Y%m%d') as integer) as activity_date_key,
+        {{ date_key('occurred_at') }} as activity_date_key,
         coalesce(is_effective, false) as is_effective,
         _loaded_at,
     from activities

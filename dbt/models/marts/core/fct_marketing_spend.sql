@@ -10,7 +10,7 @@ final as (
 
     select
         spend_date,
-        cast(strftime(spend_date, '%Y%m%d') as integer) as spend_date_key,
+        {{ date_key('spend_date') }} as spend_date_key,
         campaign_id,
         channel,
         impressions,

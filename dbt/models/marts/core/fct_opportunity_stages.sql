@@ -66,7 +66,7 @@ staged as (
         sequenced.stage_order,
         sequenced.stage_sequence,
         sequenced.entered_at,
-        cast(strftime(sequenced.entered_at, '%Y%m%d') as integer) as entered_date_key,
+        {{ date_key('sequenced.entered_at') }} as entered_date_key,
         sequenced.exited_at,
         sequenced.next_stage,
         case

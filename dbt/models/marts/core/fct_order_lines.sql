@@ -45,7 +45,7 @@ joined as (
         orders.channel,
         orders.region,
         orders.order_date,
-        cast(strftime(orders.order_date, '%Y%m%d') as integer) as order_date_key,
+        {{ date_key('orders.order_date') }} as order_date_key,
         orders.status as order_status,
         coalesce(orders.status = 'cancelled', false) as is_cancelled,
         order_lines.quantity,

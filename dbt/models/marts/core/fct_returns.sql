@@ -31,7 +31,7 @@ final as (
         orders.order_date,
         returns.returned_at,
         cast(returns.returned_at as date) as returned_date,
-        cast(strftime(returns.returned_at, '%Y%m%d') as integer) as returned_date_key,
+        {{ date_key('returns.returned_at') }} as returned_date_key,
         returns.quantity,
         returns.amount,
         returns.amount_local,

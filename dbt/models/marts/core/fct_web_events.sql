@@ -17,7 +17,7 @@ final as (
         event_id,
         occurred_at,
         cast(occurred_at as date) as event_date,
-        cast(strftime(occurred_at, '%Y%m%d') as integer) as event_date_key,
+        {{ date_key('occurred_at') }} as event_date_key,
         lead_id,
         anonymous_id,
         event_type,
