@@ -174,6 +174,17 @@ def test_a_broken_file_is_rejected_by_name_and_the_others_load(con, raw_dir, tmp
     assert len(audit(con)) == 2
 
 
+def test_a_header_naming_a_column_twice_is_rejected_with_a_reason_that_names_the_file_once(con, raw_dir):
+    """The summary and the run log print "rejected <file>: <reason>": the reason itself does not
+    start with the file again (it did: "crm/accounts/x.csv: crm/accounts/x.csv: column ...")."""
+    header = [*HEADER[:2], "Account_Name", *HEADER[3:]]  # the third column spelt like the second
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-10.csv", csv_text(header, [account("A1")]))
+
+    load(con, raw_dir)
+
+    assert [r[4:] for r in audit(con)] == [("rejected", "column 'Account_Name' appears twice in the header")]
+
+
 GZIP_BOMB = """
 import gzip, sys
 from pathlib import Path

@@ -49,14 +49,14 @@ class ReadResult:
     malformed: list[MalformedRow] = field(default_factory=list)
 
 
-def _check_header(names: list[str], drop: Drop) -> list[str]:
+def _check_header(names: list[str]) -> list[str]:
     header = [n.strip() for n in names]
     seen: set[str] = set()
     for i, name in enumerate(header):
         if not name:
             header[i] = name = f"_unnamed_{i + 1}"
         if name.lower() in seen:
-            raise FileRejected(f"{drop.relative_path}: column {name!r} appears twice in the header")
+            raise FileRejected(f"column {name!r} appears twice in the header")
         seen.add(name.lower())
     check_reserved(header)
     return header
@@ -181,13 +181,13 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _xlsx_records(workbook, drop: Drop) -> tuple[list[str], list[list]]:
+def _xlsx_records(workbook) -> tuple[list[str], list[list]]:
     """The first sheet's header and its non-blank rows, each led by its sheet row number."""
     rows = workbook.worksheets[0].iter_rows(values_only=True)
     first = next(rows, None)
     if first is None or not any(c is not None for c in first):
         raise FileRejected("empty first sheet: no header row")
-    header = _check_header([_cell_text(c) or "" for c in first], drop)
+    header = _check_header([_cell_text(c) or "" for c in first])
     records = []
     for sheet_row, values in enumerate(rows, start=2):
         if values is None or all(v is None for v in values):
@@ -198,7 +198,7 @@ def _xlsx_records(workbook, drop: Drop) -> tuple[list[str], list[list]]:
     return header, records
 
 
-def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, drop: Drop) -> list[str]:
+def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     import pandas as pd  # only xlsx drops need it; kept out of start-up
     from openpyxl import load_workbook
 
@@ -209,7 +209,7 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, drop: Drop) -> list[s
             raise
         raise FileRejected(f"not a readable xlsx workbook: {exc}") from exc
     try:
-        header, records = _xlsx_records(workbook, drop)
+        header, records = _xlsx_records(workbook)
     except FileRejected:
         raise
     except Exception as exc:  # the sheet's XML is read lazily: broken XML shows only here
@@ -229,7 +229,7 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, drop: Drop) -> list[s
 
 def _read_csv(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits) -> ReadResult:
     encoding = detect_encoding(drop.path)
-    header = _check_header(read_csv_header(drop.path, encoding, limits.max_line_bytes), drop)
+    header = _check_header(read_csv_header(drop.path, encoding, limits.max_line_bytes))
     prepared = prepare_csv(drop.path, encoding, workdir, limits)
     try:
         malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines)
@@ -243,9 +243,9 @@ def _read_csv(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits:
 def _read(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits) -> ReadResult:
     if drop.format == "parquet":
         names = _load_parquet(con, plain_link(drop.path, workdir))
-        return ReadResult(header=_check_header(names, drop), encoding=None)
+        return ReadResult(header=_check_header(names), encoding=None)
     if drop.format == "xlsx":
-        return ReadResult(header=_load_xlsx(con, drop.path, drop), encoding=None)
+        return ReadResult(header=_load_xlsx(con, drop.path), encoding=None)
     return _read_csv(con, drop, workdir, limits)
 
 
