@@ -148,3 +148,40 @@ def test_drops_are_validated_in_batches_of_bounded_rows(con, raw_dir, tmp_path, 
     assert next((f.rows, f.complete_rows) for f in fields if f.field == "industry") == (9, 7)
     sizes = [n for (n,) in con.execute("select sum(rows) from meta.dq_validated_drops group by group_id").fetchall()]
     assert sum(sizes) == 9 and len(sizes) >= 2 and max(sizes) <= 5  # never more than 5 rows in one frame
+
+
+def test_a_suite_is_stored_once_and_built_again_only_when_its_expectations_change(con, raw_dir, tmp_path, monkeypatch):
+    """Issue 14: building and storing an entity's suite and validation definition cost ~70 ms an entity
+    in every run. A later run (a new runner on the same GX folder) reuses them while the expectations
+    are the same, and counts the same; a changed target builds them again, with that target."""
+    from dagster_project.quality import expectations
+
+    accounts = load_contracts()["crm.accounts"]
+    header = [c for c in accounts.column_names if c != "payment_terms_days"]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(header, [_account(i) for i in range(4)]))
+    load_entity(con, accounts, raw_dir)
+
+    def stored_files() -> dict[str, int]:
+        names = ("expectations", "validation_definitions")
+        paths = [p for p in (tmp_path / "gx").rglob("*.json") if p.parent.name in names]
+        paths += list((tmp_path / "gx").rglob("great_expectations.yml"))
+        return {p.name: p.stat().st_mtime_ns for p in paths}
+
+    first = ExpectationRunner(tmp_path / "gx").validate(con, accounts, recount=True)
+    files = stored_files()
+    assert {"crm.accounts.json", "great_expectations.yml"} <= set(files)
+
+    again = ExpectationRunner(tmp_path / "gx").validate(con, accounts, recount=True)
+    assert stored_files() == files  # nothing stored again
+    assert again == first
+
+    targets = {}
+    monkeypatch.setattr(
+        expectations, "field_target", lambda contract, column, policy: targets.setdefault(column.name, 0.5)
+    )
+    ExpectationRunner(tmp_path / "gx").validate(con, accounts, recount=True)
+    assert stored_files() != files
+    suite = ExpectationRunner(tmp_path / "gx").context.suites.get("crm.accounts")
+    assert {e.column: e.mostly for e in suite.expectations if e.column.startswith("c__")} == {
+        "c__" + name: 0.5 for name in targets
+    }

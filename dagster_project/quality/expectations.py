@@ -130,6 +130,9 @@ def _suite_digest(contract: Contract, measured: list, rules: list[dict]) -> str:
     return hashlib.sha256(json.dumps(counted, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+_SUITE_KEY = "s2s_expectations_key"  # in a stored suite's meta: the expectations it was built with
+
+
 @dataclass(frozen=True)
 class Counts:
     element: int = 0
@@ -204,7 +207,12 @@ class ExpectationRunner:
         self.context = gx.get_context(mode="file", project_root_dir=str(gx_root))
         # no "Calculating Metrics" bars: a run prints one line per step (dagster_project/console.py)
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self.datasource = self.context.data_sources.add_or_update_pandas("warehouse")
+        # the datasource as stored, with its assets (one per entity): the stored validation definitions
+        # point at them; adding it again would drop them, and each run would store every asset anew
+        try:
+            self.datasource = self.context.data_sources.get("warehouse")
+        except KeyError:  # a new GX folder
+            self.datasource = self.context.data_sources.add_or_update_pandas("warehouse")
 
     def validate(
         self,
@@ -320,12 +328,25 @@ class ExpectationRunner:
         }
         return totals, sum(current.values())
 
-    def _run_suite(self, con: duckdb.DuckDBPyConnection, suite_of: _Suite, drops: list[str]) -> dict[str, Counts]:
-        """One GX validation of the rows of `drops`: element, missing and unexpected counts per frame column."""
+    def _definition(self, suite_of: _Suite):
+        """The entity's validation definition: the stored one when its suite holds these expectations
+        (the suite's meta records their key), else the suite and definition built and stored anew.
+        Building and storing them cost ~70 ms an entity (GX saves the files and re-reads its config
+        on each expectation added); reading them back, a few ms."""
         gx = self.gx
         contract, measured, rules, targets = suite_of.contract, suite_of.measured, suite_of.rules, suite_of.targets
-        frame = _frame(con, contract, rules, measured, drops)
-        suite = gx.ExpectationSuite(name=contract.name)
+        key = hashlib.sha256(
+            json.dumps([[(c.name, targets[c.name]) for c in measured], rules], sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
+        from great_expectations.compatibility.pydantic import ValidationError
+
+        try:
+            stored = self.context.validation_definitions.get(contract.name)
+        except (gx.exceptions.GreatExpectationsError, ValidationError):  # not stored, or its suite or asset gone
+            stored = None
+        if stored is not None and stored.suite.meta.get(_SUITE_KEY) == key:
+            return stored
+        suite = gx.ExpectationSuite(name=contract.name, meta={_SUITE_KEY: key})
         for column in measured:
             # the verdict that counts is applied to the sums (validate); GX's is the one of these drops
             suite.add_expectation(
@@ -351,9 +372,14 @@ class ExpectationRunner:
         except (LookupError, KeyError):
             asset = self.datasource.add_dataframe_asset(name=contract.name)
             batch = asset.add_batch_definition_whole_dataframe("whole_table")
-        definition = self.context.validation_definitions.add_or_update(
+        return self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(data=batch, suite=suite, name=contract.name)
         )
+
+    def _run_suite(self, con: duckdb.DuckDBPyConnection, suite_of: _Suite, drops: list[str]) -> dict[str, Counts]:
+        """One GX validation of the rows of `drops`: element, missing and unexpected counts per frame column."""
+        frame = _frame(con, suite_of.contract, suite_of.rules, suite_of.measured, drops)
+        definition = self._definition(suite_of)
         # Results and Data Docs live outside the warehouse: counts only, never the values that failed
         # (GX lists up to 20 by default, raw emails and phones among them, even for passing checks).
         result = definition.run(batch_parameters={"dataframe": frame}, result_format=_COUNTS_ONLY)
