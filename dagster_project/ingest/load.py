@@ -273,7 +273,7 @@ class _DropReader:
     in worker threads, as many at once as DuckDB has threads, each on its own cursor, into `_SCRATCH`,
     while the batch is checked in order; a mapped drop (its lookups are temp tables of `con`) and other
     formats are read on `con` when taken. Every read is the same `_read_drop` as before, rejections
-    and all. Measured at scale 10: see DECISIONLOG.md (Performance)."""
+    and all. Measured: DECISIONLOG.md (issue 14)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending]):
         self.con, self.contract = con, contract

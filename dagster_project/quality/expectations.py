@@ -328,52 +328,57 @@ class ExpectationRunner:
         }
         return totals, sum(current.values())
 
+    def _expectations(self, suite_of: _Suite) -> list:
+        gx = self.gx
+        expectations = [
+            # the verdict that counts is applied to the sums (validate); GX's is the one of these drops
+            gx.expectations.ExpectColumnValuesToNotBeNull(
+                column="c__" + column.name, mostly=suite_of.targets[column.name]
+            )
+            for column in suite_of.measured
+        ]
+        for rule in suite_of.rules:
+            column, mostly = "v__" + rule["column"], float(rule.get("mostly", 1.0))
+            if "regex" in rule:
+                expectations.append(
+                    gx.expectations.ExpectColumnValuesToMatchRegex(column=column, regex=rule["regex"], mostly=mostly)
+                )
+            else:
+                expectations.append(
+                    gx.expectations.ExpectColumnValuesToBeBetween(
+                        column=column, min_value=rule.get("min"), max_value=rule.get("max"), mostly=mostly
+                    )
+                )
+        return expectations
+
     def _definition(self, suite_of: _Suite):
         """The entity's validation definition: the stored one when its suite holds these expectations
-        (the suite's meta records their key), else the suite and definition built and stored anew.
-        Building and storing them cost ~70 ms an entity (GX saves the files and re-reads its config
-        on each expectation added); reading them back, a few ms."""
-        gx = self.gx
-        contract, measured, rules, targets = suite_of.contract, suite_of.measured, suite_of.rules, suite_of.targets
-        key = hashlib.sha256(
-            json.dumps([[(c.name, targets[c.name]) for c in measured], rules], sort_keys=True, default=str).encode()
-        ).hexdigest()[:16]
+        (the suite's meta records their key: a digest of their configurations), else the suite and
+        definition built and stored anew. Building and storing them cost ~70 ms an entity (GX saves
+        the files and re-reads its config on each expectation added); reading them back, a few ms."""
         from great_expectations.compatibility.pydantic import ValidationError
 
+        gx, name = self.gx, suite_of.contract.name
+        expectations = self._expectations(suite_of)
+        configurations = [e.configuration.to_json_dict() for e in expectations]
+        key = hashlib.sha256(json.dumps(configurations, sort_keys=True, default=str).encode()).hexdigest()[:16]
         try:
-            stored = self.context.validation_definitions.get(contract.name)
+            stored = self.context.validation_definitions.get(name)
         except (gx.exceptions.GreatExpectationsError, ValidationError):  # not stored, or its suite or asset gone
             stored = None
         if stored is not None and stored.suite.meta.get(_SUITE_KEY) == key:
             return stored
-        suite = gx.ExpectationSuite(name=contract.name, meta={_SUITE_KEY: key})
-        for column in measured:
-            # the verdict that counts is applied to the sums (validate); GX's is the one of these drops
-            suite.add_expectation(
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="c__" + column.name, mostly=targets[column.name])
-            )
-        for rule in rules:
-            column = "v__" + rule["column"]
-            if "regex" in rule:
-                expectation = gx.expectations.ExpectColumnValuesToMatchRegex(
-                    column=column, regex=rule["regex"], mostly=float(rule.get("mostly", 1.0))
-                )
-            else:
-                expectation = gx.expectations.ExpectColumnValuesToBeBetween(
-                    column=column,
-                    min_value=rule.get("min"),
-                    max_value=rule.get("max"),
-                    mostly=float(rule.get("mostly", 1.0)),
-                )
+        suite = gx.ExpectationSuite(name=name, meta={_SUITE_KEY: key})
+        for expectation in expectations:
             suite.add_expectation(expectation)
         suite = self.context.suites.add_or_update(suite)
         try:
-            batch = self.datasource.get_asset(contract.name).get_batch_definition("whole_table")
+            batch = self.datasource.get_asset(name).get_batch_definition("whole_table")
         except (LookupError, KeyError):
-            asset = self.datasource.add_dataframe_asset(name=contract.name)
+            asset = self.datasource.add_dataframe_asset(name=name)
             batch = asset.add_batch_definition_whole_dataframe("whole_table")
         return self.context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(data=batch, suite=suite, name=contract.name)
+            gx.ValidationDefinition(data=batch, suite=suite, name=name)
         )
 
     def _run_suite(self, con: duckdb.DuckDBPyConnection, suite_of: _Suite, drops: list[str]) -> dict[str, Counts]:
