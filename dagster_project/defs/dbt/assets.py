@@ -18,6 +18,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from dagster_project.defs.dbt.without_dbt_core import selection_from_manifest
 from dagster_project.resources import WarehouseResource, skip_unchanged
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt"
@@ -165,8 +166,11 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
     return _dbt_build
 
 
-dbt_models = _build_dbt_assets("dbt_models", select="fqn:*", exclude=CUSTOMER_VALUE_MODELS)
-dbt_customer_value_models = _build_dbt_assets("dbt_customer_value_models", select=CUSTOMER_VALUE_MODELS, exclude=None)
+with selection_from_manifest():  # dagster-dbt evaluates these with dbt-core otherwise (without_dbt_core.py)
+    dbt_models = _build_dbt_assets("dbt_models", select="fqn:*", exclude=CUSTOMER_VALUE_MODELS)
+    dbt_customer_value_models = _build_dbt_assets(
+        "dbt_customer_value_models", select=CUSTOMER_VALUE_MODELS, exclude=None
+    )
 
 
 # dbt's own debug log file (every SQL statement, in the invocation's target folder) costs ~1 s of a
