@@ -150,6 +150,47 @@ def test_too_few_customers_is_said_and_leaves_no_stale_scores(tmp_path) -> None:
     con.close()
 
 
+def test_no_order_at_all_is_zero_customers_not_a_crash(tmp_path) -> None:
+    """A company whose ERP is not delivered has no order: the model says it has no customer (found by
+    a trial on a CRM-only deployment, where pymc-marketing's rfm_summary raised on the empty frame)."""
+    from dagster_project.customer_value.pipeline import run_customer_value
+
+    con = connect(tmp_path / "w.duckdb")
+    build_order_facts(con, synthetic_orders().iloc[0:0])
+    outcome = run_customer_value(con)
+    assert outcome.forecast["status"] == "not_fitted"
+    assert outcome.forecast["status_detail"] == "0 customers, fewer than 30"
+    assert outcome.forecast["customers"] == 0 and outcome.forecast["repeat_customers"] == 0
+    assert outcome.validation["status"] == "not_fitted"
+    assert con.execute("select count(*) from ml.customer_value_scores").fetchall()[0][0] == 0
+    con.close()
+
+
+def test_a_history_where_no_customer_stops_says_which_parameter_runs_off(tmp_path) -> None:
+    """Every customer buys every 20-40 days up to the as-of date: BG/NBD's dropout has no finite
+    estimate (a runs off to 0), so there is no maximum where the fit stops. The reason names the
+    fitted values instead of "one more Newton step would add inf" (found by a trial on a retail
+    export where customers never stopped)."""
+    from dagster_project.customer_value.pipeline import run_customer_value
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for c in range(80):
+        day, n = date(2024, 1, 1) + timedelta(days=int(rng.integers(0, 500))), 0
+        while day <= AS_OF:
+            rows.append({"order_id": f"O{c}-{n}", "account_id": f"C{c:03d}", "order_date": day, "net_revenue": 1e3})
+            day, n = day + timedelta(days=int(rng.integers(20, 41))), n + 1
+    con = connect(tmp_path / "w.duckdb")
+    build_order_facts(con, pd.DataFrame(rows))
+    outcome = run_customer_value(con)
+    con.close()
+    assert outcome.forecast["status"] == "not_converged"
+    detail = outcome.forecast["status_detail"]
+    assert detail.startswith("bg_nbd stopped away from an optimum: the log-likelihood has no maximum there")
+    assert "would add inf" not in detail
+    assert f"a = {outcome.forecast['bgnbd_a']:.3g}," in detail and outcome.forecast["bgnbd_a"] < 1e-3
+
+
 def test_a_fit_that_did_not_converge_fails_the_blocking_check(tmp_path) -> None:
     from dagster_project.customer_value.pipeline import run_customer_value
     from dagster_project.defs.customer_value.assets import _checks, customer_value_model

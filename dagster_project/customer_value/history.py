@@ -56,9 +56,15 @@ def summarize(purchases: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """BG/NBD inputs per customer at the as-of date, in days (pymc-marketing's rfm_summary):
     frequency = repeat purchase days (purchase days - 1); recency = last - first purchase day;
     T = as-of date - first purchase day; monetary_value = mean value of the repeat purchase days
-    (the first purchase day excluded, 0 without repeats)."""
+    (the first purchase day excluded, 0 without repeats). No purchase at all (a company whose ERP is
+    not delivered): no customer, where rfm_summary fails on the empty frame."""
     from pymc_marketing.clv import rfm_summary
 
+    if purchases.empty:
+        columns = {"frequency": "float64", "recency": "float64", "T": "float64", "monetary_value": "float64"}
+        return pd.DataFrame(
+            {"customer_id": purchases["customer_id"], **{c: pd.Series(dtype=t) for c, t in columns.items()}}
+        )
     return rfm_summary(
         purchases,
         customer_id_col="customer_id",

@@ -180,7 +180,18 @@ def _judge(result: FitResult, max_newton_gain: float) -> None:
             result.problems.append(f"{result.model_name} parameter {name} = {value} is not a positive number")
     if not np.isfinite(result.log_likelihood):
         result.problems.append(f"{result.model_name} log-likelihood is {result.log_likelihood}")
-    if not result.newton_gain <= max_newton_gain:
+    if np.isinf(result.newton_gain):
+        # Not near any maximum: typically a parameter running off to 0 or to a huge value, which no
+        # finite estimate fits (BG/NBD on a history where no customer seems to stop buying); the
+        # fitted values show which one.
+        fitted = ", ".join(f"{name} = {value:.3g}" for name, value in result.params.items())
+        result.problems.append(
+            f"{result.model_name} stopped away from an optimum: the log-likelihood has no maximum there "
+            f"(the Hessian is not negative definite) at {fitted}. A parameter near 0 or very large "
+            f"cannot be estimated from this history (for BG/NBD, e.g. one in which no customer seems "
+            f"to stop buying); |gradient| {result.max_abs_gradient:.3g}"
+        )
+    elif not result.newton_gain <= max_newton_gain:
         result.problems.append(
             f"{result.model_name} stopped away from an optimum: one more Newton step would add "
             f"{result.newton_gain:.3g} to the log-likelihood (allowed {max_newton_gain:g}); "

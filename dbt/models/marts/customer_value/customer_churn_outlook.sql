@@ -1,5 +1,5 @@
--- The scorecard's churn KPI beside the model's expected churn, per region (order region, as the
--- scorecard) and `*`, as of the as-of date:
+-- The scorecard's churn KPI beside the model's expected churn, per region (order region, 'unknown'
+-- when the order has none, as the scorecard) and `*`, as of the as-of date:
 --   observed_churn_rate = the scorecard's churn_rate of the as-of month: customers with orders in the
 --     previous 365 days and none in the last 365, over those with orders in the previous 365;
 --   expected_churn_rate = the model's expectation of the same for the coming year: the mean, over the
@@ -34,7 +34,7 @@ active_in_region as (
 
     select distinct
         orders.account_id,
-        orders.region,
+        coalesce(orders.region, 'unknown') as region,
     from orders
     cross join as_of
     where orders.order_date > as_of.churn_window_start
