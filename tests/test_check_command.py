@@ -66,7 +66,7 @@ def test_a_broken_mapping_is_explained_file_by_file_and_nothing_is_loaded(tmp_pa
         "    salesforce/Opportunity.csv: REJECTED: missing required column(s) Amont (amount: Amont not in the file)"
         in lines
     )
-    assert "    salesforce/Lead.csv: 3 rows, 2 load, 1 quarantined" in lines
+    assert "    salesforce/Lead.csv: 3 rows, 2 load, 1 quarantined (33.3% > max_quarantine_share 5%)" in lines
     assert (
         "      line 4: Status = 'Contacted': not one of new, working, nurturing, qualified, disqualified, converted "
         "(and values.lead_status in the mapping does not map it)"
@@ -81,13 +81,30 @@ def test_a_broken_mapping_is_explained_file_by_file_and_nothing_is_loaded(tmp_pa
     assert not (tmp_path / "warehouse").exists()
 
 
-def test_a_mapping_that_fits_exits_zero(tmp_path):
+def test_a_mapping_that_fits_exits_zero_and_a_file_over_the_quarantine_share_does_not(tmp_path):
+    """The fixture's third deal has an amount no format reads: 1 of its 3 rows quarantined, over
+    max_quarantine_share (5%), which blocks the publish, so the dry run says so. Without that row the
+    mapping fits."""
     deploy(tmp_path, "fxiaoke", "preset: fxiaoke\n")
 
     code, out = check(tmp_path)
 
+    assert code == 1, out
+    assert (
+        "fxiaoke/商机_2026-06-01.csv: 3 rows, 2 load, 1 quarantined (33.3% > max_quarantine_share 5%), "
+        "1 skipped by the mapping"
+    ) in out
+    assert out.splitlines()[-1].endswith("a load would reject files or block the publish (see above)")
+
+    deals = tmp_path / "raw" / "fxiaoke" / "商机_2026-06-01.csv"
+    text = deals.read_bytes().decode("gb18030")
+    deals.write_bytes(
+        "".join(x for x in text.splitlines(keepends=True) if not x.startswith("SJ-2026-0103")).encode("gb18030")
+    )
+    code, out = check(tmp_path)
+
     assert code == 0, out
-    assert "fxiaoke/商机_2026-06-01.csv: 3 rows, 2 load, 1 quarantined, 1 skipped by the mapping" in out
+    assert "quarantined" not in out
     assert out.splitlines()[-1].endswith("a load would go through")
 
 

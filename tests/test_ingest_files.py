@@ -185,6 +185,118 @@ def test_a_header_naming_a_column_twice_is_rejected_with_a_reason_that_names_the
     assert [r[4:] for r in audit(con)] == [("rejected", "column 'Account_Name' appears twice in the header")]
 
 
+def test_a_file_with_both_kinds_of_line_end_loads_every_row_on_its_own_line_and_says_so(con, raw_dir):
+    """Header CR LF, then LF, then a CR LF row, then a bad row (LF): DuckDB's reader stopped on such a
+    file ("state machine reached an invalid state"). Every row loads, the bad one is quarantined under
+    its physical line (5), and the audit notes the mixed line ends. The same rows gzipped load alike."""
+    rows = [",".join(account(i)) for i in ("A1", "A2", "A3")] + [",".join(account("A4")).replace("100", "lots")]
+    text = ",".join(HEADER) + "\r\n" + rows[0] + "\n" + rows[1] + "\r\n" + rows[2] + "\n" + rows[3] + "\n"
+    folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_bytes(text.encode("utf-8"))
+    folder(raw_dir).joinpath("accounts_2025-01-11.csv.gz").write_bytes(gzip.compress(text.replace("A", "G").encode()))
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(4, 3, 1, "loaded"), (4, 3, 1, "loaded")]
+    assert con.execute("select account_id from raw_crm.accounts order by 1").fetchall() == [
+        ("A1",),
+        ("A2",),
+        ("A3",),
+        ("G1",),
+        ("G2",),
+        ("G3",),
+    ]
+    assert con.execute("select source_file, line, column_name from meta.quarantine order by 1").fetchall() == [
+        ("crm/accounts/accounts_2025-01-10.csv", 5, "employee_count"),
+        ("crm/accounts/accounts_2025-01-11.csv.gz", 5, "employee_count"),
+    ]
+    notes = con.execute("select distinct note from meta.ingest_audit").fetchall()
+    assert notes == [("line ends mixed CR LF and LF: read with each CR LF as LF",)]
+
+
+def test_a_csv_separated_by_semicolons_or_tabs_loads_and_says_so(con, raw_dir):
+    """Excel in a European locale saves ";"-separated CSV, and some systems write tab-separated files
+    named .csv: a header without a comma that splits on one of them sets the file's delimiter. A
+    quoted name keeps its ";" and ","; a row with a field too many is quarantined on its line."""
+    one = account("S1", name='"甲;乙,丙公司"')
+    two = account("S2")
+    text = ";".join(HEADER) + "\n" + ";".join(one) + "\n" + ";".join(two) + ";extra\n"
+    folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_text(text)
+    tabs = "\t".join(HEADER) + "\n" + "\t".join(account("T1")) + "\n"
+    folder(raw_dir).joinpath("accounts_2025-01-11.csv").write_text(tabs)
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(2, 1, 1, "loaded"), (1, 1, 0, "loaded")]
+    assert con.execute("select account_id, account_name from raw_crm.accounts order by 1").fetchall() == [
+        ("S1", "甲;乙,丙公司"),
+        ("T1", "甲公司"),
+    ]
+    assert con.execute("select line, reason from meta.quarantine").fetchall()[0][0] == 3
+    notes = con.execute("select note from meta.ingest_audit order by source_file").fetchall()
+    assert notes == [("fields separated by semicolons, not commas",), ("fields separated by tabs, not commas",)]
+
+
+def test_rows_whose_every_field_is_empty_are_no_records_and_are_counted_in_the_note(con, raw_dir):
+    """Spreadsheets save rows they once used as ",,,,": three accounts, a blank row between two of
+    them, two blank rows (one of spaces) and an empty line at the end. Each blank row was quarantined
+    for its empty key (with the keyless row, 4 of 6 rows), so the file failed the quarantine share.
+    A row with its key alone empty is still quarantined, on its line."""
+    blank = "," * (len(HEADER) - 1)
+    keyless = ",".join(account(""))
+    lines = [
+        ",".join(HEADER),
+        ",".join(account("A1")),
+        blank,
+        ",".join(account("A2")),
+        keyless,
+        " ," + blank[1:],
+        blank,
+    ]
+    folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_text("\n".join(lines) + "\n\n")
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(3, 2, 1, "loaded")]
+    assert con.execute("select line, column_name from meta.quarantine").fetchall() == [(5, "account_id")]
+    assert con.execute("select note from meta.ingest_audit").fetchall() == [
+        ("3 blank rows (every field empty) skipped: no records",)
+    ]
+    assert row_accounting(con) == []
+
+
+def test_a_title_above_the_header_is_rejected_naming_the_line_that_holds_the_header(con, raw_dir):
+    """A report-style export: a title and a note line, then the header on line 3. The columns are "not
+    in the file" only because they are on line 3; the reason says so."""
+    body = csv_text(HEADER, [account("A1")])
+    folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_text("客户报表\n导出时间:2025-01-10\n" + body)
+
+    load(con, raw_dir)
+
+    (reason,) = [r[5] for r in audit(con)]
+    assert reason == (
+        "missing required column(s) account_id (line 3 holds account_id: a title or note above the header? "
+        "The header must be the first line: remove the 2 line(s) above it)"
+    )
+
+
+def test_a_title_row_above_an_xlsx_header_is_named_in_the_rejection_too(con, raw_dir):
+    """The same for a workbook: a title in A1, the header in sheet row 2."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["客户报表"])
+    book.active.append(HEADER)
+    book.active.append(account("X1"))
+    book.save(folder(raw_dir) / "accounts_2025-01-10.xlsx")
+
+    load(con, raw_dir)
+
+    assert [r[5] for r in audit(con)] == [
+        "missing required column(s) account_id (line 2 holds account_id: a title or note above the header? "
+        "The header must be the first line: remove the 1 line(s) above it)"
+    ]
+
+
 GZIP_BOMB = """
 import gzip, sys
 from pathlib import Path

@@ -279,6 +279,10 @@ files:
             "timezone 'Mars/Olympus' is not a time zone name",
         ),
         (
+            "folder: x\nday_first: sometimes\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n",
+            "day_first must be true or false, not 'sometimes'",
+        ),
+        (
             "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, lookups: {o: {pattern: y, key: Id}}, "
             "columns: {lead_id: Id}}}\n",
             "files.a.lookups.o: give pattern, key (its column) and on",
@@ -338,6 +342,7 @@ RETAIL = """
 # A retail ERP's invoice-line export (no preset): one file feeds orders and their lines
 folder: retail_erp
 timezone: Europe/London
+day_first: false              # 12/1/2010 is 1 December
 currency: GBP
 files:
   orders:
@@ -391,6 +396,54 @@ def test_one_invoice_line_export_feeds_orders_and_order_lines(tmp_path, raw_dir,
         ("536366", 1, "22633", 6, Decimal("1.85"), Decimal("11.10")),
         ("536380", 1, "22961", 24, Decimal("1.45"), Decimal("34.80")),
         ("C536379", 1, "D", -1, Decimal("27.50"), Decimal("-27.50")),
+    ]
+
+
+def test_a_mapping_that_does_not_say_day_first_loads_no_day_month_year_date_and_says_why(tmp_path, raw_dir, con):
+    """01/12/2010 is 1 December (day first) or 12 January (month first), and nothing in one value tells;
+    without `day_first` no such date is read: every order is quarantined with a reason naming the
+    setting, rather than loaded on a guess. With `day_first: true` the same file loads 1 December."""
+    import shutil
+
+    day_first_export = (
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,01/12/2010 08:26,2.55,17850,United Kingdom\n"
+        "536366,22633,HAND WARMER UNION JACK,6,13/12/2010 08:28,1.85,17850,United Kingdom\n"
+    )
+    write_export(raw_dir, "retail_erp/invoice_lines_2011-12-09.csv", day_first_export)
+    unsaid = RETAIL.replace("day_first: false              # 12/1/2010 is 1 December\n", "")
+    assert "day_first" not in unsaid
+    write_mapping(tmp_path, unsaid, "retail.yml")
+
+    orders = load_entity(con, load_contracts()["erp.sales_orders"], raw_dir)
+
+    assert (orders.total("rows_read"), orders.total("rows_quarantined")) == (2, 2)
+    assert con.execute("select count(*) from raw_erp.sales_orders").fetchall() == [(0,)]
+    reasons = con.execute(
+        "select distinct line, column_name, value, reason from meta.quarantine "
+        "where entity = 'sales_orders' order by 1, 4"
+    ).fetchall()
+    because = (
+        "cannot read the value as {}: day or month first? The mapping does not say: add `day_first: true` "
+        "(01/06/2026 is 1 June) or `day_first: false` (6 January)"
+    )
+    reason = f"InvoiceDate: {because.format('date')}; InvoiceDate: {because.format('timestamp')}"
+    assert reasons == [
+        (2, "InvoiceDate", "01/12/2010 08:26", reason),
+        (3, "InvoiceDate", "13/12/2010 08:28", reason),
+    ]
+
+    shutil.rmtree(raw_dir / "retail_erp")
+    write_export(raw_dir, "retail_erp/invoice_lines_2011-12-10.csv", day_first_export)
+    write_mapping(
+        tmp_path,
+        unsaid.replace("timezone: Europe/London\n", "timezone: Europe/London\nday_first: true\n"),
+        "retail.yml",
+    )
+    load_entity(con, load_contracts()["erp.sales_orders"], raw_dir)
+    assert con.execute("select order_id, order_date from raw_erp.sales_orders order by 1").fetchall() == [
+        ("536365", date(2010, 12, 1)),
+        ("536366", date(2010, 12, 13)),
     ]
 
 

@@ -12,7 +12,7 @@ import pytest
 from dagster_project.mapping.formats import MACROS, staged
 
 
-def normalise(value: str, column_type: str, timezone: str = "Asia/Shanghai", day_first: bool = False, fmt=None):
+def normalise(value: str, column_type: str, timezone: str = "Asia/Shanghai", day_first: bool | None = False, fmt=None):
     """The text the contract validation would read for `value`, through the same staged SQL as a load."""
     con = duckdb.connect()
     con.execute("set TimeZone = 'Asia/Shanghai'")
@@ -70,6 +70,22 @@ def test_a_number_that_does_not_parse_is_kept_as_written(text):
 )
 def test_dates(text, day_first, expected):
     assert date.fromisoformat(normalise(text, "date", timezone="UTC", day_first=day_first)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("06/01/2026", "06/01/2026"),  # 6 January or 1 June: kept as written, for validation to say why
+        ("13/01/2026 9:30", "13/01/2026 9:30"),  # even where only one reading is a date
+        ("06.01.2026", "06.01.2026"),
+        ("2026/6/1", "2026-06-01"),  # year first: no doubt
+        ("2026-06-01", "2026-06-01"),
+    ],
+)
+def test_a_mapping_that_does_not_say_day_first_reads_no_day_month_year_date(text, expected):
+    assert normalise(text, "date", day_first=None) == expected
+    if "/20" in text or ".20" in text:  # day and month before the year: no timestamp either
+        assert normalise(text, "timestamp", day_first=None) == text
 
 
 @pytest.mark.parametrize("text", ["2026-02-30", "2026/13/1", "soon"])

@@ -43,6 +43,50 @@ class FileRejected(Exception):
     """The whole file cannot be loaded; the message says why (and names the column if one is missing)."""
 
 
+def header_further_down(path: Path, encoding: str | None, names: list[str], lines: int = 10) -> str:
+    """ " (line N holds ...)" when one of the file's first `lines` lines below the first holds every
+    name in `names` as a field: a title or a note above the header, as report-style exports (ERP
+    "序时簿" lists, saved reports) write; for an xlsx file, the first sheet's rows. "" otherwise."""
+    if not names:
+        return ""
+    wanted = {n.strip().lower() for n in names}
+    if path.suffix.lower() == ".xlsx":
+        rows = _xlsx_head(path, lines)
+    elif encoding is None:
+        return ""
+    else:
+        try:
+            with gzip_errors(), open_bytes(path) as fh:
+                head = [fh.readline(1 << 16) for _ in range(lines)]
+            text = [raw.decode("utf-8-sig" if encoding == "utf-8" else encoding) for raw in head if raw]
+            rows = [next(csv.reader([line.rstrip("\r\n")], delimiter=csv_delimiter(line)), []) for line in text]
+        except (OSError, UnicodeDecodeError, csv.Error, FileRejected):
+            return ""
+    for number, row in enumerate(rows[1:], start=2):
+        if wanted <= {field.strip().lower() for field in row}:
+            shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
+            return (
+                f" (line {number} holds {shown}: a title or note above the header? The header must be the "
+                f"first line: remove the {number - 1} line(s) above it)"
+            )
+    return ""
+
+
+def _xlsx_head(path: Path, rows: int) -> list[list[str]]:
+    """The text of the first sheet's first `rows` rows ([] for a workbook that cannot be read)."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+        try:
+            sheet = workbook.worksheets[0].iter_rows(max_row=rows, values_only=True)
+            return [[str(v) for v in values if v is not None] for values in sheet]
+        finally:
+            workbook.close()
+    except Exception:  # openpyxl raises many kinds for a broken file; the rejection already says why
+        return []
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one file may be (config/warehouse.yml, section ingest)."""
@@ -120,8 +164,24 @@ def sniff_encoding(path: Path, declared: str | None) -> str:
     raise FileRejected(f"the file is neither UTF-8 nor GBK/GB18030 at byte {utf8_error}: save it as UTF-8")
 
 
-def read_csv_header(path: Path, encoding: str, max_bytes: int) -> list[str]:
-    """The header row's fields, reading at most `max_bytes` (a bomb has no line break to stop at)."""
+# What separates a CSV's fields: a comma, unless the header has none and splits on one of the others
+# (Excel in a European locale saves with ";", some systems export tab- or pipe-separated ".csv").
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def csv_delimiter(header_line: str) -> str:
+    for delimiter in DELIMITERS:
+        try:
+            if len(next(csv.reader([header_line], delimiter=delimiter), [])) > 1:
+                return delimiter
+        except csv.Error:  # e.g. a field over csv's limit: the header's own read says so
+            return ","
+    return ","
+
+
+def read_csv_header(path: Path, encoding: str, max_bytes: int) -> tuple[list[str], str]:
+    """The header row's fields and the file's delimiter (`csv_delimiter`), reading at most `max_bytes`
+    (a bomb has no line break to stop at)."""
     with gzip_errors(), open_bytes(path) as fh:
         first = fh.readline(max_bytes + 1)
     if len(first) > max_bytes:
@@ -131,13 +191,14 @@ def read_csv_header(path: Path, encoding: str, max_bytes: int) -> list[str]:
         line = first.decode(text_encoding)
     except UnicodeDecodeError as exc:
         raise FileRejected(f"header is not valid {encoding}: {exc}") from exc
+    delimiter = csv_delimiter(line.rstrip("\r\n"))
     try:
-        rows = list(csv.reader(io.StringIO(line)))
+        rows = list(csv.reader(io.StringIO(line), delimiter=delimiter))
     except csv.Error as exc:
         raise FileRejected(f"header cannot be read: {exc}") from exc
     if not rows or not any(c.strip() for c in rows[0]):
         raise FileRejected("empty file: no header row")
-    return rows[0]
+    return rows[0], delimiter
 
 
 def check_reserved(header: list[str]) -> None:
@@ -174,13 +235,23 @@ class _LineScanner:
     line_start: int = 0  # of the line being read
     head: bytes = b""  # first bytes of the line being read
     long: list[LongLine] = field(default_factory=list)
+    crlf: int = 0  # lines ending CR LF
+    lf: int = 0  # lines ending LF alone
+    last: int = -1  # the last byte fed so far
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int) -> None:
         text = head.decode("utf-8", errors="replace")[:_HEAD_CHARS]
         self.long.append(LongLine(line, length, start, end, text))
 
     def feed(self, chunk: bytes) -> None:
-        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        ends = np.flatnonzero(data == 10)
+        if len(ends):
+            before = np.where(ends > 0, data[np.maximum(ends - 1, 0)], self.last)
+            crlf = int(np.count_nonzero(before == 13))
+            self.crlf, self.lf = self.crlf + crlf, self.lf + len(ends) - crlf
+        if len(data):
+            self.last = int(data[-1])
         first_end = int(ends[0]) if len(ends) else len(chunk)
         if len(self.head) < _HEAD_BYTES:
             self.head += chunk[: min(first_end, _HEAD_BYTES - len(self.head))]
@@ -206,8 +277,9 @@ class _LineScanner:
 
 @dataclass(frozen=True)
 class PreparedCsv:
-    path: Path  # what DuckDB reads: UTF-8, every line within the limit
+    path: Path  # what DuckDB reads: UTF-8, every line within the limit, one kind of line end
     long_lines: list[LongLine]
+    mixed_line_ends: bool = False  # CR LF and LF both: read with CR LF as LF
 
 
 def _decoded_chunks(path: Path, encoding: str, limits: Limits) -> Iterator[bytes]:
@@ -268,6 +340,16 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
                 scanner.feed(chunk)
                 dst.write(chunk)
     long_lines = scanner.finish()
+    if scanner.crlf and scanner.lf:
+        # DuckDB's CSV reader stops on a file with both kinds of line end ("state machine reached an
+        # invalid state"), as a file edited in two editors or appended to on another system has. Each
+        # CR LF becomes LF: the lines and their numbers stay, and the copy is read as any UTF-8 file.
+        normal = workdir / "drop_lf.csv"
+        _crlf_to_lf(_decoded_chunks(path, encoding, limits), normal)
+        copy.unlink(missing_ok=True)
+        (workdir / "lf").mkdir()
+        inner = prepare_csv(normal, "utf-8", workdir / "lf", limits)
+        return PreparedCsv(path=inner.path, long_lines=inner.long_lines, mixed_line_ends=True)
     if not long_lines:
         return PreparedCsv(path=copy if encoding != "utf-8" else plain_link(path, workdir), long_lines=[])
     spans = [(ln.start, ln.end) for ln in long_lines]
@@ -279,6 +361,17 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
             _without(iter(lambda: src.read(_CHUNK), b""), spans, filtered)
         copy.unlink()
     return PreparedCsv(path=filtered, long_lines=long_lines)
+
+
+def _crlf_to_lf(chunks: Iterator[bytes], target: Path) -> None:
+    """Write the stream to `target` with each CR LF as LF (a CR elsewhere stays)."""
+    carry = b""
+    with target.open("wb") as dst:
+        for chunk in chunks:
+            data = carry + chunk
+            data, carry = (data[:-1], b"\r") if data.endswith(b"\r") else (data, b"")
+            dst.write(data.replace(b"\r\n", b"\n"))
+        dst.write(carry)
 
 
 def plain_link(path: Path, workdir: Path) -> Path:

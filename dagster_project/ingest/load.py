@@ -34,9 +34,9 @@ from dagster_project.ingest.read import FileRejected, MalformedRow, read_drop
 from dagster_project.ingest.validate import (
     checked_select,
     extra_columns,
-    missing_required,
     not_delivered_columns,
     raw_record_sql,
+    reject_missing_required,
 )
 from dagster_project.warehouse import (
     LINEAGE_COLUMNS,
@@ -140,6 +140,7 @@ class _Pending:
     started: datetime
     malformed: list[MalformedRow] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # a mapped drop's names for contract columns
+    day_order_unknown: tuple[str, ...] = ()  # a mapped drop's dates that its mapping cannot read day-first or not
 
 
 class Manifest:
@@ -190,13 +191,14 @@ def _read_drop(con: duckdb.DuckDBPyConnection, contract: Contract, p: _Pending) 
     drop = p.outcome.drop
     read = read_mapped_drop(con, drop, contract) if drop.mapping else read_drop(con, drop)
     p.outcome.encoding = read.encoding
-    missing = missing_required(contract, read.header)
-    if missing:
-        raise FileRejected(f"missing required column(s) {', '.join(missing)}")
+    reject_missing_required(contract, read.header, drop.path, read.encoding)
     p.outcome.extra_columns = extra_columns(contract, read.header)
     p.outcome.not_delivered = not_delivered_columns(contract, read.header)
     p.outcome.rows_skipped = getattr(read, "rows_skipped", 0)
+    if read.notes:
+        p.outcome.note = "; ".join(n for n in (p.outcome.note, *read.notes) if n)
     p.labels = getattr(read, "labels", {})
+    p.day_order_unknown = getattr(read, "day_order_unknown", ())
     p.malformed = read.malformed
     return read.header
 
@@ -207,6 +209,7 @@ def _check_group(
     header: list[str],
     tables: dict[int, str],
     labels: dict[str, str] | None = None,
+    day_order_unknown: tuple[str, ...] = (),
 ) -> None:
     """Check the rows of the drops `tables` (same header; each drop's sequence number -> the table it
     was read into) and append them to `_batch`.
@@ -228,11 +231,14 @@ def _check_group(
     # the first line). Only keys seen twice in a drop need ranking: found by a hash aggregate,
     # which is much cheaper than ordering every row. The row as read is kept, as JSON, only for
     # the rows that go to quarantine (a problem, or a duplicate key in the drop).
+    checked = checked_select(
+        contract, header, "_group_raw", ("_drop_seq", "_line"), labels, day_order_unknown=day_order_unknown
+    )
     con.execute(
         f"""
         insert into _batch by name
         with checked as materialized (
-            select * from ({checked_select(contract, header, "_group_raw", ("_drop_seq", "_line"), labels)})
+            select * from ({checked})
         ),
         repeated as (
             select _drop_seq, {key} from checked c where {good} group by all having count(*) > 1
@@ -320,6 +326,7 @@ def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list
     group: dict[int, str] = {}  # drops read and not yet checked, all with the header and labels below
     group_header: list[str] | None = None
     group_labels: dict[str, str] = {}
+    group_day_order: tuple[str, ...] = ()
     reader = _DropReader(con, contract, batch)
     try:
         for p in batch:
@@ -337,13 +344,13 @@ def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list
                 )
                 log.error("%s rejected: %s", o.drop.relative_path, exc)
                 continue
-            if group and (header, p.labels) != (group_header, group_labels):
-                _check_group(con, contract, group_header or [], group, group_labels)
+            if group and (header, p.labels, p.day_order_unknown) != (group_header, group_labels, group_day_order):
+                _check_group(con, contract, group_header or [], group, group_labels, group_day_order)
                 group = {}
             group[p.seq] = table
-            group_header, group_labels = header, p.labels
+            group_header, group_labels, group_day_order = header, p.labels, p.day_order_unknown
         if group:
-            _check_group(con, contract, group_header or [], group, group_labels)
+            _check_group(con, contract, group_header or [], group, group_labels, group_day_order)
             group = {}
     finally:
         reader.close()

@@ -11,8 +11,11 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from dagster_project.contracts import Column, Contract
+from dagster_project.ingest.inspect import FileRejected, header_further_down
+from dagster_project.mapping.formats import DAY_OR_MONTH_FIRST
 from dagster_project.warehouse import TIME_ZONE, literal, quote, warehouse_config
 
 _TRUE = ("true", "t", "1", "yes", "y", "是")
@@ -136,10 +139,13 @@ def checked_select(
     keep: tuple[str, ...] = ("_line",),
     labels: dict[str, str] | None = None,
     rules: ValueRules | None = None,
+    day_order_unknown: tuple[str, ...] = (),
 ) -> str:
     """The SELECT of the checked rows of `table` (read from files with this header): the contract's
     columns typed, extra columns as read, the `keep` columns, and `_problems`. `labels` maps a
-    contract column to the name a mapped export gives it, for the problems' column and reason."""
+    contract column to the name a mapped export gives it, for the problems' column and reason.
+    `day_order_unknown`: date and timestamp columns of a mapping that does not say whether a date
+    written 01/06/2026 is day or month first; such a value gets a reason that says so."""
     rules = rules or value_rules()
     by_lower = {h.lower(): h for h in header}
     contract_names = {c.name for c in contract.columns}
@@ -153,15 +159,21 @@ def checked_select(
             typed = f"coalesce({typed}, {literal(column.default)})"
         selects.append(f"{typed} as {quote(column.name)}")
         if source is not None and column.type != "varchar":
-            problems.append(
-                _problem(
-                    column,
-                    f"{raw} is not null and {typed} is null",
-                    raw,
-                    f"cannot read the value as {column.type}",
-                    label,
+            unread = f"{raw} is not null and {typed} is null"
+            if column.name in day_order_unknown:
+                ambiguous = f"regexp_full_match({raw}, {literal(DAY_OR_MONTH_FIRST)})"
+                problems.append(
+                    _problem(
+                        column,
+                        f"{unread} and {ambiguous}",
+                        raw,
+                        f"cannot read the value as {column.type}: day or month first? The mapping does not "
+                        "say: add `day_first: true` (01/06/2026 is 1 June) or `day_first: false` (6 January)",
+                        label,
+                    )
                 )
-            )
+                unread = f"{unread} and not {ambiguous}"
+            problems.append(_problem(column, unread, raw, f"cannot read the value as {column.type}", label))
         if source is not None and column.type.lower() in ("date", "timestamp"):
             problems.append(_range_problem(column, typed, raw, rules, label))
         if source is not None and (scale := _scale_problem(column, typed, raw, label)):
@@ -224,6 +236,15 @@ def extra_columns(contract: Contract, header: list[str]) -> list[str]:
 def missing_required(contract: Contract, header: list[str]) -> list[str]:
     present = {h.lower() for h in header}
     return [c for c in contract.required_columns if c not in present]
+
+
+def reject_missing_required(contract: Contract, header: list[str], path: Path, encoding: str | None) -> None:
+    """FileRejected naming the required columns the header lacks, and the line further down that
+    holds them when a title sits above the header (`header_further_down`)."""
+    missing = missing_required(contract, header)
+    if missing:
+        below = header_further_down(path, encoding, missing)
+        raise FileRejected(f"missing required column(s) {', '.join(missing)}{below}")
 
 
 def not_delivered_columns(contract: Contract, header: list[str]) -> list[str]:

@@ -15,11 +15,13 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
 from dagster_project.contracts import Contract, load_contracts
 from dagster_project.ingest.drops import Drop
+from dagster_project.ingest.inspect import header_further_down
 from dagster_project.ingest.read import FileRejected, ReadResult, read_drop
 from dagster_project.mapping.discover import MappedSource, drop_date_of, export_files, matches
 from dagster_project.mapping.formats import MACROS, staged
@@ -42,6 +44,7 @@ class Resolution:
     labels: dict[str, str] = field(default_factory=dict)  # contract column -> as the export spells it
     not_delivered: dict[str, str] = field(default_factory=dict)  # contract column -> why
     missing_required: list[str] = field(default_factory=list)  # "Id (opportunity_id)"
+    missing_labels: list[str] = field(default_factory=list)  # "Id": as the export would spell them
     passed_through: list[str] = field(default_factory=list)  # export columns kept as extra columns
     unused: list[str] = field(default_factory=list)  # export columns no rule reads (kept all the same)
 
@@ -54,6 +57,8 @@ class MappedRead(ReadResult):
     not_delivered: dict[str, str] = field(default_factory=dict)
     unused: list[str] = field(default_factory=list)
     rows_skipped: int = 0
+    # date and timestamp columns whose 01/06/2026-style values the mapping does not say how to read
+    day_order_unknown: tuple[str, ...] = ()
 
 
 def _header_index(header: list[str]) -> dict[str, str]:
@@ -194,6 +199,7 @@ def resolve(
             res.not_delivered[column.name] = why or "not delivered"
             if column.name in required:
                 res.missing_required.append(f"{label} ({column.name}: {why})")
+                res.missing_labels.append(label)
         else:
             res.selects[column.name] = sql
             res.rules[column.name] = rule
@@ -267,13 +273,15 @@ def map_rows(
     contract: Contract,
     read: ReadResult,
     tables: dict[str, str],
+    path: Path | None = None,
 ) -> MappedRead:
     """Replace `_drop_raw` (the file as read) by the mapped rows; raise FileRejected when a required
     column is missing or the skip rule does not apply to the file."""
     joins = _joins(source, tables, read.header)
     res = resolve(con, source, contract, read.header, joins)
     if res.missing_required:
-        raise FileRejected(f"missing required column(s) {'; '.join(res.missing_required)}")
+        below = header_further_down(path, read.encoding, res.missing_labels) if path else ""
+        raise FileRejected(f"missing required column(s) {'; '.join(res.missing_required)}{below}")
     skip = None
     if source.rule.skip:
         error = _bind_error(con, source.rule.skip, joins)
@@ -295,11 +303,20 @@ def map_rows(
         header=[*res.selects, *res.passed_through],
         encoding=read.encoding,
         malformed=read.malformed,
+        notes=read.notes,
         labels=res.labels,
         not_delivered=res.not_delivered,
         unused=res.unused,
         rows_skipped=int(skipped),
+        day_order_unknown=_day_order_unknown(res, contract, source.mapping),
     )
+
+
+def _day_order_unknown(res: Resolution, contract: Contract, mapping: Mapping) -> tuple[str, ...]:
+    if mapping.day_first is not None:
+        return ()
+    dated = [name for name in res.selects if contract.column(name).type.lower() in ("date", "timestamp")]
+    return tuple(name for name in dated if not (name in res.rules and res.rules[name].format))
 
 
 def read_mapped_drop(con: duckdb.DuckDBPyConnection, drop: Drop, contract: Contract | None = None) -> MappedRead:
@@ -308,4 +325,4 @@ def read_mapped_drop(con: duckdb.DuckDBPyConnection, drop: Drop, contract: Contr
     contract = contract or load_contracts()[source.rule.entity]
     tables = prepare(con, source)
     read = read_drop(con, drop)
-    return map_rows(con, source, contract, read, tables)
+    return map_rows(con, source, contract, read, tables, drop.path)

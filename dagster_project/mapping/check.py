@@ -21,7 +21,12 @@ from dagster_project.contracts import Contract, load_contracts
 from dagster_project.deployment import Policy
 from dagster_project.ingest.drops import Drop, find_drops
 from dagster_project.ingest.read import FileRejected, read_drop
-from dagster_project.ingest.validate import checked_select, extra_columns, missing_required, not_delivered_columns
+from dagster_project.ingest.validate import (
+    checked_select,
+    extra_columns,
+    not_delivered_columns,
+    reject_missing_required,
+)
 from dagster_project.mapping.discover import matches, unmatched_files
 from dagster_project.mapping.spec import Mapping
 from dagster_project.warehouse import TIME_ZONE, duckdb_settings, literal, quote
@@ -66,9 +71,7 @@ def check_drop(con: duckdb.DuckDBPyConnection, contract: Contract, drop: Drop) -
     result = FileCheck(drop=drop)
     try:
         read = read_mapped_drop(con, drop, contract) if drop.mapping else read_drop(con, drop)
-        missing = missing_required(contract, read.header)
-        if missing:
-            raise FileRejected(f"missing required column(s) {', '.join(missing)}")
+        reject_missing_required(contract, read.header, drop.path, read.encoding)
     except FileRejected as exc:
         result.rejected = str(exc)
         return result
@@ -78,7 +81,9 @@ def check_drop(con: duckdb.DuckDBPyConnection, contract: Contract, drop: Drop) -
     result.extras = extra_columns(contract, read.header)
     result.unused = getattr(read, "unused", None)
     result.rows_skipped = getattr(read, "rows_skipped", 0)
-    con.execute(f"create or replace temp table _checked as {checked_select(contract, read.header, labels=labels)}")
+    unknown = getattr(read, "day_order_unknown", ())
+    checked = checked_select(contract, read.header, labels=labels, day_order_unknown=unknown)
+    con.execute(f"create or replace temp table _checked as {checked}")
     key = ", ".join(quote(k) for k in contract.primary_key)
     good = "len(_problems) = 0"
     rows, bad, duplicates = con.execute(
@@ -208,11 +213,17 @@ def _columns_line(f: FileCheck, labels_limit: int = 8) -> str:
     return "; ".join(parts) or "every contract column delivered"
 
 
-def _file_line(f: FileCheck) -> str:
+def _over_quarantine_limit(f: FileCheck, limit: float | None) -> bool:
+    return limit is not None and not f.rejected and f.rows > 0 and f.rows_quarantined / f.rows > limit
+
+
+def _file_line(f: FileCheck, limit: float | None = None) -> str:
     if f.rejected:
         return f"{f.drop.relative_path}: REJECTED: {f.rejected}"
     skipped = f", {f.rows_skipped} skipped by the mapping" if f.rows_skipped else ""
     quarantined = f", {f.rows_quarantined} quarantined" if f.rows_quarantined else ""
+    if _over_quarantine_limit(f, limit):
+        quarantined += f" ({f.rows_quarantined / f.rows:.1%} > max_quarantine_share {limit:.0%})"
     return f"{f.drop.relative_path}: {f.rows} rows, {f.rows_loading} load{quarantined}{skipped}"
 
 
@@ -224,8 +235,10 @@ def render(
     default_severity: str,
     all_files: bool = False,
     out: Callable[[str], None] = print,
+    quarantine_limit: float | None = None,
 ) -> bool:
-    """Print the report; True when a load would go through (no file rejected, no blocking gap)."""
+    """Print the report; True when a load would go through (no file rejected, no blocking gap, no file
+    quarantining more than `quarantine_limit` of its rows: the gate's quarantine_share, when it blocks)."""
     ok = True
     empty = []
     for entity in results:
@@ -240,7 +253,7 @@ def render(
             rows = sum(f.rows for f in files)
             loading = sum(f.rows_loading for f in files if not f.rejected)
             rejected = [f for f in files if f.rejected]
-            ok = ok and not rejected
+            ok = ok and not rejected and not any(_over_quarantine_limit(f, quarantine_limit) for f in files)
             out(
                 f"  via {via}: {len(files)} file(s), {rows:,} rows, {loading:,} would load"
                 + (f", {len(rejected)} REJECTED" if rejected else "")
@@ -262,12 +275,12 @@ def render(
                     shown_columns = columns
                 if in_detail < FILES_IN_DETAIL or all_files:
                     in_detail += 1
-                    out(f"    {_file_line(f)}")
+                    out(f"    {_file_line(f, quarantine_limit)}")
                     for line, where, reason in f.problems:
                         out(f"      {'line ' + str(line) if line else 'file'}: {where}: {reason}")
                 elif listed < FILES_LISTED:
                     listed += 1
-                    out(f"    {_file_line(f)}")
+                    out(f"    {_file_line(f, quarantine_limit)}")
             more = len(files) - len(quiet) - in_detail - listed
             if more > 0:
                 out(f"    ... {more} more file(s) with quarantined rows")
@@ -303,7 +316,7 @@ def run_check(
     """`python -m dagster_project check`: print the dry run, return the exit code (0: a load would go through)."""
     from dagster_project.deployment import PolicyError, load_policy
     from dagster_project.mapping.spec import MappingError, load_mappings
-    from dagster_project.quality.config import severity
+    from dagster_project.quality.config import quality_config, severity
 
     started = time.monotonic()
     try:
@@ -320,7 +333,8 @@ def run_check(
     if policy.not_delivered:
         print(f"not delivered (policy): {', '.join(sorted(policy.not_delivered))}")
     results = check_raw(raw_dir, policy, mappings, only, entities)
-    ok = render(results, policy, raw_dir, mappings, severity("completeness"), all_files)
+    limit = quality_config()["max_quarantine_share"] if severity("quarantine_share") == "error" else None
+    ok = render(results, policy, raw_dir, mappings, severity("completeness"), all_files, quarantine_limit=limit)
     files = sum(len(e.files) for e in results)
     print(
         f"\n{files} file(s) checked in {time.monotonic() - started:.1f}s: "

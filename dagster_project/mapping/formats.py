@@ -2,7 +2,8 @@
 
 Numbers: `1,234.50`, `¥1,234`, `-$1,234`, `(1,234.00)` (negative), `12.5%` (0.125), `12.5万`,
 `3亿`, `1.2E+05`, full-width digits. Dates: `2026-06-01`, `2026/6/1`, `2026.6.1`, `2026年6月1日`,
-`20260601`, and `06/01/2026` (month first unless the mapping says day_first), with any time after
+`20260601`, and `06/01/2026` (day or month first as the mapping's day_first says; not read when it
+says neither, since 06/01/2026 is 6 January or 1 June and nothing in the value tells), with any time after
 them ignored unless it carries an offset. Timestamps: the same dates with `9:30`, `09:30:15.250`,
 `9:30 PM`, `下午3:30`, `9时30分`, `T`, and an offset (`Z`, `+08:00`, `+0800`); a value without an
 offset is in the mapping's time zone (a date alone is midnight of that day); 13 (10) digits are
@@ -28,6 +29,7 @@ _NUMBER = (
 )
 _YMD = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(.*)$"
 _XXY = r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(.*)$"
+DAY_OR_MONTH_FIRST = _XXY  # 01/06/2026: which is the month only the mapping's day_first says
 _COMPACT = r"^(\d{4})(\d{2})(\d{2})((?:[T\s].*)?)$"
 _TIME = (
     r"^(?:[T\s]*(上午|下午)?\s*(\d{1,2})[:时](\d{1,2})分?(?::?(\d{1,2})(?:[.,](\d{1,9}))?秒?)?\s*([AaPp][Mm])?)?"
@@ -50,9 +52,9 @@ create or replace temp macro s2s_number_value(p) as case when p.int <> '' then
     * (case when p.exp = '' then try_cast(replace(p.int, ',', '') || p.frac as decimal(38, 10))
             else try_cast(try_cast(replace(p.int, ',', '') || p.frac || 'e' || p.exp as double) as decimal(38, 10)) end)
     * (case p.unit when '%' then 0.01 when '万' then 10000 when '亿' then 100000000 else 1 end) end;
-create or replace temp macro s2s_day_month(p, day_first) as struct_pack(
-    y := p.y, m := case when day_first then p.b else p.a end, d := case when day_first then p.a else p.b end,
-    rest := p.rest);
+create or replace temp macro s2s_day_month(p, day_first) as struct_pack(  -- day_first NULL: no month, no day
+    y := p.y, m := case when day_first then p.b when not day_first then p.a end,
+    d := case when day_first then p.a when not day_first then p.b end, rest := p.rest);
 create or replace temp macro s2s_date_parts(t, day_first) as case
     when regexp_full_match(t, {literal(_YMD)}) then
         regexp_extract(t, {literal(_YMD)}, ['y', 'm', 'd', 'rest'])
@@ -140,7 +142,7 @@ class Staged:
 _PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
 
 
-def staged(k: int, column_type: str, timezone: str, day_first: bool, fmt: str | None) -> Staged:
+def staged(k: int, column_type: str, timezone: str, day_first: bool | None, fmt: str | None) -> Staged:
     """The stages normalising column number `k` for a contract column of `column_type`."""
     b, t, kind, p, tp = f"_b{k}", f"_t{k}", f"_k{k}", f"_p{k}", f"_tp{k}"
     column_kind = column_type.lower()
@@ -160,7 +162,7 @@ def staged(k: int, column_type: str, timezone: str, day_first: bool, fmt: str | 
     stages = (
         text,
         ("_k", _kind(t)),
-        ("_p", f"case when {kind} = 0 then s2s_date_parts({t}, {str(day_first).lower()}) end"),
+        ("_p", f"case when {kind} = 0 then s2s_date_parts({t}, {_sql_bool(day_first)}) end"),
         ("_tp", f"case when {kind} = 0 then s2s_time_parts({p}.rest) end"),
     )
     wall = _timestamp(t, kind, p, tp, timezone)
@@ -172,6 +174,10 @@ def staged(k: int, column_type: str, timezone: str, day_first: bool, fmt: str | 
         when {kind} in (3, 4, 5) or {tp}.tz <> '' then cast({wall} as date)
         when {kind} = 0 then try(make_date({p}.y::bigint, {p}.m::bigint, {p}.d::bigint)) end"""
     return Staged(stages, f"coalesce(strftime({day}, '%Y-%m-%d'), {b})")
+
+
+def _sql_bool(value: bool | None) -> str:
+    return "null" if value is None else str(value).lower()
 
 
 def _strftime(wall: str) -> str:

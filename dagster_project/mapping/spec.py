@@ -9,7 +9,8 @@ merged entry by entry, and `null` removes an entry.
     folder: salesforce              # the export's folder under the raw folder
     timezone: UTC                   # of timestamps without an offset (default Asia/Shanghai)
     currency: USD                   # default currency where the export has none (default: the contract's)
-    day_first: false                # 01/06/2026: 6 January (false, US) or 1 June (true)
+    day_first: false                # 01/06/2026: 6 January (false, US) or 1 June (true); unset, a
+                                    # date written that way is not read (quarantined, saying so)
     values:                         # value maps, by name: export value -> contract value
       stage: {"Closed Won": closed_won}
     files:
@@ -117,7 +118,7 @@ class Mapping:
     folder: str
     timezone: str
     currency: str | None
-    day_first: bool
+    day_first: bool | None  # None: not said, and a date written 01/06/2026 is not read
     files: tuple[FileRule, ...]
     values: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # the named value maps
     resolved: str = field(repr=False, default="")  # the merged document, as canonical JSON
@@ -324,6 +325,9 @@ def parse_mapping(doc: dict, name: str, path: Path | None, fail) -> Mapping:
     if folder.split("/")[0] in NATIVE_FOLDERS:
         raise fail(f"folder {folder!r} is a native source folder ({', '.join(sorted(NATIVE_FOLDERS))}): use another")
     timezone = str(doc.get("timezone") or TIME_ZONE)  # the warehouse's by default
+    day_first = doc.get("day_first")
+    if day_first is not None and not isinstance(day_first, bool):
+        raise fail(f"day_first must be true or false, not {day_first!r}")
     shared = {str(k): _value_map(v, f"values.{k}", fail) for k, v in (doc.get("values") or {}).items()}
     files = doc.get("files")
     if not isinstance(files, dict) or not files:
@@ -336,7 +340,7 @@ def parse_mapping(doc: dict, name: str, path: Path | None, fail) -> Mapping:
         folder=folder.rstrip("/"),
         timezone=timezone,
         currency=str(doc["currency"]) if doc.get("currency") else None,
-        day_first=bool(doc.get("day_first", False)),
+        day_first=day_first,
         files=rules,
         values=tuple(shared.items()),
         resolved=json.dumps(_plain(doc), sort_keys=True, ensure_ascii=False, default=str),
