@@ -154,9 +154,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from dagster_project.console import new_run_log
+    from dagster_project.deployment import deployment_dir, load_policy
     from dagster_project.warehouse import WarehouseLocked, check_not_locked
 
     settings = _settings(args)
+    load_policy(deployment_dir())  # a broken policy.yml: one error (main), not one per step that reads it
     log_path = None
     if not _has_drops(settings.raw_dir):
         if not (args.sample_if_empty and _is_default_raw_dir(settings.raw_dir)):

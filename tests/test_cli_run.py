@@ -102,3 +102,25 @@ def test_ingest_records_what_lies_outside_the_entity_folders(tmp_path, raw_dir, 
         ("crm/opportunity", "ignored")
     ]
     con.close()
+
+
+def test_a_policy_with_an_unknown_key_stops_the_run_before_it_starts_with_one_error(tmp_path, raw_dir, capsys):
+    """Each step that reads policy.yml failed on it, and the summary said so four times; the run now
+    checks the policy first and says it once."""
+    from conftest import csv_text, write_drop
+
+    write_drop(
+        raw_dir, "erp.fx_rates", "fx_rates_2025-01-31.csv", csv_text(["rate_date", "currency", "cny_per_unit"], [])
+    )
+    (tmp_path / "deployment").mkdir()
+    (tmp_path / "deployment" / "policy.yml").write_text("quarantine_share: warn\n")
+
+    code = main(["run", "--raw-dir", str(raw_dir), "--warehouse", str(tmp_path / "w.duckdb")])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error in the deployment folder: {tmp_path / 'deployment' / 'policy.yml'}: unknown keys ['quarantine_share'] "
+        "(known: not_delivered, not_collected, completeness)"
+    ]
+    assert not (tmp_path / "w.duckdb").exists()

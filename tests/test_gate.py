@@ -127,7 +127,11 @@ def test_a_drop_with_too_many_quarantined_rows_fails_naming_it(raw_dir, policy_d
     check = checks(run_job(GATE_KEY))["meta/delivery:quarantine_share"]
 
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
-    assert check.description == "crm/accounts/accounts_2025-01-31.csv: 1 of 10 rows quarantined (10.0% > 5%)"
+    # the example is the first quarantined line (header = line 1, so A9 is line 11) and its reason
+    assert check.description == (
+        "crm/accounts/accounts_2025-01-31.csv: 1 of 10 rows quarantined (10.0% > 5%), "
+        "e.g. line 11: employee_count: cannot read the value as bigint"
+    )
 
 
 def test_a_corrected_file_renamed_over_the_damaged_one_clears_it_though_its_content_was_loaded(raw_dir, policy_dir):

@@ -94,13 +94,15 @@ def new_files_this_run(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int
     return loaded, [(f, reason) for status, f, reason in rows if status == "rejected"]
 
 
-def quarantine_shares(con: duckdb.DuckDBPyConnection, limit: float) -> list[tuple[str, int, int, float]]:
+def quarantine_shares(con: duckdb.DuckDBPyConnection, limit: float, example: bool = False) -> list[tuple]:
     """(file, quarantined, read, share) of the drops quarantining more than `limit` of their rows,
     judging each file by its latest delivery: a corrected file re-delivered under its name replaces
     the judgement, also when its content was loaded before under another name (then the file is a
-    duplicate and that load's share is its share)."""
+    duplicate and that load's share is its share). With `example`, a fifth item: the first
+    quarantined line of that load and its reason ("line 2: InvoiceDate: ..."), so that the check
+    says why without a look into meta.quarantine."""
     # a duplicate's drop_id is its original's, `<source>.<entity>:<16 hex>`, plus `:<8 hex>` of its path
-    return con.execute(
+    rows = con.execute(
         """
         with latest as (
             select source_file,
@@ -115,14 +117,17 @@ def quarantine_shares(con: duckdb.DuckDBPyConnection, limit: float) -> list[tupl
             from meta.ingest_audit where status = 'loaded' group by drop_id
         ),
         judged as (
-            select l.source_file,
+            select l.source_file, l.content_drop_id,
                    coalesce(d.rows_quarantined, 0) as rows_quarantined, coalesce(d.rows_read, 0) as rows_read
             from latest as l left join loads as d on d.drop_id = l.content_drop_id
             where l.n = 1
         )
-        select source_file, rows_quarantined, rows_read, rows_quarantined / rows_read as share
+        select source_file, rows_quarantined, rows_read, rows_quarantined / rows_read as share,
+               (select coalesce('line ' || q.line || ': ', '') || q.reason from meta.quarantine as q
+                where q.drop_id = judged.content_drop_id order by q.line nulls first limit 1) as example
         from judged where rows_read > 0 and rows_quarantined / rows_read > ?
         order by share desc, source_file
         """,
         [limit],
     ).fetchall()
+    return rows if example else [row[:4] for row in rows]

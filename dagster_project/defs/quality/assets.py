@@ -253,7 +253,7 @@ def delivery(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.connect() as con:
         deliveries = delivery_status(con)
         loaded_now, rejected_now = new_files_this_run(con, context.run.run_id)
-        over = quarantine_shares(con, limit)
+        over = quarantine_shares(con, limit, example=True)
     yield dg.MaterializeResult(
         metadata={
             "entities_delivered": sum(d.delivered for d in deliveries.values()),
@@ -279,9 +279,12 @@ def delivery(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         check_name="quarantine_share",
         passed=not over,
         severity=_check_severity("quarantine_share"),
-        description="; ".join(f"{f}: {q} of {n} rows quarantined ({s:.1%} > {limit:.0%})" for f, q, n, s in over)
+        description="; ".join(
+            f"{f}: {q} of {n} rows quarantined ({s:.1%} > {limit:.0%})" + (f", e.g. {e}" if e else "")
+            for f, q, n, s, e in over
+        )
         or f"every drop within {limit:.0%} quarantined",
-        metadata={f: f"{s:.1%}" for f, _, _, s in over[:20]},
+        metadata={f: f"{s:.1%}" for f, _, _, s, _ in over[:20]},
     )
     for name, status in deliveries.items():
         yield dg.AssetCheckResult(
