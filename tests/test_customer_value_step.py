@@ -178,7 +178,8 @@ def test_a_history_where_no_customer_stops_says_which_parameter_runs_off(tmp_pat
     for c in range(80):
         day, n = date(2024, 1, 1) + timedelta(days=int(rng.integers(0, 500))), 0
         while day <= AS_OF:
-            rows.append({"order_id": f"O{c}-{n}", "account_id": f"C{c:03d}", "order_date": day, "net_revenue": 1e3})
+            spend = float(rng.uniform(500, 2000))  # spend varies, so the spend model has a maximum
+            rows.append({"order_id": f"O{c}-{n}", "account_id": f"C{c:03d}", "order_date": day, "net_revenue": spend})
             day, n = day + timedelta(days=int(rng.integers(20, 41))), n + 1
     con = connect(tmp_path / "w.duckdb")
     build_order_facts(con, pd.DataFrame(rows))
