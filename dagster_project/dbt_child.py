@@ -13,6 +13,12 @@ the file's stem does (it is the database name in every relation) and stays in th
 
 A build is a batch process: the garbage collector is tuned for one (dagster_project/gc_tuning.py).
 A build started by Dagster writes no manifest.json (`_no_manifest_json_in_dagster_builds`).
+
+dbt's own cost per node is what a small company waits for (each of its ~400 nodes is milliseconds of
+DuckDB and tens of milliseconds of dbt). Two parts of it are work whose result nobody uses, and are
+skipped here: formatting debug events that no logger writes (`_events_no_logger_writes_are_dropped`),
+and compiling the same Jinja source again, as every generic test of a kind does
+(`_each_template_source_compiled_once`).
 """
 
 from __future__ import annotations
@@ -80,6 +86,114 @@ def _no_manifest_json_in_dagster_builds() -> None:
     runnable.write_manifest = write_unless_build  # imported by name there
 
 
+def _events_no_logger_writes_are_dropped() -> None:
+    """An event below the level of every logger (dbt's debug events, with the console at `info` and no
+    file log: the way Dagster runs dbt) is dropped before dbt turns it into a message.
+
+    dbt builds a protobuf message, a timestamp and a formatted line for every event (~20 per node),
+    and Python's logging then discards the debug ones: ~5% of a build's CPU. Its payload is built
+    when first read (below). Kept: every event at
+    warn or above (dbt's warn-or-error handling and its behaviour-change tracking act on those), the
+    events dbt prints regardless of level, and every event when a caller registered its own callback
+    (dbtRunner's `callbacks=`), which sees all."""
+    from dbt.tracking import track_behavior_change_warn
+    from dbt_common.events import event_manager
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.logger import PRINT_EVENT_NAMES, _log_level_map
+
+    below_warn = {EventLevel.DEBUG, EventLevel.TEST, EventLevel.INFO}
+    fire_event = event_manager.EventManager.fire_event
+
+    def fire_unless_nobody_writes_it(self, e, level=None, node=None, force_warn_or_error_handling=False):
+        event_level = EventLevel(level or e.level_tag())
+        if (
+            event_level in below_warn
+            and not force_warn_or_error_handling
+            and all(callback is track_behavior_change_warn for callback in self.callbacks)
+            and all(_log_level_map[event_level] < _log_level_map[logger.level] for logger in self.loggers)
+            and type(e).__name__ not in PRINT_EVENT_NAMES
+            and not os.environ.get("DBT_TEST_BINARY_SERIALIZATION")
+        ):
+            return
+        fire_event(self, e, level, node, force_warn_or_error_handling)
+
+    event_manager.EventManager.fire_event = fire_unless_nobody_writes_it
+
+    # dbt also builds each event's protobuf payload when it creates the event (another ~4%): build it
+    # when first read instead, which an event that is written does at once and a dropped one never
+    base_types = sys.modules["dbt_common.events.base_types"]
+    build = base_types.BaseEvent.__init__
+
+    def keep_arguments(self, *args, **kwargs) -> None:
+        object.__setattr__(self, "_s2s_arguments", (args, kwargs))
+
+    def read(self, key):
+        if key == "pb_msg":
+            args, kwargs = object.__getattribute__(self, "_s2s_arguments")
+            build(self, *args, **kwargs)  # sets pb_msg
+            return object.__getattribute__(self, "pb_msg")
+        return getattr(self.pb_msg, key)
+
+    def write(self, key, value) -> None:
+        if key == "pb_msg":
+            object.__setattr__(self, key, value)
+        else:
+            setattr(self.pb_msg, key, value)
+
+    base_types.BaseEvent.__init__ = keep_arguments
+    base_types.BaseEvent.__getattr__ = read
+    base_types.BaseEvent.__setattr__ = write
+
+
+def _each_template_source_compiled_once() -> None:
+    """Jinja compiles a source string to Python code each time dbt asks for a template of it, and dbt
+    asks per node: the 121 `not_null` tests share one source (`{{ test_not_null(**_dbt_generic_test_kwargs)
+    }}`) and their arguments a handful more. The compiled code depends only on the source and the
+    environment's settings, so it is kept by both (what Jinja's own bytecode cache does for files); each
+    template is still made afresh from it, with its node's context. The key holds every setting the code
+    generator reads, the filter and test functions included (what each is passed is compiled in)."""
+    import jinja2
+
+    compile_source = jinja2.Environment.compile
+    compiled: dict[tuple, object] = {}
+
+    def compile_once(self, source, name=None, filename=None, raw=False, defer_init=False):
+        if raw or not isinstance(source, str):
+            return compile_source(self, source, name, filename, raw, defer_init)
+        key = (
+            type(self),
+            source,
+            name,
+            filename,
+            defer_init,
+            tuple(sorted(self.extensions)),
+            self.finalize,
+            self.autoescape,
+            self.optimized,
+            self.is_async,
+            self.block_start_string,
+            self.block_end_string,
+            self.variable_start_string,
+            self.variable_end_string,
+            self.comment_start_string,
+            self.comment_end_string,
+            self.line_statement_prefix,
+            self.line_comment_prefix,
+            self.trim_blocks,
+            self.lstrip_blocks,
+            self.newline_sequence,
+            self.keep_trailing_newline,
+            frozenset(self.filters.items()),  # how a filter is called is compiled in
+            frozenset(self.tests.items()),
+        )
+        code = compiled.get(key)
+        if code is None:
+            code = compiled[key] = compile_source(self, source, name, filename, raw, defer_init)
+        return code
+
+    jinja2.Environment.compile = compile_once
+
+
 def main() -> None:
     parent = os.getppid()
     _die_with_parent()
@@ -90,6 +204,8 @@ def main() -> None:
     with loading_without_collection():
         _partial_parse_across_warehouse_folders()
         _no_manifest_json_in_dagster_builds()
+        _events_no_logger_writes_are_dropped()
+        _each_template_source_compiled_once()
         from dbt.cli.main import cli
 
     if "serve" not in sys.argv[1:]:  # `dbt docs serve` runs until stopped: Python's defaults

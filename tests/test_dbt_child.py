@@ -136,3 +136,81 @@ def test_a_build_started_by_dagster_writes_no_manifest_json_and_everything_else_
         assert [r["unique_id"] for r in results if r["status"] == "success"][:1] == ["seed.s2s_warehouse.status_labels"]
         assert (target / "partial_parse.msgpack").is_file()
         assert (target / "manifest.json").is_file() == manifest_written, name
+
+
+def node_events(stdout: str) -> list[tuple[str, str, str, str]]:
+    """(event, level, node, status) of each JSON log line about a node: what Dagster reads."""
+    events = []
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        node = event["data"].get("node_info", {})
+        if node.get("unique_id"):
+            status = str(event["data"].get("status", node.get("node_status", "")))
+            events.append((event["info"]["name"], event["info"]["level"], node["unique_id"], status))
+    return sorted(events)
+
+
+def test_dropping_unwritten_events_leaves_every_written_one_as_plain_dbt_writes_it(tmp_path):
+    """s2s-dbt drops the debug events no logger writes and builds an event's payload when it is first
+    read. A build as Dagster runs it (JSON lines, console at info) writes the same node events as plain
+    dbt; with the console at debug, the debug events are written again."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {**env_for(warehouse), "DBT_LOG_FORMAT": "json"}
+    build = ["build", "--select", "status_labels", "--indirect-selection", "cautious"]
+    runs = {}
+    for name, dbt in (("plain", [PLAIN_DBT]), ("wrapped", WRAPPED_DBT), ("wrapped_debug", WRAPPED_DBT)):
+        extra = ["--log-level", "debug"] if name == "wrapped_debug" else []
+        done = subprocess.run(
+            dbt_args([*dbt, *build, *extra], tmp_path / name), env=env, cwd=REPO, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout[-2000:]
+        runs[name] = done.stdout
+    written = node_events(runs["wrapped"])
+    assert written == node_events(runs["plain"])
+    assert any(e[:3] == ("LogSeedResult", "info", "seed.s2s_warehouse.status_labels") for e in written)
+    assert not any(level == "debug" for _, level, _, _ in written)
+    debug = [e for e in node_events(runs["wrapped_debug"]) if e[1] == "debug"]
+    assert any(e[0] == "SQLQuery" for e in debug) and any(e[0] == "NodeFinished" for e in debug)
+
+
+JINJA_CHECK = """
+import json, jinja2
+from jinja2.nativetypes import NativeEnvironment
+from dagster_project.dbt_child import _each_template_source_compiled_once
+from dbt.clients.jinja import get_rendered
+
+generated = []
+generate = jinja2.Environment._generate
+jinja2.Environment._generate = lambda self, *a, **k: generated.append(a[0]) or generate(self, *a, **k)
+_each_template_source_compiled_once()
+
+env = jinja2.Environment()
+source = "{{ x }}-{{ y | upper }}"
+first = env.from_string(source, globals={"y": "g"}).render(x=1)
+second = jinja2.Environment().from_string(source, globals={"y": "h"}).render(x=2)
+blocks = "{% if 1 %}\\nA{% endif %}\\n"
+kept = jinja2.Environment().from_string(blocks).render()
+trimmed = jinja2.Environment(trim_blocks=True).from_string(blocks).render()
+native = NativeEnvironment().from_string("{{ 1 + 1 }}").render()
+text = jinja2.Environment().from_string("{{ 1 + 1 }}").render()
+dbt_first = get_rendered("{{ x }}-{{ y }}", {"x": 1, "y": "a"})
+dbt_second = get_rendered("{{ x }}-{{ y }}", {"x": 2, "y": "b"})
+print(json.dumps({"values": [first, second, kept, trimmed, native, text, dbt_first, dbt_second],
+                  "compiled": len(generated)}))
+"""
+
+
+def test_a_template_source_is_compiled_once_per_environment_settings_and_rendered_with_its_own_context():
+    """s2s-dbt keeps Jinja's compiled code by source and environment settings: the same source in a
+    second environment of the same kind is not compiled again, yet renders its own context; another
+    setting (trim_blocks) or another kind of environment (native types, as dbt's) is compiled apart."""
+    done = subprocess.run([sys.executable, "-c", JINJA_CHECK], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["values"] == ["1-G", "2-H", "\nA", "A", 2, "2", "1-a", "2-b"]
+    # compiled: the first source once, the blocks twice (two settings), "{{ 1 + 1 }}" twice (two kinds
+    # of environment), dbt's source once for its two nodes' contexts; without the cache, 8
+    assert result["compiled"] == 6
