@@ -283,6 +283,10 @@ files:
             "day_first must be true or false, not 'sometimes'",
         ),
         (
+            "folder: x\ndecimal_comma: ja\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n",
+            "decimal_comma must be true or false, not 'ja'",
+        ),
+        (
             "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, lookups: {o: {pattern: y, key: Id}}, "
             "columns: {lead_id: Id}}}\n",
             "files.a.lookups.o: give pattern, key (its column) and on",
@@ -445,6 +449,53 @@ def test_a_mapping_that_does_not_say_day_first_loads_no_day_month_year_date_and_
         ("536365", date(2010, 12, 1)),
         ("536366", date(2010, 12, 13)),
     ]
+
+
+GERMAN_ERP = """
+folder: de_erp
+timezone: Europe/Berlin
+day_first: true               # 01.12.2010 is 1 December
+decimal_comma: true           # 1.234,56
+currency: EUR
+files:
+  lines:
+    pattern: "Rechnungspositionen*"
+    entity: erp.sales_order_lines
+    columns:
+      order_id: Rechnung
+      line_no: Position
+      sku: Artikel
+      quantity: Menge
+      unit_price: Einzelpreis
+      line_amount: Summe
+"""
+
+
+def test_an_export_with_decimal_commas_loads_its_amounts_when_the_mapping_says_so(tmp_path, raw_dir, con):
+    """A German ERP's export: `;` between fields, 1.234,56 for numbers. With `decimal_comma: true` the
+    amounts load as written (by hand: 2,55 is 2.55, 1.234,50 is 1234.50, 1.500 is 1500); a value
+    spelt with a decimal point (3.39) is no number of this export, and its row is quarantined."""
+    export = (
+        "Rechnung;Position;Artikel;Menge;Einzelpreis;Summe\n"
+        "536365;1;85123A;6;2,55;15,30\n"
+        "536365;2;71053;1.500;0,82;1.234,50\n"
+        "536366;1;22633;6;3.39;20,34\n"
+    )
+    write_export(raw_dir, "de_erp/Rechnungspositionen_2011-12-09.csv", export)
+    write_mapping(tmp_path, GERMAN_ERP, "de.yml")
+
+    lines = load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+
+    assert con.execute(
+        "select order_id, line_no, quantity, unit_price, line_amount from raw_erp.sales_order_lines order by 1, 2"
+    ).fetchall() == [
+        ("536365", 1, 6, Decimal("2.55"), Decimal("15.30")),
+        ("536365", 2, 1500, Decimal("0.82"), Decimal("1234.50")),
+    ]
+    assert (lines.total("rows_read"), lines.total("rows_quarantined")) == (3, 1)
+    assert con.execute(
+        "select line, column_name, value from meta.quarantine where entity = 'sales_order_lines'"
+    ).fetchall() == [(4, "Einzelpreis", "3.39 (a decimal point, but the mapping says decimal_comma: true)")]
 
 
 def test_sql_that_a_value_breaks_rejects_the_file_with_the_reason(tmp_path, raw_dir, con):

@@ -12,12 +12,19 @@ import pytest
 from dagster_project.mapping.formats import MACROS, staged
 
 
-def normalise(value: str, column_type: str, timezone: str = "Asia/Shanghai", day_first: bool | None = False, fmt=None):
+def normalise(
+    value: str,
+    column_type: str,
+    timezone: str = "Asia/Shanghai",
+    day_first: bool | None = False,
+    fmt=None,
+    decimal_comma: bool = False,
+):
     """The text the contract validation would read for `value`, through the same staged SQL as a load."""
     con = duckdb.connect()
     con.execute("set TimeZone = 'Asia/Shanghai'")
     con.execute(MACROS)
-    plan = staged(0, column_type, timezone, day_first, fmt)
+    plan = staged(0, column_type, timezone, day_first, fmt, decimal_comma=decimal_comma)
     sql = "select ?::varchar as _b0"
     for alias, expr in plan.stages:
         sql = f"select *, {expr} as {alias}0 from ({sql})"
@@ -40,10 +47,48 @@ def normalise(value: str, column_type: str, timezone: str = "Asia/Shanghai", day
         ("1,234元", Decimal("1234")),
         ("CNY 88", Decimal("88")),
         ("  42 ", Decimal("42")),
+        ("1234 €", Decimal("1234")),
+        ("99.5 EUR", Decimal("99.5")),
     ],
 )
 def test_numbers(text, expected):
     assert Decimal(normalise(text, "decimal(18,2)")) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.234,56", Decimal("1234.56")),
+        ("1234,56", Decimal("1234.56")),
+        ("12,5", Decimal("12.5")),
+        ("1.500", Decimal("1500")),
+        ("1.234.567,8", Decimal("1234567.8")),
+        ("-1.234 €", Decimal("-1234")),
+        ("€ 1.234,50", Decimal("1234.5")),
+        ("(1.234,00)", Decimal("-1234")),
+        ("12,5 %", Decimal("0.125")),
+        ("1\u00a0234,5", Decimal("1234.5")),  # a no-break space groups thousands (French)
+        ("42", Decimal("42")),
+    ],
+)
+def test_numbers_with_a_decimal_comma(text, expected):
+    """`decimal_comma: true`: the comma marks the decimals and a dot (or a space) groups thousands."""
+    assert Decimal(normalise(text, "decimal(18,2)", decimal_comma=True)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("1.5", "1.5 (a decimal point, but the mapping says decimal_comma: true)"),
+        ("-0.25", "-0.25 (a decimal point, but the mapping says decimal_comma: true)"),
+        ("1,234.56", "1,234.56"),
+        ("12,3x", "12,3x"),
+    ],
+)
+def test_a_number_spelt_with_a_decimal_point_in_a_decimal_comma_export_is_not_read(text, kept):
+    """1.5 in an export whose numbers are 1.234,56 is no number of that export: it is kept as written
+    for the validation to quarantine, and one that would pass as a number says why it is not one."""
+    assert normalise(text, "double", decimal_comma=True) == kept
 
 
 @pytest.mark.parametrize("text", ["12,3x", "8,80O.00", "1,23,4", "1.234,50", "abc"])

@@ -230,7 +230,14 @@ def mapped_select(res: Resolution, contract: Contract, mapping: Mapping, joins: 
     for k, (name, sql) in enumerate(res.selects.items()):
         rule = res.rules.get(name)
         stage0.append(f"{sql} as _b{k}")
-        plan = staged(k, contract.column(name).type, mapping.timezone, mapping.day_first, rule.format if rule else None)
+        plan = staged(
+            k,
+            contract.column(name).type,
+            mapping.timezone,
+            mapping.day_first,
+            rule.format if rule else None,
+            decimal_comma=mapping.decimal_comma,
+        )
         for i, (alias, expr) in enumerate(plan.stages):
             if i == len(stages):
                 stages.append([])

@@ -1,9 +1,12 @@
 """SQL that turns an export's text into the text the contract validation reads, per column type.
 
 Numbers: `1,234.50`, `¥1,234`, `-$1,234`, `(1,234.00)` (negative), `12.5%` (0.125), `12.5万`,
-`3亿`, `1.2E+05`, full-width digits. Dates: `2026-06-01`, `2026/6/1`, `2026.6.1`, `2026年6月1日`,
-`20260601`, and `06/01/2026` (day or month first as the mapping's day_first says; not read when it
-says neither, since 06/01/2026 is 6 January or 1 June and nothing in the value tells), with any time after
+`3亿`, `1.2E+05`, `99 €`, full-width digits; with the mapping's `decimal_comma`, `1.234,50`,
+`12,5 %` and `-1.234 €` (the comma and the dot trade places, so `1,5` is 1.5 and `1.500` is 1500;
+a number spelt the other way, such as `1.5`, is not read and its row is quarantined).
+Dates: `2026-06-01`, `2026/6/1`, `2026.6.1`, `2026年6月1日`, `20260601`, and `06/01/2026` (day or
+month first as the mapping's day_first says; not read when it says neither, since 06/01/2026 is
+6 January or 1 June and nothing in the value tells), with any time after
 them ignored unless it carries an offset. Timestamps: the same dates with `9:30`, `09:30:15.250`,
 `9:30 PM`, `下午3:30`, `9时30分`, `T`, and an offset (`Z`, `+08:00`, `+0800`); a value without an
 offset is in the mapping's time zone (a date alone is midnight of that day); 13 (10) digits are
@@ -25,7 +28,7 @@ _HALF_WIDTH = "0123456789.,-+:/%() "
 
 _NUMBER = (
     r"^(\(?)([-+]?)(?:[¥￥$€£]|RMB|CNY|USD|HKD|EUR|GBP|JPY)?([-+]?)(\d+|\d{1,3}(?:,\d{3})+)(\.\d+)?"
-    r"(?:[eE]([-+]?\d+))?(%|万|亿|元)?(?:RMB|CNY|USD|HKD|EUR|GBP|JPY)?\)?$"
+    r"(?:[eE]([-+]?\d+))?(%|万|亿|元)?(?:[¥￥$€£]|RMB|CNY|USD|HKD|EUR|GBP|JPY)?\)?$"
 )
 _YMD = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(.*)$"
 _XXY = r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(.*)$"
@@ -142,7 +145,9 @@ class Staged:
 _PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
 
 
-def staged(k: int, column_type: str, timezone: str, day_first: bool | None, fmt: str | None) -> Staged:
+def staged(
+    k: int, column_type: str, timezone: str, day_first: bool | None, fmt: str | None, decimal_comma: bool = False
+) -> Staged:
     """The stages normalising column number `k` for a contract column of `column_type`."""
     b, t, kind, p, tp = f"_b{k}", f"_t{k}", f"_k{k}", f"_p{k}", f"_tp{k}"
     column_kind = column_type.lower()
@@ -151,9 +156,18 @@ def staged(k: int, column_type: str, timezone: str, day_first: bool | None, fmt:
         return Staged(final=b)
     text = ("_t", f"s2s_text({b})")
     if numeric:  # a plain number goes as it is; the others are taken apart
+        unread = b
+        if decimal_comma:  # 1.234,56 -> 1,234.56, then read as any number
+            text = ("_t", f"translate(s2s_text({b}), '.,', ',.')")
+            # an unread value is kept as written for the validation to quarantine, but 3.39 would pass
+            # it as a number: it goes with the reason instead
+            unread = (
+                f"case when try_cast({b} as double) is null then {b} "
+                f"else {b} || ' (a decimal point, but the mapping says decimal_comma: true)' end"
+            )
         parts = ("_p", f"case when not regexp_full_match({t}, {literal(_PLAIN_NUMBER)}) then s2s_number_parts({t}) end")
         return Staged(
-            (text, parts), f"coalesce(case when {p} is null then {t} else s2s_number_value({p})::varchar end, {b})"
+            (text, parts), f"coalesce(case when {p} is null then {t} else s2s_number_value({p})::varchar end, {unread})"
         )
     if fmt:
         wall = _explicit(t, fmt, timezone)

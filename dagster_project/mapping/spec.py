@@ -11,6 +11,7 @@ merged entry by entry, and `null` removes an entry.
     currency: USD                   # default currency where the export has none (default: the contract's)
     day_first: false                # 01/06/2026: 6 January (false, US) or 1 June (true); unset, a
                                     # date written that way is not read (quarantined, saying so)
+    decimal_comma: true             # numbers written 1.234,56 (much of Europe); default false: 1,234.56
     values:                         # value maps, by name: export value -> contract value
       stage: {"Closed Won": closed_won}
     files:
@@ -52,7 +53,7 @@ from dagster_project.yaml_text import parse_yaml
 PRESETS_DIR = Path(__file__).parent / "presets"
 MAPPINGS_SUBDIR = "mappings"
 NATIVE_FOLDERS = frozenset(c.source for c in load_contracts().values())
-_TOP_KEYS = {"preset", "folder", "timezone", "currency", "day_first", "values", "files", "description"}
+_TOP_KEYS = {"preset", "folder", "timezone", "currency", "day_first", "decimal_comma", "values", "files", "description"}
 _FILE_KEYS = {"pattern", "entity", "skip", "lookups", "columns", "description"}
 _COLUMN_KEYS = {"column", "sql", "constant", "values", "format", "default"}
 _LOOKUP_KEYS = {"pattern", "key", "on"}
@@ -122,6 +123,7 @@ class Mapping:
     files: tuple[FileRule, ...]
     values: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # the named value maps
     resolved: str = field(repr=False, default="")  # the merged document, as canonical JSON
+    decimal_comma: bool = False  # numbers written 1.234,56: the comma marks the decimals, a dot groups
 
     def rule_digest(self, rule: FileRule) -> str:
         """Identifies how a rule's files are read: a changed rule (or setting) makes them new drops."""
@@ -328,6 +330,9 @@ def parse_mapping(doc: dict, name: str, path: Path | None, fail) -> Mapping:
     day_first = doc.get("day_first")
     if day_first is not None and not isinstance(day_first, bool):
         raise fail(f"day_first must be true or false, not {day_first!r}")
+    decimal_comma = doc.get("decimal_comma", False)
+    if not isinstance(decimal_comma, bool):
+        raise fail(f"decimal_comma must be true or false, not {decimal_comma!r}")
     shared = {str(k): _value_map(v, f"values.{k}", fail) for k, v in (doc.get("values") or {}).items()}
     files = doc.get("files")
     if not isinstance(files, dict) or not files:
@@ -341,6 +346,7 @@ def parse_mapping(doc: dict, name: str, path: Path | None, fail) -> Mapping:
         timezone=timezone,
         currency=str(doc["currency"]) if doc.get("currency") else None,
         day_first=day_first,
+        decimal_comma=decimal_comma,
         files=rules,
         values=tuple(shared.items()),
         resolved=json.dumps(_plain(doc), sort_keys=True, ensure_ascii=False, default=str),
