@@ -275,7 +275,8 @@ def test_a_title_above_the_header_is_rejected_naming_the_line_that_holds_the_hea
     (reason,) = [r[5] for r in audit(con)]
     assert reason == (
         "missing required column(s) account_id (line 3 holds account_id: a title or note above the header? "
-        "The header must be the first line: remove the 2 line(s) above it)"
+        "The header must be the first line: remove the 2 line(s) above it, or, for a company's export read "
+        "through a mapping, set `header_row: 3` in its file rule)"
     )
 
 
@@ -293,7 +294,8 @@ def test_a_title_row_above_an_xlsx_header_is_named_in_the_rejection_too(con, raw
 
     assert [r[5] for r in audit(con)] == [
         "missing required column(s) account_id (line 2 holds account_id: a title or note above the header? "
-        "The header must be the first line: remove the 1 line(s) above it)"
+        "The header must be the first line: remove the 1 line(s) above it, or, for a company's export read "
+        "through a mapping, set `header_row: 2` in its file rule)"
     ]
 
 

@@ -283,6 +283,10 @@ files:
             "day_first must be true or false, not 'sometimes'",
         ),
         (
+            "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, header_row: 0, columns: {lead_id: Id}}}\n",
+            "files.a: header_row must be the number of the line holding the header (1 or more), not 0",
+        ),
+        (
             "folder: x\ndecimal_comma: ja\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n",
             "decimal_comma must be true or false, not 'ja'",
         ),
@@ -496,6 +500,65 @@ def test_an_export_with_decimal_commas_loads_its_amounts_when_the_mapping_says_s
     assert con.execute(
         "select line, column_name, value from meta.quarantine where entity = 'sales_order_lines'"
     ).fetchall() == [(4, "Einzelpreis", "3.39 (a decimal point, but the mapping says decimal_comma: true)")]
+
+
+TITLED = """
+folder: report_erp
+day_first: false
+files:
+  lines:
+    pattern: "明细表*"
+    entity: erp.sales_order_lines
+    header_row: 3                 # a title, then the export time, then the header
+    skip: "单号 = '合计'"          # the totals row at the bottom
+    columns:
+      order_id: 单号
+      line_no: 行号
+      sku: 物料
+      quantity: 数量
+      unit_price: 单价
+      line_amount: 金额
+"""
+
+
+def test_a_title_above_the_header_is_read_past_when_the_file_rule_says_where_the_header_is(tmp_path, raw_dir, con):
+    """A report-style ERP export: a title, the export time, the header on line 3, a totals row. With
+    `header_row: 3` it loads; its rows keep the file's line numbers (a malformed line 6 is quarantined
+    as line 6), and the audit notes the two lines not read. The same holds for an xlsx sheet."""
+    from openpyxl import Workbook
+
+    export = (
+        "销售订单明细表\n"
+        "导出时间: 2025-01-10 08:00\n"
+        "单号,行号,物料,数量,单价,金额\n"
+        "SO1,1,A,2,10.00,20.00\n"
+        "SO1,2,B,1,5.50,5.50\n"
+        "SO2,1,C,1,3.00,3.00,extra\n"
+        "合计,,,3,,25.50\n"
+    )
+    write_export(raw_dir, "report_erp/明细表_2025-01-10.csv", export)
+    write_mapping(tmp_path, TITLED, "report.yml")
+
+    lines = load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+
+    assert con.execute(
+        "select order_id, line_no, sku, quantity, line_amount from raw_erp.sales_order_lines order by 1, 2"
+    ).fetchall() == [("SO1", 1, "A", 2, Decimal("20.00")), ("SO1", 2, "B", 1, Decimal("5.50"))]
+    assert (lines.total("rows_read"), lines.total("rows_skipped"), lines.total("rows_quarantined")) == (3, 1, 1)
+    assert [r[0] for r in con.execute("select line from meta.quarantine").fetchall()] == [6]
+    (note,) = con.execute("select note from meta.ingest_audit where status = 'loaded'").fetchall()[0]
+    assert "header on line 3 (header_row): the 2 line(s) above it not read" in note
+
+    book = Workbook()
+    book.active.append(["销售订单明细表"])
+    book.active.append([])
+    book.active.append(["单号", "行号", "物料", "数量", "单价", "金额"])
+    book.active.append(["SO3", 1, "D", 4, 2.5, 10])
+    book.save(raw_dir / "report_erp" / "明细表_2025-01-11.xlsx")
+    load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+    assert con.execute(
+        "select order_id, quantity, line_amount from raw_erp.sales_order_lines where order_id = 'SO3'"
+    ).fetchall() == [("SO3", 4, Decimal("10.00"))]
 
 
 def test_sql_that_a_value_breaks_rejects_the_file_with_the_reason(tmp_path, raw_dir, con):

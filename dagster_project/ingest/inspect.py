@@ -67,7 +67,8 @@ def header_further_down(path: Path, encoding: str | None, names: list[str], line
             shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
             return (
                 f" (line {number} holds {shown}: a title or note above the header? The header must be the "
-                f"first line: remove the {number - 1} line(s) above it)"
+                f"first line: remove the {number - 1} line(s) above it, or, for a company's export read through "
+                f"a mapping, set `header_row: {number}` in its file rule)"
             )
     return ""
 

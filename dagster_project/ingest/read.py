@@ -24,7 +24,9 @@ from dagster_project.ingest.inspect import (
     Limits,
     LongLine,
     check_reserved,
+    gzip_errors,
     ingest_limits,
+    open_bytes,
     plain_link,
     prepare_csv,
     read_csv_header,
@@ -183,15 +185,18 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _xlsx_records(workbook) -> tuple[list[str], list[list]]:
-    """The first sheet's header and its non-blank rows, each led by its sheet row number."""
+def _xlsx_records(workbook, header_row: int = 1) -> tuple[list[str], list[list]]:
+    """The first sheet's header (on sheet row `header_row`) and its non-blank rows below it, each led by
+    its sheet row number."""
     rows = workbook.worksheets[0].iter_rows(values_only=True)
+    for _ in range(header_row - 1):
+        next(rows, None)
     first = next(rows, None)
     if first is None or not any(c is not None for c in first):
-        raise FileRejected("empty first sheet: no header row")
+        raise FileRejected(f"empty first sheet: no header row{_on_row(header_row)}")
     header = _check_header([_cell_text(c) or "" for c in first])
     records = []
-    for sheet_row, values in enumerate(rows, start=2):
+    for sheet_row, values in enumerate(rows, start=header_row + 1):
         if values is None or all(v is None for v in values):
             continue  # blank sheet rows carry no record
         cells = [_cell_text(v) for v in values[: len(header)]]
@@ -200,7 +205,11 @@ def _xlsx_records(workbook) -> tuple[list[str], list[list]]:
     return header, records
 
 
-def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def _on_row(header_row: int) -> str:
+    return "" if header_row == 1 else f" on row {header_row} (the mapping's header_row)"
+
+
+def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, header_row: int = 1) -> list[str]:
     import pandas as pd  # only xlsx drops need it; kept out of start-up
     from openpyxl import load_workbook
 
@@ -211,7 +220,7 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             raise
         raise FileRejected(f"not a readable xlsx workbook: {exc}") from exc
     try:
-        header, records = _xlsx_records(workbook)
+        header, records = _xlsx_records(workbook, header_row)
     except FileRejected:
         raise
     except Exception as exc:  # the sheet's XML is read lazily: broken XML shows only here
@@ -242,11 +251,26 @@ def _drop_blank_rows(con: duckdb.DuckDBPyConnection, header: list[str]) -> int:
 _DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "'|'"}
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits) -> ReadResult:
+def _from_header_row(path: Path, header_row: int, workdir: Path) -> Path:
+    """A copy of the CSV file from line `header_row` on (the lines above it are a title or notes)."""
+    copy = workdir / "from_header_row.csv"
+    with gzip_errors(), open_bytes(path) as source, copy.open("wb") as out:
+        for _ in range(header_row - 1):
+            if not source.readline():
+                raise FileRejected(f"has fewer than {header_row} lines: no header on line {header_row} (header_row)")
+        while chunk := source.read(1 << 20):
+            out.write(chunk)
+    return copy
+
+
+def _read_csv(
+    con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits, header_row: int = 1
+) -> ReadResult:
     encoding = detect_encoding(drop.path)
-    names, delimiter = read_csv_header(drop.path, encoding, limits.max_line_bytes)
+    path = drop.path if header_row == 1 else _from_header_row(drop.path, header_row, workdir)
+    names, delimiter = read_csv_header(path, encoding, limits.max_line_bytes)
     header = _check_header(names)
-    prepared = prepare_csv(drop.path, encoding, workdir, limits)
+    prepared = prepare_csv(path, encoding, workdir, limits)
     try:
         malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter)
     except duckdb.Error as exc:
@@ -254,6 +278,11 @@ def _read_csv(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits:
             raise
         raise FileRejected(f"cannot be parsed as CSV: {_first_line(exc)}") from exc
     notes = ["line ends mixed CR LF and LF: read with each CR LF as LF"] if prepared.mixed_line_ends else []
+    if header_row > 1:  # lines are numbered as in the file
+        above = header_row - 1
+        con.execute(f"update _drop_raw set _line = _line + {above}")
+        malformed = [MalformedRow(m.line and m.line + above, m.reason, m.raw_record) for m in malformed]
+        notes.append(f"header on line {header_row} (header_row): the {above} line(s) above it not read")
     blank = _drop_blank_rows(con, header)
     if blank:
         notes.append(f"{blank} blank row{'s' if blank != 1 else ''} (every field empty) skipped: no records")
@@ -266,9 +295,11 @@ def _read(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Lim
     if drop.format == "parquet":
         names = _load_parquet(con, plain_link(drop.path, workdir))
         return ReadResult(header=_check_header(names), encoding=None)
+    # a mapped export's file rule may say the header is further down (a title above it)
+    header_row = drop.mapping.rule.header_row if getattr(drop, "mapping", None) else 1
     if drop.format == "xlsx":
-        return ReadResult(header=_load_xlsx(con, drop.path), encoding=None)
-    return _read_csv(con, drop, workdir, limits)
+        return ReadResult(header=_load_xlsx(con, drop.path, header_row), encoding=None)
+    return _read_csv(con, drop, workdir, limits, header_row)
 
 
 def read_drop(con: duckdb.DuckDBPyConnection, drop: Drop, limits: Limits | None = None) -> ReadResult:

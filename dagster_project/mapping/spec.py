@@ -19,6 +19,7 @@ merged entry by entry, and `null` removes an entry.
         pattern: "Opportunity*.csv" # file name glob(s) inside the folder; with a "/", the relative path
         entity: crm.opportunities
         skip: "Name like '%Total%'" # rows that are no records (SQL over the export's row)
+        header_row: 3               # the header is line 3 (a title and a blank line above it); default 1
         lookups:                    # other files of the same export, joined by key
           owner: {pattern: "User*.csv", key: Id, on: OwnerId}
         columns:                    # contract column <- the export
@@ -54,7 +55,7 @@ PRESETS_DIR = Path(__file__).parent / "presets"
 MAPPINGS_SUBDIR = "mappings"
 NATIVE_FOLDERS = frozenset(c.source for c in load_contracts().values())
 _TOP_KEYS = {"preset", "folder", "timezone", "currency", "day_first", "decimal_comma", "values", "files", "description"}
-_FILE_KEYS = {"pattern", "entity", "skip", "lookups", "columns", "description"}
+_FILE_KEYS = {"pattern", "entity", "skip", "lookups", "columns", "header_row", "description"}
 _COLUMN_KEYS = {"column", "sql", "constant", "values", "format", "default"}
 _LOOKUP_KEYS = {"pattern", "key", "on"}
 _NAMED_FORMATS = {"epoch_ms", "epoch_s", "text"}
@@ -104,6 +105,7 @@ class FileRule:
     columns: tuple[ColumnRule, ...]
     skip: str | None = None
     lookups: tuple[Lookup, ...] = ()
+    header_row: int = 1  # the file's line (an xlsx file's sheet row) that holds the header
 
     def column(self, target: str) -> ColumnRule | None:
         return next((c for c in self.columns if c.target == target), None)
@@ -297,6 +299,11 @@ def _file_rule(name: str, raw: Any, shared: dict, fail) -> FileRule:
         if not isinstance(spec, dict) or set(spec) - _LOOKUP_KEYS or not {"pattern", "key", "on"} <= set(spec):
             raise fail(f"{lw}: give pattern, key (its column) and on (this file's column or SQL)")
         lookups.append(Lookup(str(alias), _patterns(spec["pattern"], lw, fail), str(spec["key"]), str(spec["on"])))
+    header_row = raw.get("header_row", 1)
+    if isinstance(header_row, bool) or not isinstance(header_row, int) or header_row < 1:
+        raise fail(
+            f"{where}: header_row must be the number of the line holding the header (1 or more), not {header_row!r}"
+        )
     return FileRule(
         name=name,
         entity=entity,
@@ -304,6 +311,7 @@ def _file_rule(name: str, raw: Any, shared: dict, fail) -> FileRule:
         columns=tuple(columns),
         skip=str(raw["skip"]) if raw.get("skip") is not None else None,
         lookups=tuple(lookups),
+        header_row=header_row,
     )
 
 
