@@ -32,7 +32,7 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
@@ -194,11 +194,17 @@ def _each_template_source_compiled_once() -> None:
     jinja2.Environment.compile = compile_once
 
 
-def main() -> None:
-    parent = os.getppid()
-    _die_with_parent()
-    if os.getppid() != parent:  # the parent died before the request took effect
-        sys.exit(1)
+def import_dbt() -> None:
+    """dbt's CLI and the DuckDB adapter (which dbt loads by name once it reads the profile)."""
+    from dagster_project.gc_tuning import loading_without_collection
+
+    with loading_without_collection():
+        import dbt.adapters.duckdb  # noqa: F401
+        import dbt.cli.main  # noqa: F401
+
+
+def run_dbt(argv: list[str]) -> int:
+    """Run dbt's CLI on `argv` (argv[0] is the program) in this process; its exit status."""
     from dagster_project.gc_tuning import before_exit, loading_without_collection, tune_for_batch
 
     with loading_without_collection():
@@ -208,13 +214,34 @@ def main() -> None:
         _each_template_source_compiled_once()
         from dbt.cli.main import cli
 
-    if "serve" not in sys.argv[1:]:  # `dbt docs serve` runs until stopped: Python's defaults
+    if "serve" not in argv[1:]:  # `dbt docs serve` runs until stopped: Python's defaults
         tune_for_batch()
-    sys.argv[0] = "dbt"
+    sys.argv = ["dbt", *argv[1:]]
     try:
-        sys.exit(cli())
+        cli()
+        return 0
+    except SystemExit as done:  # how click ends a command
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
+        return 1
     finally:
         before_exit()
+
+
+def main() -> None:
+    parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:  # the parent died before the request took effect
+        sys.exit(1)
+    # the run's dbt fork server, when there is one, has dbt imported already (dbt_forkserver.py)
+    from dagster_project.dbt_forkserver import run_through_server
+
+    code = run_through_server(sys.argv)
+    if code is None:
+        import_dbt()
+        code = run_dbt(sys.argv)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

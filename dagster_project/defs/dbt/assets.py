@@ -18,6 +18,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from dagster_project import dbt_forkserver
+from dagster_project.defs.dbt.warm import DBT_STEPS, dbt_steps_after, warm_dbt
 from dagster_project.defs.dbt.without_dbt_core import selection_from_manifest
 from dagster_project.resources import WarehouseResource, skip_unchanged
 
@@ -148,12 +150,15 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
             from dagster_project.defs.customer_value.assets import preload_libraries
 
             preload_libraries(context, warehouse)
+        warm_dbt(context)  # started by ingestion already, unless it loaded nothing
         passed = False
         try:
             invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *_file_log_args()], context=context)
             yield from invocation.stream()
             passed = invocation.is_successful()
         finally:
+            if not dbt_steps_after(context, name):
+                dbt_forkserver.stop()
             with warehouse.connect() as con:
                 close_window(con, window, passed, context.run.run_id)
         # dagster-dbt seeds each invocation's folder with the project's partial parse file; keep the one
@@ -167,10 +172,8 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
 
 
 with selection_from_manifest():  # dagster-dbt evaluates these with dbt-core otherwise (without_dbt_core.py)
-    dbt_models = _build_dbt_assets("dbt_models", select="fqn:*", exclude=CUSTOMER_VALUE_MODELS)
-    dbt_customer_value_models = _build_dbt_assets(
-        "dbt_customer_value_models", select=CUSTOMER_VALUE_MODELS, exclude=None
-    )
+    dbt_models = _build_dbt_assets(DBT_STEPS[0], select="fqn:*", exclude=CUSTOMER_VALUE_MODELS)
+    dbt_customer_value_models = _build_dbt_assets(DBT_STEPS[1], select=CUSTOMER_VALUE_MODELS, exclude=None)
 
 
 # dbt's own debug log file (every SQL statement, in the invocation's target folder) costs ~1 s of a
