@@ -1,6 +1,7 @@
-"""The run's dbt fork server (dagster_project/dbt_forkserver.py): started by the first step that finds
-work when the run will build with dbt, so that dbt is imported while ingestion runs; stopped after
-the run's last dbt step."""
+"""The run's dbt fork server (dagster_project/dbt_forkserver.py): started by the Great Expectations step
+when the run will build with dbt, so that dbt is imported on the core GX leaves idle (ingestion keeps
+both busy: starting it there slowed ingestion by as much as it saved), or by the dbt step itself;
+stopped after the run's last dbt step."""
 
 import dagster as dg
 

@@ -3,7 +3,6 @@
 import dagster as dg
 
 from dagster_project.contracts import Contract, load_contracts
-from dagster_project.defs.dbt.warm import warm_dbt
 from dagster_project.ingest import load_entity
 from dagster_project.ingest.integrity import refresh_orphans
 from dagster_project.resources import WarehouseResource, nothing_new_in_run
@@ -34,7 +33,6 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                 "drops, code and as-of date (tag the run s2s/force=true to rebuild)"
             )
             return
-        warm_dbt(context)
         with warehouse.connect() as con:
             result = load_entity(
                 con,

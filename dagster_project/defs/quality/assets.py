@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.contracts import load_contracts
+from dagster_project.defs.dbt.warm import warm_dbt
 from dagster_project.defs.ingest.assets import ORPHANS_KEY, raw_asset_key
 from dagster_project.deployment import load_policy
 from dagster_project.ingest.inventory import record_stray_entries
@@ -101,6 +102,7 @@ def dq_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     publishes them as marts)."""
     if skip_unchanged(context, warehouse, "quality validation"):
         return
+    warm_dbt(context)  # dbt is imported on the other core while Great Expectations runs on this one
     runner = ExpectationRunner(Path(warehouse.path).parent / "gx")
     all_fields, all_rules = [], []
     policy = load_policy()
