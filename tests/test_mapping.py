@@ -287,6 +287,14 @@ files:
             "files.a: header_row must be the number of the line holding the header (1 or more), not 0",
         ),
         (
+            "folder: x\nencoding: klingon\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n",
+            "encoding 'klingon' is not one Python knows",
+        ),
+        (
+            "folder: x\nencoding: utf-16\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n",
+            "encoding 'utf-16' does not write plain letters and digits as ASCII",
+        ),
+        (
             "folder: x\ndecimal_comma: ja\nfiles: {a: {pattern: x, entity: crm.leads, columns: {lead_id: Id}}}\n",
             "decimal_comma must be true or false, not 'ja'",
         ),
@@ -460,6 +468,7 @@ folder: de_erp
 timezone: Europe/Berlin
 day_first: true               # 01.12.2010 is 1 December
 decimal_comma: true           # 1.234,56
+encoding: Windows-1252        # what Excel on a German Windows saves
 currency: EUR
 files:
   lines:
@@ -476,26 +485,30 @@ files:
 
 
 def test_an_export_with_decimal_commas_loads_its_amounts_when_the_mapping_says_so(tmp_path, raw_dir, con):
-    """A German ERP's export: `;` between fields, 1.234,56 for numbers. With `decimal_comma: true` the
-    amounts load as written (by hand: 2,55 is 2.55, 1.234,50 is 1234.50, 1.500 is 1500); a value
-    spelt with a decimal point (3.39) is no number of this export, and its row is quarantined."""
+    """A German ERP's export, saved by Excel in cp1252: `;` between fields, 1.234,56 for numbers. With
+    `decimal_comma: true` the amounts load as written (by hand: 2,55 is 2.55, 1.234,50 is 1234.50,
+    1.500 is 1500); a value spelt with a decimal point (3.39) is no number of this export, and its row
+    is quarantined. With `encoding: Windows-1252` (cp1252) `Kühlbox` loads as written: read as GBK,
+    the default alternative to UTF-8, its bytes would pass as two Chinese characters."""
     export = (
         "Rechnung;Position;Artikel;Menge;Einzelpreis;Summe\n"
-        "536365;1;85123A;6;2,55;15,30\n"
+        "536365;1;Kühlbox;6;2,55;15,30\n"
         "536365;2;71053;1.500;0,82;1.234,50\n"
         "536366;1;22633;6;3.39;20,34\n"
     )
-    write_export(raw_dir, "de_erp/Rechnungspositionen_2011-12-09.csv", export)
+    assert "Kühlbox".encode("cp1252").decode("gb18030") != "Kühlbox"  # the mojibake the setting avoids
+    write_export(raw_dir, "de_erp/Rechnungspositionen_2011-12-09.csv", export, encoding="cp1252")
     write_mapping(tmp_path, GERMAN_ERP, "de.yml")
 
     lines = load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
 
     assert con.execute(
-        "select order_id, line_no, quantity, unit_price, line_amount from raw_erp.sales_order_lines order by 1, 2"
+        "select order_id, line_no, sku, quantity, unit_price, line_amount from raw_erp.sales_order_lines order by 1, 2"
     ).fetchall() == [
-        ("536365", 1, 6, Decimal("2.55"), Decimal("15.30")),
-        ("536365", 2, 1500, Decimal("0.82"), Decimal("1234.50")),
+        ("536365", 1, "Kühlbox", 6, Decimal("2.55"), Decimal("15.30")),
+        ("536365", 2, "71053", 1500, Decimal("0.82"), Decimal("1234.50")),
     ]
+    assert con.execute("select distinct encoding from meta.ingest_audit").fetchall() == [("cp1252",)]
     assert (lines.total("rows_read"), lines.total("rows_quarantined")) == (3, 1)
     assert con.execute(
         "select line, column_name, value from meta.quarantine where entity = 'sales_order_lines'"

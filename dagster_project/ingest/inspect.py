@@ -135,12 +135,14 @@ def _invalid_at(head: bytes, encoding: str) -> int | None:
         return exc.start
 
 
-def sniff_encoding(path: Path, declared: str | None) -> str:
+def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = None) -> str:
     """`utf-8` or `gb18030` (the superset of GBK), from the first MiB; rejects what fits neither.
 
     An encoding declared in the name (`x.gbk.csv`) must fit the bytes: a file declared GBK that is
     valid UTF-8 would load as mojibake. A UTF-8 file with a bad byte past the first MiB is still
-    read as UTF-8: the bad rows are quarantined.
+    read as UTF-8: the bad rows are quarantined. `otherwise`: the encoding a company's mapping gives
+    for its files that are not UTF-8 (e.g. cp1252), tried instead of GBK: most cp1252 text (`Müller`)
+    is also valid GBK, and would load as Chinese characters.
     """
     with gzip_errors(), open_bytes(path) as fh:
         head = fh.read(_SNIFF_BYTES)
@@ -160,9 +162,18 @@ def sniff_encoding(path: Path, declared: str | None) -> str:
         raise FileRejected(f"the name declares UTF-8, but the file is not valid UTF-8 at byte {utf8_error}")
     if utf8_error is None:
         return "utf-8"
+    if otherwise is not None:
+        if (error := _invalid_at(head, otherwise)) is not None:
+            raise FileRejected(
+                f"the file is neither UTF-8 (byte {utf8_error}) nor {otherwise}, the mapping's encoding (byte {error})"
+            )
+        return otherwise
     if _invalid_at(head, "gb18030") is None:
         return "gb18030"
-    raise FileRejected(f"the file is neither UTF-8 nor GBK/GB18030 at byte {utf8_error}: save it as UTF-8")
+    raise FileRejected(
+        f"the file is neither UTF-8 nor GBK/GB18030 at byte {utf8_error}: save it as UTF-8, or, for a "
+        "company's export read through a mapping, give its encoding (`encoding: cp1252`)"
+    )
 
 
 # What separates a CSV's fields: a comma, unless the header has none and splits on one of the others

@@ -264,9 +264,14 @@ def _from_header_row(path: Path, header_row: int, workdir: Path) -> Path:
 
 
 def _read_csv(
-    con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits, header_row: int = 1
+    con: duckdb.DuckDBPyConnection,
+    drop: Drop,
+    workdir: Path,
+    limits: Limits,
+    header_row: int = 1,
+    encoding: str | None = None,
 ) -> ReadResult:
-    encoding = detect_encoding(drop.path)
+    encoding = detect_encoding(drop.path, encoding)
     path = drop.path if header_row == 1 else _from_header_row(drop.path, header_row, workdir)
     names, delimiter = read_csv_header(path, encoding, limits.max_line_bytes)
     header = _check_header(names)
@@ -291,23 +296,32 @@ def _read_csv(
     return ReadResult(header=header, encoding=encoding, malformed=malformed, notes=notes)
 
 
-def _read(con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits) -> ReadResult:
+def _read(
+    con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits, encoding: str | None
+) -> ReadResult:
     if drop.format == "parquet":
         names = _load_parquet(con, plain_link(drop.path, workdir))
         return ReadResult(header=_check_header(names), encoding=None)
-    # a mapped export's file rule may say the header is further down (a title above it)
-    header_row = drop.mapping.rule.header_row if getattr(drop, "mapping", None) else 1
+    # a mapped export's file rule may say the header is further down (a title above it), and its
+    # mapping which encoding its files have when they are not UTF-8
+    source = getattr(drop, "mapping", None)
+    header_row = source.rule.header_row if source else 1
+    encoding = encoding or (source.mapping.encoding if source else None)
     if drop.format == "xlsx":
         return ReadResult(header=_load_xlsx(con, drop.path, header_row), encoding=None)
-    return _read_csv(con, drop, workdir, limits, header_row)
+    return _read_csv(con, drop, workdir, limits, header_row, encoding)
 
 
-def read_drop(con: duckdb.DuckDBPyConnection, drop: Drop, limits: Limits | None = None) -> ReadResult:
+def read_drop(
+    con: duckdb.DuckDBPyConnection, drop: Drop, limits: Limits | None = None, encoding: str | None = None
+) -> ReadResult:
     """Fill temp table `_drop_raw` from the drop (exactly this file: its name is never a glob
-    pattern); raise FileRejected, naming paths relative to the raw folder, when it cannot be read."""
+    pattern); raise FileRejected, naming paths relative to the raw folder, when it cannot be read.
+    `encoding`: of the file if it is not UTF-8 (a mapping's lookup files); a mapped drop's own is its
+    mapping's."""
     with tempfile.TemporaryDirectory(prefix="s2s_read_") as tmp:
         workdir = Path(tmp)
         try:
-            return _read(con, drop, workdir, limits or ingest_limits())
+            return _read(con, drop, workdir, limits or ingest_limits(), encoding)
         except FileRejected as exc:
             raise FileRejected(scrub_paths(str(exc), drop.path, drop.relative_path, workdir)) from exc

@@ -12,6 +12,7 @@ merged entry by entry, and `null` removes an entry.
     day_first: false                # 01/06/2026: 6 January (false, US) or 1 June (true); unset, a
                                     # date written that way is not read (quarantined, saying so)
     decimal_comma: true             # numbers written 1.234,56 (much of Europe); default false: 1,234.56
+    encoding: cp1252                # of the files that are not UTF-8 (default: GBK); a Python codec name
     values:                         # value maps, by name: export value -> contract value
       stage: {"Closed Won": closed_won}
     files:
@@ -36,6 +37,7 @@ merged entry by entry, and `null` removes an entry.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import hashlib
 import json
@@ -54,7 +56,18 @@ from dagster_project.yaml_text import parse_yaml
 PRESETS_DIR = Path(__file__).parent / "presets"
 MAPPINGS_SUBDIR = "mappings"
 NATIVE_FOLDERS = frozenset(c.source for c in load_contracts().values())
-_TOP_KEYS = {"preset", "folder", "timezone", "currency", "day_first", "decimal_comma", "values", "files", "description"}
+_TOP_KEYS = {
+    "preset",
+    "folder",
+    "timezone",
+    "currency",
+    "day_first",
+    "decimal_comma",
+    "encoding",
+    "values",
+    "files",
+    "description",
+}
 _FILE_KEYS = {"pattern", "entity", "skip", "lookups", "columns", "header_row", "description"}
 _COLUMN_KEYS = {"column", "sql", "constant", "values", "format", "default"}
 _LOOKUP_KEYS = {"pattern", "key", "on"}
@@ -126,6 +139,7 @@ class Mapping:
     values: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # the named value maps
     resolved: str = field(repr=False, default="")  # the merged document, as canonical JSON
     decimal_comma: bool = False  # numbers written 1.234,56: the comma marks the decimals, a dot groups
+    encoding: str | None = None  # of its files that are not UTF-8 (codec name); None: GBK
 
     def rule_digest(self, rule: FileRule) -> str:
         """Identifies how a rule's files are read: a changed rule (or setting) makes them new drops."""
@@ -265,6 +279,19 @@ def _check_values(rule: ColumnRule, contract: Contract, where: str, fail) -> Non
             raise fail(f"{where}: maps to {wrong}, not among {contract.name}.{rule.target}'s {', '.join(allowed)}")
 
 
+def _encoding(name: Any, fail) -> str | None:
+    """The codec's canonical name; one that writes ASCII as ASCII (the header, digits, separators)."""
+    if name is None:
+        return None
+    try:
+        codec = codecs.lookup(str(name))
+    except LookupError:
+        raise fail(f"encoding {name!r} is not one Python knows (e.g. cp1252, latin-1, shift_jis, big5)") from None
+    if "a,b;1.5\n".encode(codec.name, errors="replace") != b"a,b;1.5\n":
+        raise fail(f"encoding {name!r} does not write plain letters and digits as ASCII: save the export as UTF-8")
+    return codec.name
+
+
 def _file_rule(name: str, raw: Any, shared: dict, fail) -> FileRule:
     where = f"files.{name}"
     if not isinstance(raw, dict):
@@ -338,6 +365,7 @@ def parse_mapping(doc: dict, name: str, path: Path | None, fail) -> Mapping:
     day_first = doc.get("day_first")
     if day_first is not None and not isinstance(day_first, bool):
         raise fail(f"day_first must be true or false, not {day_first!r}")
+    encoding = _encoding(doc.get("encoding"), fail)
     decimal_comma = doc.get("decimal_comma", False)
     if not isinstance(decimal_comma, bool):
         raise fail(f"decimal_comma must be true or false, not {decimal_comma!r}")
@@ -355,6 +383,7 @@ def parse_mapping(doc: dict, name: str, path: Path | None, fail) -> Mapping:
         currency=str(doc["currency"]) if doc.get("currency") else None,
         day_first=day_first,
         decimal_comma=decimal_comma,
+        encoding=encoding,
         files=rules,
         values=tuple(shared.items()),
         resolved=json.dumps(_plain(doc), sort_keys=True, ensure_ascii=False, default=str),
