@@ -167,6 +167,29 @@ def orphans(con) -> set[tuple]:
     return {r for r in rows if r[2] == "account_id"}  # the owner reps are not delivered here
 
 
+def test_the_orphan_share_leaves_out_keys_to_an_entity_the_company_does_not_deliver(con, raw_dir):
+    """2 of 3 opportunities point at an account not in the accounts table: 2/3 orphaned. A company
+    that does not deliver accounts at all would see every such key as an orphan, so a key pointing
+    at an entity the policy says is not delivered is left out of the shares."""
+    from dagster_project.quality.integrity import orphan_shares
+
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(ACCOUNT_HEADER, [account_row("A1")]))
+    write_drop(
+        raw_dir,
+        "crm.opportunities",
+        "opportunities_2025-01-31.csv",
+        csv_text(OPP_HEADER, [opp("O1"), opp("O2", account_id="A404"), opp("O3", account_id="A405")]),
+    )
+    load(con, "crm.accounts", raw_dir)
+    load(con, "crm.opportunities", raw_dir)
+    refresh_orphans(con, [load_contracts()[e] for e in ("crm.accounts", "crm.opportunities")])
+
+    shares = {(entity, fk): (n, total) for entity, fk, n, total, _ in orphan_shares(con)}
+    assert shares[("crm.opportunities", "account_id")] == (2, 3)
+    without_accounts = orphan_shares(con, delivered=lambda entity: entity != "crm.accounts")
+    assert ("crm.opportunities", "account_id") not in {(entity, fk) for entity, fk, *_ in without_accounts}
+
+
 def test_orphans_are_loaded_and_listed_and_the_list_follows_new_drops(con, raw_dir):
     """Orphans load; `meta.orphans` lists them once every entity is loaded and, later, re-checks only
     what new drops can change: a parent that arrives, a row reloaded with another key, new rows.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -91,14 +92,21 @@ def record_key_checks(
         raise
 
 
-def orphan_shares(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, int, float]]:
-    """(entity, foreign key, orphan rows, rows, share) from meta.orphans, per foreign key."""
+def orphan_shares(
+    con: duckdb.DuckDBPyConnection, delivered: Callable[[str], bool] | None = None
+) -> list[tuple[str, str, int, int, float]]:
+    """(entity, foreign key, orphan rows, rows, share) from meta.orphans, per foreign key. With
+    `delivered` (the policy's), a key pointing at an entity the company does not deliver is left out:
+    every row would be its orphan (an ERP-only company's order lines and their products)."""
     contracts = load_contracts()
     counts = con.execute(
-        "select source || '.' || entity, foreign_key, count(*) from meta.orphans group by all order by all"
+        "select source || '.' || entity, foreign_key, references_entity, count(*) from meta.orphans "
+        "group by all order by all"
     ).fetchall()
     shares = []
-    for entity, fk, n in counts:
+    for entity, fk, parent, n in counts:
+        if delivered is not None and not delivered(parent):
+            continue
         total = con.execute(f"select count(*) from {contracts[entity].table}").fetchall()[0][0]
         shares.append((entity, fk, n, total, n / total if total else 0.0))
     return shares

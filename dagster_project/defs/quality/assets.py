@@ -333,7 +333,7 @@ def primary_keys_unique(context: dg.AssetCheckExecutionContext, warehouse: Wareh
 def orphan_share(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     limit = quality_config()["max_orphan_share"]
     with warehouse.connect() as con:
-        shares = orphan_shares(con)
+        shares = orphan_shares(con, load_policy().is_delivered)
     over = [s for s in shares if s[4] > limit]
     return dg.AssetCheckResult(
         passed=not over,
