@@ -49,6 +49,9 @@ def normalise(
         ("  42 ", Decimal("42")),
         ("1234 €", Decimal("1234")),
         ("99.5 EUR", Decimal("99.5")),
+        ("1,234.00-", Decimal("-1234")),  # SAP's trailing minus
+        ("12-", Decimal("-12")),
+        ("\u22121,234.5", Decimal("-1234.5")),  # the minus sign U+2212
     ],
 )
 def test_numbers(text, expected):
@@ -68,6 +71,7 @@ def test_numbers(text, expected):
         ("(1.234,00)", Decimal("-1234")),
         ("12,5 %", Decimal("0.125")),
         ("1\u00a0234,5", Decimal("1234.5")),  # a no-break space groups thousands (French)
+        ("1.234,56-", Decimal("-1234.56")),  # SAP in a German locale
         ("42", Decimal("42")),
     ],
 )

@@ -1,7 +1,8 @@
 """SQL that turns an export's text into the text the contract validation reads, per column type.
 
-Numbers: `1,234.50`, `¥1,234`, `-$1,234`, `(1,234.00)` (negative), `12.5%` (0.125), `12.5万`,
-`3亿`, `1.2E+05`, `99 €`, full-width digits; with the mapping's `decimal_comma`, `1.234,50`,
+Numbers: `1,234.50`, `¥1,234`, `-$1,234`, `−1,234` (U+2212), `(1,234.00)` and `1,234.00-` (negative,
+the last as SAP writes it), `12.5%` (0.125), `12.5万`, `3亿`, `1.2E+05`, `99 €`, full-width digits;
+with the mapping's `decimal_comma`, `1.234,50`,
 `12,5 %` and `-1.234 €` (the comma and the dot trade places, so `1,5` is 1.5 and `1.500` is 1500;
 a number spelt the other way, such as `1.5`, is not read and its row is quarantined).
 Dates: `2026-06-01`, `2026/6/1`, `2026.6.1`, `2026年6月1日`, `20260601`, and `06/01/2026` (day or
@@ -23,12 +24,12 @@ from dataclasses import dataclass
 
 from dagster_project.warehouse import TIME_ZONE, literal
 
-_FULL_WIDTH = "０１２３４５６７８９．，－＋：／％（）\u3000"
-_HALF_WIDTH = "0123456789.,-+:/%() "
+_FULL_WIDTH = "０１２３４５６７８９．，－＋：／％（）\u3000\u2212"  # and the minus sign (U+2212)
+_HALF_WIDTH = "0123456789.,-+:/%() -"
 
 _NUMBER = (
     r"^(\(?)([-+]?)(?:[¥￥$€£]|RMB|CNY|USD|HKD|EUR|GBP|JPY)?([-+]?)(\d+|\d{1,3}(?:,\d{3})+)(\.\d+)?"
-    r"(?:[eE]([-+]?\d+))?(%|万|亿|元)?(?:[¥￥$€£]|RMB|CNY|USD|HKD|EUR|GBP|JPY)?\)?$"
+    r"(?:[eE]([-+]?\d+))?(%|万|亿|元)?(?:[¥￥$€£]|RMB|CNY|USD|HKD|EUR|GBP|JPY)?(-?)\)?$"
 )
 _YMD = r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(.*)$"
 _XXY = r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(.*)$"
@@ -49,9 +50,9 @@ MACROS = f"""
 create or replace temp macro s2s_text(x) as nullif(trim(case when strlen(x) = length(x) then x  -- ASCII only
     else translate(x, {literal(_FULL_WIDTH)}, {literal(_HALF_WIDTH)}) end), '');
 create or replace temp macro s2s_number_parts(t) as regexp_extract(replace(replace(t, ' ', ''), chr(160), ''),
-    {literal(_NUMBER)}, ['paren', 'sign1', 'sign2', 'int', 'frac', 'exp', 'unit']);
+    {literal(_NUMBER)}, ['paren', 'sign1', 'sign2', 'int', 'frac', 'exp', 'unit', 'sign3']);
 create or replace temp macro s2s_number_value(p) as case when p.int <> '' then
-    (case when p.paren = '(' or p.sign1 = '-' or p.sign2 = '-' then -1 else 1 end)
+    (case when p.paren = '(' or p.sign1 = '-' or p.sign2 = '-' or p.sign3 = '-' then -1 else 1 end)
     * (case when p.exp = '' then try_cast(replace(p.int, ',', '') || p.frac as decimal(38, 10))
             else try_cast(try_cast(replace(p.int, ',', '') || p.frac || 'e' || p.exp as double) as decimal(38, 10)) end)
     * (case p.unit when '%' then 0.01 when '万' then 10000 when '亿' then 100000000 else 1 end) end;
