@@ -333,6 +333,19 @@ def test_orphan_lines_and_returns_are_flagged_and_left_out_of_money(erp_only: di
     assert dbt_test_outcome(erp_only, "test.s2s_warehouse.duration_is_plausible_stg_erp__sales_orders") == ("warn", 1)
 
 
+def test_keys_to_an_undelivered_parent_are_no_orphans_and_keys_to_a_delivered_one_are(erp_only: dict) -> None:
+    def outcome(child: str, column: str, parent: str) -> tuple[str, int]:
+        return dbt_test_outcome(erp_only, f"test.s2s_warehouse.relationships_{child}_{column}__{column}__ref_{parent}_")
+
+    # crm.accounts is declared not delivered: SO1, SO3 and SO4 carry account ids that point at nothing,
+    # and that is not a failure (dbt's own relationships test fails on those 3 rows)
+    assert outcome("stg_erp__sales_orders", "account_id", "stg_crm__accounts") == ("pass", 0)
+    assert outcome("fct_order_lines", "account_id", "dim_customer") == ("pass", 0)
+    # erp.sales_orders and erp.products are delivered: the line of the unknown order SO9 is still an orphan
+    assert outcome("stg_erp__sales_order_lines", "order_id", "stg_erp__sales_orders") == ("warn", 1)
+    assert outcome("stg_erp__sales_order_lines", "sku", "stg_erp__products") == ("pass", 0)
+
+
 # --------------------------------------------------------------------------------- FX: a blocking check
 def test_a_currency_without_a_rate_blocks_and_names_currency_entity_and_rows(tmp_path: Path) -> None:
     con = empty_warehouse(tmp_path / "warehouse.duckdb")
