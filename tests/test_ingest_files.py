@@ -742,6 +742,49 @@ def test_a_file_in_another_encoding_is_rejected(con, raw_dir, encoding, reason):
     assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(0,)]
 
 
+def test_western_text_that_happens_to_be_valid_gbk_is_rejected_naming_the_line_both_ways(con, raw_dir):
+    # every accented letter here is followed by an ASCII letter, so the cp1252 bytes are valid GBK
+    rows = [
+        [f"A{i}", name, "Mfg", "100", "East", "Bayern", city, "R1", "30", "2025-01-01", "2025-01-02"]
+        for i, (name, city) in enumerate([("Kuehne AG", "Berlin"), ("Müller GmbH", "München"), ("Köhler", "Köln")])
+    ]
+    text = csv_text(HEADER, rows)
+    text.encode("cp1252").decode("gb18030")  # valid GBK: before this check it loaded as mojibake
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text, encoding="cp1252")
+
+    load(con, raw_dir)
+
+    (row,) = audit(con)
+    assert row[4] == "rejected"
+    # ü, ü, ö, ö: 4 of the 4 non-ASCII characters; the first on line 3 (the header is line 1)
+    as_gbk = "Müller".encode("cp1252").decode("gb18030")
+    assert row[5].startswith(
+        "the file is not UTF-8, and read as GBK it looks like Western text: 4 of its 4 non-ASCII characters "
+        f"are rare Chinese characters glued to a Latin letter, the first on line 3: '{as_gbk}' "
+        "(as Windows-1252: 'Müller')"
+    ), row[5]
+    assert "`encoding: cp1252`" in row[5]
+    assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(0,)]
+
+
+def test_chinese_text_in_gbk_with_rare_characters_and_latin_words_still_loads(con, raw_dir):
+    # traditional and rare characters (outside GB2312) and Chinese glued to Latin letters, as in real names
+    names = ["臺灣積體電路", "鴻海精密", "喆珺玥昇", "iPhone手机代理", "A级客户"]
+    write_drop(
+        raw_dir,
+        "crm.accounts",
+        "accounts_2025-01-31.csv",
+        csv_text(HEADER, [account(f"A{i}", name) for i, name in enumerate(names)]),
+        encoding="gbk",
+    )
+
+    load(con, raw_dir)
+
+    (row,) = audit(con)
+    assert row[1:5] == (5, 5, 0, "loaded")
+    assert sorted(r[0] for r in con.execute("select account_name from raw_crm.accounts").fetchall()) == sorted(names)
+
+
 def test_a_file_declared_utf8_that_is_gbk_is_rejected(con, raw_dir):
     write_drop(
         raw_dir,

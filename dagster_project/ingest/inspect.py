@@ -16,6 +16,7 @@ import codecs
 import csv
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,6 +136,41 @@ def _invalid_at(head: bytes, encoding: str) -> int | None:
         return exc.start
 
 
+# A Chinese character whose second byte is an ASCII letter, right after an ASCII letter, is how an
+# accented letter of Windows-1252 text reads in GBK: `Kühlbox` is K, 0xFC, h, l, b, o, x, and GBK
+# takes 0xFC with the `h` after it for one (rare) character. Chinese text rarely has such a character
+# at all (GB2312, the common characters, has both bytes above 0x7F), let alone glued to a Latin
+# letter; Western text has one for most accented letters. So a file where they are most of the
+# non-ASCII characters is refused rather than loaded as mojibake (DECISIONLOG, "Encodings").
+_AFTER_A_LATIN_LETTER = re.compile(r"[A-Za-z]([^\x00-\x7f])")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _western_text_read_as_gbk(head: bytes) -> str | None:
+    """Where the bytes, valid GBK, read like Windows-1252 text (the first place, both ways), or None."""
+    text = codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
+    suspects = [
+        match.start(1)
+        for match in _AFTER_A_LATIN_LETTER.finditer(text)
+        if 0x40 <= match.group(1).encode("gb18030")[-1] <= 0x7E
+    ]
+    non_ascii = len(_NON_ASCII.findall(text))
+    if not suspects or len(suspects) * 2 <= non_ascii:
+        return None
+    at = suspects[0]
+    line_start = text.rfind("\n", 0, at) + 1
+    line_end = text.find("\n", at)
+    line = text[line_start : line_end if line_end >= 0 else len(text)].rstrip("\r")
+    words = re.findall(r"\S+", line[: at - line_start + 1])
+    word = (words[-1] if words else "") + re.split(r"[\s,;|\t]", line[at - line_start + 1 :])[0]
+    word = re.split(r"[,;|\t]", word)[-1][:40]
+    as_cp1252 = word.encode("gb18030").decode("cp1252", errors="replace")
+    return (
+        f"{len(suspects)} of its {non_ascii} non-ASCII characters are rare Chinese characters glued to a Latin "
+        f"letter, the first on line {text.count(chr(10), 0, at) + 1}: '{word}' (as Windows-1252: '{as_cp1252}')"
+    )
+
+
 def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = None) -> str:
     """`utf-8` or `gb18030` (the superset of GBK), from the first MiB; rejects what fits neither.
 
@@ -169,6 +205,11 @@ def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = Non
             )
         return otherwise
     if _invalid_at(head, "gb18030") is None:
+        if misread := _western_text_read_as_gbk(head):
+            raise FileRejected(
+                f"the file is not UTF-8, and read as GBK it looks like Western text: {misread}. Save it as "
+                "UTF-8, or, for a company's export read through a mapping, give its encoding (`encoding: cp1252`)"
+            )
         return "gb18030"
     raise FileRejected(
         f"the file is neither UTF-8 nor GBK/GB18030 at byte {utf8_error}: save it as UTF-8, or, for a "
