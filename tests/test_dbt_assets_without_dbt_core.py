@@ -3,6 +3,7 @@ assets it builds are those it built with dbt-core: same selection, same assets, 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -138,3 +139,34 @@ def test_the_selection_equals_dbt_cores_on_this_projects_manifest():
         ours = select_unique_ids(select, exclude, "", None, manifest)
         assert ours == set(json.loads(dbt_cores)), select
         assert any(uid.startswith("model.") for uid in ours) and any(uid.startswith("test.") for uid in ours)
+
+
+def test_a_new_project_test_replacing_one_of_dbts_is_parsed_into_every_test_that_uses_it(tmp_path):
+    """prepare_manifest parses whole when the dbt sources change: dbt's partial parse kept dbt's own
+    `relationships` macro, and its dependencies, for tests whose YAML had not changed."""
+    from dagster_dbt import DbtProject
+
+    from dagster_project.defs.dbt.assets import DBT_PROJECT_DIR, prepare_manifest
+
+    project_dir = tmp_path / "dbt"
+    shutil.copytree(DBT_PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns("target", "logs"))
+    (project_dir / "tests" / "generic" / "relationships.sql").unlink()  # dbt's own test, as before it
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
+
+    def test_node() -> dict:
+        manifest = json.loads(prepare_manifest(project).read_text(encoding="utf-8"))
+        (node,) = [
+            node
+            for unique_id, node in manifest["nodes"].items()
+            if unique_id.startswith("test.s2s_warehouse.relationships_stg_erp__sales_orders_account_id__")
+        ]
+        return node
+
+    before = test_node()
+    assert before["depends_on"]["macros"][0] == "macro.dbt.test_relationships"
+    # the project's version of the test, which reads one more model
+    shutil.copy(DBT_PROJECT_DIR / "tests" / "generic" / "relationships.sql", project_dir / "tests" / "generic")
+
+    after = test_node()
+    assert after["depends_on"]["macros"][0] == "macro.s2s_warehouse.test_relationships"
+    assert "model.s2s_warehouse.stg_meta__field_policy" in after["depends_on"]["nodes"]

@@ -55,9 +55,9 @@ class WarehouseDbtCliResource(DbtCliResource):
         return None
 
 
-def dbt_resource() -> DbtCliResource:
+def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
     return WarehouseDbtCliResource(
-        project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+        project_dir=project, profiles_dir=str(project.project_dir), dbt_executable=dbt_executable()
     )
 
 
@@ -80,15 +80,20 @@ def dbt_sources_digest(project_dir: Path = DBT_PROJECT_DIR) -> str:
     return digest.hexdigest()
 
 
-def prepare_manifest() -> Path:
+def prepare_manifest(project: DbtProject = dbt_project) -> Path:
     """The manifest, parsed once: `dbt parse` runs only when manifest.json is missing or was parsed
-    from other dbt sources than those on disk (their digest differs); otherwise it is read as is."""
-    manifest = dbt_project.manifest_path
+    from other dbt sources than those on disk (their digest differs); otherwise it is read as is.
+
+    The parse is a full one: dbt's partial parsing keeps the old macro of every generic test whose
+    YAML did not change, so a project test that replaces one of dbt's (tests/generic/relationships.sql)
+    ran without the dependencies it adds, and the build failed ("unable to infer all dependencies").
+    Its partial_parse.msgpack then seeds the dbt steps' parses, which stay partial."""
+    manifest = project.manifest_path
     stored = manifest.with_name(DIGEST_FILE)
-    current = dbt_sources_digest()
+    current = dbt_sources_digest(project.project_dir)
     if manifest.is_file() and stored.is_file() and stored.read_text(encoding="utf-8").strip() == current:
         return manifest
-    dbt_resource().cli(["--quiet", "parse"], target_path=dbt_project.target_path).wait()
+    dbt_resource(project).cli(["--quiet", "parse", "--no-partial-parse"], target_path=project.target_path).wait()
     stored.write_text(current + "\n", encoding="utf-8")
     return manifest
 
