@@ -10,7 +10,7 @@
 -- January of that year) starts from 1, not 0: the year's targets are split evenly instead of
 -- piling onto the few months the history happens to cover.
 -- The rounds are one recursive CTE (`fitted`), one step per grain and round: its plan stays the
--- size of one step. Written out as 144 chained CTEs, DuckDB spent ~2 s planning it (DECISIONLOG).
+-- size of one step. Written out as 144 chained CTEs, DuckDB spent ~1 s planning it (DECISIONLOG).
 {%- set iterations = var('target_fitting_iterations', 12) %}
 {%- set signatures = [] %}
 {%- for grain in ['year', 'quarter', 'month'] %}
