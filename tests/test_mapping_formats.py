@@ -95,9 +95,19 @@ def test_a_number_spelt_with_a_decimal_point_in_a_decimal_comma_export_is_not_re
     assert normalise(text, "double", decimal_comma=True) == kept
 
 
-@pytest.mark.parametrize("text", ["12,3x", "8,80O.00", "1,23,4", "1.234,50", "abc"])
+@pytest.mark.parametrize("text", ["12,3x", "8,80O.00", "1,23,4", "abc", "1.2.3,4"])
 def test_a_number_that_does_not_parse_is_kept_as_written(text):
     assert normalise(text, "double") == text
+
+
+@pytest.mark.parametrize("text", ["1.234,50", "14.878,30", "12,5", "-1234,56", "1.234.567,8"])
+def test_a_number_with_a_decimal_comma_in_an_export_without_the_setting_names_the_setting(text):
+    """Without `decimal_comma`, 1.234,50 is no number; the validation quarantines it with the value as
+    written, followed by the setting that would read it."""
+    assert (
+        normalise(text, "decimal(18,2)")
+        == f"{text} (a decimal comma? the mapping would read it with decimal_comma: true)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,9 @@ class Staged:
 
 
 _PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
+# Not read without `decimal_comma`, and written as only a decimal comma writes numbers: thousands
+# grouped by dots then decimals after a comma (14.878,30), or one or two decimals after a comma (12,5).
+_DECIMAL_COMMA_NUMBER = r"^-?(\d{1,3}(\.\d{3})*,\d+|\d+,\d{1,2})$"
 
 
 def staged(
@@ -157,11 +160,15 @@ def staged(
         return Staged(final=b)
     text = ("_t", f"s2s_text({b})")
     if numeric:  # a plain number goes as it is; the others are taken apart
-        unread = b
+        # an unread value is kept as written for the validation to quarantine; one written with a
+        # decimal comma says which setting would read it
+        unread = (
+            f"case when regexp_full_match({b}, {literal(_DECIMAL_COMMA_NUMBER)}) "
+            f"then {b} || ' (a decimal comma? the mapping would read it with decimal_comma: true)' else {b} end"
+        )
         if decimal_comma:  # 1.234,56 -> 1,234.56, then read as any number
             text = ("_t", f"translate(s2s_text({b}), '.,', ',.')")
-            # an unread value is kept as written for the validation to quarantine, but 3.39 would pass
-            # it as a number: it goes with the reason instead
+            # 3.39 would pass the validation as a number: it goes with the reason instead
             unread = (
                 f"case when try_cast({b} as double) is null then {b} "
                 f"else {b} || ' (a decimal point, but the mapping says decimal_comma: true)' end"
