@@ -111,6 +111,22 @@ def test_a_number_with_a_decimal_comma_in_an_export_without_the_setting_names_th
 
 
 @pytest.mark.parametrize(
+    ("text", "column_type", "expected"),
+    [
+        ("1.300", "bigint", "1.300 (a decimal comma? the mapping would read it with decimal_comma: true)"),
+        ("12.000.000", "bigint", "12.000.000 (a decimal comma? the mapping would read it with decimal_comma: true)"),
+        ("1.300", "double", "1.300"),  # a decimal, as written
+        ("1300", "bigint", "1300"),
+    ],
+)
+def test_a_dot_grouped_whole_number_is_named_as_a_decimal_comma_only_where_the_column_is_whole(
+    text, column_type, expected
+):
+    """1.300 in a whole-number column would be 1.3 rounded; a decimal-comma export means 1300."""
+    assert normalise(text, column_type) == expected
+
+
+@pytest.mark.parametrize(
     ("text", "day_first", "expected"),
     [
         ("2026-06-01", False, date(2026, 6, 1)),

@@ -147,6 +147,8 @@ _PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
 # Not read without `decimal_comma`, and written as only a decimal comma writes numbers: thousands
 # grouped by dots then decimals after a comma (14.878,30), or one or two decimals after a comma (12,5).
 _DECIMAL_COMMA_NUMBER = r"^-?(\d{1,3}(\.\d{3})*,\d+|\d+,\d{1,2})$"
+# In a whole-number column, 1.300 would be rounded from 1.3; a decimal-comma export means 1300.
+_DOT_GROUPED_WHOLE = r"^-?\d{1,3}(\.\d{3})+$"
 
 
 def staged(
@@ -174,9 +176,13 @@ def staged(
                 f"else {b} || ' (a decimal point, but the mapping says decimal_comma: true)' end"
             )
         parts = ("_p", f"case when not regexp_full_match({t}, {literal(_PLAIN_NUMBER)}) then s2s_number_parts({t}) end")
-        return Staged(
-            (text, parts), f"coalesce(case when {p} is null then {t} else s2s_number_value({p})::varchar end, {unread})"
-        )
+        value = f"coalesce(case when {p} is null then {t} else s2s_number_value({p})::varchar end, {unread})"
+        if column_kind == "bigint" and not decimal_comma:
+            value = (
+                f"case when regexp_full_match({b}, {literal(_DOT_GROUPED_WHOLE)}) "
+                f"then {b} || ' (a decimal comma? the mapping would read it with decimal_comma: true)' else {value} end"
+            )
+        return Staged((text, parts), value)
     if fmt:
         wall = _explicit(t, fmt, timezone)
         value = f"strftime(cast({wall} as date), '%Y-%m-%d')" if column_kind == "date" else _strftime(wall)
