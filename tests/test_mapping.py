@@ -587,3 +587,79 @@ def test_sql_that_a_value_breaks_rejects_the_file_with_the_reason(tmp_path, raw_
     result = load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
 
     assert result.rejected[0].rejected_reason.startswith("the mapping's SQL fails on this file: Conversion Error")
+
+
+def _deal(deal_id: str, value: str = "100", phase: str = "Won") -> list[str]:
+    return [deal_id, "A1", value, "", "2026/5/3 14:22", "2026/6/30", phase, ""]
+
+
+def test_drops_of_one_rule_are_mapped_in_one_statement_per_header_with_each_drops_own_counts(
+    tmp_path, raw_dir, con, monkeypatch
+):
+    from dagster_project.mapping import apply
+
+    statements = []
+    real = apply._map_into_table
+    monkeypatch.setattr(apply, "_map_into_table", lambda *a, **k: statements.append(k) or real(*a, **k))
+    write_mapping(tmp_path, OPPORTUNITIES)
+    total = ["TOTAL", "", "300", "", "", "", "", ""]
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(DEALS_HEADER, [_deal("D1"), total]))
+    write_export(raw_dir, "mycrm/deals_2026-06-02.csv", csv_text(DEALS_HEADER, [_deal("D2"), _deal("D3", "abc")]))
+    # a third drop with one more column: another header, another statement
+    with_region = csv_text([*DEALS_HEADER, "Region"], [[*_deal("D4"), "East"], [*total, ""], [*total, ""]])
+    write_export(raw_dir, "mycrm/deals_2026-06-03.csv", with_region)
+
+    result = load_entity(con, load_contracts()["crm.opportunities"], raw_dir)
+
+    assert len(statements) == 2 and all(k.get("carry") == ("_drop_seq",) for k in statements)
+    counts = [(o.rows_read, o.rows_loaded, o.rows_quarantined, o.rows_skipped) for o in result.outcomes]
+    # drop 1: D1 loaded, TOTAL skipped; drop 2: D3's value 'abc' quarantined; drop 3: two TOTAL rows skipped
+    assert counts == [(1, 1, 0, 1), (2, 1, 1, 0), (1, 1, 0, 2)]
+    assert con.execute(
+        'select opportunity_id, amount, stage, is_won, "Region" from raw_crm.opportunities order by 1'
+    ).fetchall() == [
+        ("D1", Decimal("100.00"), "closed_won", True, None),
+        ("D2", Decimal("100.00"), "closed_won", True, None),
+        ("D4", Decimal("100.00"), "closed_won", True, "East"),
+    ]
+    assert con.execute("select source_file, line, column_name, value from meta.quarantine").fetchall() == [
+        ("mycrm/deals_2026-06-02.csv", 3, "Value", "abc")
+    ]
+
+
+def test_a_group_whose_statement_fails_is_mapped_drop_by_drop_and_only_the_bad_file_is_rejected(tmp_path, raw_dir, con):
+    write_mapping(tmp_path, OPPORTUNITIES.replace("amount: Value", 'amount: {sql: "Value::decimal(18, 2)"}'))
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(DEALS_HEADER, [_deal("D1", "100")]))
+    write_export(raw_dir, "mycrm/deals_2026-06-02.csv", csv_text(DEALS_HEADER, [_deal("D2", "abc")]))
+    write_export(raw_dir, "mycrm/deals_2026-06-03.csv", csv_text(DEALS_HEADER, [_deal("D3", "300")]))
+
+    result = load_entity(con, load_contracts()["crm.opportunities"], raw_dir)
+
+    assert [(o.drop.relative_path, o.status) for o in result.outcomes] == [
+        ("mycrm/deals_2026-06-01.csv", "loaded"),
+        ("mycrm/deals_2026-06-02.csv", "rejected"),
+        ("mycrm/deals_2026-06-03.csv", "loaded"),
+    ]
+    assert result.outcomes[1].rejected_reason.startswith("the mapping's SQL fails on this file: Conversion Error")
+    assert con.execute("select opportunity_id from raw_crm.opportunities order by 1").fetchall() == [("D1",), ("D3",)]
+
+
+def test_a_rule_with_a_window_function_maps_each_drop_on_its_own(tmp_path, raw_dir, con, monkeypatch):
+    from dagster_project.mapping import apply
+
+    statements = []
+    real = apply._map_into_table
+    monkeypatch.setattr(apply, "_map_into_table", lambda *a, **k: statements.append(k) or real(*a, **k))
+    # the second row of a deal in a file is a repeat; across files, D1 again is an update
+    skip = 'skip: "row_number() over (partition by DealId order by src._line) > 1"'
+    write_mapping(tmp_path, OPPORTUNITIES.replace("skip: \"DealId like 'TOTAL%'\"", skip))
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(DEALS_HEADER, [_deal("D1", "100"), _deal("D1", "1")]))
+    write_export(raw_dir, "mycrm/deals_2026-06-02.csv", csv_text(DEALS_HEADER, [_deal("D1", "200")]))
+
+    result = load_entity(con, load_contracts()["crm.opportunities"], raw_dir)
+
+    assert [k.get("carry", ()) for k in statements] == [(), ()]  # one statement per drop
+    assert [(o.rows_loaded, o.rows_skipped) for o in result.outcomes] == [(1, 1), (1, 0)]
+    assert con.execute("select opportunity_id, amount from raw_crm.opportunities").fetchall() == [
+        ("D1", Decimal("200.00"))
+    ]

@@ -30,7 +30,7 @@ import duckdb
 from dagster_project.contracts import Contract
 from dagster_project.ingest.drops import Drop, content_hash, find_drops
 from dagster_project.ingest.inventory import IgnoredEntry, record_ignored, scan_entity_folder
-from dagster_project.ingest.read import FileRejected, MalformedRow, read_drop
+from dagster_project.ingest.read import FileRejected, MalformedRow, ReadResult, read_drop
 from dagster_project.ingest.validate import (
     checked_select,
     extra_columns,
@@ -190,6 +190,12 @@ def _read_drop(con: duckdb.DuckDBPyConnection, contract: Contract, p: _Pending) 
 
     drop = p.outcome.drop
     read = read_mapped_drop(con, drop, contract) if drop.mapping else read_drop(con, drop)
+    return _took_read(contract, p, read)
+
+
+def _took_read(contract: Contract, p: _Pending, read: ReadResult) -> list[str]:
+    """Record on the drop what reading it found, and return its header; raises FileRejected."""
+    drop = p.outcome.drop
     p.outcome.encoding = read.encoding
     reject_missing_required(contract, read.header, drop.path, read.encoding)
     p.outcome.extra_columns = extra_columns(contract, read.header)
@@ -272,6 +278,7 @@ def _drop_group(con: duckdb.DuckDBPyConnection, tables: dict[int, str]) -> None:
 # An in-memory database of the connection's DuckDB instance, seen by all its cursors: the drops read
 # by worker threads land there (a temp table belongs to the cursor that made it).
 _SCRATCH = "s2s_scratch"
+_MAPPED_TABLE = "_mapped_drop_{seq}"  # a mapped drop's rows, until its group is checked
 
 
 class _DropReader:
@@ -284,6 +291,9 @@ class _DropReader:
     def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending]):
         self.con, self.contract = con, contract
         self.futures: dict[int, Future[list[str]]] = {}
+        # mapped drops are read and mapped together, per file rule, when the first is taken
+        self.mapped = [p for p in batch if p.outcome.drop.mapping is not None]
+        self.mapped_reads: dict[int, ReadResult | FileRejected] | None = None
         aside = [p for p in batch if p.outcome.drop.mapping is None and p.outcome.drop.format in ("csv", "csv.gz")]
         workers = int(duckdb_settings()["threads"])
         self.pool = (
@@ -307,12 +317,37 @@ class _DropReader:
         future = self.futures.pop(p.seq, None)
         if future is not None:
             return future.result(), f"{_SCRATCH}._drop_raw_{p.seq}"
+        if p.outcome.drop.mapping is not None:
+            return self._take_mapped(p)
         header = _read_drop(self.con, self.contract, p)
         self.con.execute(f"alter table _drop_raw rename to _drop_raw_{p.seq}")
         return header, f"_drop_raw_{p.seq}"
 
+    def _take_mapped(self, p: _Pending) -> tuple[list[str], str]:
+        from dagster_project.mapping.apply import read_mapped_drops  # the mapping package reads drops too
+
+        if self.mapped_reads is None:
+            self.mapped_reads = {}
+            by_rule: dict[str, dict[int, Drop]] = {}
+            for q in self.mapped:
+                by_rule.setdefault(q.outcome.drop.mapping.digest, {})[q.seq] = q.outcome.drop
+            for drops in by_rule.values():
+                self.mapped_reads.update(read_mapped_drops(self.con, drops, self.contract, _MAPPED_TABLE))
+        read = self.mapped_reads.pop(p.seq)
+        if isinstance(read, FileRejected):
+            raise read
+        table = _MAPPED_TABLE.format(seq=p.seq)
+        try:
+            return _took_read(self.contract, p, read), table
+        except FileRejected:
+            self.con.execute(f"drop table if exists {table}")
+            raise
+
     def close(self) -> None:
         """Wait for the reads in flight and drop what no group took (the batch failed part-way)."""
+        untaken = [seq for seq, read in (self.mapped_reads or {}).items() if not isinstance(read, FileRejected)]
+        if untaken:
+            self.con.execute("; ".join(f"drop table if exists {_MAPPED_TABLE.format(seq=seq)}" for seq in untaken))
         if self.pool is None:
             return
         self.pool.shutdown(wait=True, cancel_futures=True)
