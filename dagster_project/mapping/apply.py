@@ -396,6 +396,7 @@ def read_mapped_drops(
             continue
         con.execute(f"alter table _drop_raw rename to _unmapped_{seq}")
         by_header.setdefault(tuple(read.header), {})[seq] = read
+    con.execute("drop table if exists _drop_raw")  # what a rejected read may have left: the view takes its name
     for reads in by_header.values():
         con.execute(
             "create or replace temp view _drop_raw as "
