@@ -310,6 +310,19 @@ def test_erp_only_builds_revenue_and_customers_and_says_why_the_rest_is_empty(er
     assert "crm.opportunities (declared not delivered in the deployment policy)" in status["pipeline_metrics"][1]
     assert status["target_attainment"] == ("empty", "not delivered: strategy.targets (no drop loaded)")
     assert status["rfm_customer"] == ("built", None)
+    # CRM completeness reads whichever CRM entity is delivered: none is, so "no data", all four named
+    declared = "not delivered (declared not delivered in the deployment policy)"
+    crm_entities = ("crm.accounts", "crm.contacts", "crm.leads", "crm.opportunities")
+    assert rows(
+        erp_only,
+        "select distinct status, no_data_reason from marts.balanced_scorecard where kpi_code = 'crm_completeness_pct'",
+    ) == [("no_data", " and ".join(f"{e} {declared}" for e in crm_entities))]
+    assert (
+        "KPI crm_completeness_pct needs "
+        + " or ".join(f"{e} (declared not delivered in the deployment policy)" for e in crm_entities)
+    ) in status["balanced_scorecard"][1]
+    # ... and so no longer passes for a measurable KPI whose expression is always null
+    assert dbt_test_outcome(erp_only, "test.s2s_warehouse.assert_every_scorecard_kpi_has_an_actual") == ("pass", 0)
 
 
 def test_orders_without_an_account_are_no_customer_and_counted(erp_only: dict) -> None:

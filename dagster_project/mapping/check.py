@@ -263,7 +263,8 @@ def render(
             quiet = []
             for f in files:
                 columns = _columns_line(f)
-                noisy = f.rejected or f.rows_quarantined or f.rows_skipped or all_files
+                # rows the mapping's skip rule leaves out are no problem: counted in the quiet line
+                noisy = f.rejected or f.rows_quarantined or all_files
                 if not noisy:
                     quiet.append(f)
                     if columns != shown_columns and not f.rejected:
@@ -283,9 +284,13 @@ def render(
                     out(f"    {_file_line(f, quarantine_limit)}")
             more = len(files) - len(quiet) - in_detail - listed
             if more > 0:
-                out(f"    ... {more} more file(s) with quarantined rows")
+                out(f"    ... {more} more file(s) rejected or with quarantined rows")
             if quiet:
-                out(f"    {len(quiet)} file(s) without problems ({sum(f.rows for f in quiet):,} rows)")
+                skipped = sum(f.rows_skipped for f in quiet)
+                out(
+                    f"    {len(quiet)} file(s) without problems ({sum(f.rows for f in quiet):,} rows"
+                    + (f", {skipped:,} skipped by the mapping)" if skipped else ")")
+                )
         fields = entity.completeness(policy, default_severity)
         if fields:
             ok = ok and not any(blocks for *_, blocks in fields)

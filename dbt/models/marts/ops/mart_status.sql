@@ -2,7 +2,8 @@
 -- parts need an entity that is not delivered: those parts are empty or "no data") or empty (an
 -- entity it needs is not delivered: the mart has no rows), with the reason. "Delivered": see
 -- int_entities_delivered. The entities each mart, funnel, KPI and alert rule needs are config:
--- vars mart_inputs, funnel_inputs, alert_rules.<rule>.inputs, seeds/scorecard_kpis.csv inputs.
+-- vars mart_inputs, funnel_inputs, alert_rules.<rule>.inputs, seeds/scorecard_kpis.csv inputs
+-- (there `a|b` is one input that either entity satisfies).
 {%- set parts = [] %}
 {%- for mart, inputs in var('mart_inputs').items() %}
     {%- do parts.append({'mart': mart, 'part': none, 'inputs': inputs}) %}
@@ -58,29 +59,51 @@ kpi_parts as (
 
 part_inputs as (
 
-    select * from configured_parts
+    -- input_term: one input; `a|b` (a KPI's inputs) is met by either entity
+    select
+        *,
+        entity_name as input_term,
+    from configured_parts
     union all
-    select * from kpi_parts
+    select
+        mart,
+        part,
+        nullif(unnest(string_split(coalesce(entity_name, ''), '|')), '') as entity_name,
+        entity_name as input_term,
+    from kpi_parts
+
+),
+
+input_status as (
+
+    select
+        part_inputs.mart,
+        part_inputs.part,
+        part_inputs.input_term,
+        bool_or(coalesce(entities.is_delivered, part_inputs.entity_name is null)) as is_delivered,
+        string_agg(
+            part_inputs.entity_name
+            || ' ('
+            || coalesce(entities.not_delivered_reason, 'unknown entity')
+            || ')',
+            ' or '
+            order by part_inputs.entity_name
+        ) as missing,
+    from part_inputs
+    left join entities
+        on part_inputs.entity_name = entities.entity_name
+    group by all
 
 ),
 
 part_status as (
 
     select
-        part_inputs.mart,
-        part_inputs.part,
-        bool_and(coalesce(entities.is_delivered, part_inputs.entity_name is null)) as is_delivered,
-        string_agg(
-            distinct part_inputs.entity_name
-            || ' ('
-            || coalesce(entities.not_delivered_reason, 'unknown entity')
-            || ')',
-            ', '
-            order by part_inputs.entity_name || ' (' || coalesce(entities.not_delivered_reason, 'unknown entity') || ')'
-        ) filter (where not coalesce(entities.is_delivered, part_inputs.entity_name is null)) as missing,
-    from part_inputs
-    left join entities
-        on part_inputs.entity_name = entities.entity_name
+        mart,
+        part,
+        bool_and(is_delivered) as is_delivered,
+        string_agg(distinct missing, ', ' order by missing) filter (where not is_delivered) as missing,
+    from input_status
     group by all
 
 ),
