@@ -299,6 +299,10 @@ files:
             "decimal_comma must be true or false, not 'ja'",
         ),
         (
+            "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, fill_down: {Id: true}, columns: {lead_id: Id}}}\n",
+            "files.a: fill_down lists export columns (names as in the header), not {'Id': True}",
+        ),
+        (
             "folder: x\nfiles: {a: {pattern: x, entity: crm.leads, lookups: {o: {pattern: y, key: Id}}, "
             "columns: {lead_id: Id}}}\n",
             "files.a.lookups.o: give pattern, key (its column) and on",
@@ -662,4 +666,76 @@ def test_a_rule_with_a_window_function_maps_each_drop_on_its_own(tmp_path, raw_d
     assert [(o.rows_loaded, o.rows_skipped) for o in result.outcomes] == [(1, 1), (1, 0)]
     assert con.execute("select opportunity_id, amount from raw_crm.opportunities").fetchall() == [
         ("D1", Decimal("200.00"))
+    ]
+
+
+GROUPED = """
+folder: kingdee
+files:
+  lines:
+    pattern: "销售订单序时簿*"
+    entity: erp.sales_order_lines
+    fill_down: [单据编号, 日期]
+    skip: "单据编号 = '合计'"
+    columns:
+      order_id: 单据编号
+      line_no: {sql: "row_number() over (partition by 单据编号 order by src._line)"}
+      sku: 物料编码
+      quantity: 数量
+      line_amount: 价税合计
+"""
+
+
+def test_a_grouped_report_fills_an_orders_fields_down_its_lines_within_each_file(tmp_path, raw_dir, con):
+    """A Kingdee-style order journal (序时簿) prints an order's number and date on its first line
+    only. `fill_down` gives its other lines those values; the next file starts afresh: its first
+    line, without an order number, is not given the last order of the file before (quarantined:
+    order_id is required)."""
+    from openpyxl import Workbook
+
+    write_mapping(tmp_path, GROUPED, "kingdee.yml")
+    book = Workbook()
+    for row in (
+        ["日期", "单据编号", "物料编码", "数量", "价税合计"],
+        ["2025-01-02", "XSDD001", "A", 2, 20],
+        [None, None, "B", 1, 5.5],
+        [None, " ", "C", 3, 9],  # a blank that is a space
+        ["2025-01-03", "XSDD002", "A", 1, 10],
+        [None, "合计", None, 7, 44.5],
+    ):
+        book.active.append(row)
+    book.save(write_export(raw_dir, "kingdee/销售订单序时簿_2025-01-03.xlsx", ""))
+    write_export(
+        raw_dir,
+        "kingdee/销售订单序时簿_2025-01-04.csv",
+        "日期,单据编号,物料编码,数量,价税合计\n,,D,1,4\n2025-01-04,XSDD003,E,2,8\n,,F,1,1\n",
+    )
+
+    lines = load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+
+    assert con.execute(
+        "select order_id, line_no, sku, quantity, line_amount from raw_erp.sales_order_lines order by 1, 2"
+    ).fetchall() == [
+        ("XSDD001", 1, "A", 2, Decimal("20.00")),
+        ("XSDD001", 2, "B", 1, Decimal("5.50")),
+        ("XSDD001", 3, "C", 3, Decimal("9.00")),
+        ("XSDD002", 1, "A", 1, Decimal("10.00")),
+        ("XSDD003", 1, "E", 2, Decimal("8.00")),
+        ("XSDD003", 2, "F", 1, Decimal("1.00")),
+    ]
+    # read 4 + 3 (the totals row skipped); the second file's first line has no order to belong to
+    assert (lines.total("rows_read"), lines.total("rows_skipped"), lines.total("rows_quarantined")) == (7, 1, 1)
+    assert con.execute("select source_file, line, column_name from meta.quarantine").fetchall() == [
+        ("kingdee/销售订单序时簿_2025-01-04.csv", 2, "单据编号")  # named as the export spells it
+    ]
+
+
+def test_a_fill_down_column_absent_from_the_file_rejects_it_naming_the_column(tmp_path, raw_dir, con):
+    write_mapping(tmp_path, GROUPED, "kingdee.yml")
+    write_export(raw_dir, "kingdee/销售订单序时簿_2025-01-03.csv", "单据编号,物料编码,数量,价税合计\nXSDD001,A,2,20\n")
+
+    load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
+
+    assert con.execute("select status, rejected_reason from meta.ingest_audit").fetchall() == [
+        ("rejected", "fill_down column(s) 日期 of lines not in the file")
     ]

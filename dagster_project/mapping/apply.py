@@ -337,6 +337,7 @@ def map_rows(
 ) -> MappedRead:
     """Replace `_drop_raw` (the file as read) by the mapped rows; raise FileRejected when a required
     column is missing or the skip rule does not apply to the file."""
+    _fill_down(con, source.rule, read.header)
     res, has_skip = _map_into_table(con, source, contract, read, tables, path)
     skipped = 0
     if has_skip:
@@ -353,13 +354,34 @@ def _day_order_unknown(res: Resolution, contract: Contract, mapping: Mapping) ->
     return tuple(name for name in dated if not (name in res.rules and res.rules[name].format))
 
 
+def _fill_down(con: duckdb.DuckDBPyConnection, rule: FileRule, header: list[str]) -> None:
+    """Blank cells of the rule's `fill_down` columns take the last value above them in the file
+    (`_drop_raw`, one drop): grouped reports print an order's fields on its first line only."""
+    if not rule.fill_down:
+        return
+    by_lower = _header_index(header)
+    absent = [c for c in rule.fill_down if c.lower() not in by_lower]
+    if absent:
+        raise FileRejected(f"fill_down column(s) {', '.join(absent)} of {rule.name} not in the file")
+    filled = []
+    window = "over (order by _line rows between unbounded preceding and current row)"
+    for name in (quote(by_lower[c.lower()]) for c in rule.fill_down):
+        value = f"nullif(trim({name}), '')"
+        above = f"last_value({value} ignore nulls) {window}"
+        filled.append(f"case when {value} is null then {above} else {name} end as {name}")
+    con.execute(f"create or replace temp table _drop_raw as select * replace ({', '.join(filled)}) from _drop_raw")
+
+
 # A window function in a rule's SQL (`lag(...) over (partition by ... order by src._line)`) reads
 # the other rows of its file: such a rule maps each drop on its own.
 _WINDOW = re.compile(r"\bover\s*\(", re.IGNORECASE)
 
 
 def _row_by_row(rule: FileRule) -> bool:
-    """The rule's SQL reads each row alone (no window function): drops can be mapped together."""
+    """The rule's SQL reads each row alone (no window function, no fill_down): drops can be mapped
+    together."""
+    if rule.fill_down:
+        return False
     expressions = [rule.skip or "", *(c.sql or "" for c in rule.columns), *(lk.on for lk in rule.lookups)]
     return not any(_WINDOW.search(e) for e in expressions)
 

@@ -20,6 +20,8 @@ merged entry by entry, and `null` removes an entry.
         pattern: "Opportunity*.csv" # file name glob(s) inside the folder; with a "/", the relative path
         entity: crm.opportunities
         skip: "Name like '%Total%'" # rows that are no records (SQL over the export's row)
+        fill_down: [Order No]       # blank cells take the value above (grouped reports: an order's
+                                    # fields on its first line only); skip and columns see them filled
         header_row: 3               # the header is line 3 (a title and a blank line above it); default 1
         lookups:                    # other files of the same export, joined by key
           owner: {pattern: "User*.csv", key: Id, on: OwnerId}
@@ -68,7 +70,7 @@ _TOP_KEYS = {
     "files",
     "description",
 }
-_FILE_KEYS = {"pattern", "entity", "skip", "lookups", "columns", "header_row", "description"}
+_FILE_KEYS = {"pattern", "entity", "skip", "fill_down", "lookups", "columns", "header_row", "description"}
 _COLUMN_KEYS = {"column", "sql", "constant", "values", "format", "default"}
 _LOOKUP_KEYS = {"pattern", "key", "on"}
 _NAMED_FORMATS = {"epoch_ms", "epoch_s", "text"}
@@ -119,6 +121,7 @@ class FileRule:
     skip: str | None = None
     lookups: tuple[Lookup, ...] = ()
     header_row: int = 1  # the file's line (an xlsx file's sheet row) that holds the header
+    fill_down: tuple[str, ...] = ()  # export columns whose blank cells take the value of the row above
 
     def column(self, target: str) -> ColumnRule | None:
         return next((c for c in self.columns if c.target == target), None)
@@ -331,6 +334,10 @@ def _file_rule(name: str, raw: Any, shared: dict, fail) -> FileRule:
         raise fail(
             f"{where}: header_row must be the number of the line holding the header (1 or more), not {header_row!r}"
         )
+    fill_down = raw.get("fill_down") or []
+    fill_down = [fill_down] if isinstance(fill_down, str) else fill_down
+    if not isinstance(fill_down, list) or not all(isinstance(c, str) and c.strip() for c in fill_down):
+        raise fail(f"{where}: fill_down lists export columns (names as in the header), not {raw['fill_down']!r}")
     return FileRule(
         name=name,
         entity=entity,
@@ -339,6 +346,7 @@ def _file_rule(name: str, raw: Any, shared: dict, fail) -> FileRule:
         skip=str(raw["skip"]) if raw.get("skip") is not None else None,
         lookups=tuple(lookups),
         header_row=header_row,
+        fill_down=tuple(fill_down),
     )
 
 
