@@ -40,8 +40,9 @@ contract by a mapping (README, "Bring your own exports"); this page describes th
 
 - One folder per entity: `<raw>/<source>/<entity>/`, e.g. `data/raw/crm/accounts/`. Every file in
   it is one drop: a full or an incremental export.
-- Formats: `.csv` (header row, comma separator; UTF-8 with or without BOM, or GBK/GB18030, detected
-  or declared in the name as `x.gbk.csv`), `.csv.gz`, `.parquet`, `.xlsx` (first sheet).
+- Formats: `.csv` (header row, comma separator; UTF-8 with or without BOM, GBK/GB18030, detected
+  or declared in the name as `x.gbk.csv`, or UTF-16 with its byte order mark), `.csv.gz`,
+  `.parquet`, `.xlsx` (first sheet).
 - The drop date is the first date in the file name (`YYYY-MM-DD`, `YYYYMMDD`, `YYYY_MM_DD`,
   `YYYY.MM.DD`); without one, the file's modification date, with a warning. Drops load oldest first.
 - A drop is identified by its content: the same file delivered again, under any name, loads nothing.

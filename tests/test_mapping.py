@@ -739,3 +739,57 @@ def test_a_fill_down_column_absent_from_the_file_rejects_it_naming_the_column(tm
     assert con.execute("select status, rejected_reason from meta.ingest_audit").fetchall() == [
         ("rejected", "fill_down column(s) 日期 of lines not in the file")
     ]
+
+
+ADS = """
+folder: google_ads
+files:
+  spend:
+    pattern: "Campaign report*"
+    entity: marketing.ad_spend_daily
+    header_row: 3
+    skip: "Day like 'Total%'"
+    columns:
+      spend_date: Day
+      campaign_id: Campaign ID
+      channel: {constant: google_ads}
+      impressions: Impr.
+      clicks: Clicks
+      spend: Cost
+      currency: Currency code
+"""
+
+
+def test_an_ad_platform_report_in_utf16_with_a_title_loads_through_its_mapping(tmp_path, raw_dir, con):
+    """Google Ads' "CSV for Excel": UTF-16 LE with a byte order mark, tab-separated, a title and a date
+    range above the header, grouped thousands, a totals row. Without header_row the file is
+    rejected, the reason pointing at line 3."""
+    report = (
+        "Campaign report\r\n"
+        "June 1, 2026 - June 1, 2026\r\n"
+        "Day\tCampaign ID\tCampaign\tImpr.\tClicks\tCurrency code\tCost\r\n"
+        "2026-06-01\t111\tBrand\t1,200\t35\tUSD\t1,234.56\r\n"
+        "2026-06-01\t222\tGeneric\t800\t12\tUSD\t99.10\r\n"
+        "Total: Account\t --\t --\t2,000\t47\tUSD\t1,333.66\r\n"
+    )
+    write_export(raw_dir, "google_ads/Campaign report 2026-06-01.csv", "\ufeff" + report, "utf-16-le")
+    write_mapping(tmp_path, ADS.replace("    header_row: 3\n", ""), "ads.yml")
+
+    load_entity(con, load_contracts()["marketing.ad_spend_daily"], raw_dir)
+
+    (reason,) = con.execute("select rejected_reason from meta.ingest_audit").fetchall()[0]
+    assert reason.startswith("missing required column(s) ")
+    assert "(line 3 holds " in reason and "set `header_row: 3`" in reason
+
+    write_mapping(tmp_path, ADS, "ads.yml")  # a changed mapping reads its files again
+    spend = load_entity(con, load_contracts()["marketing.ad_spend_daily"], raw_dir)
+
+    assert con.execute(
+        "select spend_date, campaign_id, impressions, clicks, spend, currency from raw_marketing.ad_spend_daily "
+        "order by 2"
+    ).fetchall() == [
+        (date(2026, 6, 1), "111", 1200, 35, Decimal("1234.56"), "USD"),
+        (date(2026, 6, 1), "222", 800, 12, Decimal("99.10"), "USD"),
+    ]
+    assert (spend.total("rows_read"), spend.total("rows_skipped"), spend.total("rows_quarantined")) == (2, 1, 0)
+    assert con.execute("select encoding from meta.ingest_audit where status = 'loaded'").fetchall() == [("utf-16",)]

@@ -58,8 +58,12 @@ def header_further_down(path: Path, encoding: str | None, names: list[str], line
     else:
         try:
             with gzip_errors(), open_bytes(path) as fh:
-                head = [fh.readline(1 << 16) for _ in range(lines)]
-            text = [raw.decode("utf-8-sig" if encoding == "utf-8" else encoding) for raw in head if raw]
+                if encoding == "utf-16":  # its line breaks are two bytes: decode, then split
+                    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+                    text = decoder.decode(fh.read(lines << 16)).splitlines(keepends=True)[:lines]
+                else:
+                    head = [fh.readline(1 << 16) for _ in range(lines)]
+                    text = [raw.decode("utf-8-sig" if encoding == "utf-8" else encoding) for raw in head if raw]
             rows = [next(csv.reader([line.rstrip("\r\n")], delimiter=csv_delimiter(line)), []) for line in text]
         except (OSError, UnicodeDecodeError, csv.Error, FileRejected):
             return ""
@@ -173,6 +177,8 @@ def _western_text_read_as_gbk(head: bytes) -> str | None:
 
 def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = None) -> str:
     """`utf-8` or `gb18030` (the superset of GBK), from the first MiB; rejects what fits neither.
+    `utf-16` for a file that starts with its byte order mark (Excel's "Unicode text", Google and
+    Microsoft Ads' "CSV for Excel"): the mark says it, whatever the name or the mapping declares.
 
     An encoding declared in the name (`x.gbk.csv`) must fit the bytes: a file declared GBK that is
     valid UTF-8 would load as mojibake. A UTF-8 file with a bad byte past the first MiB is still
@@ -183,7 +189,7 @@ def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = Non
     with gzip_errors(), open_bytes(path) as fh:
         head = fh.read(_SNIFF_BYTES)
     if head.startswith(_UTF16_BOMS):
-        raise FileRejected("the file is UTF-16 (byte order mark): save it as UTF-8")
+        return "utf-16"
     utf8_error = _invalid_at(head, "utf-8")
     if declared == "gb18030":
         if utf8_error is None and not head.isascii():
@@ -359,6 +365,15 @@ def _decoded_chunks(path: Path, encoding: str, limits: Limits) -> Iterator[bytes
                 raise FileRejected(f"not valid {encoding} at byte {at}: {exc.reason}") from exc
         if decoder is not None:
             yield decoder.decode(b"", final=True).encode("utf-8")
+
+
+def utf8_copy(path: Path, encoding: str, target: Path, limits: Limits) -> Path:
+    """The file's text written to `target` as UTF-8 (for a UTF-16 file, whose every line break and
+    delimiter is two bytes: read as any UTF-8 file after this)."""
+    with target.open("wb") as dst:
+        for chunk in _decoded_chunks(path, encoding, limits):
+            dst.write(chunk)
+    return target
 
 
 def _without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target: Path) -> None:

@@ -31,6 +31,7 @@ from dagster_project.ingest.inspect import (
     prepare_csv,
     read_csv_header,
     scrub_paths,
+    utf8_copy,
 )
 from dagster_project.warehouse import literal, quote
 
@@ -87,7 +88,8 @@ with by_kind as (
     from reject_errors
     group by line, error_type
 )
-select line, string_agg(message, '; ' order by message), any_value(csv_line)
+-- DuckDB's csv_line of a CR LF file starts with the LF before it: not part of the record
+select line, string_agg(message, '; ' order by message), ltrim(any_value(csv_line), chr(10))
 from by_kind group by line order by line
 """
 
@@ -272,10 +274,13 @@ def _read_csv(
     encoding: str | None = None,
 ) -> ReadResult:
     encoding = detect_encoding(drop.path, encoding)
-    path = drop.path if header_row == 1 else _from_header_row(drop.path, header_row, workdir)
-    names, delimiter = read_csv_header(path, encoding, limits.max_line_bytes)
+    path, text_encoding = drop.path, encoding
+    if encoding == "utf-16":  # decoded first: the steps below find lines and fields by their bytes
+        path, text_encoding = utf8_copy(drop.path, encoding, workdir / "from_utf16.csv", limits), "utf-8"
+    path = path if header_row == 1 else _from_header_row(path, header_row, workdir)
+    names, delimiter = read_csv_header(path, text_encoding, limits.max_line_bytes)
     header = _check_header(names)
-    prepared = prepare_csv(path, encoding, workdir, limits)
+    prepared = prepare_csv(path, text_encoding, workdir, limits)
     try:
         malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter)
     except duckdb.Error as exc:
