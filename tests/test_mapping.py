@@ -204,10 +204,13 @@ files:
 
     drops = find_drops(raw_dir, load_contracts()["crm.opportunities"])
 
+    # a file both rules match is read through each, a drop per rule named after it
     assert [(d.relative_path, d.drop_date, d.mapping.rule.name if d.mapping else None) for d in drops] == [
-        ("sf/2026-05-31/OPPORTUNITY.csv", date(2026, 5, 31), "opportunities"),
+        ("sf/2026-05-31/OPPORTUNITY.csv#opportunities", date(2026, 5, 31), "opportunities"),
+        ("sf/2026-05-31/OPPORTUNITY.csv#opportunities_again", date(2026, 5, 31), "opportunities_again"),
         ("crm/opportunities/opportunities_2026-06-01.csv", date(2026, 6, 1), None),
-        ("sf/2026-06-07/Opportunity.csv", date(2026, 6, 7), "opportunities"),  # not twice for the second rule
+        ("sf/2026-06-07/Opportunity.csv#opportunities", date(2026, 6, 7), "opportunities"),
+        ("sf/2026-06-07/Opportunity.csv#opportunities_again", date(2026, 6, 7), "opportunities_again"),
         # OpportunityHistory.csv: "*.csv" of opportunities_again matches it too (a file may feed two entities)
         ("sf/2026-06-07/OpportunityHistory.csv", date(2026, 6, 7), "opportunities_again"),
     ]
@@ -793,3 +796,80 @@ def test_an_ad_platform_report_in_utf16_with_a_title_loads_through_its_mapping(t
     ]
     assert (spend.total("rows_read"), spend.total("rows_skipped"), spend.total("rows_quarantined")) == (2, 1, 0)
     assert con.execute("select encoding from meta.ingest_audit where status = 'loaded'").fetchall() == [("utf-16",)]
+
+
+SURVEY = """
+folder: wjx
+values:
+  csat: {非常满意: "5", 满意: "4", 一般: "3", 不满意: "2", 非常不满意: "1"}
+files:
+  nps:
+    pattern: "*客户满意度调查*"
+    entity: marketing.survey_responses
+    columns:
+      response_id: {sql: "序号 || '-nps'"}
+      account_id: 1、客户编号
+      survey_type: {constant: nps}
+      score: 2、您有多大可能向朋友或同事推荐我们？
+      responded_at: 提交答卷时间
+  csat:
+    pattern: "*客户满意度调查*"
+    entity: marketing.survey_responses
+    skip: "\\"3、您对我们服务的满意度\\" is null"
+    columns:
+      response_id: {sql: "序号 || '-csat'"}
+      account_id: 1、客户编号
+      survey_type: {constant: csat}
+      score: {column: 3、您对我们服务的满意度, values: csat}
+      responded_at: 提交答卷时间
+"""
+
+
+def test_a_wide_survey_export_feeds_one_entity_through_two_rules_each_a_drop(tmp_path, raw_dir, con):
+    """A 问卷星 (wjx) export: one row per respondent, the NPS and the CSAT question side by side.
+    Two rules of marketing.survey_responses read the same file, each its own answer: 3 NPS and 2
+    CSAT records (respondent 2 skipped the CSAT question). Each rule's read is a drop of its own,
+    and neither a second load nor a touched file loads anything again."""
+    import os
+
+    from openpyxl import Workbook
+
+    write_mapping(tmp_path, SURVEY, "wjx.yml")
+    book = Workbook()
+    for row in (
+        ["序号", "提交答卷时间", "所用时间", "来源", "1、客户编号"]
+        + ["2、您有多大可能向朋友或同事推荐我们？", "3、您对我们服务的满意度"],
+        [1, "2026/6/1 9:30:15", "120秒", "微信", "AC1", 9, "非常满意"],
+        [2, "2026/6/2 14:05:00", "95秒", "链接", "AC2", 6, None],
+        [3, "2026/6/2 20:15:09", "60秒", "手机提交", "AC3", 10, "一般"],
+    ):
+        book.active.append(row)
+    path = write_export(raw_dir, "wjx/123456789_客户满意度调查_2026-06-03.xlsx", "")
+    book.save(path)
+    survey = load_contracts()["marketing.survey_responses"]
+
+    first = load_entity(con, survey, raw_dir)
+
+    assert con.execute(
+        "select response_id, account_id, survey_type, score, responded_at from raw_marketing.survey_responses "
+        "order by 1"
+    ).fetchall() == [
+        ("1-csat", "AC1", "csat", 5, datetime(2026, 6, 1, 9, 30, 15)),
+        ("1-nps", "AC1", "nps", 9, datetime(2026, 6, 1, 9, 30, 15)),
+        ("2-nps", "AC2", "nps", 6, datetime(2026, 6, 2, 14, 5)),
+        ("3-csat", "AC3", "csat", 3, datetime(2026, 6, 2, 20, 15, 9)),
+        ("3-nps", "AC3", "nps", 10, datetime(2026, 6, 2, 20, 15, 9)),
+    ]
+    assert (first.total("rows_read"), first.total("rows_loaded"), first.total("rows_skipped")) == (5, 5, 1)
+    assert con.execute("select source_file, rows_read, status from meta.ingest_audit order by 1").fetchall() == [
+        ("wjx/123456789_客户满意度调查_2026-06-03.xlsx#csat", 2, "loaded"),
+        ("wjx/123456789_客户满意度调查_2026-06-03.xlsx#nps", 3, "loaded"),
+    ]
+
+    again = load_entity(con, survey, raw_dir)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # copied again
+    touched = load_entity(con, survey, raw_dir)
+
+    assert [r.total("rows_read") for r in (again, touched)] == [0, 0]
+    assert [r.drops_already_loaded for r in (again, touched)] == [2, 2]
+    assert con.execute("select count(*) from meta.ingest_audit").fetchall() == [(2,)]

@@ -62,7 +62,7 @@ def drop_date_of(relative: str, mtime: float) -> tuple[date, str]:
     return datetime.fromtimestamp(mtime, tz=UTC).date(), "mtime"
 
 
-def _drop(raw_dir: Path, mapping: Mapping, rule: FileRule, relative: str) -> Drop:
+def _drop(raw_dir: Path, mapping: Mapping, rule: FileRule, relative: str, shared: bool = False) -> Drop:
     folder = raw_dir / mapping.folder
     path = folder / relative
     stat = path.stat()
@@ -71,9 +71,11 @@ def _drop(raw_dir: Path, mapping: Mapping, rule: FileRule, relative: str) -> Dro
     # the manifest see the file as new, and the content hash (salted with it too) as a new drop.
     stamp = stat.st_mtime_ns ^ int(source.digest[:15], 16)
     drop_date, dated_by = drop_date_of(relative, stat.st_mtime)
+    name = path.relative_to(raw_dir).as_posix()
     return Drop(
         path=path,
-        relative_path=path.relative_to(raw_dir).as_posix(),
+        # a file several rules of the entity read is one drop per rule, each tracked on its own
+        relative_path=f"{name}#{rule.name}" if shared else name,
         drop_date=drop_date,
         size=stat.st_size,
         mtime_ns=stamp,
@@ -85,8 +87,9 @@ def _drop(raw_dir: Path, mapping: Mapping, rule: FileRule, relative: str) -> Dro
 def mapped_drops(raw_dir: Path, entity: str, mappings: tuple[Mapping, ...] | None = None) -> list[Drop]:
     """Every file the deployment's mappings route to the entity (`<source>.<entity>`).
 
-    A file matched by two rules of the same entity is read through the first one only (and
-    logged); a file may feed several entities through rules of different entities."""
+    A file matched by several rules of the entity is read through each: a wide export gives several
+    records per row (a survey's NPS and CSAT answers), each rule mapping one of them. Each is a drop
+    of its own, named `<file>#<rule>`. A file may also feed several entities."""
     mappings = load_mappings() if mappings is None else mappings
     drops = []
     for mapping in mappings:
@@ -95,17 +98,7 @@ def mapped_drops(raw_dir: Path, entity: str, mappings: tuple[Mapping, ...] | Non
             continue
         for relative in export_files(raw_dir / mapping.folder):
             hits = [r for r in rules if matches(relative, r.patterns)]
-            if len(hits) > 1:
-                log.warning(
-                    "%s/%s matches rules %s of %s: read through %s only",
-                    mapping.folder,
-                    relative,
-                    ", ".join(r.name for r in hits),
-                    entity,
-                    hits[0].name,
-                )
-            if hits:
-                drops.append(_drop(raw_dir, mapping, hits[0], relative))
+            drops.extend(_drop(raw_dir, mapping, rule, relative, shared=len(hits) > 1) for rule in hits)
     return drops
 
 
