@@ -873,3 +873,50 @@ def test_a_wide_survey_export_feeds_one_entity_through_two_rules_each_a_drop(tmp
     assert [r.total("rows_read") for r in (again, touched)] == [0, 0]
     assert [r.drops_already_loaded for r in (again, touched)] == [2, 2]
     assert con.execute("select count(*) from meta.ingest_audit").fetchall() == [(2,)]
+
+
+SHEETED = """
+folder: kingdee
+files:
+  lines:
+    pattern: "订单明细*"
+    entity: erp.sales_order_lines
+    sheet: 明细
+    columns: {order_id: 单号, line_no: 行号, sku: 物料, quantity: 数量, line_amount: 金额}
+"""
+
+
+def test_a_workbook_whose_records_are_not_on_its_first_sheet_is_read_from_the_sheet_the_rule_names(
+    tmp_path, raw_dir, con
+):
+    """An ERP workbook with a notes sheet first: without `sheet` it is rejected, the reason listing
+    the sheets; with `sheet: 明细` (any case) it loads; a sheet the workbook lacks rejects it, naming
+    the sheets it has."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "说明"  # left empty
+    detail = book.create_sheet("明细")
+    for row in (["单号", "行号", "物料", "数量", "金额"], ["SO1", 1, "A", 2, 20], ["SO1", 2, "B", 1, 5.5]):
+        detail.append(row)
+    book.save(write_export(raw_dir, "kingdee/订单明细_2025-01-03.xlsx", ""))
+    lines = load_contracts()["erp.sales_order_lines"]
+
+    write_mapping(tmp_path, SHEETED.replace("    sheet: 明细\n", ""), "kingdee.yml")
+    load_entity(con, lines, raw_dir)
+    write_mapping(tmp_path, SHEETED.replace("sheet: 明细", "sheet: 汇总"), "kingdee.yml")
+    load_entity(con, lines, raw_dir)
+    write_mapping(tmp_path, SHEETED, "kingdee.yml")
+    load_entity(con, lines, raw_dir)
+
+    assert [
+        r[0] for r in con.execute("select rejected_reason from meta.ingest_audit order by started_at").fetchall()
+    ] == [
+        "empty first sheet: no header row (the workbook's sheets: 说明, 明细: for a company's export read "
+        "through a mapping, name the one to read with `sheet:` in its file rule)",
+        "no sheet named '汇总' (the mapping's sheet); the workbook's sheets: 说明, 明细",
+        None,
+    ]
+    assert con.execute(
+        "select order_id, line_no, sku, quantity, line_amount from raw_erp.sales_order_lines order by 2"
+    ).fetchall() == [("SO1", 1, "A", 2, Decimal("20.00")), ("SO1", 2, "B", 1, Decimal("5.50"))]

@@ -187,15 +187,31 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _xlsx_records(workbook, header_row: int = 1) -> tuple[list[str], list[list]]:
-    """The first sheet's header (on sheet row `header_row`) and its non-blank rows below it, each led by
-    its sheet row number."""
-    rows = workbook.worksheets[0].iter_rows(values_only=True)
+def _sheet(workbook, name: str | None):
+    """The sheet a mapping's file rule names (`sheet:`, any case), else the first."""
+    if name is None:
+        return workbook.worksheets[0]
+    found = [ws for ws in workbook.worksheets if ws.title.strip().lower() == name.strip().lower()]
+    if not found:
+        titles = ", ".join(ws.title for ws in workbook.worksheets)
+        raise FileRejected(f"no sheet named {name!r} (the mapping's sheet); the workbook's sheets: {titles}")
+    return found[0]
+
+
+def _xlsx_records(workbook, header_row: int = 1, sheet: str | None = None) -> tuple[list[str], list[list]]:
+    """The sheet's header (on sheet row `header_row`) and its non-blank rows below it, each led by its
+    sheet row number; the first sheet unless a mapping names one."""
+    rows = _sheet(workbook, sheet).iter_rows(values_only=True)
     for _ in range(header_row - 1):
         next(rows, None)
     first = next(rows, None)
     if first is None or not any(c is not None for c in first):
-        raise FileRejected(f"empty first sheet: no header row{_on_row(header_row)}")
+        which = f"sheet {sheet!r}" if sheet else "first sheet"
+        others = "" if sheet or len(workbook.worksheets) == 1 else (
+            f" (the workbook's sheets: {', '.join(ws.title for ws in workbook.worksheets)}: for a company's "
+            "export read through a mapping, name the one to read with `sheet:` in its file rule)"
+        )
+        raise FileRejected(f"empty {which}: no header row{_on_row(header_row)}{others}")
     header = _check_header([_cell_text(c) or "" for c in first])
     records = []
     for sheet_row, values in enumerate(rows, start=header_row + 1):
@@ -211,7 +227,7 @@ def _on_row(header_row: int) -> str:
     return "" if header_row == 1 else f" on row {header_row} (the mapping's header_row)"
 
 
-def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, header_row: int = 1) -> list[str]:
+def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, header_row: int = 1, sheet: str | None = None) -> list[str]:
     import pandas as pd  # only xlsx drops need it; kept out of start-up
     from openpyxl import load_workbook
 
@@ -222,7 +238,7 @@ def _load_xlsx(con: duckdb.DuckDBPyConnection, path: Path, header_row: int = 1) 
             raise
         raise FileRejected(f"not a readable xlsx workbook: {exc}") from exc
     try:
-        header, records = _xlsx_records(workbook, header_row)
+        header, records = _xlsx_records(workbook, header_row, sheet)
     except FileRejected:
         raise
     except Exception as exc:  # the sheet's XML is read lazily: broken XML shows only here
@@ -313,7 +329,8 @@ def _read(
     header_row = source.rule.header_row if source else 1
     encoding = encoding or (source.mapping.encoding if source else None)
     if drop.format == "xlsx":
-        return ReadResult(header=_load_xlsx(con, drop.path, header_row), encoding=None)
+        sheet = source.rule.sheet if source else None
+        return ReadResult(header=_load_xlsx(con, drop.path, header_row, sheet), encoding=None)
     return _read_csv(con, drop, workdir, limits, header_row, encoding)
 
 

@@ -23,6 +23,7 @@ merged entry by entry, and `null` removes an entry.
         fill_down: [Order No]       # blank cells take the value above (grouped reports: an order's
                                     # fields on its first line only); skip and columns see them filled
         header_row: 3               # the header is line 3 (a title and a blank line above it); default 1
+        sheet: 明细                  # an xlsx file's sheet to read (by name); default the first
         lookups:                    # other files of the same export, joined by key
           owner: {pattern: "User*.csv", key: Id, on: OwnerId}
         columns:                    # contract column <- the export
@@ -70,7 +71,7 @@ _TOP_KEYS = {
     "files",
     "description",
 }
-_FILE_KEYS = {"pattern", "entity", "skip", "fill_down", "lookups", "columns", "header_row", "description"}
+_FILE_KEYS = {"pattern", "entity", "skip", "fill_down", "lookups", "columns", "header_row", "sheet", "description"}
 _COLUMN_KEYS = {"column", "sql", "constant", "values", "format", "default"}
 _LOOKUP_KEYS = {"pattern", "key", "on"}
 _NAMED_FORMATS = {"epoch_ms", "epoch_s", "text"}
@@ -122,6 +123,7 @@ class FileRule:
     lookups: tuple[Lookup, ...] = ()
     header_row: int = 1  # the file's line (an xlsx file's sheet row) that holds the header
     fill_down: tuple[str, ...] = ()  # export columns whose blank cells take the value of the row above
+    sheet: str | None = None  # the sheet of an xlsx file to read (its name); None: the first
 
     def column(self, target: str) -> ColumnRule | None:
         return next((c for c in self.columns if c.target == target), None)
@@ -347,6 +349,7 @@ def _file_rule(name: str, raw: Any, shared: dict, fail) -> FileRule:
         lookups=tuple(lookups),
         header_row=header_row,
         fill_down=tuple(fill_down),
+        sheet=str(raw["sheet"]) if raw.get("sheet") is not None else None,
     )
 
 
