@@ -865,3 +865,36 @@ def test_the_run_summary_names_every_rejected_ignored_and_duplicate_file(con, ra
         == "ingest audit (all runs): 3 drops (1 files rejected, 1 ignored); 2 rows read = 2 loaded + 0 quarantined"
     )
     assert len(lines) == 5
+
+
+def test_a_stray_quote_costs_its_own_line_only_and_the_lines_below_it_load(con, raw_dir):
+    """A quote that opens a field and never closes runs the field on through the lines below it to
+    the next quote: CSV readers swallow those records into one malformed row. Here two stray quotes
+    (lines 4 and 7) would have swallowed lines 4-7 into one row and lines 8-9 into another. Each
+    stray line is set apart and quarantined alone, under its own number; the others load, and a
+    quoted field that does close two lines further down (line 3) is still one record."""
+    rows = [
+        csv_text(HEADER, [account("A1", "甲公司\n(总部)")]).split("\n", 1)[1],  # lines 2-3: a closed multi-line field
+        'A2,"乙公司,制造,100,华东,上海,上海,R1,30,2025-01-01,2025-01-02\n',  # line 4: never closes
+        csv_text(HEADER, [account("A3"), account("A4")]).split("\n", 1)[1],  # lines 5-6
+        'A5,"丙,制造,100,华东,上海,上海,R1,30,2025-01-01,2025-01-02\n',  # line 7
+        csv_text(HEADER, [account("A6"), account("A7")]).split("\n", 1)[1],  # lines 8-9
+    ]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", ",".join(HEADER) + "\n" + "".join(rows))
+
+    load(con, raw_dir)
+
+    assert audit(con) == [("crm/accounts/accounts_2025-01-31.csv", 7, 5, 2, "loaded", None)]
+    quarantined = con.execute("select line, reason, raw_record from meta.quarantine order by line").fetchall()
+    assert [(q[0], q[2]) for q in quarantined] == [
+        (4, 'A2,"乙公司,制造,100,华东,上海,上海,R1,30,2025-01-01,2025-01-02'),
+        (7, 'A5,"丙,制造,100,华东,上海,上海,R1,30,2025-01-01,2025-01-02'),
+    ]
+    assert quarantined[0][1].startswith("malformed row: a quoted field opens on this line and does not close on it")
+    assert con.execute("select account_id, account_name from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", "甲公司\n(总部)"),
+        ("A3", "甲公司"),
+        ("A4", "甲公司"),
+        ("A6", "甲公司"),
+        ("A7", "甲公司"),
+    ]

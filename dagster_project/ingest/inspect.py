@@ -35,8 +35,8 @@ INTERNAL_COLUMNS = ("_line", "_drop_seq", "_problems", "_rank", "_kept_line", "_
 RESERVED_COLUMNS = frozenset(name.lower() for name in (*INTERNAL_COLUMNS, *(n for n, _ in LINEAGE_COLUMNS)))
 _CHUNK = 1 << 20
 _SNIFF_BYTES = 1 << 20
-_HEAD_CHARS = 10_000  # of a quarantined over-long line, kept as its raw record
-_HEAD_BYTES = _HEAD_CHARS * 4  # UTF-8: at most 4 bytes a character
+HEAD_CHARS = 10_000  # of a quarantined over-long line, kept as its raw record
+_HEAD_BYTES = HEAD_CHARS * 4  # UTF-8: at most 4 bytes a character
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
@@ -280,7 +280,7 @@ class LongLine:
     def reason(self, limit: int) -> str:
         return (
             f"line of {self.length:,} bytes is longer than the maximum of {limit:,} (ingest.max_line_bytes); "
-            f"raw_record keeps its first {_HEAD_CHARS:,} characters"
+            f"raw_record keeps its first {HEAD_CHARS:,} characters"
         )
 
 
@@ -299,7 +299,7 @@ class _LineScanner:
     last: int = -1  # the last byte fed so far
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int) -> None:
-        text = head.decode("utf-8", errors="replace")[:_HEAD_CHARS]
+        text = head.decode("utf-8", errors="replace")[:HEAD_CHARS]
         self.long.append(LongLine(line, length, start, end, text))
 
     def feed(self, chunk: bytes) -> None:
@@ -376,7 +376,7 @@ def utf8_copy(path: Path, encoding: str, target: Path, limits: Limits) -> Path:
     return target
 
 
-def _without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target: Path) -> None:
+def write_without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target: Path) -> None:
     """Write the stream to `target` leaving out the byte spans (sorted, not overlapping)."""
     offset, spans_left = 0, list(spans)
     with target.open("wb") as dst:
@@ -423,10 +423,10 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
     spans = [(ln.start, ln.end) for ln in long_lines]
     filtered = workdir / "drop_filtered.csv"
     if encoding == "utf-8":
-        _without(_decoded_chunks(path, encoding, limits), spans, filtered)
+        write_without(_decoded_chunks(path, encoding, limits), spans, filtered)
     else:
         with copy.open("rb") as src:
-            _without(iter(lambda: src.read(_CHUNK), b""), spans, filtered)
+            write_without(iter(lambda: src.read(_CHUNK), b""), spans, filtered)
         copy.unlink()
     return PreparedCsv(path=filtered, long_lines=long_lines)
 

@@ -21,6 +21,7 @@ import duckdb
 
 from dagster_project.ingest.drops import Drop, detect_encoding
 from dagster_project.ingest.inspect import (
+    HEAD_CHARS,
     FileRejected,
     Limits,
     LongLine,
@@ -33,6 +34,7 @@ from dagster_project.ingest.inspect import (
     read_csv_header,
     scrub_paths,
     utf8_copy,
+    write_without,
 )
 from dagster_project.warehouse import literal, quote
 
@@ -336,6 +338,66 @@ def _footer_note(lines: int) -> list[str]:
     return [f"the last {lines} line(s) not read (footer_rows)"] if lines else []
 
 
+_OPEN_QUOTE_RETRIES = 20  # re-reads of a file with lines whose quote never closes
+
+
+@dataclass(frozen=True)
+class OpenQuoteLine:
+    """A line whose quoted field never closes on it: read as CSV, the field ran on through the lines
+    below to the next quote (or to the end of the file), and those records were lost with it. It is
+    cut out of the copy DuckDB reads and quarantined alone, so the lines below it load."""
+
+    line: int  # in the file (header = 1)
+    start: int  # byte span in the copy DuckDB read first (long lines already cut), line break included
+    end: int
+    head: str
+
+    def reason(self, limit: int) -> str:
+        return (
+            "malformed row: a quoted field opens on this line and does not close on it (a stray quote?); "
+            "the line is set apart so that the lines below it are read as their own records"
+        )
+
+
+def _open_quote_lines(
+    path: Path, malformed: list[MalformedRow], long_lines: list[LongLine], cut: list[OpenQuoteLine]
+) -> list[OpenQuoteLine]:
+    """The lines that start malformed records run on over several lines from an unterminated quote,
+    not cut yet, with their byte spans in `path` (the copy without the long lines). DuckDB numbers
+    a record by the records before it, so the line is looked for from that number on (a quoted
+    line break above it puts it further down) by the text DuckDB reported for it."""
+    wanted = sorted(
+        (_copy_line(m.line, long_lines), m.raw_record.split("\n", 1)[0].rstrip("\r"))
+        for m in malformed
+        if m.line is not None
+        and "unterminated quote" in m.reason
+        and m.raw_record
+        and "\n" in m.raw_record.rstrip("\r\n")
+    )
+    done = {c.start for c in cut}
+    found: list[OpenQuoteLine] = []
+    removed = sorted(ln.line for ln in long_lines)
+    with path.open("rb") as fh:
+        offset = 0
+        for number, raw in enumerate(fh, start=1):
+            if not wanted:
+                break
+            if number >= wanted[0][0] and offset not in done:
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                match = next((w for w in wanted if w[0] <= number and w[1] == text), None)
+                if match is not None:
+                    wanted.remove(match)
+                    line = _actual_line(number, removed)
+                    found.append(OpenQuoteLine(line, offset, offset + len(raw), text[:HEAD_CHARS]))
+            offset += len(raw)
+    return found
+
+
+def _copy_line(line: int, long_lines: list[LongLine]) -> int:
+    """A line of the file as numbered in the copy without its long lines."""
+    return line - sum(1 for ln in long_lines if ln.line < line)
+
+
 def _read_csv(
     con: duckdb.DuckDBPyConnection,
     drop: Drop,
@@ -356,6 +418,17 @@ def _read_csv(
     prepared = prepare_csv(path, text_encoding, workdir, limits)
     try:
         malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter)
+        cut: list[OpenQuoteLine] = []
+        for attempt in range(_OPEN_QUOTE_RETRIES):
+            found = _open_quote_lines(prepared.path, malformed, prepared.long_lines, cut)
+            if not found:
+                break
+            cut = sorted(cut + found, key=lambda c: c.line)
+            copy = workdir / f"without_open_quotes_{attempt}.csv"
+            with prepared.path.open("rb") as src:
+                write_without(iter(lambda: src.read(1 << 20), b""), [(c.start, c.end) for c in cut], copy)
+            cut_lines = sorted([*prepared.long_lines, *cut], key=lambda c: c.line)
+            malformed = _load_csv(con, copy, header, limits.max_line_bytes, cut_lines, delimiter)
     except duckdb.Error as exc:
         if _machine_error(exc):
             raise
