@@ -898,3 +898,42 @@ def test_a_stray_quote_costs_its_own_line_only_and_the_lines_below_it_load(con, 
         ("A6", "甲公司"),
         ("A7", "甲公司"),
     ]
+
+
+def test_lines_holding_nul_bytes_are_quarantined_not_loaded_with_a_nul_inside_a_key(con, raw_dir):
+    """NUL bytes are in no text file, only in a damaged one: a byte turned to zero inside a key
+    (line 3: `A\\x002` would have loaded as a key matching nothing) and a tail of zeros a crash left
+    (line 5). Each such line is quarantined under its number, its NULs shown as \\0; the rest load."""
+    text = csv_text(HEADER, [account("A1"), account("A2"), account("A3")]).replace("A2,", "A\x002,")
+    path = write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text)
+    path.write_bytes(path.read_bytes() + b"\x00" * 3000)
+
+    load(con, raw_dir)
+
+    assert audit(con) == [("crm/accounts/accounts_2025-01-31.csv", 4, 2, 2, "loaded", None)]
+    assert con.execute("select account_id from raw_crm.accounts order by 1").fetchall() == [("A1",), ("A3",)]
+    quarantined = con.execute("select line, reason, raw_record from meta.quarantine order by line").fetchall()
+    assert [q[0] for q in quarantined] == [3, 5]
+    assert quarantined[0][2] == ",".join(account("A\\02"))
+    assert quarantined[1][2] == "\\0" * 3000
+    assert quarantined[0][1] == (
+        "the line holds NUL bytes (a damaged file?): not read as a record; raw_record shows them as \\0"
+    )
+
+
+def test_the_line_scanner_finds_a_nul_line_across_chunk_boundaries():
+    """Files are scanned in chunks: a line holding a NUL is found with its number and byte span
+    whichever chunk the NUL and the line's end fall in."""
+    from dagster_project.ingest.inspect import NulLine, _LineScanner
+
+    data = b"h\nab\x00c\nok\nx" + b"y" * 5 + b"\x00z\nlast\x00"
+    for size in (1, 2, 3, 5, 8, len(data)):
+        scanner = _LineScanner(limit=1000)
+        for i in range(0, len(data), size):
+            scanner.feed(data[i : i + size])
+        found = scanner.finish()
+        assert [(type(f), f.line, data[f.start : f.end]) for f in found] == [
+            (NulLine, 2, b"ab\x00c\n"),
+            (NulLine, 4, b"xyyyyy\x00z\n"),
+            (NulLine, 5, b"last\x00"),
+        ], size

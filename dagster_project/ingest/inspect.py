@@ -284,9 +284,19 @@ class LongLine:
         )
 
 
+@dataclass(frozen=True)
+class NulLine(LongLine):
+    """A line holding NUL bytes: no text file has them; a damaged one does (a disk or transfer error,
+    a crash that left zeros). Read, a NUL would stay inside a value, a key that matches nothing."""
+
+    def reason(self, limit: int) -> str:
+        return "the line holds NUL bytes (a damaged file?): not read as a record; raw_record shows them as \\0"
+
+
 @dataclass
 class _LineScanner:
-    """Finds lines longer than `limit` in a byte stream fed chunk by chunk (numpy: ~1 ms per MiB)."""
+    """Finds lines longer than `limit`, and lines holding NUL bytes, in a byte stream fed chunk by
+    chunk (numpy: ~1 ms per MiB)."""
 
     limit: int
     line: int = 1  # number of the line being read
@@ -297,10 +307,11 @@ class _LineScanner:
     crlf: int = 0  # lines ending CR LF
     lf: int = 0  # lines ending LF alone
     last: int = -1  # the last byte fed so far
+    nul_open: bool = False  # the line being read holds a NUL byte
 
-    def _found(self, line: int, length: int, head: bytes, start: int, end: int) -> None:
-        text = head.decode("utf-8", errors="replace")[:HEAD_CHARS]
-        self.long.append(LongLine(line, length, start, end, text))
+    def _found(self, line: int, length: int, head: bytes, start: int, end: int, kind: type = LongLine) -> None:
+        text = head.decode("utf-8", errors="replace")[:HEAD_CHARS].replace("\0", "\\0")
+        self.long.append(kind(line, length, start, end, text))
 
     def feed(self, chunk: bytes) -> None:
         data = np.frombuffer(chunk, dtype=np.uint8)
@@ -321,6 +332,15 @@ class _LineScanner:
                 start, end = int(starts[k]), int(ends[k])
                 head = self.head if k == 0 else chunk[start : start + _HEAD_BYTES]
                 self._found(self.line + int(k), int(lengths[k]), head, self.offset + start, self.offset + end + 1)
+        nul_lines = set(np.searchsorted(ends, np.flatnonzero(data == 0)).tolist())  # a line's k: ends before
+        if self.nul_open:
+            nul_lines.add(0)
+        for k in sorted(n for n in nul_lines if n < len(ends) and lengths[n] <= self.limit):  # rare
+            start, end = int(starts[k]), int(ends[k])
+            head = (self.head if k == 0 else chunk[start : min(end, start + _HEAD_BYTES)]).rstrip(b"\r")
+            self._found(self.line + k, end - start, head, self.offset + start, self.offset + end + 1, NulLine)
+        self.nul_open = len(ends) in nul_lines
+        if len(ends):
             tail = int(ends[-1]) + 1
             self.line += len(ends)
             self.line_start = self.offset + tail
@@ -331,7 +351,9 @@ class _LineScanner:
         length = self.offset - self.line_start
         if length > self.limit:
             self._found(self.line, length, self.head, self.line_start, self.offset)
-        return self.long
+        elif self.nul_open:
+            self._found(self.line, length, self.head, self.line_start, self.offset, NulLine)
+        return sorted(self.long, key=lambda ln: ln.line)
 
 
 @dataclass(frozen=True)
