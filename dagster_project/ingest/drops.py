@@ -84,7 +84,7 @@ def content_hash(path: Path, salt: str = "") -> str:
 def detect_encoding(path: Path, otherwise: str | None = None) -> str:
     """`utf-8` or `gb18030` (the superset of GBK that Chinese ERP/CRM exports use), from the encoding
     declared in the name (`x.gbk.csv`), else the first MiB (`utf-16` when it starts with its byte
-    order mark); raises FileRejected when the bytes fit
+    order mark, or `utf-16-le`/`-be` when every other byte is zero); raises FileRejected when the bytes fit
     neither or contradict the declared one (see inspect.sniff_encoding). `otherwise`: a mapping's
     encoding for files that are not UTF-8, in place of GBK."""
     declared = _DECLARED_ENCODING.search(path.name)

@@ -58,7 +58,7 @@ def header_further_down(path: Path, encoding: str | None, names: list[str], line
     else:
         try:
             with gzip_errors(), open_bytes(path) as fh:
-                if encoding == "utf-16":  # its line breaks are two bytes: decode, then split
+                if encoding.startswith("utf-16"):  # its line breaks are two bytes: decode, then split
                     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
                     text = decoder.decode(fh.read(lines << 16)).splitlines(keepends=True)[:lines]
                 else:
@@ -175,6 +175,21 @@ def _western_text_read_as_gbk(head: bytes) -> str | None:
     )
 
 
+def _utf16_without_mark(head: bytes) -> str | None:
+    """`utf-16-le` / `utf-16-be` for UTF-16 text without a byte order mark: mostly ASCII, so every
+    other byte is zero, on one side only (valid UTF-8 too, which it would otherwise be read as)."""
+    sample = head[:4096]
+    pairs = len(sample) // 2
+    if pairs < 8 or b"\0" not in sample:
+        return None
+    even, odd = sample[0 : 2 * pairs : 2].count(0), sample[1 : 2 * pairs : 2].count(0)
+    if odd > 0.3 * pairs and even < 0.05 * pairs:
+        return "utf-16-le"
+    if even > 0.3 * pairs and odd < 0.05 * pairs:
+        return "utf-16-be"
+    return None
+
+
 def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = None) -> str:
     """`utf-8` or `gb18030` (the superset of GBK), from the first MiB; rejects what fits neither.
     `utf-16` for a file that starts with its byte order mark (Excel's "Unicode text", Google and
@@ -190,6 +205,8 @@ def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = Non
         head = fh.read(_SNIFF_BYTES)
     if head.startswith(_UTF16_BOMS):
         return "utf-16"
+    if (without_mark := _utf16_without_mark(head)) is not None:
+        return without_mark
     utf8_error = _invalid_at(head, "utf-8")
     if declared == "gb18030":
         if utf8_error is None and not head.isascii():

@@ -409,7 +409,7 @@ def _read_csv(
 ) -> ReadResult:
     encoding = detect_encoding(drop.path, encoding)
     path, text_encoding = drop.path, encoding
-    if encoding == "utf-16":  # decoded first: the steps below find lines and fields by their bytes
+    if encoding.startswith("utf-16"):  # decoded first: the steps below find lines and fields by their bytes
         path, text_encoding = utf8_copy(drop.path, encoding, workdir / "from_utf16.csv", limits), "utf-8"
     path = path if header_row == 1 else _from_header_row(path, header_row, workdir)
     path = path if not footer_rows else _without_footer(path, footer_rows, workdir)
