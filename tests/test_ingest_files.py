@@ -941,3 +941,23 @@ def test_the_line_scanner_finds_a_nul_line_across_chunk_boundaries():
             (NulLine, 4, b"xyyyyy\x00z\n"),
             (NulLine, 5, b"last\x00"),
         ], size
+
+
+def test_excels_separator_hint_above_the_header_is_read_past_and_its_separator_used(con, raw_dir):
+    """Files written for Excel may start with `sep=;`, the separator to split by. The hint is no
+    header: it is read past, its separator used (the values hold commas), and lines keep their
+    numbers (the malformed last line is quarantined as line 5)."""
+    rows = [account("A1", "Acme, Inc."), account("A2", "甲, 乙")]
+    text = "sep=;\r\n" + "\r\n".join(";".join(r) for r in [HEADER, *rows]) + "\r\nA3;too few\r\n"
+
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", "\ufeff" + text)
+    load(con, raw_dir)
+
+    assert audit(con) == [("crm/accounts/accounts_2025-01-31.csv", 3, 2, 1, "loaded", None)]
+    assert con.execute("select account_id, account_name from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", "Acme, Inc."),
+        ("A2", "甲, 乙"),
+    ]
+    assert con.execute("select line from meta.quarantine").fetchall() == [(5,)]
+    (note,) = con.execute("select note from meta.ingest_audit").fetchall()[0]
+    assert "line 1 is Excel's separator hint (sep=;): not read" in note

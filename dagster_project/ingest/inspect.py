@@ -255,8 +255,8 @@ def csv_delimiter(header_line: str) -> str:
     return ","
 
 
-def read_csv_header(path: Path, encoding: str, max_bytes: int) -> tuple[list[str], str]:
-    """The header row's fields and the file's delimiter (`csv_delimiter`), reading at most `max_bytes`
+def read_csv_header(path: Path, encoding: str, max_bytes: int, delimiter: str | None = None) -> tuple[list[str], str]:
+    """The header row's fields and the file's delimiter (`csv_delimiter`, unless given), reading at most `max_bytes`
     (a bomb has no line break to stop at)."""
     with gzip_errors(), open_bytes(path) as fh:
         first = fh.readline(max_bytes + 1)
@@ -267,7 +267,7 @@ def read_csv_header(path: Path, encoding: str, max_bytes: int) -> tuple[list[str
         line = first.decode(text_encoding)
     except UnicodeDecodeError as exc:
         raise FileRejected(f"header is not valid {encoding}: {exc}") from exc
-    delimiter = csv_delimiter(line.rstrip("\r\n"))
+    delimiter = delimiter or csv_delimiter(line.rstrip("\r\n"))
     try:
         rows = list(csv.reader(io.StringIO(line), delimiter=delimiter))
     except csv.Error as exc:

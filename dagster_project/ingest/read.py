@@ -11,6 +11,7 @@ rather than of the file (disk full, out of memory) are raised as they are: the f
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -338,6 +339,17 @@ def _footer_note(lines: int) -> list[str]:
     return [f"the last {lines} line(s) not read (footer_rows)"] if lines else []
 
 
+_SEPARATOR_HINT = re.compile(rb'^"?sep=(.)"?\r?\n')
+
+
+def _separator_hint(path: Path) -> str:
+    """`sep=;` when the file's first line is Excel's separator hint (`sep=;`, `sep=,`), else ""."""
+    with gzip_errors(), open_bytes(path) as fh:
+        first = fh.readline(64)
+    found = _SEPARATOR_HINT.match(first.removeprefix(b"\xef\xbb\xbf"))
+    return f"sep={found.group(1).decode('latin-1')}" if found else ""
+
+
 _OPEN_QUOTE_RETRIES = 20  # re-reads of a file with lines whose quote never closes
 
 
@@ -411,9 +423,13 @@ def _read_csv(
     path, text_encoding = drop.path, encoding
     if encoding.startswith("utf-16"):  # decoded first: the steps below find lines and fields by their bytes
         path, text_encoding = utf8_copy(drop.path, encoding, workdir / "from_utf16.csv", limits), "utf-8"
+    separator_hint = header_row == 1 and _separator_hint(path)
+    if separator_hint:  # Excel's `sep=;` line above the header: read past it, as a title
+        header_row = 2
     path = path if header_row == 1 else _from_header_row(path, header_row, workdir)
     path = path if not footer_rows else _without_footer(path, footer_rows, workdir)
-    names, delimiter = read_csv_header(path, text_encoding, limits.max_line_bytes)
+    hinted = separator_hint[-1] if separator_hint else None
+    names, delimiter = read_csv_header(path, text_encoding, limits.max_line_bytes, hinted)
     header = _check_header(names)
     prepared = prepare_csv(path, text_encoding, workdir, limits)
     try:
@@ -438,12 +454,16 @@ def _read_csv(
         above = header_row - 1
         con.execute(f"update _drop_raw set _line = _line + {above}")
         malformed = [MalformedRow(m.line and m.line + above, m.reason, m.raw_record) for m in malformed]
-        notes.append(f"header on line {header_row} (header_row): the {above} line(s) above it not read")
+        notes.append(
+            f"line 1 is Excel's separator hint ({separator_hint}): not read"
+            if separator_hint
+            else f"header on line {header_row} (header_row): the {above} line(s) above it not read"
+        )
     blank = _drop_blank_rows(con, header)
     if blank:
         notes.append(f"{blank} blank row{'s' if blank != 1 else ''} (every field empty) skipped: no records")
     if delimiter != ",":
-        notes.append(f"fields separated by {_DELIMITER_NAMES[delimiter]}, not commas")
+        notes.append(f"fields separated by {_DELIMITER_NAMES.get(delimiter, repr(delimiter))}, not commas")
     notes += _footer_note(footer_rows)
     return ReadResult(header=header, encoding=encoding, malformed=malformed, notes=notes)
 
