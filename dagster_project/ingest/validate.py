@@ -132,6 +132,9 @@ def _scale_problem(column: Column, typed: str, raw: str, label: str | None = Non
     )
 
 
+_EXCEL_SCIENTIFIC = r"[0-9]([.,][0-9]+)?E\+[0-9]+"
+
+
 def checked_select(
     contract: Contract,
     header: list[str],
@@ -149,6 +152,7 @@ def checked_select(
     rules = rules or value_rules()
     by_lower = {h.lower(): h for h in header}
     contract_names = {c.name for c in contract.columns}
+    keys = set(contract.primary_key) | {c for fk in contract.foreign_keys for c in fk.columns}
     selects, problems = list(keep), []
     for column in contract.columns:
         label = (labels or {}).get(column.name)
@@ -206,6 +210,18 @@ def checked_select(
         if column.max is not None:
             problems.append(
                 _problem(column, f"{typed} > {column.max}", raw, f"above the maximum {column.max:g}", label)
+            )
+        if source is not None and column.name in keys and column.type == "varchar":
+            # A long numeric id that Excel opened and saved: 123456789012 -> 1.23457E+11, its digits gone.
+            problems.append(
+                _problem(
+                    column,
+                    f"contains({raw}, 'E+') and regexp_full_match({raw}, {literal(_EXCEL_SCIENTIFIC)})",
+                    raw,
+                    "a number as Excel writes it in scientific notation: the id's digits are lost "
+                    "(saved from Excel? keep the column as text, or export the file again)",
+                    label,
+                )
             )
         if not column.nullable:
             problems.append(
