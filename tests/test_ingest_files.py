@@ -988,3 +988,23 @@ def test_ids_excel_turned_into_scientific_notation_are_quarantined_naming_the_ca
         )
         for line, column, value in ((2, "account_id", "1.23457E+11"), (3, "owner_rep_id", "1,5E+3"))
     ]
+
+
+def test_a_separator_after_the_headers_last_name_only_is_no_column(con, raw_dir):
+    """Some exports end the header with a separator their rows do not have (`...,updated_at,`). Read
+    as a column, every row was one field short: 3 of 3 quarantined. It is no column (noted); a
+    header whose rows do have the extra field keeps it as an unnamed column."""
+    rows = "".join(",".join(account(f"A{i}")) + "\n" for i in range(3))
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", ",".join(HEADER) + ",\n" + rows)
+
+    load(con, raw_dir)
+
+    assert audit(con) == [("crm/accounts/accounts_2025-01-31.csv", 3, 3, 0, "loaded", None)]
+    (note,) = con.execute("select note from meta.ingest_audit").fetchall()[0]
+    assert note == "the header ends with a separator its rows do not have: no column"
+
+    filled = "".join(",".join(account(f"B{i}")) + ",x\n" for i in range(2))
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-02-28.csv", ",".join(HEADER) + ",\n" + filled)
+    load(con, raw_dir)
+    assert con.execute("select count(*) from raw_crm.accounts where account_id like 'B%'").fetchall() == [(2,)]
+    assert con.execute("select count(*) from meta.quarantine").fetchall() == [(0,)]

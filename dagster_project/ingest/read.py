@@ -11,6 +11,7 @@ rather than of the file (disk full, out of memory) are raised as they are: the f
 
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import tempfile
@@ -350,6 +351,22 @@ def _separator_hint(path: Path) -> str:
     return f"sep={found.group(1).decode('latin-1')}" if found else ""
 
 
+def _trailing_separator_in_header_only(path: Path, encoding: str, names: list[str], delimiter: str) -> bool:
+    """The header ends with a separator (an empty last name) and the first record has one field fewer:
+    the export writes a separator after the header's last name only. Read as a column, every row of
+    the file would be one field short, and quarantined."""
+    if len(names) < 2 or names[-1].strip():
+        return False
+    with gzip_errors(), open_bytes(path) as fh:
+        fh.readline()
+        first = fh.readline(1 << 20).decode("utf-8-sig" if encoding == "utf-8" else encoding, errors="replace")
+    try:
+        record = next(csv.reader([first.rstrip("\r\n")], delimiter=delimiter), None)
+    except csv.Error:
+        return False
+    return record is not None and len(record) == len(names) - 1
+
+
 _OPEN_QUOTE_RETRIES = 20  # re-reads of a file with lines whose quote never closes
 
 
@@ -430,7 +447,8 @@ def _read_csv(
     path = path if not footer_rows else _without_footer(path, footer_rows, workdir)
     hinted = separator_hint[-1] if separator_hint else None
     names, delimiter = read_csv_header(path, text_encoding, limits.max_line_bytes, hinted)
-    header = _check_header(names)
+    trailing = _trailing_separator_in_header_only(path, text_encoding, names, delimiter)
+    header = _check_header(names[:-1] if trailing else names)
     prepared = prepare_csv(path, text_encoding, workdir, limits)
     try:
         malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter)
@@ -465,6 +483,8 @@ def _read_csv(
     if delimiter != ",":
         notes.append(f"fields separated by {_DELIMITER_NAMES.get(delimiter, repr(delimiter))}, not commas")
     notes += _footer_note(footer_rows)
+    if trailing:
+        notes.append("the header ends with a separator its rows do not have: no column")
     return ReadResult(header=header, encoding=encoding, malformed=malformed, notes=notes)
 
 
