@@ -925,6 +925,19 @@ def test_a_workbook_whose_records_are_not_on_its_first_sheet_is_read_from_the_sh
         "select order_id, line_no, sku, quantity, line_amount from raw_erp.sales_order_lines order by 2"
     ).fetchall() == [("SO1", 1, "A", 2, Decimal("20.00")), ("SO1", 2, "B", 1, Decimal("5.50"))]
 
+    # a title above the header of the named sheet: the reason points at the row on that sheet
+    titled = Workbook()
+    titled.active.title = "说明"
+    sheet = titled.create_sheet("明细")
+    for row in (["销售订单明细"], [], ["单号", "行号", "物料", "数量", "金额"], ["SO2", 1, "A", 1, 10]):
+        sheet.append(row)
+    titled.save(write_export(raw_dir, "kingdee/订单明细_2025-01-04.xlsx", ""))
+    load_entity(con, lines, raw_dir)
+    (reason,) = con.execute(
+        "select rejected_reason from meta.ingest_audit where source_file like '%01-04%'"
+    ).fetchall()[0]
+    assert "(line 3 holds " in reason and "set `header_row: 3`" in reason
+
 
 def test_footer_rows_leave_a_report_exports_closing_lines_unread(tmp_path, raw_dir, con):
     """A CRM report export ends with a blank line and four lines of text ("Confidential ...", a

@@ -44,15 +44,18 @@ class FileRejected(Exception):
     """The whole file cannot be loaded; the message says why (and names the column if one is missing)."""
 
 
-def header_further_down(path: Path, encoding: str | None, names: list[str], lines: int = 10) -> str:
+def header_further_down(
+    path: Path, encoding: str | None, names: list[str], lines: int = 10, sheet: str | None = None
+) -> str:
     """ " (line N holds ...)" when one of the file's first `lines` lines below the first holds every
     name in `names` as a field: a title or a note above the header, as report-style exports (ERP
-    "序时簿" lists, saved reports) write; for an xlsx file, the first sheet's rows. "" otherwise."""
+    "序时簿" lists, saved reports) write; for an xlsx file, the rows of its first sheet (or of `sheet`).
+    "" otherwise."""
     if not names:
         return ""
     wanted = {n.strip().lower() for n in names}
     if path.suffix.lower() == ".xlsx":
-        rows = _xlsx_head(path, lines)
+        rows = _xlsx_head(path, lines, sheet)
     elif encoding is None:
         return ""
     else:
@@ -78,15 +81,19 @@ def header_further_down(path: Path, encoding: str | None, names: list[str], line
     return ""
 
 
-def _xlsx_head(path: Path, rows: int) -> list[list[str]]:
-    """The text of the first sheet's first `rows` rows ([] for a workbook that cannot be read)."""
+def _xlsx_head(path: Path, rows: int, sheet: str | None = None) -> list[list[str]]:
+    """The text of the first `rows` rows of the first sheet, or of `sheet` (any case); [] for a
+    workbook that cannot be read or has no such sheet."""
     from openpyxl import load_workbook
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
         try:
-            sheet = workbook.worksheets[0].iter_rows(max_row=rows, values_only=True)
-            return [[str(v) for v in values if v is not None] for values in sheet]
+            named = [ws for ws in workbook.worksheets if sheet and ws.title.strip().lower() == sheet.strip().lower()]
+            if sheet and not named:
+                return []
+            found = (named or workbook.worksheets)[0].iter_rows(max_row=rows, values_only=True)
+            return [[str(v) for v in values if v is not None] for values in found]
         finally:
             workbook.close()
     except Exception:  # openpyxl raises many kinds for a broken file; the rejection already says why

@@ -295,7 +295,7 @@ def _map_into_table(
     joins = _joins(source, tables, read.header)
     res = resolve(con, source, contract, read.header, joins)
     if res.missing_required:
-        below = header_further_down(path, read.encoding, res.missing_labels) if path else ""
+        below = header_further_down(path, read.encoding, res.missing_labels, sheet=source.rule.sheet) if path else ""
         raise FileRejected(f"missing required column(s) {'; '.join(res.missing_required)}{below}")
     skip = None
     if source.rule.skip:
