@@ -27,6 +27,7 @@ from dagster_project.ingest.inspect import (
     FileRejected,
     Limits,
     LongLine,
+    PreparedCsv,
     check_reserved,
     gzip_errors,
     ingest_limits,
@@ -427,6 +428,31 @@ def _copy_line(line: int, long_lines: list[LongLine]) -> int:
     return line - sum(1 for ln in long_lines if ln.line < line)
 
 
+def _load_csv_past_open_quotes(
+    con: duckdb.DuckDBPyConnection,
+    prepared: PreparedCsv,
+    header: list[str],
+    limits: Limits,
+    delimiter: str,
+    workdir: Path,
+) -> list[MalformedRow]:
+    """`_load_csv` of the prepared copy, read again without each line whose quote never closes (at
+    most _OPEN_QUOTE_RETRIES times): such a line is quarantined alone (OpenQuoteLine)."""
+    malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter)
+    cut: list[OpenQuoteLine] = []
+    for attempt in range(_OPEN_QUOTE_RETRIES):
+        found = _open_quote_lines(prepared.path, malformed, prepared.long_lines, cut)
+        if not found:
+            break
+        cut = sorted(cut + found, key=lambda c: c.line)
+        copy = workdir / f"without_open_quotes_{attempt}.csv"
+        with prepared.path.open("rb") as src:
+            write_without(iter(lambda: src.read(1 << 20), b""), [(c.start, c.end) for c in cut], copy)
+        cut_lines = sorted([*prepared.long_lines, *cut], key=lambda c: c.line)
+        malformed = _load_csv(con, copy, header, limits.max_line_bytes, cut_lines, delimiter)
+    return malformed
+
+
 def _read_csv(
     con: duckdb.DuckDBPyConnection,
     drop: Drop,
@@ -451,18 +477,7 @@ def _read_csv(
     header = _check_header(names[:-1] if trailing else names)
     prepared = prepare_csv(path, text_encoding, workdir, limits)
     try:
-        malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter)
-        cut: list[OpenQuoteLine] = []
-        for attempt in range(_OPEN_QUOTE_RETRIES):
-            found = _open_quote_lines(prepared.path, malformed, prepared.long_lines, cut)
-            if not found:
-                break
-            cut = sorted(cut + found, key=lambda c: c.line)
-            copy = workdir / f"without_open_quotes_{attempt}.csv"
-            with prepared.path.open("rb") as src:
-                write_without(iter(lambda: src.read(1 << 20), b""), [(c.start, c.end) for c in cut], copy)
-            cut_lines = sorted([*prepared.long_lines, *cut], key=lambda c: c.line)
-            malformed = _load_csv(con, copy, header, limits.max_line_bytes, cut_lines, delimiter)
+        malformed = _load_csv_past_open_quotes(con, prepared, header, limits, delimiter, workdir)
     except duckdb.Error as exc:
         if _machine_error(exc):
             raise
