@@ -8,7 +8,7 @@ with loading_without_collection():
 
     from dagster_project.defs.alerts.assets import alerts_sent
     from dagster_project.defs.customer_value.assets import customer_value_model
-    from dagster_project.defs.dbt.assets import dbt_customer_value_models, dbt_models, dbt_resource
+    from dagster_project.defs.dbt.assets import dbt_models, dbt_models_after_python, dbt_resource
     from dagster_project.defs.deployment.assets import field_policy
     from dagster_project.defs.ingest.assets import INGEST_ASSETS, orphans
     from dagster_project.defs.publish.assets import build_publish_asset, marts_postgres
@@ -32,7 +32,7 @@ with loading_without_collection():
 Settings.from_env().export()
 relax_run_history_fsync()
 
-DBT_ASSETS = [dbt_models, dbt_customer_value_models]
+DBT_ASSETS = [dbt_models, dbt_models_after_python]
 MART_KEYS = [key for dbt_assets in DBT_ASSETS for key in dbt_assets.keys if key.path[0] == "marts"]
 marts_snapshot = build_publish_asset(MART_KEYS)
 

@@ -266,8 +266,8 @@ def test_the_model_sits_between_the_order_facts_and_the_customer_value_marts() -
         s.key
         for s in create_execution_plan(defs.resolve_job_def("refresh_warehouse")).get_steps_to_execute_in_topo_order()
     ]
-    assert steps.index("dbt_models") < steps.index("customer_value_model") < steps.index("dbt_customer_value_models")
-    assert [s for s in steps if s.startswith("dbt")] == ["dbt_models", "dbt_customer_value_models"]
+    assert steps.index("dbt_models") < steps.index("customer_value_model") < steps.index("dbt_models_after_python")
+    assert [s for s in steps if s.startswith("dbt")] == ["dbt_models", "dbt_models_after_python"]
 
 
 def test_the_compile_cache_is_per_user_and_beside_the_warehouse_without_a_cache_folder(tmp_path, monkeypatch) -> None:

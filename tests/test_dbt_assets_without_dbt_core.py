@@ -59,7 +59,9 @@ def test_the_code_location_builds_the_same_dbt_assets_without_dbt_core_as_with_i
     parents, checks, _ = without["assets"]["marts/customer_value"]
     assert {"marts/rfm_customer", "staging/stg_ml__customer_value_scores"} <= set(parents)
     assert "unique_customer_value_account_id" in checks
-    assert without["tags"]["dbt_customer_value_models"] == {"dagster_dbt/select": "source:ml+"}
+    from dagster_project.defs.dbt.assets import MODELS_AFTER_PYTHON
+
+    assert without["tags"]["dbt_models_after_python"] == {"dagster_dbt/select": MODELS_AFTER_PYTHON}
 
 
 def test_dagster_dbts_own_node_and_status_enums_equal_dbt_cores():
@@ -114,6 +116,28 @@ def test_the_selection_is_a_sources_descendants_and_everything_else_worked_out_b
     assert select_unique_ids("fqn:*", "", "", None, manifest) == set(manifest["nodes"]) | {"unit_test.p.cv.u_cv"}
 
 
+def test_a_selection_by_one_source_table_and_a_union_worked_out_by_hand():
+    manifest = _manifest()
+    manifest["sources"]["source.p.ml.other"] = {"source_name": "ml", "name": "other"}
+    manifest["sources"]["source.p.ml.scores"]["name"] = "scores"
+    manifest["sources"]["source.p.raw.x"]["name"] = "x"
+    manifest["child_map"]["source.p.ml.other"] = ["model.p.other"]
+    assert select_unique_ids("source:ml.other+", "", "", None, manifest) == {"source.p.ml.other", "model.p.other"}
+    union = select_unique_ids("source:ml.other+ source:raw.x+", "", "", None, manifest)
+    assert union == {
+        "source.p.ml.other",
+        "model.p.other",
+        "source.p.raw.x",
+        "model.p.orders",
+        "model.p.cv",
+        "test.p.t_rel",
+        "test.p.t_cv",
+        "unit_test.p.cv.u_cv",
+    }
+    rest = select_unique_ids("fqn:*", "source:ml.other+ source:raw.x+", "", None, manifest)
+    assert rest == {"seed.p.s"}
+
+
 @pytest.mark.parametrize(
     ("select", "exclude", "selector"),
     [("tag:nightly", "", ""), ("fqn:*", "path:models/marts", ""), ("source:ml", "", ""), ("", "", "daily")],
@@ -126,10 +150,10 @@ def test_any_other_selection_is_refused_rather_than_guessed(select, exclude, sel
 def test_the_selection_equals_dbt_cores_on_this_projects_manifest():
     """dagster-dbt's own evaluation with dbt-core (its graph selector, in a process that imported
     dbt-core first) gives the same unique ids."""
-    from dagster_project.defs.dbt.assets import CUSTOMER_VALUE_MODELS, dbt_project
+    from dagster_project.defs.dbt.assets import MODELS_AFTER_PYTHON, dbt_project
 
     manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
-    for select, exclude in (("fqn:*", CUSTOMER_VALUE_MODELS), (CUSTOMER_VALUE_MODELS, "")):
+    for select, exclude in (("fqn:*", MODELS_AFTER_PYTHON), (MODELS_AFTER_PYTHON, "")):
         dbt_cores = _python(
             "import json, dbt.version\n"
             "from dagster_dbt.utils import _select_unique_ids_from_manifest\n"

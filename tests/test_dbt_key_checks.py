@@ -41,4 +41,4 @@ def test_the_window_starts_where_the_last_passing_build_of_the_same_code_started
     assert open_window(con, "dbt_models", "code-1", force=False).since == MONDAY  # still from Monday
     assert open_window(con, "dbt_models", "code-2", force=False).since is None  # the dbt code changed
     assert open_window(con, "dbt_models", "code-1", force=True).since is None  # --force
-    assert open_window(con, "dbt_customer_value_models", "code-1", force=False).since is None  # another step
+    assert open_window(con, "dbt_models_after_python", "code-1", force=False).since is None  # another step

@@ -98,11 +98,30 @@ def test_a_rerun_with_nothing_new_does_nothing_and_a_new_drop_reruns(site, tmp_p
         resent.unlink()
     assert code == 0, out[-3000:]
     log = Path(out.split("full log (Dagster and dbt): ")[1].splitlines()[0]).read_text(encoding="utf-8")
-    assert "quality validation skipped" in log  # the step said why
-    # dbt publishes the validation's results (meta.dq_*), so Dagster skips it with the validation
-    assert "Skipping step dbt_models due to skipped dependencies: ['dq_results." in log
+    assert "quality validation skipped" in log and "dbt build skipped" in log  # each step said why
+    assert "in a worker process beside the dbt build" not in log  # no validation started
     assert "nothing new since the BI snapshot" in out
     assert snapshot_state(base / "bi") == before
+
+
+def test_great_expectations_ran_in_a_worker_beside_the_first_dbt_build(site):
+    """The first run's log: the dbt step starts the validation before its build, the quality step
+    collects it after, and the quality marts are built by the second dbt step, after that."""
+    base, _ = site
+    log = sorted((base / "warehouse" / "logs").glob("run-*.log"))[0].read_text(encoding="utf-8")
+    marks = [
+        "dbt_models - STEP_START",
+        "group(s) of drops to validate, in a worker process beside the dbt build",
+        "dbt_models - STEP_SUCCESS",
+        "dq_results - STEP_START",
+        "collecting the worker's counts (started by the dbt step)",
+        "dq_results - STEP_SUCCESS",
+        "dbt_models_after_python - STEP_START",
+        "dbt_models_after_python - ASSET_MATERIALIZATION - Materialized value staging stg_meta__dq_completeness.",
+    ]
+    at = [log.find(mark) for mark in marks]
+    assert -1 not in at, [m for m, i in zip(marks, at, strict=True) if i < 0]
+    assert at == sorted(at)
 
 
 def test_the_dagster_job_started_by_hand_with_nothing_new_loads_nothing_and_skips_the_rest(site):

@@ -26,6 +26,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,9 +105,9 @@ def _rule_text(rule: dict) -> str:
     return " and ".join(parts)
 
 
-def _frame(con: duckdb.DuckDBPyConnection, contract: Contract, rules: list[dict], measured: list, drops: list[str]):
-    """Indicator columns for the measured critical fields, real values for the fields that value rules read,
-    of the rows of `drops`."""
+def frame_sql(contract: Contract, rules: list[dict], measured: list) -> str:
+    """The query of an entity's frame (its one parameter: the drops): indicator columns for the measured
+    critical fields, real values for the fields that value rules read."""
     selects = []
     for column in measured:
         indicator = f"case when {quote(column.name)} is null then null else 1.0::float end"  # float32
@@ -115,8 +116,7 @@ def _frame(con: duckdb.DuckDBPyConnection, contract: Contract, rules: list[dict]
         name = quote(rule["column"])
         cast = "" if "regex" in rule else "::double"
         selects.append(f"{name}{cast} as {quote('v__' + rule['column'])}")
-    where = "where list_contains(?, coalesce(_drop_id, ''))"
-    return con.execute(f"select {', '.join(selects)} from {contract.table} {where}", [drops]).df()
+    return f"select {', '.join(selects)} from {contract.table} where list_contains(?, coalesce(_drop_id, ''))"
 
 
 def _suite_digest(contract: Contract, measured: list, rules: list[dict]) -> str:
@@ -194,6 +194,152 @@ def _unmeasured(contract: Contract, column, rows: int, policy: Policy, status: s
     )
 
 
+@dataclass
+class Plan:
+    """One entity's validation, decided from the warehouse before GX runs (`plan_validation`): what is
+    measured, and the groups of drops GX is to count (`new_groups`: group id, drops). `finish_validation`
+    stores their counts and judges the sums. GX itself needs only the frames: it can run elsewhere (in
+    a worker process beside the dbt build: quality/worker.py)."""
+
+    contract: Contract
+    policy: Policy
+    empty_allowed: bool
+    rows: int
+    suite: _Suite | None = None  # None: nothing measured, `unmeasured` says why
+    unmeasured: str = ""
+    digest: str = ""
+    current: dict[str, int] = dataclass_field(default_factory=dict)  # drop -> rows in the table now
+    valid: list[str] = dataclass_field(default_factory=list)  # stored groups whose counts still hold
+    new_groups: list[tuple[str, list[str]]] = dataclass_field(default_factory=list)
+
+
+def _table_rows(con: duckdb.DuckDBPyConnection, contract: Contract) -> int:
+    return con.execute(f"select count(*) from {contract.table}").fetchall()[0][0]
+
+
+def plan_validation(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    policy: Policy | None = None,
+    empty_allowed: bool = False,
+    recount: bool = False,
+) -> Plan:
+    """The entity's plan. Fields the policy says are not collected (or whose entity is not delivered)
+    come back unmeasured. An empty table passes completeness only when `empty_allowed` (see
+    quality/delivery.py). Only the drops no stored group covers are to be counted (module docstring)."""
+    policy = policy or load_policy()
+    if not policy.is_delivered(contract.name):
+        return Plan(contract, policy, empty_allowed, _table_rows(con, contract), unmeasured=NOT_DELIVERED)
+    rules = quality_config()["validity"].get(contract.name, [])
+    rules = [r for r in rules if policy.is_collected(contract.name, r["column"])]
+    measured = [c for c in contract.critical_columns if policy.is_collected(contract.name, c.name)]
+    if not measured and not rules:
+        return Plan(contract, policy, empty_allowed, _table_rows(con, contract), unmeasured=NOT_COLLECTED)
+    suite = _Suite(contract, measured, rules, {c.name: field_target(contract, c, policy) for c in measured})
+    ensure_meta(con)
+    entity, digest = contract.name, _suite_digest(contract, measured, rules)
+    current = dict(
+        con.execute(f"select coalesce(_drop_id, ''), count(*) from {contract.table} group by all").fetchall()
+    )
+    groups: dict[str, dict[str, int]] = {}
+    for group_id, drop_id, rows in con.execute(
+        "select group_id, drop_id, rows from meta.dq_validated_drops where entity = ? and suite_digest = ?",
+        [entity, digest],
+    ).fetchall():
+        groups.setdefault(group_id, {})[drop_id] = rows
+    if recount:
+        groups = {}
+    valid = [g for g, drops in groups.items() if all(current.get(d) == n for d, n in drops.items())]
+    covered = {d for g in valid for d in groups[g]}
+    stale = sorted(d for d in current if d not in covered)
+    limit = int(quality_config()["max_rows_per_validation"])
+    return Plan(
+        contract,
+        policy,
+        empty_allowed,
+        sum(current.values()),
+        suite,
+        digest=digest,
+        current=current,
+        valid=valid,
+        new_groups=[(uuid.uuid4().hex, batch) for batch in batches(stale, current, limit)],
+    )
+
+
+def finish_validation(
+    con: duckdb.DuckDBPyConnection, plan: Plan, counted: dict[str, dict[str, Counts]]
+) -> tuple[list[FieldCompleteness], list[RuleResult]]:
+    """Store GX's counts of the plan's new groups (`counted`: group id -> frame column -> counts), drop the
+    groups no longer valid, and judge the entity's sums: (field completeness list, value rule results)."""
+    contract, policy = plan.contract, plan.policy
+    if plan.suite is None:
+        return [_unmeasured(contract, c, plan.rows, policy, plan.unmeasured) for c in contract.critical_columns], []
+    entity = contract.name
+    con.execute("begin transaction")
+    con.execute(
+        "delete from meta.dq_validated_counts where group_id in (select group_id from meta.dq_validated_drops "
+        "where entity = ? and not list_contains(?, group_id))",
+        [entity, plan.valid],
+    )
+    con.execute(
+        "delete from meta.dq_validated_drops where entity = ? and not list_contains(?, group_id)", [entity, plan.valid]
+    )
+    for group_id, batch in plan.new_groups:
+        insert_rows(
+            con,
+            "insert into meta.dq_validated_drops values (?, ?, ?, ?, ?)",
+            [[entity, plan.digest, group_id, d, plan.current[d]] for d in batch],
+        )
+        insert_rows(
+            con,
+            "insert into meta.dq_validated_counts values (?, ?, ?, ?, ?)",
+            [[group_id, item, c.element, c.missing, c.unexpected] for item, c in counted[group_id].items()],
+        )
+    con.execute("commit")
+    counts = {
+        item: Counts(int(e), int(m), int(u))
+        for item, e, m, u in con.execute(
+            "select item, sum(element_count), sum(missing_count), sum(unexpected_count) "
+            "from meta.dq_validated_counts where group_id in "
+            "(select group_id from meta.dq_validated_drops where entity = ?) group by item",
+            [entity],
+        ).fetchall()
+    }
+    rows, measured = plan.rows, plan.suite.measured
+    completeness, validity = [], []
+    for column in contract.critical_columns:
+        if column not in measured:
+            completeness.append(_unmeasured(contract, column, rows, policy, NOT_COLLECTED))
+            continue
+        completeness.append(
+            FieldCompleteness(
+                source=contract.source,
+                entity=contract.entity,
+                field=column.name,
+                rows=rows,
+                complete_rows=rows - counts.get("c__" + column.name, Counts()).unexpected,
+                target=field_target(contract, column, policy),
+                severity=field_severity(contract, column, policy),
+                empty_allowed=plan.empty_allowed,
+            )
+        )
+    for rule in plan.suite.rules:
+        c = counts.get("v__" + rule["column"], Counts())
+        validity.append(
+            RuleResult(
+                source=contract.source,
+                entity=contract.entity,
+                field=rule["column"],
+                rule=_rule_text(rule),
+                checked_rows=c.element - c.missing,
+                failing_rows=c.unexpected,
+                mostly=float(rule.get("mostly", 1.0)),
+                passed=_rule_passed(c, float(rule.get("mostly", 1.0))),
+            )
+        )
+    return completeness, validity
+
+
 class ExpectationRunner:
     """One GX file context under the warehouse folder; one suite per entity."""
 
@@ -222,111 +368,14 @@ class ExpectationRunner:
         empty_allowed: bool = False,
         recount: bool = False,
     ):
-        """Run the entity's suite; returns (field completeness list, value rule results). Fields the
-        policy says are not collected (or whose entity is not delivered) come back unmeasured. An
-        empty table passes completeness only when `empty_allowed` (see quality/delivery.py)."""
-        policy = policy or load_policy()
-        if not policy.is_delivered(contract.name):
-            rows = con.execute(f"select count(*) from {contract.table}").fetchall()[0][0]
-            return [_unmeasured(contract, c, rows, policy, NOT_DELIVERED) for c in contract.critical_columns], []
-        rules = quality_config()["validity"].get(contract.name, [])
-        rules = [r for r in rules if policy.is_collected(contract.name, r["column"])]
-        measured = [c for c in contract.critical_columns if policy.is_collected(contract.name, c.name)]
-        if not measured and not rules:
-            rows = con.execute(f"select count(*) from {contract.table}").fetchall()[0][0]
-            return [_unmeasured(contract, c, rows, policy, NOT_COLLECTED) for c in contract.critical_columns], []
-        targets = {c.name: field_target(contract, c, policy) for c in measured}
-        counts, rows = self._counts(con, _Suite(contract, measured, rules, targets), recount)
-
-        completeness, validity = [], []
-        for column in contract.critical_columns:
-            if column not in measured:
-                completeness.append(_unmeasured(contract, column, rows, policy, NOT_COLLECTED))
-                continue
-            completeness.append(
-                FieldCompleteness(
-                    source=contract.source,
-                    entity=contract.entity,
-                    field=column.name,
-                    rows=rows,
-                    complete_rows=rows - counts.get("c__" + column.name, Counts()).unexpected,
-                    target=field_target(contract, column, policy),
-                    severity=field_severity(contract, column, policy),
-                    empty_allowed=empty_allowed,
-                )
-            )
-        for rule in rules:
-            c = counts.get("v__" + rule["column"], Counts())
-            validity.append(
-                RuleResult(
-                    source=contract.source,
-                    entity=contract.entity,
-                    field=rule["column"],
-                    rule=_rule_text(rule),
-                    checked_rows=c.element - c.missing,
-                    failing_rows=c.unexpected,
-                    mostly=float(rule.get("mostly", 1.0)),
-                    passed=_rule_passed(c, float(rule.get("mostly", 1.0))),
-                )
-            )
-        return completeness, validity
-
-    def _counts(self, con: duckdb.DuckDBPyConnection, suite: _Suite, recount: bool) -> tuple[dict[str, Counts], int]:
-        """GX's counts per frame column summed over the entity's drops, validating only the drops no stored
-        group covers (module docstring); and the entity's rows."""
-        ensure_meta(con)
-        contract = suite.contract
-        entity, digest = contract.name, _suite_digest(contract, suite.measured, suite.rules)
-        current = dict(
-            con.execute(f"select coalesce(_drop_id, ''), count(*) from {contract.table} group by all").fetchall()
-        )
-        groups: dict[str, dict[str, int]] = {}
-        for group_id, drop_id, rows in con.execute(
-            "select group_id, drop_id, rows from meta.dq_validated_drops where entity = ? and suite_digest = ?",
-            [entity, digest],
-        ).fetchall():
-            groups.setdefault(group_id, {})[drop_id] = rows
-        if recount:
-            groups = {}
-        valid = [g for g, drops in groups.items() if all(current.get(d) == n for d, n in drops.items())]
-        covered = {d for g in valid for d in groups[g]}
-        stale = sorted(d for d in current if d not in covered)
-        limit = int(quality_config()["max_rows_per_validation"])
-        new_groups = [
-            (uuid.uuid4().hex, batch, self._run_suite(con, suite, batch)) for batch in batches(stale, current, limit)
-        ]
-
-        con.execute("begin transaction")
-        con.execute(
-            "delete from meta.dq_validated_counts where group_id in (select group_id from meta.dq_validated_drops "
-            "where entity = ? and not list_contains(?, group_id))",
-            [entity, valid],
-        )
-        con.execute(
-            "delete from meta.dq_validated_drops where entity = ? and not list_contains(?, group_id)", [entity, valid]
-        )
-        for group_id, batch, counts in new_groups:
-            insert_rows(
-                con,
-                "insert into meta.dq_validated_drops values (?, ?, ?, ?, ?)",
-                [[entity, digest, group_id, d, current[d]] for d in batch],
-            )
-            insert_rows(
-                con,
-                "insert into meta.dq_validated_counts values (?, ?, ?, ?, ?)",
-                [[group_id, item, c.element, c.missing, c.unexpected] for item, c in counts.items()],
-            )
-        con.execute("commit")
-        totals = {
-            item: Counts(int(e), int(m), int(u))
-            for item, e, m, u in con.execute(
-                "select item, sum(element_count), sum(missing_count), sum(unexpected_count) "
-                "from meta.dq_validated_counts where group_id in "
-                "(select group_id from meta.dq_validated_drops where entity = ?) group by item",
-                [entity],
-            ).fetchall()
-        }
-        return totals, sum(current.values())
+        """Plan, count and judge one entity in this process: (field completeness list, value rule results)."""
+        plan = plan_validation(con, contract, policy, empty_allowed, recount)
+        counted = {}
+        if plan.suite is not None:
+            query = frame_sql(contract, plan.suite.rules, plan.suite.measured)
+            for group_id, drops in plan.new_groups:
+                counted[group_id] = self.count(plan.suite, con.execute(query, [drops]).df())
+        return finish_validation(con, plan, counted)
 
     def _expectations(self, suite_of: _Suite) -> list:
         gx = self.gx
@@ -381,9 +430,8 @@ class ExpectationRunner:
             gx.ValidationDefinition(data=batch, suite=suite, name=name)
         )
 
-    def _run_suite(self, con: duckdb.DuckDBPyConnection, suite_of: _Suite, drops: list[str]) -> dict[str, Counts]:
-        """One GX validation of the rows of `drops`: element, missing and unexpected counts per frame column."""
-        frame = _frame(con, suite_of.contract, suite_of.rules, suite_of.measured, drops)
+    def count(self, suite_of: _Suite, frame) -> dict[str, Counts]:
+        """One GX validation of a frame (`frame_sql`): element, missing and unexpected counts per frame column."""
         definition = self._definition(suite_of)
         # Results and Data Docs live outside the warehouse: counts only, never the values that failed
         # (GX lists up to 20 by default, raw emails and phones among them, even for passing checks).

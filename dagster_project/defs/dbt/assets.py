@@ -113,10 +113,12 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
 prepare_manifest()
 
 
-# Models reading the customer value model's tables (schema ml, written by a Python asset that reads the
-# order facts): a second dbt step after that asset. One @dbt_assets over both would also plan (Dagster splits
-# a subsettable multi-asset around the Python asset), but into four dbt invocations instead of two.
-CUSTOMER_VALUE_MODELS = "source:ml+"
+# Models reading tables that Python steps write after the first dbt step: the customer value model's
+# (schema ml; that asset reads the order facts) and Great Expectations' results (which run beside the
+# first dbt step: quality/worker.py). A second dbt step after those assets. One @dbt_assets over both
+# would also plan (Dagster splits a subsettable multi-asset around the Python assets), but into more dbt
+# invocations than two.
+MODELS_AFTER_PYTHON = "source:ml+ source:meta.dq_completeness+ source:meta.dq_validity+"
 
 
 def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsDefinition:
@@ -151,11 +153,13 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
                 else "every key (no passing build to start from)"
             )
         )
-        if name == "dbt_models":  # the customer value step follows: its imports overlap this build
+        if name == DBT_STEPS[0]:  # work of later steps that can overlap this build, on the other core
             from dagster_project.defs.customer_value.assets import preload_libraries
+            from dagster_project.defs.quality.assets import start_validation
 
-            preload_libraries(context, warehouse)
-        warm_dbt(context)  # started by ingestion already, unless it loaded nothing
+            preload_libraries(context, warehouse)  # the customer value step's imports
+            start_validation(context, warehouse)  # Great Expectations, in a worker process
+        warm_dbt(context)  # started by the ingest audit already, unless it loaded nothing
         passed = False
         try:
             invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *_file_log_args()], context=context)
@@ -177,8 +181,8 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
 
 
 with selection_from_manifest():  # dagster-dbt evaluates these with dbt-core otherwise (without_dbt_core.py)
-    dbt_models = _build_dbt_assets(DBT_STEPS[0], select="fqn:*", exclude=CUSTOMER_VALUE_MODELS)
-    dbt_customer_value_models = _build_dbt_assets(DBT_STEPS[1], select=CUSTOMER_VALUE_MODELS, exclude=None)
+    dbt_models = _build_dbt_assets(DBT_STEPS[0], select="fqn:*", exclude=MODELS_AFTER_PYTHON)
+    dbt_models_after_python = _build_dbt_assets(DBT_STEPS[1], select=MODELS_AFTER_PYTHON, exclude=None)
 
 
 # dbt's own debug log file (every SQL statement, in the invocation's target folder) costs ~1 s of a

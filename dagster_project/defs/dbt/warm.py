@@ -1,14 +1,14 @@
-"""The run's dbt fork server (dagster_project/dbt_forkserver.py): started by the Great Expectations step
-when the run will build with dbt, so that dbt is imported on the core GX leaves idle (ingestion keeps
-both busy: starting it there slowed ingestion by as much as it saved), or by the dbt step itself;
-stopped after the run's last dbt step."""
+"""The run's dbt fork server (dagster_project/dbt_forkserver.py): started by the ingest audit, the first
+step after ingestion, when the run will build with dbt, so that dbt is imported on the core the short
+steps before the build leave idle (ingestion keeps both busy: starting it there slowed ingestion by as
+much as it saved), or by the dbt step itself; stopped after the run's last dbt step."""
 
 import dagster as dg
 
 from dagster_project import dbt_forkserver
 
 # the op names of the two dbt steps (defs/dbt/assets.py), in the order a run takes them
-DBT_STEPS = ("dbt_models", "dbt_customer_value_models")
+DBT_STEPS = ("dbt_models", "dbt_models_after_python")
 
 
 def planned_dbt_steps(context: dg.AssetExecutionContext) -> list[str]:

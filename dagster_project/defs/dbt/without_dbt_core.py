@@ -11,9 +11,10 @@ that import (a `None` in `sys.modules` makes `import dbt...` raise ImportError),
 importable again. It does nothing when dagster-dbt or dbt is already imported (a test process).
 
 One thing dagster-dbt does with dbt-core and not without: evaluate a selection other than "every
-node" when it builds the assets. The two dbt steps select by lineage (`source:ml+`, and everything
-but it). `selection_from_manifest` evaluates those from the manifest's child map while the assets
-are built, in either mode, and refuses any other expression; the test compares it with dbt-core's
+node" when it builds the assets. The two dbt steps select by lineage: the descendants of the tables
+that Python steps write (`source:ml+ source:meta.dq_completeness+ ...`), and everything but them.
+`selection_from_manifest` evaluates those from the manifest's child map while the assets are built,
+in either mode, and refuses any other expression; the test compares it with dbt-core's
 answer on this project's manifest.
 """
 
@@ -36,16 +37,25 @@ def import_dagster_dbt_without_dbt_core() -> None:
         del sys.modules["dbt"]
 
 
-_SOURCE_AND_DESCENDANTS = re.compile(r"source:(\w+)\+")
+_SOURCE_AND_DESCENDANTS = re.compile(r"source:(\w+)(?:\.(\w+))?\+")
 
 
 def _selected(expression: str, manifest: Mapping[str, Any]) -> set[str]:
     if expression in ("", "fqn:*"):  # dbt's fqn:* = every node and unit test; sources have no fqn match
         return set(manifest["nodes"]) | set(manifest.get("unit_tests", {}))
+    if " " in expression.strip():  # dbt: terms separated by spaces are a union
+        return set().union(*(_selected(term, manifest) for term in expression.split()))
     match = _SOURCE_AND_DESCENDANTS.fullmatch(expression)
     if match is None:
-        raise ValueError(f"dbt selection {expression!r}: only 'fqn:*' and 'source:<name>+' are evaluated here")
-    frontier = [uid for uid, props in manifest["sources"].items() if props["source_name"] == match[1]]
+        raise ValueError(
+            f"dbt selection {expression!r}: only 'fqn:*', 'source:<source>+', 'source:<source>.<table>+' "
+            "and unions of them are evaluated here"
+        )
+    frontier = [
+        uid
+        for uid, props in manifest["sources"].items()
+        if props["source_name"] == match[1] and match[2] in (None, props.get("name"))
+    ]
     selected: set[str] = set()
     while frontier:
         uid = frontier.pop()

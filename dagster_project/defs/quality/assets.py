@@ -11,9 +11,10 @@ from dagster_project.defs.ingest.assets import ORPHANS_KEY, raw_asset_key
 from dagster_project.deployment import load_policy
 from dagster_project.ingest.inventory import record_stray_entries
 from dagster_project.publish.fingerprint import FORCE_TAG
+from dagster_project.quality import worker
 from dagster_project.quality.config import quality_config, severity
 from dagster_project.quality.delivery import delivery_status, new_files_this_run, quarantine_shares
-from dagster_project.quality.expectations import ExpectationRunner, record_results, recorded_results
+from dagster_project.quality.expectations import record_results, recorded_results
 from dagster_project.quality.freshness import freshness, reference_date
 from dagster_project.quality.integrity import (
     duplicate_keys,
@@ -96,27 +97,23 @@ def _completeness_result(name: str, fields: list) -> dg.AssetCheckResult:
         ),
     ],
     can_subset=True,  # yields nothing when nothing changed since the published snapshot
+    # Taken when no other step is ready: after the first dbt step, which starts the validation in a
+    # worker process beside its build (start_validation), so that this step only collects it.
+    op_tags={"dagster/priority": -1},
 )
 def dq_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Validate every entity with GX (the drops not counted yet) and append the results to meta (dbt
     publishes them as marts)."""
     if skip_unchanged(context, warehouse, "quality validation"):
         return
-    warm_dbt(context)  # dbt is imported on the other core while Great Expectations runs on this one
-    runner = ExpectationRunner(Path(warehouse.path).parent / "gx")
-    all_fields, all_rules = [], []
-    policy = load_policy()
-    recount = context.run.tags.get(FORCE_TAG) == "true"  # a forced run counts every drop again
+    validation = _STARTED.pop(context.run.run_id, None)
     with warehouse.connect() as con:
-        deliveries = delivery_status(con)
-        for name, contract in load_contracts().items():
-            fields, rules = runner.validate(
-                con, contract, policy, empty_allowed=deliveries[name].passed, recount=recount
-            )
-            all_fields += fields
-            all_rules += rules
+        if validation is None:  # the dbt step did not run before this one: validate now
+            validation = _start(context, warehouse, con)
+        else:
+            context.log.info("Great Expectations: collecting the worker's counts (started by the dbt step)")
+        all_fields, all_rules, docs = validation.finish(con)
         record_results(con, context.run.run_id, all_fields, all_rules)
-    docs = runner.build_docs()
     selected = context.selected_asset_keys
     if RESULTS_KEY in selected:
         yield dg.MaterializeResult(
@@ -133,6 +130,35 @@ def dq_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
             asset_key=VALIDITY_KEY,
             metadata={"rules_checked": len(all_rules), "value_rules_failing": sum(not r.passed for r in all_rules)},
         )
+
+
+# run id -> the validation the first dbt step started (a process runs one job at a time: one entry)
+_STARTED: dict[str, worker.Validation] = {}
+
+
+def _start(context: dg.AssetExecutionContext, warehouse: WarehouseResource, con) -> worker.Validation:
+    deliveries = delivery_status(con)
+    return worker.start(
+        con,
+        Path(warehouse.path).parent / "gx",
+        {name: d.passed for name, d in deliveries.items()},
+        load_policy(),
+        recount=context.run.tags.get(FORCE_TAG) == "true",  # a forced run counts every drop again
+    )
+
+
+def start_validation(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
+    """Start this run's Great Expectations validation in a worker process (quality/worker.py), when the
+    run will collect it: called by the first dbt step before dbt opens the warehouse."""
+    planned = context.run.step_keys_to_execute  # None: every step of the job
+    if planned is not None and dq_results.op.name not in planned:
+        return
+    with warehouse.connect() as con:
+        validation = _STARTED[context.run.run_id] = _start(context, warehouse, con)
+    context.log.info(
+        f"Great Expectations: {validation.groups} group(s) of drops to validate, in a worker process beside "
+        "the dbt build"
+    )
 
 
 # The gate's checks sit on the published mart, not on the meta tables: dbt reads those as sources,
@@ -194,6 +220,7 @@ def dq_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ],
 )
 def ingest_audit(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    warm_dbt(context)  # dbt is imported on the other core while the steps before the dbt build run
     with warehouse.connect() as con:
         for entry in record_stray_entries(con, warehouse.raw_path, context.run.run_id):
             context.log.warning(f"ignored {entry.relative_path}: {entry.reason}")

@@ -1,0 +1,161 @@
+"""Great Expectations in a worker process, beside the dbt build (issue 14).
+
+The validation is CPU-bound Python (GX and pandas, ~5 s for a small company, ~15 s at scale 10), and
+so is dbt's own work: in one process they take turns on one core. They need not: GX reads only the
+entity frames, and dbt does not read GX's results until its quality marts (`stg_meta__dq_*`, built in
+the second dbt step). So the run plans the validation and writes the frames to Parquet before dbt
+opens the warehouse (`start`), a worker process counts them with GX while dbt builds on the other
+core, and the quality step stores and judges the counts afterwards (`Validation.finish`).
+
+DuckDB allows one process per file, so the worker never opens the warehouse: it reads its frames
+from Parquet and answers in a JSON file. It dies with the run (the dbt child's PR_SET_PDEATHSIG). A
+worker that fails fails the quality step, naming its log: no results, no publish.
+
+    python -m dagster_project.quality.worker <job.json>     (what `start` runs)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.contracts import load_contracts
+from dagster_project.deployment import Policy, load_policy
+from dagster_project.quality.expectations import (
+    Counts,
+    ExpectationRunner,
+    FieldCompleteness,
+    Plan,
+    RuleResult,
+    _Suite,
+    finish_validation,
+    frame_sql,
+    plan_validation,
+)
+from dagster_project.warehouse import literal
+
+JOB_FILE, ANSWER_FILE, LOG_FILE = "job.json", "counts.json", "worker.log"
+
+
+@dataclass
+class Validation:
+    """A validation under way: the plans, the folder of frames, and the worker counting them."""
+
+    plans: list[Plan]
+    folder: Path
+    process: subprocess.Popen
+
+    @property
+    def groups(self) -> int:
+        return sum(len(plan.new_groups) for plan in self.plans)
+
+    def finish(self, con: duckdb.DuckDBPyConnection) -> tuple[list[FieldCompleteness], list[RuleResult], Path | None]:
+        """Wait for the worker, then store and judge its counts: (fields, rules, the Data Docs index)."""
+        code = self.process.wait()
+        log = self.folder / LOG_FILE
+        answer = self.folder / ANSWER_FILE
+        if code != 0 or not answer.is_file():
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log.is_file() else ""
+            kept = self.folder.with_name(self.folder.name + ".failed")
+            shutil.rmtree(kept, ignore_errors=True)
+            self.folder.rename(kept)
+            raise RuntimeError(
+                f"the Great Expectations worker failed (exit {code}); its log: {kept / LOG_FILE}\n{tail}"
+            )
+        answered = json.loads(answer.read_text(encoding="utf-8"))
+        counted = {
+            group: {item: Counts(*figures) for item, figures in items.items()}
+            for group, items in answered["counts"].items()
+        }
+        fields: list[FieldCompleteness] = []
+        rules: list[RuleResult] = []
+        for plan in self.plans:
+            f, r = finish_validation(con, plan, counted)
+            fields += f
+            rules += r
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return fields, rules, Path(answered["docs"]) if answered["docs"] else None
+
+
+def start(
+    con: duckdb.DuckDBPyConnection,
+    gx_root: Path,
+    empty_allowed: dict[str, bool],
+    policy: Policy | None = None,
+    recount: bool = False,
+) -> Validation:
+    """Plan every entity, write each new group's frame to Parquet, and start the worker on them."""
+    policy = policy or load_policy()
+    frames = gx_root / "frames"
+    shutil.rmtree(frames, ignore_errors=True)  # left by a run that stopped before its quality step
+    folder = frames / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    plans, groups = [], []
+    for name, contract in load_contracts().items():
+        plan = plan_validation(con, contract, policy, empty_allowed.get(name, False), recount)
+        plans.append(plan)
+        if plan.suite is None:
+            continue
+        query = frame_sql(contract, plan.suite.rules, plan.suite.measured)
+        for group_id, drops in plan.new_groups:
+            frame = folder / f"{group_id}.parquet"
+            con.execute(f"copy ({query}) to {literal(str(frame))} (format parquet)", [drops])
+            groups.append(
+                {
+                    "group": group_id,
+                    "entity": name,
+                    "frame": frame.name,
+                    "measured": [c.name for c in plan.suite.measured],
+                    "rules": plan.suite.rules,
+                    "targets": plan.suite.targets,
+                }
+            )
+    (folder / JOB_FILE).write_text(json.dumps({"gx_root": str(gx_root), "groups": groups}), encoding="utf-8")
+    with open(folder / LOG_FILE, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster_project.quality.worker", str(folder / JOB_FILE)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return Validation(plans, folder, process)
+
+
+def _count_all(job_file: Path) -> None:
+    job = json.loads(job_file.read_text(encoding="utf-8"))
+    folder = job_file.parent
+    runner = ExpectationRunner(Path(job["gx_root"]))
+    contracts = load_contracts()
+    counts = {}
+    for group in job["groups"]:
+        contract = contracts[group["entity"]]
+        by_name = {c.name: c for c in contract.critical_columns}
+        suite = _Suite(contract, [by_name[n] for n in group["measured"]], group["rules"], group["targets"])
+        # read as the in-process validation reads the table (DuckDB to pandas), so GX sees the same dtypes
+        frame = duckdb.read_parquet(str(folder / group["frame"])).df()
+        counts[group["group"]] = {
+            item: [c.element, c.missing, c.unexpected] for item, c in runner.count(suite, frame).items()
+        }
+    docs = runner.build_docs()
+    answer = {"counts": counts, "docs": str(docs) if docs else None}
+    tmp = folder / (ANSWER_FILE + ".tmp")
+    tmp.write_text(json.dumps(answer), encoding="utf-8")
+    tmp.replace(folder / ANSWER_FILE)
+
+
+def main() -> None:
+    from dagster_project.dbt_child import die_with_parent
+
+    die_with_parent()
+    _count_all(Path(sys.argv[1]))
+
+
+if __name__ == "__main__":
+    main()
