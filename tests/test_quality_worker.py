@@ -2,6 +2,9 @@
 same figures as in-process, the counts stored once, a failing worker fails loudly, and the job takes
 the quality step after the first dbt build, whose quality marts moved to the second dbt step."""
 
+import json
+import os
+
 import dagster as dg
 import pytest
 from conftest import csv_text, write_drop
@@ -49,6 +52,9 @@ def test_the_worker_counts_by_hand_and_a_second_run_counts_only_the_new_drop(con
     gx_root = tmp_path / "gx"
 
     started = worker.start(con, gx_root, {})
+    started.process.wait()
+    answer = json.loads((started.folder / worker.ANSWER_FILE).read_text(encoding="utf-8"))
+    assert answer["niceness"] == min(os.nice(0) + worker.WORKER_NICENESS, 19)  # yields to the dbt build
     fields, rules, docs = started.finish(con)
 
     by_field = {f.field: (f.rows, f.complete_rows, f.passed) for f in fields if f.entity == "accounts"}

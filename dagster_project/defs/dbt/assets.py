@@ -157,8 +157,9 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
             from dagster_project.defs.customer_value.assets import preload_libraries
             from dagster_project.defs.quality.assets import start_validation
 
-            preload_libraries(context, warehouse)  # the customer value step's imports
+            # the validation first: the preload's imports would hold the GIL while it plans
             start_validation(context, warehouse)  # Great Expectations, in a worker process
+            preload_libraries(context, warehouse)  # the customer value step's imports
         warm_dbt(context)  # started by the ingest audit already, unless it loaded nothing
         passed = False
         try:
