@@ -169,6 +169,7 @@ def warehouse_config(section: str) -> dict:
 
 
 TIME_ZONE: str = warehouse_config("duckdb")["time_zone"]  # see config/warehouse.yml
+WORKER_NICENESS: dict[str, int] = warehouse_config("dagster")["worker_niceness"]  # per worker beside dbt
 
 
 def duckdb_settings() -> dict[str, str]:

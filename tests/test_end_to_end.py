@@ -104,6 +104,12 @@ def test_a_rerun_with_nothing_new_does_nothing_and_a_new_drop_reruns(site, tmp_p
     assert snapshot_state(base / "bi") == before
 
 
+def assert_in_order(log: str, marks: list[str]) -> None:
+    at = [log.find(mark) for mark in marks]
+    assert -1 not in at, [m for m, i in zip(marks, at, strict=True) if i < 0]
+    assert at == sorted(at)
+
+
 def test_great_expectations_ran_in_a_worker_beside_the_first_dbt_build(site):
     """The first run's log: the dbt step starts the validation before its build, the quality step
     collects it after, and the quality marts are built by the second dbt step, after that."""
@@ -119,9 +125,25 @@ def test_great_expectations_ran_in_a_worker_beside_the_first_dbt_build(site):
         "dbt_models_after_python - STEP_START",
         "dbt_models_after_python - ASSET_MATERIALIZATION - Materialized value staging stg_meta__dq_completeness.",
     ]
-    at = [log.find(mark) for mark in marks]
-    assert -1 not in at, [m for m, i in zip(marks, at, strict=True) if i < 0]
-    assert at == sorted(at)
+    assert_in_order(log, marks)
+
+
+def test_the_customer_value_model_was_fitted_in_a_worker_beside_the_first_dbt_build(site):
+    """The first run's log: the dbt step tells the worker its inputs are built (dbt exported them) before
+    its build ends, and the customer value step, after it, stores the worker's fits."""
+    base, _ = site
+    log = sorted((base / "warehouse" / "logs").glob("run-*.log"))[0].read_text(encoding="utf-8")
+    marks = [
+        "dbt_models - STEP_START",
+        "Materialized value intermediate int_orders_aggregated_from_lines.",
+        "customer value: fitting in a worker process beside the dbt build (its inputs are built)",
+        "dbt_models - STEP_SUCCESS",
+        "customer_value_model - STEP_START",
+        "customer value: collecting the worker's fits (started by the dbt step)",
+        "customer_value_model - STEP_SUCCESS",
+    ]
+    assert_in_order(log, marks)
+    assert not list((base / "warehouse" / "customer_value_worker").glob("*"))  # collected and removed
 
 
 def test_the_dagster_job_started_by_hand_with_nothing_new_loads_nothing_and_skips_the_rest(site):

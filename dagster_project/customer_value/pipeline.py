@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -98,8 +99,21 @@ def _status(run: dict, fits: list[FitResult | None], not_fitted: str | None) -> 
         run["status"], run["status_detail"] = "converged", None
 
 
-def forecast(con, purchases, as_of: date, config: dict[str, Any], fingerprint: str, dagster_run_id: str | None) -> dict:
-    """Fit on the whole history to the as-of date and replace the scores (only when both fits converged)."""
+@dataclass
+class Fits:
+    """What one fit of the model yields, before it is stored: the two model-run rows, the scores to
+    replace the stored ones with (None: keep them, the forecast did not converge), the holdout table."""
+
+    forecast: dict[str, Any]
+    scores: pd.DataFrame | None
+    validation: dict[str, Any]
+    holdout: pd.DataFrame
+    seconds: float
+
+
+def forecast(purchases, as_of: date, config: dict[str, Any], fingerprint: str, dagster_run_id: str | None):
+    """Fit on the whole history to the as-of date: (the model-run row, the scores to store: new ones when
+    both fits converged, none when not fitted, None to keep the stored ones when a fit did not converge)."""
     from dagster_project.customer_value.scoring import score_customers
 
     fit_config = config["fit"]
@@ -120,6 +134,7 @@ def forecast(con, purchases, as_of: date, config: dict[str, Any], fingerprint: s
     _fit_columns(run, purchases_fit, "bgnbd", ("r", "alpha", "a", "b"))
     _fit_columns(run, spend_fit, "gg", ("p", "q", "v"))
     _status(run, [purchases_fit, spend_fit], not_fitted)
+    scores = None
     if run["status"] == "converged":
         started = time.perf_counter()
         scores, population = score_customers(
@@ -127,14 +142,14 @@ def forecast(con, purchases, as_of: date, config: dict[str, Any], fingerprint: s
         )
         run["scoring_seconds"] = round(time.perf_counter() - started, 3)
         run.update(population)
-        store.replace_scores(con, scores.assign(model_run_id=run["model_run_id"], as_of_date=as_of))
+        scores = scores.assign(model_run_id=run["model_run_id"], as_of_date=as_of)
     elif run["status"] == "not_fitted":
-        store.replace_scores(con, store.empty_scores())  # no stale scores of an older as-of date
-    store.record_model_run(con, run)
-    return run
+        scores = store.empty_scores()  # no stale scores of an older as-of date
+    return run, scores
 
 
-def validate(con, purchases, as_of: date, config: dict[str, Any], fingerprint: str, dagster_run_id: str | None) -> dict:
+def validate(purchases, as_of: date, config: dict[str, Any], fingerprint: str, dagster_run_id: str | None):
+    """Fit on the history to the calibration end and compare with the holdout: (model-run row, table)."""
     from dagster_project.customer_value.validation import validate_on_holdout
 
     result = validate_on_holdout(purchases, as_of, config)
@@ -149,9 +164,27 @@ def validate(con, purchases, as_of: date, config: dict[str, Any], fingerprint: s
     run["holdout_predicted_repeat_purchases"] = result.predicted_total
     run["holdout_relative_error"] = result.relative_error
     table = result.by_frequency.assign(model_run_id=run["model_run_id"]) if len(result.by_frequency) else None
-    store.replace_holdout(con, table if table is not None else store.empty_holdout())
-    store.record_model_run(con, run)
-    return run
+    return run, table if table is not None else store.empty_holdout()
+
+
+def fit(
+    purchases: pd.DataFrame, as_of: date, config: dict[str, Any], fingerprint: str, dagster_run_id: str | None
+) -> Fits:
+    """Both fits on a purchase history (history.purchase_days), without the warehouse: what the step
+    runs in its own process, or the worker beside the dbt build (customer_value/worker.py)."""
+    started = time.perf_counter()
+    purchases = purchases[purchases["purchase_date"] <= pd.Timestamp(as_of)]
+    forecast_run, scores = forecast(purchases, as_of, config, fingerprint, dagster_run_id)
+    validation_run, holdout = validate(purchases, as_of, config, fingerprint, dagster_run_id)
+    return Fits(forecast_run, scores, validation_run, holdout, time.perf_counter() - started)
+
+
+def store_fits(con: duckdb.DuckDBPyConnection, fits: Fits) -> None:
+    if fits.scores is not None:
+        store.replace_scores(con, fits.scores)
+    store.record_model_run(con, fits.forecast)
+    store.replace_holdout(con, fits.holdout)
+    store.record_model_run(con, fits.validation)
 
 
 def _reusable(con: duckdb.DuckDBPyConnection, fingerprint: str) -> Outcome | None:
@@ -170,22 +203,33 @@ def _reusable(con: duckdb.DuckDBPyConnection, fingerprint: str) -> Outcome | Non
     return Outcome(latest, validation, reused=True, seconds=0.0)
 
 
+def reusable_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The inputs' fingerprint of the stored fits that a step would reuse, if there are such fits."""
+    store.ensure_ml_tables(con)
+    latest = store.latest_run(con, FORECAST)
+    if latest and _reusable(con, latest["inputs_fingerprint"]):
+        return latest["inputs_fingerprint"]
+    return None
+
+
 def run_customer_value(
     con: duckdb.DuckDBPyConnection,
     dagster_run_id: str | None = None,
     force: bool = False,
     config: dict[str, Any] | None = None,
+    fitted: Callable[[str], Fits | None] | None = None,
 ) -> Outcome:
-    """Fit, score and validate as of int_as_of_date; `config` defaults to config/customer_value.yml."""
-    started = time.perf_counter()
+    """Fit, score and validate as of int_as_of_date; `config` defaults to config/customer_value.yml.
+    `fitted(fingerprint)`: the fits a worker made beside the dbt build on the inputs of that
+    fingerprint, else None (then they are made here)."""
     config = config or customer_value_config()
     store.ensure_ml_tables(con)
     as_of = history.as_of_date(con)
     fingerprint = inputs_fingerprint(con, as_of, config)
     if not force and (reused := _reusable(con, fingerprint)):
         return reused
-    purchases = history.purchase_days(con)
-    purchases = purchases[purchases["purchase_date"] <= pd.Timestamp(as_of)]
-    forecast_run = forecast(con, purchases, as_of, config, fingerprint, dagster_run_id)
-    validation_run = validate(con, purchases, as_of, config, fingerprint, dagster_run_id)
-    return Outcome(forecast_run, validation_run, reused=False, seconds=time.perf_counter() - started)
+    fits = fitted(fingerprint) if fitted else None
+    if fits is None:
+        fits = fit(history.purchase_days(con), as_of, config, fingerprint, dagster_run_id)
+    store_fits(con, fits)
+    return Outcome(fits.forecast, fits.validation, reused=False, seconds=fits.seconds)

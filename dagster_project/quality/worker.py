@@ -40,9 +40,10 @@ from dagster_project.quality.expectations import (
     frame_sql,
     plan_validation,
 )
-from dagster_project.warehouse import literal
+from dagster_project.warehouse import WORKER_NICENESS, literal
+from dagster_project.worker_process import failure, spawn
 
-JOB_FILE, ANSWER_FILE, LOG_FILE = "job.json", "counts.json", "worker.log"
+ANSWER_FILE = "counts.json"
 
 
 @dataclass
@@ -60,16 +61,9 @@ class Validation:
     def finish(self, con: duckdb.DuckDBPyConnection) -> tuple[list[FieldCompleteness], list[RuleResult], Path | None]:
         """Wait for the worker, then store and judge its counts: (fields, rules, the Data Docs index)."""
         code = self.process.wait()
-        log = self.folder / LOG_FILE
         answer = self.folder / ANSWER_FILE
         if code != 0 or not answer.is_file():
-            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log.is_file() else ""
-            kept = self.folder.with_name(self.folder.name + ".failed")
-            shutil.rmtree(kept, ignore_errors=True)
-            self.folder.rename(kept)
-            raise RuntimeError(
-                f"the Great Expectations worker failed (exit {code}); its log: {kept / LOG_FILE}\n{tail}"
-            )
+            raise failure(self.folder, code, "Great Expectations")
         answered = json.loads(answer.read_text(encoding="utf-8"))
         counted = {
             group: {item: Counts(*figures) for item, figures in items.items()}
@@ -118,14 +112,7 @@ def start(
                     "targets": plan.suite.targets,
                 }
             )
-    (folder / JOB_FILE).write_text(json.dumps({"gx_root": str(gx_root), "groups": groups}), encoding="utf-8")
-    with open(folder / LOG_FILE, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dagster_project.quality.worker", str(folder / JOB_FILE)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    process = spawn("dagster_project.quality.worker", folder, {"gx_root": str(gx_root), "groups": groups})
     return Validation(plans, folder, process)
 
 
@@ -151,18 +138,11 @@ def _count_all(job_file: Path) -> None:
     tmp.replace(folder / ANSWER_FILE)
 
 
-# The worker's scheduling priority (nice). dbt's build is the run's critical path: on a small company
-# it leaves a core idle, which the worker takes at any priority; on a large one DuckDB's threads keep
-# both cores busy, and the worker yields to them and counts in their gaps and during the customer
-# value step (one core), instead of slowing the build by as much as it would save.
-WORKER_NICENESS = 10
-
-
 def main() -> None:
     from dagster_project.dbt_child import die_with_parent
 
     die_with_parent()
-    os.nice(WORKER_NICENESS)
+    os.nice(WORKER_NICENESS["great_expectations"])  # config/warehouse.yml
     _count_all(Path(sys.argv[1]))
 
 

@@ -1,37 +1,63 @@
 """The customer value model as a Dagster step between two dbt steps: it reads the order facts dbt built
 (intermediate.int_orders_aggregated_from_lines, int_as_of_date), writes schema `ml`, and the dbt models of
 models/marts/customer_value/ read `ml` as sources. Its checks sit in the gate: a fit that did not converge
-blocks the marts downstream and the publish step."""
+blocks the marts downstream and the publish step.
+
+The fit itself runs in a worker process beside the first dbt build (customer_value/worker.py): the dbt
+step starts it (`start_fitting`) and tells it when dbt has built its inputs (`tell_when_inputs_built`);
+this step collects and stores its fits."""
 
 import os
-import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
 
+from dagster_project.customer_value import worker
 from dagster_project.quality.config import severity
 from dagster_project.resources import WarehouseResource, skip_unchanged
 
 SCORES_KEY = dg.AssetKey(["ml", "customer_value_scores"])
 RUNS_KEY = dg.AssetKey(["ml", "customer_value_model_runs"])
 HOLDOUT_KEY = dg.AssetKey(["ml", "customer_value_holdout"])
-ORDER_FACTS = [
-    dg.AssetKey(["intermediate", "int_orders_aggregated_from_lines"]),
-    dg.AssetKey(["intermediate", "int_as_of_date"]),
-]
+# the dbt models the fit reads (customer_value/history.py), which the worker waits for
+INPUT_KEYS = [dg.AssetKey(table.split(".")) for table in worker.INPUTS]
 
 
-def preload_libraries(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> threading.Thread | None:
-    """When this run will fit the model: import pymc-marketing in the background now (dagster_project/
-    preload.py), for a step that keeps the process waiting, with pytensor's compile folder set first."""
+def start_fitting(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> worker.Fitting | None:
+    """When this run will fit the model: start the worker that fits it beside the dbt build
+    (customer_value/worker.py); it imports pymc-marketing now and waits for dbt to build its inputs."""
     planned = context.run.step_keys_to_execute
     if planned is not None and customer_value_model.op.name not in planned:  # the step's key: its op
         return None
-    from dagster_project.customer_value.models import use_compile_dir
-    from dagster_project.preload import preload
+    from dagster_project.customer_value.pipeline import reusable_fingerprint
+    from dagster_project.publish.fingerprint import FORCE_TAG
 
-    use_compile_dir(compile_dir(warehouse))  # before pytensor is imported, as the step does
-    return preload("pymc_marketing.clv", "dagster_project.customer_value.pipeline")
+    force = context.run.tags.get(FORCE_TAG) == "true"
+    with warehouse.connect() as con:
+        reusable = None if force else reusable_fingerprint(con)
+    fitting = _STARTED[context.run.run_id] = worker.start(
+        Path(warehouse.path).parent / "customer_value_worker", compile_dir(warehouse), reusable, context.run.run_id
+    )
+    return fitting
+
+
+def tell_when_inputs_built(
+    context: dg.AssetExecutionContext, events: Iterable, fitting: worker.Fitting | None, target_path: Path
+) -> Iterator:
+    """dbt's events, passed on; the worker told where its inputs are as soon as dbt built both."""
+    waiting = set(INPUT_KEYS)
+    for event in events:
+        yield event
+        if fitting is None or not waiting or not isinstance(event, dg.Output):
+            continue
+        waiting.discard(context.asset_key_for_output(event.output_name))
+        if not waiting:
+            fitting.inputs_ready(target_path)
+            context.log.info("customer value: fitting in a worker process beside the dbt build (its inputs are built)")
+
+
+_STARTED: dict[str, worker.Fitting] = {}  # run id -> the worker the dbt step started for it
 
 
 def _severity(kind: str) -> dg.AssetCheckSeverity:
@@ -54,7 +80,7 @@ def compile_dir(warehouse: WarehouseResource) -> Path:
     specs=[
         dg.AssetSpec(
             SCORES_KEY,
-            deps=ORDER_FACTS,
+            deps=INPUT_KEYS,
             group_name="customer_value",
             kinds={"duckdb", "python"},
             description="Per customer at the as-of date: BG/NBD inputs, probability alive, expected purchases, "
@@ -62,7 +88,7 @@ def compile_dir(warehouse: WarehouseResource) -> Path:
         ),
         dg.AssetSpec(
             RUNS_KEY,
-            deps=ORDER_FACTS,
+            deps=INPUT_KEYS,
             group_name="customer_value",
             kinds={"duckdb", "python"},
             description="One row per model fit: as-of, customers, parameters, log-likelihood, library versions, "
@@ -70,7 +96,7 @@ def compile_dir(warehouse: WarehouseResource) -> Path:
         ),
         dg.AssetSpec(
             HOLDOUT_KEY,
-            deps=ORDER_FACTS,
+            deps=INPUT_KEYS,
             group_name="customer_value",
             kinds={"duckdb", "python"},
             description="Holdout validation: predicted vs actual repeat purchases by calibration frequency.",
@@ -99,7 +125,10 @@ def compile_dir(warehouse: WarehouseResource) -> Path:
     can_subset=True,  # yields nothing when nothing changed since the published snapshot
 )
 def customer_value_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    fitting = _STARTED.pop(context.run.run_id, None)
     if skip_unchanged(context, warehouse, "customer value model"):
+        if fitting:
+            fitting.discard()
         return
     from dagster_project.customer_value.models import use_compile_dir
 
@@ -107,10 +136,19 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
     from dagster_project.customer_value.pipeline import run_customer_value
     from dagster_project.publish.fingerprint import FORCE_TAG
 
-    with warehouse.connect() as con:
-        outcome = run_customer_value(
-            con, dagster_run_id=context.run.run_id, force=context.run.tags.get(FORCE_TAG) == "true"
-        )
+    if fitting:
+        context.log.info("customer value: collecting the worker's fits (started by the dbt step)")
+    try:
+        with warehouse.connect() as con:
+            outcome = run_customer_value(
+                con,
+                dagster_run_id=context.run.run_id,
+                force=context.run.tags.get(FORCE_TAG) == "true",
+                fitted=fitting.fits_for if fitting else None,
+            )
+    finally:
+        if fitting:
+            fitting.discard()  # when the stored fits were reused, the worker's are not needed
     forecast, validation = outcome.forecast, outcome.validation
     context.log.info(
         ("reused the fits of the same inputs: " if outcome.reused else f"fitted in {outcome.seconds:.1f}s: ")

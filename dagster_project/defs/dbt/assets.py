@@ -153,20 +153,24 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
                 else "every key (no passing build to start from)"
             )
         )
-        if name == DBT_STEPS[0]:  # work of later steps that can overlap this build, on the other core
-            from dagster_project.defs.customer_value.assets import preload_libraries
+        from dagster_project.defs.customer_value.assets import start_fitting, tell_when_inputs_built
+
+        fitting = None
+        if name == DBT_STEPS[0]:  # work of later steps that can overlap this build, in worker processes
             from dagster_project.defs.quality.assets import start_validation
 
-            # the validation first: the preload's imports would hold the GIL while it plans
-            start_validation(context, warehouse)  # Great Expectations, in a worker process
-            preload_libraries(context, warehouse)  # the customer value step's imports
+            start_validation(context, warehouse)  # Great Expectations, on the entity frames
+            fitting = start_fitting(context, warehouse)  # the customer value model, once dbt built its inputs
         warm_dbt(context)  # started by the ingest audit already, unless it loaded nothing
         passed = False
         try:
             invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *_file_log_args()], context=context)
-            yield from invocation.stream()
+            target_path = invocation.target_path
+            yield from tell_when_inputs_built(context, invocation.stream(), fitting, DBT_PROJECT_DIR / target_path)
             passed = invocation.is_successful()
         finally:
+            if fitting:
+                fitting.no_inputs()  # dbt stopped before building them: the step fits itself
             if not dbt_steps_after(context, name):
                 dbt_forkserver.stop()
             with warehouse.connect() as con:

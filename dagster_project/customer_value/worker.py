@@ -1,0 +1,175 @@
+"""The customer value model in a worker process, beside the dbt build (issue 14).
+
+Fitting the model is CPU-bound Python (pytensor and scipy: ~5 s for a small company, ~10 s at scale
+10), and it waited for the whole dbt build, though it reads only two of dbt's models, which dbt builds
+early: the order facts and the as-of date (`INPUTS`). So the first dbt step starts this worker before
+dbt; it imports pymc-marketing and waits. dbt copies those two models to Parquet as it builds them
+(the post-hook dbt/macros/export_for_python_steps.sql), and once dbt reports both built, the step
+tells the worker where they are, in one line on its stdin (`Fitting.inputs_ready`). The worker fits
+on the other core while dbt builds on, and answers with its fits in a file.
+
+The customer value step then stores those fits as it would its own (`Fitting.fits_for`), after the
+same checks as before: stored fits of the same inputs are reused (the worker skipped fitting them
+too), and fits are taken only when the warehouse's inputs have the fingerprint the worker fitted on;
+otherwise the step fits itself, as it does when no worker ran (the step run on its own) or dbt
+failed before building the inputs.
+
+DuckDB lets one process open the warehouse: the worker never does. Its niceness:
+`dagster.worker_niceness` in config/warehouse.yml. It dies with the run
+(PR_SET_PDEATHSIG). A worker that fails fails the step, naming its log: no fits, no publish.
+
+    python -m dagster_project.customer_value.worker <job.json>     (what `start` runs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.customer_value import history
+from dagster_project.warehouse import WORKER_NICENESS, literal
+from dagster_project.worker_process import failure, spawn
+
+ANSWER_FILE = "fits.pickle"
+# the dbt models the fit reads, as `schema.table`; each has the export post-hook in its YAML
+INPUTS = (history.ORDERS_TABLE, history.AS_OF_TABLE)
+
+
+def exported_file(target_path: Path, table: str) -> Path:
+    """Where the export post-hook writes a model in a dbt invocation's target folder."""
+    return target_path / f"{table.split('.')[-1]}.parquet"
+
+
+@dataclass
+class Fitting:
+    """A worker started for this run: told where its inputs are once dbt built them."""
+
+    folder: Path
+    process: subprocess.Popen
+    told: bool = False
+
+    def inputs_ready(self, target_path: Path) -> None:
+        """dbt built (and exported) the inputs in the invocation folder `target_path`: start fitting."""
+        files = {table: str(exported_file(target_path, table)) for table in INPUTS}
+        self._tell(json.dumps(files))
+        self.told = True
+
+    def no_inputs(self) -> None:
+        """dbt finished without building the inputs (or this step will not use the worker)."""
+        if not self.told:
+            self._tell(None)
+
+    def _tell(self, line: str | None) -> None:
+        if self.process.stdin is None or self.process.stdin.closed:
+            return
+        try:
+            if line is not None:
+                self.process.stdin.write((line + "\n").encode())
+            self.process.stdin.close()  # one line, then end of input: a worker never told ends
+        except BrokenPipeError:  # it died; `fits_for` reports its log
+            pass
+
+    def fits_for(self, fingerprint: str):
+        """Wait for the worker: its fits when it fitted the inputs of `fingerprint`, else None (the step
+        then fits itself). Raises, naming the worker's log, when it failed."""
+        self.no_inputs()
+        code = self.process.wait()
+        answer = self.folder / ANSWER_FILE
+        if code != 0 or not answer.is_file():
+            raise failure(self.folder, code, "customer value")
+        with open(answer, "rb") as f:
+            answered = pickle.load(f)  # written by this same code, a moment ago, in this run's folder
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return answered["fits"] if answered["fingerprint"] == fingerprint else None
+
+    def discard(self) -> None:
+        """Not needed (the stored fits are reused): stop it and drop its folder."""
+        self.no_inputs()
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start(root: Path, compile_dir: Path, reusable_fingerprint: str | None, dagster_run_id: str | None) -> Fitting:
+    """Start a worker in a new folder under `root`. `reusable_fingerprint`: the inputs' fingerprint of the
+    stored fits the step would reuse (the worker does not fit those inputs again), None to always fit."""
+    shutil.rmtree(root, ignore_errors=True)  # left by a run that stopped before its customer value step
+    folder = root / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    job = {"compile_dir": str(compile_dir), "reusable_fingerprint": reusable_fingerprint, "run_id": dagster_run_id}
+    return Fitting(folder, spawn("dagster_project.customer_value.worker", folder, job, stdin=subprocess.PIPE))
+
+
+def inputs_connection(files: dict[str, str]) -> duckdb.DuckDBPyConnection:
+    """An in-memory database where the exported models sit under their warehouse names, so that the
+    step's own queries (customer_value/history.py) read them unchanged."""
+    con = duckdb.connect()
+    for table, path in files.items():
+        schema = table.split(".")[0]
+        con.execute(f"create schema if not exists {schema}")
+        con.execute(f"create view {table} as select * from read_parquet({literal(path)})")
+    return con
+
+
+def _fit(job_file: Path) -> None:
+    started = time.perf_counter()
+    job = json.loads(job_file.read_text(encoding="utf-8"))
+    from dagster_project.customer_value.models import use_compile_dir
+
+    use_compile_dir(Path(job["compile_dir"]))  # before pytensor is imported
+    import pymc_marketing.clv  # noqa: F401 - the fit's libraries, imported while dbt builds (~2 s)
+    import pytensor
+
+    from dagster_project.customer_value import scoring, validation  # noqa: F401 - the fit imports them late
+    from dagster_project.customer_value.config import customer_value_config
+    from dagster_project.customer_value.pipeline import fit, inputs_fingerprint
+
+    print(
+        f"{time.perf_counter() - started:.2f}s imported (pytensor compiles in {pytensor.config.base_compiledir}); "
+        "waiting for the inputs",
+        flush=True,
+    )
+    line = sys.stdin.readline()  # imported while dbt builds; now wait for its inputs
+    told = time.perf_counter()
+    answer: dict = {"fingerprint": None, "fits": None, "niceness": os.nice(0)}
+    if line.strip():
+        config = customer_value_config()
+        with inputs_connection(json.loads(line)) as con:
+            as_of = history.as_of_date(con)
+            answer["fingerprint"] = inputs_fingerprint(con, as_of, config)
+            purchases = history.purchase_days(con) if answer["fingerprint"] != job["reusable_fingerprint"] else None
+        print(f"{time.perf_counter() - told:.2f}s after the inputs: read; fingerprint {answer['fingerprint']}")
+        if purchases is not None:
+            answer["fits"] = fit(purchases, as_of, config, answer["fingerprint"], job["run_id"])
+            print(f"{time.perf_counter() - told:.2f}s after the inputs: fitted", flush=True)
+    else:
+        print("no inputs: dbt stopped before building them", flush=True)
+    tmp = job_file.parent / (ANSWER_FILE + ".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(answer, f)
+    tmp.replace(job_file.parent / ANSWER_FILE)
+    print(f"{time.perf_counter() - told:.2f}s after the inputs: answered", flush=True)
+
+
+def main() -> None:
+    from dagster_project.dbt_child import die_with_parent
+
+    die_with_parent()
+    os.nice(WORKER_NICENESS["customer_value"])  # config/warehouse.yml
+    _fit(Path(sys.argv[1]))
+    sys.stdout.flush()
+    os._exit(0)  # the answer is written; tearing down pytensor's and pymc's modules took ~0.5 s
+
+
+if __name__ == "__main__":
+    main()

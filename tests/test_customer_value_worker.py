@@ -1,0 +1,169 @@
+"""The customer value model in a worker process beside the dbt build (dagster_project/customer_value/
+worker.py): the worker fits what the step would fit itself, its fits are stored only for the inputs
+they were made on, stored fits of the same inputs are reused without a fit, and a failing worker
+fails the step, naming its log."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from test_customer_value_step import AS_OF, build_order_facts, synthetic_orders
+
+from dagster_project.customer_value import history, worker
+from dagster_project.customer_value.config import customer_value_config
+from dagster_project.customer_value.pipeline import fit, inputs_fingerprint, reusable_fingerprint, run_customer_value
+from dagster_project.defs.customer_value.assets import _STARTED, compile_dir, start_fitting
+from dagster_project.resources import WarehouseResource
+from dagster_project.warehouse import WORKER_NICENESS, connect, literal
+from dagster_project.worker_process import LOG_FILE
+
+PARAMETERS = ("bgnbd_r", "bgnbd_alpha", "bgnbd_a", "bgnbd_b", "gg_p", "gg_q", "gg_v")
+
+
+@pytest.fixture
+def resource(tmp_path) -> WarehouseResource:
+    path = tmp_path / "warehouse" / "warehouse.duckdb"
+    con = connect(path)
+    build_order_facts(con, synthetic_orders())
+    con.close()
+    return WarehouseResource(path=str(path), raw_dir=str(path.parent), bi_dir=str(path.parent / "bi"))
+
+
+def _export(con, target: Path) -> None:
+    """What dbt's post-hook (dbt/macros/export_for_python_steps.sql) leaves in the invocation folder."""
+    target.mkdir(parents=True, exist_ok=True)
+    for table in worker.INPUTS:
+        con.execute(f"copy (select * from {table}) to {literal(str(worker.exported_file(target, table)))}")
+
+
+def _start(resource: WarehouseResource, tmp_path: Path, reusable: str | None = None) -> worker.Fitting:
+    return worker.start(tmp_path / "cv_worker", compile_dir(resource), reusable, "run-1")
+
+
+def test_the_worker_fits_what_the_step_would_and_the_step_stores_those_fits(resource, tmp_path) -> None:
+    con = connect(Path(resource.path))
+    _export(con, tmp_path / "target")
+    fitting = _start(resource, tmp_path)
+    fitting.inputs_ready(tmp_path / "target")
+    outcome = run_customer_value(con, dagster_run_id="run-1", fitted=fitting.fits_for)
+    assert not fitting.folder.exists()  # collected, and its folder removed
+
+    # the same fits, made here on the warehouse's own tables
+    config = customer_value_config()
+    here = fit(history.purchase_days(con), AS_OF, config, inputs_fingerprint(con, AS_OF, config), None)
+    assert outcome.forecast["status"] == here.forecast["status"] == "converged"
+    for name in PARAMETERS:
+        assert outcome.forecast[name] == pytest.approx(here.forecast[name], rel=1e-9), name
+    assert outcome.validation["bgnbd_r"] == pytest.approx(here.validation["bgnbd_r"], rel=1e-9)
+    # what the worker fitted is what is stored: its run rows, and scores carrying its run id
+    stored = con.execute(
+        "select model_run_id, dagster_run_id from ml.customer_value_model_runs order by purpose"
+    ).fetchall()
+    assert stored == [(outcome.forecast["model_run_id"], "run-1"), (outcome.validation["model_run_id"], "run-1")]
+    assert con.execute("select distinct model_run_id from ml.customer_value_scores").fetchall() == [
+        (outcome.forecast["model_run_id"],)
+    ]
+    assert con.execute("select count(*) from ml.customer_value_scores").fetchall()[0][0] == len(here.scores)
+    con.close()
+
+
+def test_fits_made_on_other_inputs_than_the_warehouse_holds_are_not_stored(resource, tmp_path) -> None:
+    """The export, then one customer's orders gone from the warehouse: the step fits itself."""
+    con = connect(Path(resource.path))
+    _export(con, tmp_path / "target")
+    fitting = _start(resource, tmp_path)
+    fitting.inputs_ready(tmp_path / "target")
+    con.execute("delete from intermediate.int_orders_aggregated_from_lines where account_id = 'C000'")
+    customers = con.execute(
+        "select count(distinct account_id) from intermediate.int_orders_aggregated_from_lines"
+    ).fetchall()[0][0]
+    outcome = run_customer_value(con, fitted=fitting.fits_for)
+    assert outcome.forecast["customers"] == customers  # 79: fitted on what the warehouse holds now
+    assert not con.execute("select * from ml.customer_value_scores where account_id = 'C000'").fetchall()
+    con.close()
+
+
+def test_a_worker_never_told_its_inputs_ends_without_a_fit(resource, tmp_path) -> None:
+    """dbt stopped before building the inputs: the worker ends, and the step fits itself."""
+    fitting = _start(resource, tmp_path)
+    fitting.no_inputs()
+    assert fitting.process.wait(timeout=300) == 0
+    log = (fitting.folder / LOG_FILE).read_text(encoding="utf-8")
+    assert "no inputs: dbt stopped before building them" in log
+    assert fitting.fits_for("any fingerprint") is None
+
+
+def test_inputs_of_the_stored_fits_are_not_fitted_again(resource, tmp_path) -> None:
+    con = connect(Path(resource.path))
+    first = run_customer_value(con)  # fitted here, and stored
+    reusable = reusable_fingerprint(con)
+    assert reusable == first.forecast["inputs_fingerprint"]
+    _export(con, tmp_path / "target")
+    fitting = _start(resource, tmp_path, reusable)
+    fitting.inputs_ready(tmp_path / "target")
+    assert fitting.process.wait(timeout=300) == 0
+    with open(fitting.folder / worker.ANSWER_FILE, "rb") as f:
+        answer = pickle.load(f)
+    assert (answer["fingerprint"], answer["fits"]) == (reusable, None)  # the same inputs, seen from the files
+    assert answer["niceness"] == min(os.nice(0) + WORKER_NICENESS["customer_value"], 19)  # config/warehouse.yml
+    again = run_customer_value(con, fitted=fitting.fits_for)
+    fitting.discard()
+    assert again.reused and again.forecast["model_run_id"] == first.forecast["model_run_id"]
+    assert con.execute("select count(*) from ml.customer_value_model_runs").fetchall()[0][0] == 2
+    con.close()
+
+
+def test_a_failing_worker_fails_the_step_naming_its_log(resource, tmp_path) -> None:
+    con = connect(Path(resource.path))
+    fitting = _start(resource, tmp_path)
+    fitting.inputs_ready(tmp_path / "no_such_target")  # dbt's export is not there
+    with pytest.raises(RuntimeError, match="the customer value worker failed") as failed:
+        run_customer_value(con, fitted=fitting.fits_for)
+    kept = fitting.folder.with_name(fitting.folder.name + ".failed")
+    assert str(kept / LOG_FILE) in str(failed.value)
+    assert "no_such_target" in (kept / LOG_FILE).read_text(encoding="utf-8")
+    assert con.execute("select count(*) from ml.customer_value_model_runs").fetchall()[0][0] == 0  # nothing stored
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("planned", "starts"),
+    [
+        (None, True),  # every step of the job
+        (["dbt_models", "customer_value_model"], True),
+        (["dbt_models", "bi__marts_snapshot"], False),  # no fit in this run: no worker
+    ],
+)
+def test_the_dbt_step_starts_the_worker_only_for_a_run_that_fits(
+    resource, tmp_path, monkeypatch, planned, starts
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the per-user compile cache, here
+    monkeypatch.delenv("PYTENSOR_FLAGS", raising=False)  # which would name another (the test session's)
+    context = SimpleNamespace(run=SimpleNamespace(step_keys_to_execute=planned, run_id="run-2", tags={}))
+    fitting = start_fitting(context, resource)
+    assert (fitting is not None) == starts
+    if fitting is None:
+        assert "run-2" not in _STARTED
+        return
+    assert _STARTED.pop("run-2") is fitting
+    fitting.no_inputs()
+    assert fitting.process.wait(timeout=300) == 0
+    # pytensor's compile folder is set before pytensor is imported (the per-user cache)
+    log = (fitting.folder / LOG_FILE).read_text(encoding="utf-8")
+    assert f"pytensor compiles in {compile_dir(resource)}" in log
+
+
+def test_each_input_of_the_fit_is_exported_by_dbt() -> None:
+    """That the files land where the worker reads them, a real run shows (test_end_to_end.py)."""
+    from dagster_project.defs.dbt.assets import dbt_project
+
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    models = {(n["schema"], n["name"]): n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    for table in worker.INPUTS:
+        hooks = [hook["sql"] for hook in models[tuple(table.split("."))]["config"]["post-hook"]]
+        assert hooks == ["{{ export_for_python_steps() }}"], table
