@@ -89,9 +89,15 @@ def test_a_failing_worker_fails_the_step_and_names_its_log(con, raw_dir, tmp_pat
     started.process.wait()
     (started.folder / worker.ANSWER_FILE).unlink()  # as if it died before answering
     started.process.returncode = 1
-    with pytest.raises(RuntimeError, match=r"worker failed \(exit 1\); its log: .*worker\.log"):
+    with pytest.raises(RuntimeError, match=r"worker failed \(exit 1\); its log: .*worker\.log") as failed:
         started.finish(con)
     assert con.execute("select count(*) from meta.dq_validated_drops").fetchall() == [(0,)]  # nothing stored
+    kept = started.folder.with_name(started.folder.name + ".failed")
+    assert str(kept / "worker.log") in str(failed.value)
+    # the next run's worker starts in a new folder; the failed one, whose log the error named, stays
+    again = worker.start(con, tmp_path / "gx", {})
+    again.process.wait()
+    assert (kept / "worker.log").is_file() and again.folder.parent == kept.parent
 
 
 def test_the_quality_step_runs_after_the_first_dbt_build_and_its_marts_in_the_second():

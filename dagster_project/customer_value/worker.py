@@ -30,7 +30,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import duckdb
 
 from dagster_project.customer_value import history
 from dagster_project.warehouse import WORKER_NICENESS, literal
-from dagster_project.worker_process import failure, spawn
+from dagster_project.worker_process import failure, new_folder, spawn
 
 ANSWER_FILE = "fits.pickle"
 # the dbt models the fit reads, as `schema.table`; each has the export post-hook in its YAML
@@ -103,9 +102,7 @@ class Fitting:
 def start(root: Path, compile_dir: Path, reusable_fingerprint: str | None, dagster_run_id: str | None) -> Fitting:
     """Start a worker in a new folder under `root`. `reusable_fingerprint`: the inputs' fingerprint of the
     stored fits the step would reuse (the worker does not fit those inputs again), None to always fit."""
-    shutil.rmtree(root, ignore_errors=True)  # left by a run that stopped before its customer value step
-    folder = root / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    folder = new_folder(root)
     job = {"compile_dir": str(compile_dir), "reusable_fingerprint": reusable_fingerprint, "run_id": dagster_run_id}
     return Fitting(folder, spawn("dagster_project.customer_value.worker", folder, job, stdin=subprocess.PIPE))
 

@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from dagster_project.quality.expectations import (
     plan_validation,
 )
 from dagster_project.warehouse import WORKER_NICENESS, literal
-from dagster_project.worker_process import failure, spawn
+from dagster_project.worker_process import failure, new_folder, spawn
 
 ANSWER_FILE = "counts.json"
 
@@ -89,9 +88,7 @@ def start(
     """Plan every entity, write each new group's frame to Parquet, and start the worker on them."""
     policy = policy or load_policy()
     frames = gx_root / "frames"
-    shutil.rmtree(frames, ignore_errors=True)  # left by a run that stopped before its quality step
-    folder = frames / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    folder = new_folder(frames)
     plans, groups = [], []
     for name, contract in load_contracts().items():
         plan = plan_validation(con, contract, policy, empty_allowed.get(name, False), recount)
