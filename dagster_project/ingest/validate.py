@@ -153,15 +153,25 @@ def checked_select(
     by_lower = {h.lower(): h for h in header}
     contract_names = {c.name for c in contract.columns}
     keys = set(contract.primary_key) | {c for fk in contract.foreign_keys for c in fk.columns}
-    selects, problems = list(keep), []
-    for column in contract.columns:
+    extras = [quote(h) for h in header if h.lower() not in contract_names]
+    # Three levels, so that each value is trimmed once and typed once: DuckDB does not share an
+    # expression repeated in one SELECT (a timestamp parsed for its column and again in each range
+    # check), but evaluates a subquery's column once. Measured: DECISIONLOG.md (issue 14).
+    trimmed, typed_columns, selects, problems = list(keep), list(keep), list(keep), []
+    for number, column in enumerate(contract.columns):
         label = (labels or {}).get(column.name)
         source = by_lower.get(column.name)
-        raw = f"nullif(trim({quote(source)}), '')" if source is not None else "null::varchar"
-        typed = _normalised(column, raw, rules) if column.aliases else _typed(column, raw)
+        raw = "null::varchar"
+        if source is not None:
+            raw = quote(f"__s2s_raw_{number}")
+            trimmed.append(f"nullif(trim({quote(source)}), '') as {raw}")
+            typed_columns.append(raw)
+        parse = _normalised(column, raw, rules) if column.aliases else _typed(column, raw)
         if column.default is not None:
-            typed = f"coalesce({typed}, {literal(column.default)})"
-        selects.append(f"{typed} as {quote(column.name)}")
+            parse = f"coalesce({parse}, {literal(column.default)})"
+        typed_columns.append(f"{parse} as {quote(column.name)}")
+        typed = quote(column.name)
+        selects.append(typed)
         if source is not None and column.type != "varchar":
             unread = f"{raw} is not null and {typed} is null"
             if column.name in day_order_unknown:
@@ -227,8 +237,7 @@ def checked_select(
             problems.append(
                 _problem(column, f"{raw} is null", "null::varchar", "empty, but the key needs a value", label)
             )
-    extras = [h for h in header if h.lower() not in contract_names]
-    selects += [quote(h) for h in extras]
+    selects += extras
     problem_list = "[]"
     if problems:
         # Most rows have no problem: test the conditions first, and build the list only for the
@@ -236,7 +245,9 @@ def checked_select(
         any_problem = " or ".join(f"coalesce({condition}, false)" for condition, _ in problems)
         listed = "list_filter([" + ", ".join(struct for _, struct in problems) + "], lambda p: p is not null)"
         problem_list = f"case when {any_problem} then {listed} else [] end"
-    return f"select {', '.join(selects)}, {problem_list} as _problems from {table}"
+    trimmed_rows = f"select {', '.join(trimmed + extras)} from {table}"
+    typed_rows = f"select {', '.join(typed_columns + extras)} from ({trimmed_rows})"
+    return f"select {', '.join(selects)}, {problem_list} as _problems from ({typed_rows})"
 
 
 def raw_record_sql(header: list[str], alias: str = "r") -> str:
