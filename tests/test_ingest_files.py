@@ -1008,3 +1008,53 @@ def test_a_separator_after_the_headers_last_name_only_is_no_column(con, raw_dir)
     load(con, raw_dir)
     assert con.execute("select count(*) from raw_crm.accounts where account_id like 'B%'").fetchall() == [(2,)]
     assert con.execute("select count(*) from meta.quarantine").fetchall() == [(0,)]
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_rows_below_a_line_break_inside_a_quoted_field_keep_their_own_line_numbers(con, raw_dir, gzipped):
+    """CRM exports keep notes and names with line breaks, quoted. DuckDB numbers records, not lines:
+    each break inside a field put every row below it a line higher than it is in the file. Here
+    A1 spans lines 2-3 and A4 lines 6-8; a bad value (line 5), a row with a field too many (lines
+    9-10, a break in its name too) and a line over the limit (12) are quarantined under their first
+    lines, and every loaded row keeps its own first line."""
+    bad_date = [*account("A3")[:9], "not a date", "2025-01-02"]
+    text = csv_text(
+        HEADER, [account("A1", "甲公司\n(总部)"), account("A2"), bad_date, account("A4", "a\nb\nc")]
+    )  # lines 1-8
+    text += ",".join(account("A5", '"x\ny"')) + ",extra\n"  # lines 9-10: a field too many
+    text += csv_text(HEADER, [account("A6"), account("A7", name="长" * 1_000_000), account("A8")]).split("\n", 1)[1]
+    name = "accounts_2025-01-31.csv"
+    if gzipped:
+        with gzip.open(folder(raw_dir) / f"{name}.gz", "wt", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        write_drop(raw_dir, "crm.accounts", name, text)
+
+    load(con, raw_dir)
+
+    assert con.execute("select account_id, _source_line from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", 2),
+        ("A2", 4),
+        ("A4", 6),
+        ("A6", 11),
+        ("A8", 13),
+    ]
+    quarantined = con.execute("select line, reason from meta.quarantine order by line").fetchall()
+    assert [q[0] for q in quarantined] == [5, 9, 12]
+    assert "not a date" in con.execute("select raw_record from meta.quarantine where line = 5").fetchone()[0]
+    assert "TOO MANY COLUMNS" in quarantined[1][1]
+    assert quarantined[2][1].startswith("line of 3,000,063 bytes is longer than the maximum")
+    assert row_accounting(con) == []
+
+
+def test_the_line_scanner_tells_a_line_break_inside_quotes_across_chunk_boundaries():
+    from dagster_project.ingest.inspect import _LineScanner
+
+    plain = _LineScanner(limit=1_000)
+    for chunk in (b'id,name\n1,"a ""quoted"" ', b'word"\n2,b\n'):  # quotes doubled inside a field: even
+        plain.feed(chunk)
+    assert not plain.quoted_line_breaks
+    broken = _LineScanner(limit=1_000)
+    for chunk in (b'id,name\n1,"a', b"\nb", b'"\n2,c\n'):  # the field's quote opens in one chunk, closes in the third
+        broken.feed(chunk)
+    assert broken.quoted_line_breaks

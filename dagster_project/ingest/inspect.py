@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import gzip
 import io
 import re
@@ -332,6 +333,10 @@ class _LineScanner:
     lf: int = 0  # lines ending LF alone
     last: int = -1  # the last byte fed so far
     nul_open: bool = False  # the line being read holds a NUL byte
+    quotes: int = 0  # '"' bytes fed so far
+    # A line ended after an odd number of quotes from the start: inside a quoted field (a line break
+    # in a value), or after a stray quote. Quotes inside a field are doubled, so parity tells.
+    quoted_line_breaks: bool = False
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int, kind: type = LongLine) -> None:
         text = head.decode("utf-8", errors="replace")[:HEAD_CHARS].replace("\0", "\\0")
@@ -340,6 +345,12 @@ class _LineScanner:
     def feed(self, chunk: bytes) -> None:
         data = np.frombuffer(chunk, dtype=np.uint8)
         ends = np.flatnonzero(data == 10)
+        if not self.quoted_line_breaks:  # once found, the rest need not be looked at
+            quotes = np.flatnonzero(data == 34)
+            if len(ends):
+                before = self.quotes + np.searchsorted(quotes, ends)  # quotes before each line end
+                self.quoted_line_breaks = bool(np.any(before % 2 == 1))
+            self.quotes += len(quotes)
         if len(ends):
             before = np.where(ends > 0, data[np.maximum(ends - 1, 0)], self.last)
             crlf = int(np.count_nonzero(before == 13))
@@ -385,6 +396,7 @@ class PreparedCsv:
     path: Path  # what DuckDB reads: UTF-8, every line within the limit, one kind of line end
     long_lines: list[LongLine]
     mixed_line_ends: bool = False  # CR LF and LF both: read with CR LF as LF
+    quoted_line_breaks: bool = False  # a line may end inside a quoted field (_LineScanner)
 
 
 def _decoded_chunks(path: Path, encoding: str, limits: Limits) -> Iterator[bytes]:
@@ -463,9 +475,11 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
         copy.unlink(missing_ok=True)
         (workdir / "lf").mkdir()
         inner = prepare_csv(normal, "utf-8", workdir / "lf", limits)
-        return PreparedCsv(path=inner.path, long_lines=inner.long_lines, mixed_line_ends=True)
+        return dataclasses.replace(inner, mixed_line_ends=True)
+    breaks = scanner.quoted_line_breaks
     if not long_lines:
-        return PreparedCsv(path=copy if encoding != "utf-8" else plain_link(path, workdir), long_lines=[])
+        path = copy if encoding != "utf-8" else plain_link(path, workdir)
+        return PreparedCsv(path=path, long_lines=[], quoted_line_breaks=breaks)
     spans = [(ln.start, ln.end) for ln in long_lines]
     filtered = workdir / "drop_filtered.csv"
     if encoding == "utf-8":
@@ -474,7 +488,7 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
         with copy.open("rb") as src:
             write_without(iter(lambda: src.read(_CHUNK), b""), spans, filtered)
         copy.unlink()
-    return PreparedCsv(path=filtered, long_lines=long_lines)
+    return PreparedCsv(path=filtered, long_lines=long_lines, quoted_line_breaks=breaks)
 
 
 def _crlf_to_lf(chunks: Iterator[bytes], target: Path) -> None:

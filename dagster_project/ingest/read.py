@@ -107,9 +107,12 @@ def _load_csv(
     max_line_bytes: int | None = None,
     long_lines: list[LongLine] | None = None,
     delimiter: str = ",",
+    quoted_line_breaks: bool = False,
 ) -> list[MalformedRow]:
     """`long_lines` were cut out of the file at `path` before: they are quarantined by their line
-    numbers, and the lines DuckDB reports are numbered as in the file."""
+    numbers, and the lines DuckDB reports are numbered as in the file. `quoted_line_breaks`: the
+    file may hold a line break inside a quoted field (PreparedCsv), which puts every record below it
+    a line further down than DuckDB, counting records, numbers it."""
     long_lines = long_lines or []
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
     line_limit = f", max_line_size = {max_line_bytes}" if max_line_bytes else ""
@@ -127,28 +130,73 @@ def _load_csv(
     (errors,) = con.execute("select count(*) from reject_errors").fetchone() or (0,)
     rejects = con.execute(_REJECTS_BY_LINE).fetchall() if errors else []
     removed = [ln.line for ln in long_lines]
+    breaks: dict[int, int] = {}
+    if quoted_line_breaks:
+        # record numbers -> lines of the copy DuckDB read: past the malformed records, then past the
+        # line breaks inside the quoted fields of the records above
+        _shift_lines(con, _past([r[0] for r in rejects]))
+        breaks = _quoted_line_breaks(con, header, rejects)
+        _shift_lines(con, _cumulative(breaks))
     malformed = [
-        MalformedRow(line=_actual_line(r[0], removed), reason=f"malformed row: {r[1]}", raw_record=r[2])
+        MalformedRow(
+            line=_actual_line(r[0] + sum(n for at, n in breaks.items() if at < r[0]), removed),
+            reason=f"malformed row: {r[1]}",
+            raw_record=r[2],
+        )
         for r in rejects
     ]
     malformed += [MalformedRow(ln.line, ln.reason(max_line_bytes or 0), ln.head) for ln in long_lines]
     malformed.sort(key=lambda m: m.line)
-    if malformed:
-        # Lines shift past each malformed line: good rows numbered above `line_i - i` (the i-th
-        # malformed line, 1-based i) sit i lines further down.
-        con.execute("create or replace temp table _reject_offsets (after_line bigint, offset_lines bigint)")
-        offsets = {m.line - i: i for i, m in enumerate(malformed, start=1)}  # adjacent ones: the last wins
-        con.executemany("insert into _reject_offsets values (?, ?)", list(offsets.items()))
-        con.execute(
-            """
-            create or replace temp table _drop_raw as
-            select r._line + coalesce(o.offset_lines, 0) as _line, r.* exclude (_line)
-            from _drop_raw r asof left join _reject_offsets o on r._line > o.after_line
-            order by r._line
-            """
-        )
-        con.execute("drop table _reject_offsets")
+    # Lines shift past each malformed line (or, once the records are lines, past each line cut out)
+    _shift_lines(con, _past(removed if quoted_line_breaks else [m.line for m in malformed]))
     return malformed
+
+
+def _past(lines: list[int]) -> dict[int, int]:
+    """Offsets that move rows numbered 2, 3, ... past the given lines (sorted): rows numbered above
+    `line_i - i` (the i-th line, 1-based i) sit i lines further down. Adjacent lines: the last wins."""
+    return {line - i: i for i, line in enumerate(lines, start=1)}
+
+
+def _cumulative(breaks: dict[int, int]) -> dict[int, int]:
+    """Offsets that move each row down by the line breaks of the rows above it."""
+    offsets: dict[int, int] = {}
+    total = 0
+    for line in sorted(breaks):
+        total += breaks[line]
+        offsets[line] = total
+    return offsets
+
+
+def _shift_lines(con: duckdb.DuckDBPyConnection, offsets: dict[int, int]) -> None:
+    """Add to each row's `_line` the offset of the greatest `after_line` below it."""
+    if not offsets:
+        return
+    con.execute("create or replace temp table _line_offsets (after_line bigint, offset_lines bigint)")
+    con.executemany("insert into _line_offsets values (?, ?)", list(offsets.items()))
+    con.execute(
+        """
+        create or replace temp table _drop_raw as
+        select r._line + coalesce(o.offset_lines, 0) as _line, r.* exclude (_line)
+        from _drop_raw r asof left join _line_offsets o on r._line > o.after_line
+        order by r._line
+        """
+    )
+    con.execute("drop table _line_offsets")
+
+
+def _quoted_line_breaks(con: duckdb.DuckDBPyConnection, header: list[str], rejects: list[tuple]) -> dict[int, int]:
+    """Record number -> the line breaks inside its quoted fields, for the records that have any: the
+    rows read (their values keep the breaks) and the malformed records (their text as DuckDB gives it)."""
+    if not header:
+        return {}
+    count = " + ".join(f"coalesce(len({quote(h)}) - len(replace({quote(h)}, chr(10), '')), 0)" for h in header)
+    rows = con.execute(f"select _line, n from (select _line, {count} as n from _drop_raw) where n > 0").fetchall()
+    breaks = dict(rows)
+    for line, _, text in rejects:
+        if text and (n := text.rstrip("\r\n").count("\n")):
+            breaks[line] = n
+    return breaks
 
 
 def _first_line(exc: BaseException) -> str:
@@ -438,7 +486,8 @@ def _load_csv_past_open_quotes(
 ) -> list[MalformedRow]:
     """`_load_csv` of the prepared copy, read again without each line whose quote never closes (at
     most _OPEN_QUOTE_RETRIES times): such a line is quarantined alone (OpenQuoteLine)."""
-    malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter)
+    breaks = prepared.quoted_line_breaks
+    malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter, breaks)
     cut: list[OpenQuoteLine] = []
     for attempt in range(_OPEN_QUOTE_RETRIES):
         found = _open_quote_lines(prepared.path, malformed, prepared.long_lines, cut)
@@ -449,7 +498,7 @@ def _load_csv_past_open_quotes(
         with prepared.path.open("rb") as src:
             write_without(iter(lambda: src.read(1 << 20), b""), [(c.start, c.end) for c in cut], copy)
         cut_lines = sorted([*prepared.long_lines, *cut], key=lambda c: c.line)
-        malformed = _load_csv(con, copy, header, limits.max_line_bytes, cut_lines, delimiter)
+        malformed = _load_csv(con, copy, header, limits.max_line_bytes, cut_lines, delimiter, breaks)
     return malformed
 
 
