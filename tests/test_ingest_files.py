@@ -1058,3 +1058,73 @@ def test_the_line_scanner_tells_a_line_break_inside_quotes_across_chunk_boundari
     for chunk in (b'id,name\n1,"a', b"\nb", b'"\n2,c\n'):  # the field's quote opens in one chunk, closes in the third
         broken.feed(chunk)
     assert broken.quoted_line_breaks
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_rows_below_blank_lines_keep_their_own_line_numbers(con, raw_dir, line_end):
+    """DuckDB skips a blank line without a row, and numbered every row below one a line too high: an
+    error in the file's line 9 was reported for line 7. Blank lines 3, 4 and 7 here: the bad date
+    (line 6) and the row with a field too many (line 8) are quarantined under their lines, and the
+    rows loaded keep theirs."""
+    bad_date = [*account("A3")[:9], "not a date", "2025-01-02"]
+    lines = [HEADER, account("A1"), [], [], account("A2"), bad_date, [], [*account("A4"), "extra"], account("A5")]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", "".join(",".join(ln) + line_end for ln in lines))
+
+    load(con, raw_dir)
+
+    assert con.execute("select account_id, _source_line from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", 2),
+        ("A2", 5),
+        ("A5", 9),
+    ]
+    assert con.execute("select line from meta.quarantine order by line").fetchall() == [(6,), (8,)]
+    assert row_accounting(con) == []
+
+
+def test_blank_lines_beside_quoted_line_breaks_and_a_stray_quote_keep_the_rows_line_numbers(con, raw_dir):
+    """The same with line breaks inside quoted fields, where DuckDB numbers lines without those
+    breaks, and a stray quote (line 6) that is cut out and read again: a blank line inside a quoted
+    value (line 9) is part of the value, not a blank line; lines 4, 7 and 12 are blank."""
+    bad_date = [*account("A5")[:9], "not a date", "2025-01-02"]
+    text = (
+        csv_text(HEADER, [account("A1", "甲公司\n(总部)")])  # lines 1-3
+        + "\n"  # line 4
+        + ",".join(account("A2"))
+        + "\n"  # line 5
+        + 'A3,"乙公司,制造,100,华东,上海,上海,R1,30,2025-01-01,2025-01-02\n'  # line 6: never closes
+        + "\n"  # line 7
+        + csv_text(HEADER, [account("A4", "a\n\nb"), bad_date]).split("\n", 1)[1]  # lines 8-11
+        + "\n"  # line 12
+        + ",".join(account("A6"))
+        + "\n"  # line 13
+    )
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text)
+
+    load(con, raw_dir)
+
+    assert con.execute("select account_id, _source_line from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", 2),
+        ("A2", 5),
+        ("A4", 8),
+        ("A6", 13),
+    ]
+    assert con.execute("select line from meta.quarantine order by line").fetchall() == [(6,), (11,)]
+    assert con.execute("select account_name from raw_crm.accounts where account_id = 'A4'").fetchone() == ("a\n\nb",)
+    assert row_accounting(con) == []
+
+
+def test_the_line_scanner_finds_blank_lines_across_chunk_boundaries():
+    """A blank line is found whichever chunk its line end, and the CR of a CR LF end, fall in; one
+    inside a quoted field is not blank, and DuckDB's number for a line leaves such breaks out."""
+    from dagster_project.ingest.inspect import _LineScanner
+
+    for data, expected in (
+        (b'h\n\n1,"a\n\nb"\n\n2\n', [(2, 2), (6, 4)]),
+        (b'h\r\n\r\n1,"a\r\n\r\nb"\r\n\r\n2\r\n', [(2, 2), (6, 4)]),
+    ):
+        for size in (1, 2, 3, 5, len(data)):
+            scanner = _LineScanner(limit=1000)
+            for i in range(0, len(data), size):
+                scanner.feed(data[i : i + size])
+            scanner.finish()
+            assert scanner.blank_lines() == expected, (data, size)

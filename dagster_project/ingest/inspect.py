@@ -337,6 +337,11 @@ class _LineScanner:
     # A line ended after an odd number of quotes from the start: inside a quoted field (a line break
     # in a value), or after a stray quote. Quotes inside a field are doubled, so parity tells.
     quoted_line_breaks: bool = False
+    breaks_in_quotes: int = 0  # line ends inside a quoted field so far
+    # Blank lines outside quoted fields, which DuckDB skips without a row: (line, line as DuckDB
+    # numbers it, which counts a line break inside a quoted field not at all), one list per line end
+    blank_lf: list[tuple[int, int]] = field(default_factory=list)
+    blank_crlf: list[tuple[int, int]] = field(default_factory=list)
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int, kind: type = LongLine) -> None:
         text = head.decode("utf-8", errors="replace")[:HEAD_CHARS].replace("\0", "\\0")
@@ -345,16 +350,14 @@ class _LineScanner:
     def feed(self, chunk: bytes) -> None:
         data = np.frombuffer(chunk, dtype=np.uint8)
         ends = np.flatnonzero(data == 10)
-        if not self.quoted_line_breaks:  # once found, the rest need not be looked at
-            quotes = np.flatnonzero(data == 34)
-            if len(ends):
-                before = self.quotes + np.searchsorted(quotes, ends)  # quotes before each line end
-                self.quoted_line_breaks = bool(np.any(before % 2 == 1))
-            self.quotes += len(quotes)
+        quotes = np.flatnonzero(data == 34)
         if len(ends):
+            in_quotes = (self.quotes + np.searchsorted(quotes, ends)) % 2 == 1  # odd quotes before the end
+            self.quoted_line_breaks = self.quoted_line_breaks or bool(np.any(in_quotes))
             before = np.where(ends > 0, data[np.maximum(ends - 1, 0)], self.last)
             crlf = int(np.count_nonzero(before == 13))
             self.crlf, self.lf = self.crlf + crlf, self.lf + len(ends) - crlf
+        self.quotes += len(quotes)
         if len(data):
             self.last = int(data[-1])
         first_end = int(ends[0]) if len(ends) else len(chunk)
@@ -363,6 +366,7 @@ class _LineScanner:
         if len(ends):
             starts = np.concatenate(([self.line_start - self.offset], ends[:-1] + 1))
             lengths = ends - starts
+            self._blank_lines(lengths, before, in_quotes)
             for k in np.flatnonzero(lengths > self.limit):  # rare: a loop is fine
                 start, end = int(starts[k]), int(ends[k])
                 head = self.head if k == 0 else chunk[start : start + _HEAD_BYTES]
@@ -382,6 +386,22 @@ class _LineScanner:
             self.head = chunk[tail : tail + _HEAD_BYTES]
         self.offset += len(chunk)
 
+    def _blank_lines(self, lengths: np.ndarray, before: np.ndarray, in_quotes: np.ndarray) -> None:
+        """Keeps the chunk's blank lines: no byte but the line end (a CR of a CR LF end counted as
+        the line end), and not inside a quoted field (there it is part of a value)."""
+        empty = (lengths == 0) | ((lengths == 1) & (before == 13))
+        if np.any(empty):  # rare: a loop is fine
+            breaks_above = self.breaks_in_quotes + np.cumsum(in_quotes) - in_quotes
+            for k in np.flatnonzero(empty & ~in_quotes):
+                found = (self.line + int(k), self.line + int(k) - int(breaks_above[k]))
+                (self.blank_lf if lengths[k] == 0 else self.blank_crlf).append(found)
+        self.breaks_in_quotes += int(np.count_nonzero(in_quotes))
+
+    def blank_lines(self) -> list[tuple[int, int]]:
+        """The blank lines, as (line, line as DuckDB numbers it): in a file with CR LF line ends a
+        blank line is a CR alone (a file with both kinds is read from a copy with LF ends)."""
+        return self.blank_crlf if self.crlf and not self.lf else self.blank_lf
+
     def finish(self) -> list[LongLine]:
         length = self.offset - self.line_start
         if length > self.limit:
@@ -397,6 +417,7 @@ class PreparedCsv:
     long_lines: list[LongLine]
     mixed_line_ends: bool = False  # CR LF and LF both: read with CR LF as LF
     quoted_line_breaks: bool = False  # a line may end inside a quoted field (_LineScanner)
+    blank_lines: list[int] = field(default_factory=list)  # in the file; DuckDB skips them uncounted
 
 
 def _decoded_chunks(path: Path, encoding: str, limits: Limits) -> Iterator[bytes]:
@@ -477,9 +498,10 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
         inner = prepare_csv(normal, "utf-8", workdir / "lf", limits)
         return dataclasses.replace(inner, mixed_line_ends=True)
     breaks = scanner.quoted_line_breaks
+    blank = [line for line, _ in scanner.blank_lines()]
     if not long_lines:
         path = copy if encoding != "utf-8" else plain_link(path, workdir)
-        return PreparedCsv(path=path, long_lines=[], quoted_line_breaks=breaks)
+        return PreparedCsv(path=path, long_lines=[], quoted_line_breaks=breaks, blank_lines=blank)
     spans = [(ln.start, ln.end) for ln in long_lines]
     filtered = workdir / "drop_filtered.csv"
     if encoding == "utf-8":
@@ -488,7 +510,19 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
         with copy.open("rb") as src:
             write_without(iter(lambda: src.read(_CHUNK), b""), spans, filtered)
         copy.unlink()
-    return PreparedCsv(path=filtered, long_lines=long_lines, quoted_line_breaks=breaks)
+    return PreparedCsv(path=filtered, long_lines=long_lines, quoted_line_breaks=breaks, blank_lines=blank)
+
+
+def blank_lines_as_duckdb_numbers_them(path: Path) -> list[int]:
+    """The blank lines of a UTF-8 file, numbered as DuckDB numbers lines: a line break inside a
+    quoted field not counted. For a copy in which a stray quote was cut out, whose quotes therefore
+    pair differently from the file's."""
+    scanner = _LineScanner(limit=1 << 62)
+    with open_bytes(path) as fh:
+        while chunk := fh.read(_CHUNK):
+            scanner.feed(chunk)
+    scanner.finish()
+    return [duckdb_line for _, duckdb_line in scanner.blank_lines()]
 
 
 def _crlf_to_lf(chunks: Iterator[bytes], target: Path) -> None:

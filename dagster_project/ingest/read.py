@@ -28,6 +28,7 @@ from dagster_project.ingest.inspect import (
     Limits,
     LongLine,
     PreparedCsv,
+    blank_lines_as_duckdb_numbers_them,
     check_reserved,
     gzip_errors,
     ingest_limits,
@@ -108,11 +109,13 @@ def _load_csv(
     long_lines: list[LongLine] | None = None,
     delimiter: str = ",",
     quoted_line_breaks: bool = False,
+    blank_lines: list[int] | None = None,
 ) -> list[MalformedRow]:
     """`long_lines` were cut out of the file at `path` before: they are quarantined by their line
     numbers, and the lines DuckDB reports are numbered as in the file. `quoted_line_breaks`: the
     file may hold a line break inside a quoted field (PreparedCsv), which puts every record below it
-    a line further down than DuckDB, counting records, numbers it."""
+    a line further down than DuckDB, counting records, numbers it. `blank_lines` (of the file, when
+    it has no quoted line break): DuckDB skips them without a row, so the rows below sit lower."""
     long_lines = long_lines or []
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
     line_limit = f", max_line_size = {max_line_bytes}" if max_line_bytes else ""
@@ -132,9 +135,11 @@ def _load_csv(
     removed = [ln.line for ln in long_lines]
     breaks: dict[int, int] = {}
     if quoted_line_breaks:
-        # record numbers -> lines of the copy DuckDB read: past the malformed records, then past the
-        # line breaks inside the quoted fields of the records above
-        _shift_lines(con, _past([r[0] for r in rejects]))
+        # record numbers -> lines of the copy DuckDB read: past the malformed records and the blank
+        # lines (both as DuckDB numbers lines: without the breaks inside quoted fields), then past
+        # the line breaks inside the quoted fields of the records above
+        skipped = sorted({r[0] for r in rejects} | set(blank_lines_as_duckdb_numbers_them(path)))
+        _shift_lines(con, _past(skipped))
         breaks = _quoted_line_breaks(con, header, rejects)
         _shift_lines(con, _cumulative(breaks))
     malformed = [
@@ -147,8 +152,10 @@ def _load_csv(
     ]
     malformed += [MalformedRow(ln.line, ln.reason(max_line_bytes or 0), ln.head) for ln in long_lines]
     malformed.sort(key=lambda m: m.line)
-    # Lines shift past each malformed line (or, once the records are lines, past each line cut out)
-    _shift_lines(con, _past(removed if quoted_line_breaks else [m.line for m in malformed]))
+    # Lines shift past each malformed and blank line (or, once the records are lines, past each
+    # line cut out)
+    skipped = removed if quoted_line_breaks else sorted({m.line for m in malformed} | set(blank_lines or []))
+    _shift_lines(con, _past(skipped))
     return malformed
 
 
@@ -486,8 +493,10 @@ def _load_csv_past_open_quotes(
 ) -> list[MalformedRow]:
     """`_load_csv` of the prepared copy, read again without each line whose quote never closes (at
     most _OPEN_QUOTE_RETRIES times): such a line is quarantined alone (OpenQuoteLine)."""
-    breaks = prepared.quoted_line_breaks
-    malformed = _load_csv(con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter, breaks)
+    breaks, blank = prepared.quoted_line_breaks, prepared.blank_lines
+    malformed = _load_csv(
+        con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter, breaks, blank
+    )
     cut: list[OpenQuoteLine] = []
     for attempt in range(_OPEN_QUOTE_RETRIES):
         found = _open_quote_lines(prepared.path, malformed, prepared.long_lines, cut)
@@ -498,7 +507,7 @@ def _load_csv_past_open_quotes(
         with prepared.path.open("rb") as src:
             write_without(iter(lambda: src.read(1 << 20), b""), [(c.start, c.end) for c in cut], copy)
         cut_lines = sorted([*prepared.long_lines, *cut], key=lambda c: c.line)
-        malformed = _load_csv(con, copy, header, limits.max_line_bytes, cut_lines, delimiter, breaks)
+        malformed = _load_csv(con, copy, header, limits.max_line_bytes, cut_lines, delimiter, breaks, blank)
     return malformed
 
 
