@@ -985,3 +985,51 @@ def test_footer_rows_leave_a_report_exports_closing_lines_unread(tmp_path, raw_d
     load_entity(con, load_contracts()["erp.sales_order_lines"], raw_dir)
     assert con.execute("select order_id, sku from raw_erp.sales_order_lines").fetchall() == [("XSDD001", "A")]
     assert con.execute("select count(*) from meta.quarantine where source_file like 'kingdee/%'").fetchall() == [(0,)]
+
+
+def test_a_lookup_reads_its_own_files_sheet_header_row_and_footer(tmp_path, raw_dir, con):
+    """A lookup is another report of the export, with its own layout: here the users workbook keeps
+    its users on a second sheet under a title row, closed by a count row. Read as the first sheet's
+    row 1 it has no column `Name`, and the drop is rejected naming the lookup; with the lookup's
+    `sheet`, `header_row` and `footer_rows` the deals take their owners' ids. A footer larger than
+    the sheet is rejected as the file rule's footer is, which shows the lookup's own is applied."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["Exported from MyCRM"])
+    users = book.create_sheet("Users")
+    for row in (["User list"], ["Name", "RepId"], ["Ann", "R1"], ["Bob", "R2"], ["2 users", None]):
+        users.append(row)
+    book.save(write_export(raw_dir, "mycrm/users_2026-06-01.xlsx", ""))
+    header = ["DealId", "Customer", "Value", "Opened", "Closing", "Phase", "Owner"]
+    rows = [
+        ["D1", "A1", "100", "2026/5/3 14:22", "2026/6/30", "Won", "Ann"],
+        ["D2", "A2", "200", "2026/5/4 9:00", "2026/7/1", "Talking", "Bob"],
+    ]
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(header, rows))
+    lookup = "{pattern: 'users*.xlsx', key: Name, on: Owner}"
+    owner = f"    lookups:\n      owner: {lookup}\n    columns:\n      owner_rep_id: {{sql: owner.RepId}}\n"
+    currency = "      currency: {column: Curr, default: CNY}\n"  # the deals here have no currency column
+    mapping = OPPORTUNITIES.replace("    columns:\n", owner).replace(currency, "")
+    deals = load_contracts()["crm.opportunities"]
+
+    write_mapping(tmp_path, mapping)
+    load_entity(con, deals, raw_dir)
+    laid_out = lookup.replace("}", ", sheet: users, header_row: 2, footer_rows: FOOTER}")
+    write_mapping(tmp_path, mapping.replace(lookup, laid_out.replace("FOOTER", "9")))
+    load_entity(con, deals, raw_dir)
+    write_mapping(tmp_path, mapping.replace(lookup, laid_out.replace("FOOTER", "1")))
+    load_entity(con, deals, raw_dir)
+
+    assert [
+        r[0] for r in con.execute("select rejected_reason from meta.ingest_audit order by started_at").fetchall()
+    ] == [
+        "lookup owner: mycrm/users_2026-06-01.xlsx has no column 'Name'",
+        "lookup owner: mycrm/users_2026-06-01.xlsx: has fewer than 9 rows below the header: no footer of that "
+        "size (footer_rows)",
+        None,
+    ]
+    assert con.execute("select opportunity_id, owner_rep_id from raw_crm.opportunities order by 1").fetchall() == [
+        ("D1", "R1"),
+        ("D2", "R2"),
+    ]

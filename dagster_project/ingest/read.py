@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
@@ -43,6 +44,15 @@ from dagster_project.ingest.inspect import (
 from dagster_project.warehouse import literal, quote
 
 __all__ = ["FileRejected", "MalformedRow", "ReadResult", "read_drop"]
+
+
+class FileLayout(Protocol):
+    """Where a file's records are (a mapping's file rule, or a lookup): the header's line or sheet
+    row, the xlsx sheet (None: the first) and the lines or rows at the end that are no records."""
+
+    header_row: int
+    sheet: str | None
+    footer_rows: int
 
 
 @dataclass
@@ -562,34 +572,40 @@ def _read_csv(
 
 
 def _read(
-    con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits, encoding: str | None
+    con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits, encoding: str | None, layout
 ) -> ReadResult:
     if drop.format == "parquet":
         names = _load_parquet(con, plain_link(drop.path, workdir))
         return ReadResult(header=_check_header(names), encoding=None)
-    # a mapped export's file rule may say the header is further down (a title above it), and its
-    # mapping which encoding its files have when they are not UTF-8
+    # a mapped export's file rule may say the header is further down (a title above it), which
+    # sheet to read and how many lines end it, and its mapping which encoding its files have when
+    # they are not UTF-8
     source = getattr(drop, "mapping", None)
-    header_row = source.rule.header_row if source else 1
-    footer = source.rule.footer_rows if source else 0
+    layout = layout or (source.rule if source else None)
+    header_row = layout.header_row if layout else 1
+    footer = layout.footer_rows if layout else 0
     encoding = encoding or (source.mapping.encoding if source else None)
     if drop.format == "xlsx":
-        sheet = source.rule.sheet if source else None
+        sheet = layout.sheet if layout else None
         header = _load_xlsx(con, drop.path, header_row, sheet, footer)
         return ReadResult(header=header, encoding=None, notes=_footer_note(footer))
     return _read_csv(con, drop, workdir, limits, header_row, encoding, footer)
 
 
 def read_drop(
-    con: duckdb.DuckDBPyConnection, drop: Drop, limits: Limits | None = None, encoding: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    drop: Drop,
+    limits: Limits | None = None,
+    encoding: str | None = None,
+    layout: FileLayout | None = None,
 ) -> ReadResult:
     """Fill temp table `_drop_raw` from the drop (exactly this file: its name is never a glob
     pattern); raise FileRejected, naming paths relative to the raw folder, when it cannot be read.
-    `encoding`: of the file if it is not UTF-8 (a mapping's lookup files); a mapped drop's own is its
-    mapping's."""
+    `encoding` and `layout`: of a file that is no drop of a file rule (a mapping's lookup files); a
+    mapped drop's own are its mapping's and its file rule's."""
     with tempfile.TemporaryDirectory(prefix="s2s_read_") as tmp:
         workdir = Path(tmp)
         try:
-            return _read(con, drop, workdir, limits or ingest_limits(), encoding)
+            return _read(con, drop, workdir, limits or ingest_limits(), encoding, layout)
         except FileRejected as exc:
             raise FileRejected(scrub_paths(str(exc), drop.path, drop.relative_path, workdir)) from exc

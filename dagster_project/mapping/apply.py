@@ -139,7 +139,7 @@ def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: 
         path = source.folder / relative
         drop = Drop(path, path.relative_to(raw_dir).as_posix(), drop_date_of(relative, stat.st_mtime)[0], 0, 0)
         try:
-            read = read_drop(con, drop, encoding=source.mapping.encoding)
+            read = read_drop(con, drop, encoding=source.mapping.encoding, layout=lookup)
         except FileRejected as exc:
             raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path}: {exc}") from exc
         if lookup.key.lower() not in {h.lower() for h in read.header}:
