@@ -783,7 +783,7 @@ def test_western_text_that_happens_to_be_valid_gbk_is_rejected_naming_the_line_b
 
 def test_chinese_text_in_gbk_with_rare_characters_and_latin_words_still_loads(con, raw_dir):
     # traditional and rare characters (outside GB2312) and Chinese glued to Latin letters, as in real names
-    names = ["臺灣積體電路", "鴻海精密", "喆珺玥昇", "iPhone手机代理", "A级客户"]
+    names = ["臺灣積體電路", "鴻海精密", "喆珺玥昇", "iPhone手机代理", "A级客户", "與iPhone代理"]
     write_drop(
         raw_dir,
         "crm.accounts",
@@ -795,7 +795,7 @@ def test_chinese_text_in_gbk_with_rare_characters_and_latin_words_still_loads(co
     load(con, raw_dir)
 
     (row,) = audit(con)
-    assert row[1:5] == (5, 5, 0, "loaded")
+    assert row[1:5] == (6, 6, 0, "loaded")
     assert sorted(r[0] for r in con.execute("select account_name from raw_crm.accounts").fetchall()) == sorted(names)
 
 
@@ -1128,3 +1128,26 @@ def test_the_line_scanner_finds_blank_lines_across_chunk_boundaries():
                 scanner.feed(data[i : i + size])
             scanner.finish()
             assert scanner.blank_lines() == expected, (data, size)
+
+
+def test_western_text_whose_accents_start_its_words_is_rejected_too(con, raw_dir):
+    """French names whose only accented letter starts the word (`Émile`, `Éric`, `Œuvre`): none sits
+    after a Latin letter, and the file loaded as GBK mojibake (`蒻ile`). As GBK, each accent with the
+    letter after it is one rare character followed by the rest of the word in lowercase."""
+    rows = [
+        [f"A{i}", name, "Mfg", "100", "East", "IDF", "Paris", "R1", "30", "2025-01-01", "2025-01-02"]
+        for i, name in enumerate(["Émile Roux", "Éric Dupont", "Œuvre SA", "Dubois SARL"])
+    ]
+    text = csv_text(HEADER, rows)
+    assert text.encode("cp1252").decode("gb18030").count("蒻ile") == 1  # valid GBK, read as mojibake
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text, encoding="cp1252")
+
+    load(con, raw_dir)
+
+    (row,) = audit(con)
+    assert row[4] == "rejected"
+    assert row[5].startswith(
+        "the file is not UTF-8, and read as GBK it looks like Western text: 3 of its 3 non-ASCII characters "
+        "are rare Chinese characters glued to a Latin letter, the first on line 2: '蒻ile' (as Windows-1252: 'Émile')"
+    ), row[5]
+    assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(0,)]

@@ -153,19 +153,29 @@ def _invalid_at(head: bytes, encoding: str) -> int | None:
 # takes 0xFC with the `h` after it for one (rare) character. Chinese text rarely has such a character
 # at all (GB2312, the common characters, has both bytes above 0x7F), let alone glued to a Latin
 # letter; Western text has one for most accented letters. So a file where they are most of the
-# non-ASCII characters is refused rather than loaded as mojibake (DECISIONLOG, "Encodings").
+# non-ASCII characters is refused rather than loaded as mojibake (DECISIONLOG, "Encodings"). An
+# accented letter that starts a word (`Émile`: 0xC9, m, i, l, e) reads as such a character glued to
+# the rest of the word instead: a second byte that is a letter, lowercase letters after it, nothing
+# but ASCII before it. Chinese text puts another character or punctuation after its own.
 _AFTER_A_LATIN_LETTER = re.compile(r"[A-Za-z]([^\x00-\x7f])")
+_STARTING_A_LATIN_WORD = re.compile(r"(?<![^\x00-\x7f])([^\x00-\x7f])[a-z]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _western_text_read_as_gbk(head: bytes) -> str | None:
     """Where the bytes, valid GBK, read like Windows-1252 text (the first place, both ways), or None."""
     text = codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
-    suspects = [
+    after_a_letter = {
         match.start(1)
         for match in _AFTER_A_LATIN_LETTER.finditer(text)
         if 0x40 <= match.group(1).encode("gb18030")[-1] <= 0x7E
-    ]
+    }
+    starting_a_word = {
+        match.start(1)
+        for match in _STARTING_A_LATIN_WORD.finditer(text)
+        if (second := chr(match.group(1).encode("gb18030")[-1])).isascii() and second.isalpha()
+    }
+    suspects = sorted(after_a_letter | starting_a_word)
     non_ascii = len(_NON_ASCII.findall(text))
     if not suspects or len(suspects) * 2 <= non_ascii:
         return None
