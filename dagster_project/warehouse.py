@@ -116,18 +116,9 @@ create table if not exists meta.dq_validated_drops (
     drop_id varchar not null,           -- the raw rows' _drop_id ('' for rows without one)
     rows bigint not null                -- the drop's rows in the raw table when counted
 );
--- dbt's key tests on new rows (dbt/tests/generic/unique_keys_of_new_rows.sql) check the keys of the
--- rows loaded at or after `since` (NULL: every row). The dbt step sets it before a build and clears it
--- after; a passing build records through which load time its keys were checked, and with which dbt code.
-create table if not exists meta.key_check_window (
-    since timestamp                     -- one row; NULL = check every key
-);
-create table if not exists meta.key_checks (
-    build varchar not null,               -- the dbt step (its selection) whose tests checked them
-    dbt_sources_digest varchar not null,  -- the dbt code that checked them (defs/dbt/assets.py)
-    checked_through timestamp not null,   -- newest raw _loaded_at when that build started
-    run_id varchar
-);
+-- the window of dbt's key tests on new rows, gone with them: raw keys have one engine (below)
+drop table if exists meta.key_check_window;
+drop table if exists meta.key_checks;
 -- the asset check primary_keys_unique: through which load time each raw table's keys were found
 -- unique (the next check counts the keys of rows loaded since), and with which key
 create table if not exists meta.raw_key_checks (

@@ -1077,46 +1077,6 @@ def test_incremental_models_match_a_full_refresh_after_late_updates(built: dict,
     assert _snapshot(warehouse) == after_incremental
 
 
-def test_key_tests_on_new_rows_check_the_keys_loaded_since_the_window(built: dict, tmp_path: Path) -> None:
-    """unique_keys_of_new_rows: with a window (meta.key_check_window.since), a key is checked when one
-    of its rows was loaded since, against every row; without one, every key, as `unique` does."""
-    assert built["result"].returncode == 0
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(built["warehouse"], warehouse)
-    select = ["--select", "stg_crm__activities,test_name:unique_keys_of_new_rows"]
-
-    def failing_keys(since: datetime | None) -> int:
-        con = connect(warehouse)
-        con.execute("delete from meta.key_check_window")
-        con.execute("insert into meta.key_check_window values (?)", [since])
-        con.close()
-        result = dbt(["test", *select], warehouse, tmp_path)
-        assert "TOTAL=1" in result.stdout, result.stdout[-2000:]  # the one test ran
-        if result.returncode == 0:
-            return 0
-        found = [line for line in result.stdout.splitlines() if "Got " in line and "result" in line]
-        return int(found[0].split("Got ")[1].split()[0])
-
-    assert failing_keys(None) == 0 and failing_keys(LOADED_2) == 0
-    # an old duplicate (both rows loaded before the window): seen without a window only
-    con = connect(warehouse)
-    insert(
-        con, "crm.activities", [{"activity_id": "AC1", "rep_id": "R2", "occurred_at": "2025-06-05 10:00:00"}], LOADED_1
-    )
-    con.close()
-    assert failing_keys(LOADED_2) == 0
-    assert failing_keys(None) == 1
-    # a new row repeating an old key: seen through the window, compared with the old row
-    con = connect(warehouse)
-    insert(
-        con, "crm.activities", [{"activity_id": "AC2", "rep_id": "R1", "occurred_at": "2025-06-06 10:00:00"}], LOADED_2
-    )
-    con.close()
-    assert failing_keys(LOADED_2) == 1  # AC2 (AC1's duplicate is older than the window)
-    assert failing_keys(None) == 2
-    assert failing_keys(LOADED_3) == 0  # nothing loaded since
-
-
 def test_account_history_is_kept_in_the_snapshot(built: dict, tmp_path: Path) -> None:
     assert built["result"].returncode == 0
     warehouse = tmp_path / "warehouse.duckdb"

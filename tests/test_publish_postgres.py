@@ -36,7 +36,7 @@ def normalised(value: object) -> object:
 def test_every_mart_of_the_real_snapshot_reads_back_through_psycopg(small_company_snapshot, fresh_database):
     bi = small_company_snapshot["bi_dir"]
     keys = mart_primary_keys(small_company_snapshot["manifest"])
-    # keys tested by unique_keys_of_new_rows (the big facts) are keys as `unique` ones are
+    # the big facts, views without key tests, declare their keys (meta.primary_key)
     assert keys["fct_activities"] == ["activity_id"] and keys["fct_web_events"] == ["event_id"]
 
     result = publish_to_postgres(bi, fresh_database, keys)

@@ -1,8 +1,7 @@
 """The primary key of each mart, read from the dbt project where it is already declared once.
 
 In order: the model's `meta: {primary_key: [...]}` if it has one; else the columns of its one
-`unique_combination_of_columns` test; else its first column tested both `unique` (or
-`unique_keys_of_new_rows`, the same test on the keys of new rows) and `not_null`.
+`unique_combination_of_columns` test; else its first column tested both `unique` and `not_null`.
 A mart with none of these has no key in PostgreSQL.
 """
 
@@ -35,7 +34,7 @@ def _key_from_tests(model: dict[str, Any], tests: list[dict[str, Any]]) -> list[
             tested.setdefault(t["column_name"], set()).add(t["test_metadata"]["name"])
     for column in model.get("columns", {}):  # in declaration order
         names = tested.get(column, set())
-        if "not_null" in names and names & {"unique", "unique_keys_of_new_rows"}:
+        if {"not_null", "unique"} <= names:
             return [column]
     return []
 

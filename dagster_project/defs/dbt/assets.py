@@ -139,20 +139,6 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
             return
         # Unit tests check the SQL, not the data: they run in `make test` / CI (tests/test_dbt_project.py),
         # as dbt advises, not in every production build.
-        from dagster_project.dbt_key_checks import close_window, open_window
-        from dagster_project.publish.fingerprint import FORCE_TAG
-
-        # key tests on the big tables check the keys of the rows loaded since the last passing build
-        with warehouse.connect() as con:
-            window = open_window(con, name, dbt_sources_digest(), force=context.run.tags.get(FORCE_TAG) == "true")
-        context.log.info(
-            "dbt key tests on new rows: "
-            + (
-                f"keys of rows loaded since {window.since}"
-                if window.since
-                else "every key (no passing build to start from)"
-            )
-        )
         from dagster_project.defs.customer_value.assets import start_fitting, tell_when_inputs_built
 
         fitting = None
@@ -162,19 +148,15 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
             start_validation(context, warehouse)  # Great Expectations, on the entity frames
             fitting = start_fitting(context, warehouse)  # the customer value model, once dbt built its inputs
         warm_dbt(context)  # started by the ingest audit already, unless it loaded nothing
-        passed = False
         try:
             invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *_file_log_args()], context=context)
             target_path = invocation.target_path
             yield from tell_when_inputs_built(context, invocation.stream(), fitting, DBT_PROJECT_DIR / target_path)
-            passed = invocation.is_successful()
         finally:
             if fitting:
                 fitting.no_inputs()  # dbt stopped before building them: the step fits itself
             if not dbt_steps_after(context, name):
                 dbt_forkserver.stop()
-            with warehouse.connect() as con:
-                close_window(con, window, passed, context.run.run_id)
         # dagster-dbt seeds each invocation's folder with the project's partial parse file; keep the one
         # parsed with this run's settings, so the next run with the same settings skips a full parse.
         parsed = invocation.target_path / "partial_parse.msgpack"
