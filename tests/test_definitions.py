@@ -91,3 +91,20 @@ def test_the_code_location_does_not_import_the_sample_generator():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_code_location_does_not_import_pandas_or_the_fitting_libraries():
+    """Every Dagster process (the code location, each run, `dagster job execute`) imports the
+    definitions before its first step: pandas was a quarter of a second of it (bench `startup`),
+    imported for two table names. The steps that use pandas, GX or pymc import them themselves."""
+    import os
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "great_expectations", "pymc", "pymc_marketing", "pytensor")
+    code = f"import sys, dagster_project.definitions\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -9,9 +9,12 @@ days, as the published CDNOW analyses do (pymc-marketing's `rfm_summary` groups 
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where used: the code location imports this module for its table names,
+    import pandas as pd  # and pandas is a quarter of a second of its start-up
 
 ORDERS_TABLE = "intermediate.int_orders_aggregated_from_lines"
 AS_OF_TABLE = "intermediate.int_as_of_date"
@@ -37,6 +40,8 @@ def as_of_date(con: duckdb.DuckDBPyConnection) -> date:
 
 def purchase_days(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """customer_id, purchase_date (datetime64), purchase_value: one row per customer and day."""
+    import pandas as pd
+
     frame = con.execute(PURCHASE_DAYS_SQL + " order by 1, 2").df()
     frame["purchase_date"] = pd.to_datetime(frame["purchase_date"])
     return frame
@@ -58,6 +63,7 @@ def summarize(purchases: pd.DataFrame, as_of: date) -> pd.DataFrame:
     T = as-of date - first purchase day; monetary_value = mean value of the repeat purchase days
     (the first purchase day excluded, 0 without repeats). No purchase at all (a company whose ERP is
     not delivered): no customer, where rfm_summary fails on the empty frame."""
+    import pandas as pd
     from pymc_marketing.clv import rfm_summary
 
     if purchases.empty:
