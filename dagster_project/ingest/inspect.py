@@ -352,6 +352,7 @@ class _LineScanner:
     # numbers it, which counts a line break inside a quoted field not at all), one list per line end
     blank_lf: list[tuple[int, int]] = field(default_factory=list)
     blank_crlf: list[tuple[int, int]] = field(default_factory=list)
+    empty_lines: bool = False  # any line without bytes but its line end, inside quotes or not
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int, kind: type = LongLine) -> None:
         text = head.decode("utf-8", errors="replace")[:HEAD_CHARS].replace("\0", "\\0")
@@ -401,6 +402,7 @@ class _LineScanner:
         the line end), and not inside a quoted field (there it is part of a value)."""
         empty = (lengths == 0) | ((lengths == 1) & (before == 13))
         if np.any(empty):  # rare: a loop is fine
+            self.empty_lines = True
             breaks_above = self.breaks_in_quotes + np.cumsum(in_quotes) - in_quotes
             for k in np.flatnonzero(empty & ~in_quotes):
                 found = (self.line + int(k), self.line + int(k) - int(breaks_above[k]))
@@ -428,6 +430,7 @@ class PreparedCsv:
     mixed_line_ends: bool = False  # CR LF and LF both: read with CR LF as LF
     quoted_line_breaks: bool = False  # a line may end inside a quoted field (_LineScanner)
     blank_lines: list[int] = field(default_factory=list)  # in the file; DuckDB skips them uncounted
+    empty_lines: bool = False  # blank lines or empty lines inside quoted fields (_LineScanner)
 
 
 def _decoded_chunks(path: Path, encoding: str, limits: Limits) -> Iterator[bytes]:
@@ -507,11 +510,14 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
         (workdir / "lf").mkdir()
         inner = prepare_csv(normal, "utf-8", workdir / "lf", limits)
         return dataclasses.replace(inner, mixed_line_ends=True)
-    breaks = scanner.quoted_line_breaks
-    blank = [line for line, _ in scanner.blank_lines()]
+    lines = {
+        "quoted_line_breaks": scanner.quoted_line_breaks,
+        "blank_lines": [line for line, _ in scanner.blank_lines()],
+        "empty_lines": scanner.empty_lines,
+    }
     if not long_lines:
         path = copy if encoding != "utf-8" else plain_link(path, workdir)
-        return PreparedCsv(path=path, long_lines=[], quoted_line_breaks=breaks, blank_lines=blank)
+        return PreparedCsv(path, [], **lines)
     spans = [(ln.start, ln.end) for ln in long_lines]
     filtered = workdir / "drop_filtered.csv"
     if encoding == "utf-8":
@@ -520,7 +526,7 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
         with copy.open("rb") as src:
             write_without(iter(lambda: src.read(_CHUNK), b""), spans, filtered)
         copy.unlink()
-    return PreparedCsv(path=filtered, long_lines=long_lines, quoted_line_breaks=breaks, blank_lines=blank)
+    return PreparedCsv(filtered, long_lines, **lines)
 
 
 def blank_lines_as_duckdb_numbers_them(path: Path) -> list[int]:

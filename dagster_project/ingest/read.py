@@ -125,7 +125,8 @@ def _load_csv(
     numbers, and the lines DuckDB reports are numbered as in the file. `quoted_line_breaks`: the
     file may hold a line break inside a quoted field (PreparedCsv), which puts every record below it
     a line further down than DuckDB, counting records, numbers it. `blank_lines` (of the file, when
-    it has no quoted line break): DuckDB skips them without a row, so the rows below sit lower."""
+    it has no quoted line break): DuckDB skips them without a row, so the rows below sit lower; None
+    when the file has no empty line at all."""
     long_lines = long_lines or []
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
     line_limit = f", max_line_size = {max_line_bytes}" if max_line_bytes else ""
@@ -148,7 +149,9 @@ def _load_csv(
         # record numbers -> lines of the copy DuckDB read: past the malformed records and the blank
         # lines (both as DuckDB numbers lines: without the breaks inside quoted fields), then past
         # the line breaks inside the quoted fields of the records above
-        skipped = sorted({r[0] for r in rejects} | set(blank_lines_as_duckdb_numbers_them(path)))
+        # (scanned again only when the file has an empty line at all: a second pass over the file)
+        blank = blank_lines_as_duckdb_numbers_them(path) if blank_lines is not None else []
+        skipped = sorted({r[0] for r in rejects} | set(blank))
         _shift_lines(con, _past(skipped))
         breaks = _quoted_line_breaks(con, header, rejects)
         _shift_lines(con, _cumulative(breaks))
@@ -503,7 +506,7 @@ def _load_csv_past_open_quotes(
 ) -> list[MalformedRow]:
     """`_load_csv` of the prepared copy, read again without each line whose quote never closes (at
     most _OPEN_QUOTE_RETRIES times): such a line is quarantined alone (OpenQuoteLine)."""
-    breaks, blank = prepared.quoted_line_breaks, prepared.blank_lines
+    breaks, blank = prepared.quoted_line_breaks, (prepared.blank_lines if prepared.empty_lines else None)
     malformed = _load_csv(
         con, prepared.path, header, limits.max_line_bytes, prepared.long_lines, delimiter, breaks, blank
     )
