@@ -1151,3 +1151,43 @@ def test_western_text_whose_accents_start_its_words_is_rejected_too(con, raw_dir
         "are rare Chinese characters glued to a Latin letter, the first on line 2: '蒻ile' (as Windows-1252: 'Émile')"
     ), row[5]
     assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(0,)]
+
+
+def test_blank_lines_only_below_a_stray_quote_are_found_once_it_is_cut_out(con, raw_dir):
+    """The first scan of this file sees its blank lines (4 and 6) inside the field the stray quote of
+    line 3 opens, so none outside quotes; once the line is cut out they are blank lines, found by
+    scanning the file again (it has empty lines at all), and the rows below them keep their lines."""
+    text = (
+        csv_text(HEADER, [account("A1")])  # lines 1-2
+        + 'A2,"乙公司,制造,100,华东,上海,上海,R1,30,2025-01-01,2025-01-02\n'  # line 3: never closes
+        + "\n"  # line 4
+        + ",".join(account("A3"))
+        + "\n\n"  # lines 5-6
+        + ",".join(account("A4"))
+        + "\n"  # line 7
+    )
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", text)
+
+    load(con, raw_dir)
+
+    assert con.execute("select account_id, _source_line from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", 2),
+        ("A3", 5),
+        ("A4", 7),
+    ]
+    assert con.execute("select line from meta.quarantine").fetchall() == [(3,)]
+
+
+def test_a_one_column_files_blank_line_is_a_row_duckdb_reads_so_the_rows_below_keep_their_lines(tmp_path):
+    """DuckDB reads a blank line of a one-column file as a row with an empty field (deleted as a blank
+    row afterwards), not as a line it skips: the rows below it are numbered right already."""
+    from dagster_project.ingest.drops import Drop
+    from dagster_project.ingest.read import read_drop
+
+    path = tmp_path / "ids_2025-01-31.csv"
+    path.write_text("id\nx\n\ny\n", encoding="utf-8")
+    con = duckdb.connect()
+
+    read_drop(con, Drop(path, path.name, date(2025, 1, 31), path.stat().st_size, 0))
+
+    assert con.execute("select _line, id from _drop_raw order by _line").fetchall() == [(2, "x"), (4, "y")]

@@ -1033,3 +1033,41 @@ def test_a_lookup_reads_its_own_files_sheet_header_row_and_footer(tmp_path, raw_
         ("D1", "R1"),
         ("D2", "R2"),
     ]
+
+
+def test_two_lookups_on_two_sheets_of_one_workbook_read_each_its_own_sheet(tmp_path, raw_dir, con):
+    """A users workbook keeps the reps' ids on one sheet and their product lines on another, both by
+    name. Lookups with the same files and key but other sheets are different tables: cached under
+    the files and key alone, the second lookup read the first one's rows (product lines `R1`, `R2`)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "Users"
+    for row in (["Name", "Value"], ["Ann", "R1"], ["Bob", "R2"]):
+        book.active.append(row)
+    lines = book.create_sheet("Lines")
+    for row in (["Name", "Value"], ["Ann", "Pumps"], ["Bob", "Valves"]):
+        lines.append(row)
+    book.save(write_export(raw_dir, "mycrm/users_2026-06-01.xlsx", ""))
+    header = ["DealId", "Customer", "Value", "Opened", "Closing", "Phase", "Owner"]
+    rows = [
+        ["D1", "A1", "100", "2026/5/3 14:22", "2026/6/30", "Won", "Ann"],
+        ["D2", "A2", "200", "2026/5/4 9:00", "2026/7/1", "Talking", "Bob"],
+    ]
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(header, rows))
+    lookups = (
+        "    lookups:\n"
+        "      owner: {pattern: 'users*.xlsx', key: Name, on: Owner, sheet: Users}\n"
+        "      line: {pattern: 'users*.xlsx', key: Name, on: Owner, sheet: Lines}\n"
+        "    columns:\n"
+        "      owner_rep_id: {sql: owner.Value}\n"
+        "      product_line: {sql: line.Value}\n"
+    )
+    currency = "      currency: {column: Curr, default: CNY}\n"  # the deals here have no currency column
+    write_mapping(tmp_path, OPPORTUNITIES.replace("    columns:\n", lookups).replace(currency, ""))
+
+    load_entity(con, load_contracts()["crm.opportunities"], raw_dir)
+
+    assert con.execute(
+        "select opportunity_id, owner_rep_id, product_line from raw_crm.opportunities order by 1"
+    ).fetchall() == [("D1", "R1", "Pumps"), ("D2", "R2", "Valves")]

@@ -155,10 +155,10 @@ def _invalid_at(head: bytes, encoding: str) -> int | None:
 # letter; Western text has one for most accented letters. So a file where they are most of the
 # non-ASCII characters is refused rather than loaded as mojibake (DECISIONLOG, "Encodings"). An
 # accented letter that starts a word (`Émile`: 0xC9, m, i, l, e) reads as such a character glued to
-# the rest of the word instead: a second byte that is a letter, lowercase letters after it, nothing
-# but ASCII before it. Chinese text puts another character or punctuation after its own.
+# the rest of the word instead: its second byte a letter, an ASCII character (or the start) before
+# it, a lowercase letter after it. Chinese text puts another character or punctuation after its own.
 _AFTER_A_LATIN_LETTER = re.compile(r"[A-Za-z]([^\x00-\x7f])")
-_STARTING_A_LATIN_WORD = re.compile(r"(?<![^\x00-\x7f])([^\x00-\x7f])[a-z]")
+_AFTER_ASCII_BEFORE_LOWERCASE = re.compile(r"(?<![^\x00-\x7f])([^\x00-\x7f])[a-z]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
@@ -172,7 +172,7 @@ def _western_text_read_as_gbk(head: bytes) -> str | None:
     }
     starting_a_word = {
         match.start(1)
-        for match in _STARTING_A_LATIN_WORD.finditer(text)
+        for match in _AFTER_ASCII_BEFORE_LOWERCASE.finditer(text)
         if (second := chr(match.group(1).encode("gb18030")[-1])).isascii() and second.isalpha()
     }
     suspects = sorted(after_a_letter | starting_a_word)
@@ -429,7 +429,7 @@ class PreparedCsv:
     long_lines: list[LongLine]
     mixed_line_ends: bool = False  # CR LF and LF both: read with CR LF as LF
     quoted_line_breaks: bool = False  # a line may end inside a quoted field (_LineScanner)
-    blank_lines: list[int] = field(default_factory=list)  # in the file; DuckDB skips them uncounted
+    blank_lines: list[int] = field(default_factory=list)  # in the file; DuckDB skips them, without a row
     empty_lines: bool = False  # blank lines or empty lines inside quoted fields (_LineScanner)
 
 
@@ -531,8 +531,8 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
 
 def blank_lines_as_duckdb_numbers_them(path: Path) -> list[int]:
     """The blank lines of a UTF-8 file, numbered as DuckDB numbers lines: a line break inside a
-    quoted field not counted. For a copy in which a stray quote was cut out, whose quotes therefore
-    pair differently from the file's."""
+    quoted field not counted. For a file with quoted line breaks and an empty line, scanned as
+    DuckDB reads it: long lines and stray quotes cut out make its quotes pair as DuckDB sees them."""
     scanner = _LineScanner(limit=1 << 62)
     with open_bytes(path) as fh:
         while chunk := fh.read(_CHUNK):

@@ -124,10 +124,13 @@ def _load_csv(
     """`long_lines` were cut out of the file at `path` before: they are quarantined by their line
     numbers, and the lines DuckDB reports are numbered as in the file. `quoted_line_breaks`: the
     file may hold a line break inside a quoted field (PreparedCsv), which puts every record below it
-    a line further down than DuckDB, counting records, numbers it. `blank_lines` (of the file, when
-    it has no quoted line break): DuckDB skips them without a row, so the rows below sit lower; None
-    when the file has no empty line at all."""
+    a line further down than DuckDB, counting records, numbers it. `blank_lines`: the file's blank
+    lines, which DuckDB skips without a row, so the rows below sit lower; None when the file has no
+    empty line at all. With quoted line breaks, the lines are found again in the file DuckDB reads
+    (this one), as DuckDB numbers them; only whether there are any is taken from the list."""
     long_lines = long_lines or []
+    if len(header) == 1:  # DuckDB reads a blank line of a one-column file as a row (an empty field)
+        blank_lines = None
     columns = "{" + ", ".join(f"{literal(h)}: 'VARCHAR'" for h in header) + "}"
     line_limit = f", max_line_size = {max_line_bytes}" if max_line_bytes else ""
     con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
@@ -575,7 +578,12 @@ def _read_csv(
 
 
 def _read(
-    con: duckdb.DuckDBPyConnection, drop: Drop, workdir: Path, limits: Limits, encoding: str | None, layout
+    con: duckdb.DuckDBPyConnection,
+    drop: Drop,
+    workdir: Path,
+    limits: Limits,
+    encoding: str | None,
+    layout: FileLayout | None,
 ) -> ReadResult:
     if drop.format == "parquet":
         names = _load_parquet(con, plain_link(drop.path, workdir))

@@ -128,7 +128,8 @@ def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: 
     files = [r for r in export_files(source.folder) if matches(r, lookup.patterns)]
     stats = [(r, (source.folder / r).stat()) for r in files]
     stats.sort(key=lambda item: (drop_date_of(item[0], item[1].st_mtime)[0], item[0]))
-    signature = "|".join(f"{r}:{s.st_size}:{s.st_mtime_ns}" for r, s in stats) + f"|{lookup.key}"
+    layout = f"|{lookup.key}|{lookup.sheet}|{lookup.header_row}|{lookup.footer_rows}"  # two sheets, two tables
+    signature = "|".join(f"{r}:{s.st_size}:{s.st_mtime_ns}" for r, s in stats) + layout
     table = "_lookup_" + hashlib.sha256(signature.encode()).hexdigest()[:16]
     exists = con.execute("select count(*) from duckdb_tables() where table_name = ? and temporary", [table])
     if exists.fetchall()[0][0]:
