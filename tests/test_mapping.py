@@ -987,6 +987,16 @@ def test_footer_rows_leave_a_report_exports_closing_lines_unread(tmp_path, raw_d
     assert con.execute("select count(*) from meta.quarantine where source_file like 'kingdee/%'").fetchall() == [(0,)]
 
 
+def write_deals_owned_by_ann_and_bob(raw_dir: Path) -> None:
+    """Two deals of the OPPORTUNITIES export with an owner's name and no currency column."""
+    header = ["DealId", "Customer", "Value", "Opened", "Closing", "Phase", "Owner"]
+    rows = [
+        ["D1", "A1", "100", "2026/5/3 14:22", "2026/6/30", "Won", "Ann"],
+        ["D2", "A2", "200", "2026/5/4 9:00", "2026/7/1", "Talking", "Bob"],
+    ]
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(header, rows))
+
+
 def test_a_lookup_reads_its_own_files_sheet_header_row_and_footer(tmp_path, raw_dir, con):
     """A lookup is another report of the export, with its own layout: here the users workbook keeps
     its users on a second sheet under a title row, closed by a count row. Read as the first sheet's
@@ -1001,12 +1011,7 @@ def test_a_lookup_reads_its_own_files_sheet_header_row_and_footer(tmp_path, raw_
     for row in (["User list"], ["Name", "RepId"], ["Ann", "R1"], ["Bob", "R2"], ["2 users", None]):
         users.append(row)
     book.save(write_export(raw_dir, "mycrm/users_2026-06-01.xlsx", ""))
-    header = ["DealId", "Customer", "Value", "Opened", "Closing", "Phase", "Owner"]
-    rows = [
-        ["D1", "A1", "100", "2026/5/3 14:22", "2026/6/30", "Won", "Ann"],
-        ["D2", "A2", "200", "2026/5/4 9:00", "2026/7/1", "Talking", "Bob"],
-    ]
-    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(header, rows))
+    write_deals_owned_by_ann_and_bob(raw_dir)
     lookup = "{pattern: 'users*.xlsx', key: Name, on: Owner}"
     owner = f"    lookups:\n      owner: {lookup}\n    columns:\n      owner_rep_id: {{sql: owner.RepId}}\n"
     currency = "      currency: {column: Curr, default: CNY}\n"  # the deals here have no currency column
@@ -1049,12 +1054,7 @@ def test_two_lookups_on_two_sheets_of_one_workbook_read_each_its_own_sheet(tmp_p
     for row in (["Name", "Value"], ["Ann", "Pumps"], ["Bob", "Valves"]):
         lines.append(row)
     book.save(write_export(raw_dir, "mycrm/users_2026-06-01.xlsx", ""))
-    header = ["DealId", "Customer", "Value", "Opened", "Closing", "Phase", "Owner"]
-    rows = [
-        ["D1", "A1", "100", "2026/5/3 14:22", "2026/6/30", "Won", "Ann"],
-        ["D2", "A2", "200", "2026/5/4 9:00", "2026/7/1", "Talking", "Bob"],
-    ]
-    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(header, rows))
+    write_deals_owned_by_ann_and_bob(raw_dir)
     lookups = (
         "    lookups:\n"
         "      owner: {pattern: 'users*.xlsx', key: Name, on: Owner, sheet: Users}\n"
