@@ -1127,7 +1127,7 @@ def test_the_line_scanner_finds_blank_lines_across_chunk_boundaries():
             for i in range(0, len(data), size):
                 scanner.feed(data[i : i + size])
             scanner.finish()
-            assert scanner.blank_lines() == expected, (data, size)
+            assert scanner.blank == expected, (data, size)
 
 
 def test_western_text_whose_accents_start_its_words_is_rejected_too(con, raw_dir):

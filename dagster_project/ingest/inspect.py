@@ -349,9 +349,10 @@ class _LineScanner:
     quoted_line_breaks: bool = False
     breaks_in_quotes: int = 0  # line ends inside a quoted field so far
     # Blank lines outside quoted fields, which DuckDB skips without a row: (line, line as DuckDB
-    # numbers it, which counts a line break inside a quoted field not at all), one list per line end
-    blank_lf: list[tuple[int, int]] = field(default_factory=list)
-    blank_crlf: list[tuple[int, int]] = field(default_factory=list)
+    # numbers it, which counts a line break inside a quoted field not at all). A CR alone is blank:
+    # in a CR LF file it is the line end; in an LF file it makes one, and a file with both kinds of
+    # line end is read (and scanned) from a copy with LF ends.
+    blank: list[tuple[int, int]] = field(default_factory=list)
     empty_lines: bool = False  # any line without bytes but its line end, inside quotes or not
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int, kind: type = LongLine) -> None:
@@ -405,14 +406,8 @@ class _LineScanner:
             self.empty_lines = True
             breaks_above = self.breaks_in_quotes + np.cumsum(in_quotes) - in_quotes
             for k in np.flatnonzero(empty & ~in_quotes):
-                found = (self.line + int(k), self.line + int(k) - int(breaks_above[k]))
-                (self.blank_lf if lengths[k] == 0 else self.blank_crlf).append(found)
+                self.blank.append((self.line + int(k), self.line + int(k) - int(breaks_above[k])))
         self.breaks_in_quotes += int(np.count_nonzero(in_quotes))
-
-    def blank_lines(self) -> list[tuple[int, int]]:
-        """The blank lines, as (line, line as DuckDB numbers it): in a file with CR LF line ends a
-        blank line is a CR alone (a file with both kinds is read from a copy with LF ends)."""
-        return self.blank_crlf if self.crlf and not self.lf else self.blank_lf
 
     def finish(self) -> list[LongLine]:
         length = self.offset - self.line_start
@@ -512,7 +507,7 @@ def prepare_csv(path: Path, encoding: str, workdir: Path, limits: Limits) -> Pre
         return dataclasses.replace(inner, mixed_line_ends=True)
     lines = {
         "quoted_line_breaks": scanner.quoted_line_breaks,
-        "blank_lines": [line for line, _ in scanner.blank_lines()],
+        "blank_lines": [line for line, _ in scanner.blank],
         "empty_lines": scanner.empty_lines,
     }
     if not long_lines:
@@ -538,7 +533,7 @@ def blank_lines_as_duckdb_numbers_them(path: Path) -> list[int]:
         while chunk := fh.read(_CHUNK):
             scanner.feed(chunk)
     scanner.finish()
-    return [duckdb_line for _, duckdb_line in scanner.blank_lines()]
+    return [duckdb_line for _, duckdb_line in scanner.blank]
 
 
 def _crlf_to_lf(chunks: Iterator[bytes], target: Path) -> None:
