@@ -139,22 +139,36 @@ def test_a_failing_worker_fails_the_step_naming_its_log(resource, tmp_path) -> N
         (["dbt_models", "bi__marts_snapshot"], False),  # no fit in this run: no worker
     ],
 )
-def test_the_dbt_step_starts_the_worker_only_for_a_run_that_fits(
-    resource, tmp_path, monkeypatch, planned, starts
-) -> None:
+def test_a_run_starts_one_worker_and_only_when_it_fits(resource, tmp_path, monkeypatch, planned, starts) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the per-user compile cache, here
     monkeypatch.delenv("PYTENSOR_FLAGS", raising=False)  # which would name another (the test session's)
-    context = SimpleNamespace(run=SimpleNamespace(step_keys_to_execute=planned, run_id="run-2", tags={}))
-    fitting = start_fitting(context, resource)
+    said: list[str] = []
+
+    def context(run_id: str, step: str) -> SimpleNamespace:
+        run = SimpleNamespace(step_keys_to_execute=planned, run_id=run_id, tags={})
+        return SimpleNamespace(run=run, op_def=SimpleNamespace(name=step), log=SimpleNamespace(info=said.append))
+
+    fitting = start_fitting(context("run-2", "raw_crm__accounts"), resource)
     assert (fitting is not None) == starts
     if fitting is None:
-        assert "run-2" not in _STARTED
+        assert "run-2" not in _STARTED and not said
         return
-    assert _STARTED.pop("run-2") is fitting
-    fitting.no_inputs()
-    assert fitting.process.wait(timeout=300) == 0
+    # the run's later steps (the other ingestion steps, the dbt step) find the worker its first one started
+    assert start_fitting(context("run-2", "dbt_models"), resource) is fitting
+    assert _STARTED["run-2"] is fitting
+    assert said == [
+        "customer value: worker process started by raw_crm__accounts; it imports pymc-marketing and waits for dbt "
+        "to build its inputs"
+    ]
+    # a worker of an earlier run that was never collected (its dbt step did not run) is stopped by the next run
+    later = start_fitting(context("run-3", "dbt_models"), resource)
+    assert later is not fitting and fitting.process.poll() is not None and not fitting.folder.exists()
+    assert set(_STARTED) == {"run-3"}
+    assert _STARTED.pop("run-3") is later
+    later.no_inputs()
+    assert later.process.wait(timeout=300) == 0
     # pytensor's compile folder is set before pytensor is imported (the per-user cache)
-    log = (fitting.folder / LOG_FILE).read_text(encoding="utf-8")
+    log = (later.folder / LOG_FILE).read_text(encoding="utf-8")
     assert f"pytensor compiles in {compile_dir(resource)}" in log
 
 

@@ -100,6 +100,9 @@ def test_a_rerun_with_nothing_new_does_nothing_and_a_new_drop_reruns(site, tmp_p
     log = Path(out.split("full log (Dagster and dbt): ")[1].splitlines()[0]).read_text(encoding="utf-8")
     assert "quality validation skipped" in log and "dbt build skipped" in log  # each step said why
     assert "in a worker process beside the dbt build" not in log  # no validation started
+    # the customer value worker the ingestion step started (a file is new) is stopped by the skipping dbt step
+    assert "customer value: worker process started by" in log
+    assert not list((base / "warehouse" / "customer_value_worker").glob("*"))
     assert "nothing new since the BI snapshot" in out
     assert snapshot_state(base / "bi") == before
 
@@ -129,17 +132,23 @@ def test_great_expectations_ran_in_a_worker_beside_the_first_dbt_build(site):
 
 
 def test_the_customer_value_model_was_fitted_in_a_worker_beside_the_first_dbt_build(site):
-    """The first run's log: the dbt step tells the worker its inputs are built (dbt exported them) before
-    its build ends, and the customer value step, after it, stores the worker's fits."""
+    """The first run's log: the first ingestion step starts the worker (it imports while ingestion runs),
+    the dbt step tells it its inputs are built (dbt exported them) before its build ends, and the customer
+    value step, after it, stores the worker's fits."""
     base, _ = site
     log = sorted((base / "warehouse" / "logs").glob("run-*.log"))[0].read_text(encoding="utf-8")
+    assert log.count("customer value: worker process started by") == 1  # once per run, not per step
     marks = [
+        "raw_crm__accounts - STEP_START",
+        "customer value: worker process started by raw_crm__accounts;",
+        "raw_crm__accounts - STEP_SUCCESS",
+        "meta__ingest_audit - STEP_START",
         "dbt_models - STEP_START",
         "Materialized value intermediate int_orders_aggregated_from_lines.",
         "customer value: fitting in a worker process beside the dbt build (its inputs are built)",
         "dbt_models - STEP_SUCCESS",
         "customer_value_model - STEP_START",
-        "customer value: collecting the worker's fits (started by the dbt step)",
+        "customer value: collecting the worker's fits",
         "customer_value_model - STEP_SUCCESS",
     ]
     assert_in_order(log, marks)

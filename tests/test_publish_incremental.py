@@ -197,6 +197,13 @@ def test_a_keyed_mart_takes_its_new_rows_and_falls_back_to_a_whole_copy_when_the
     assert ("T1", 11, datetime(2026, 10, 1, 8)) in published(bi)["tables"]["fct_touch"]
     assert published(bi) == published_whole(con, tmp_path / "whole3")
 
+    # a row stamped at the copy's newest load time (a clock set back): not taken as new, so the sums
+    # differ and the mart is copied whole, the row included
+    con.execute("insert into marts.fct_touch values ('T7', 70, ?)", [day3])
+    stamped_back = publish_snapshot(con, bi, run_id="r3b", keys=keys)
+    assert stamped_back.updated == [] and ("T7", 70, datetime(2026, 10, 3, 8)) in published(bi)["tables"]["fct_touch"]
+    con.execute("delete from marts.fct_touch where touch_id = 'T7'")
+
     con.execute("delete from marts.fct_touch where touch_id = 'T3'")
     fourth = publish_snapshot(con, bi, run_id="r4", keys=keys)
     assert fourth.updated == [] and fourth.tables["fct_touch"] == 4

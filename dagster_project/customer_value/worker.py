@@ -2,11 +2,13 @@
 
 Fitting the model is CPU-bound Python (pytensor and scipy: ~5 s for a small company, ~10 s at scale
 10), and it waited for the whole dbt build, though it reads only two of dbt's models, which dbt builds
-early: the order facts and the as-of date (`INPUTS`). So the first dbt step starts this worker before
-dbt; it imports pymc-marketing and waits. dbt copies those two models to Parquet as it builds them
-(the post-hook dbt/macros/export_for_python_steps.sql), and once dbt reports both built, the step
-tells the worker where they are, in one line on its stdin (`Fitting.inputs_ready`). The worker fits
-on the other core while dbt builds on, and answers with its fits in a file.
+early: the order facts and the as-of date (`INPUTS`). So the run's first ingestion step that loads
+something starts this worker (the dbt step does, when the run has no such step); it imports
+pymc-marketing while ingestion runs, on the core ingestion mostly leaves idle, and waits. dbt
+copies those two models to Parquet as it builds them (the post-hook
+dbt/macros/export_for_python_steps.sql), and once dbt reports both built, the step tells the worker
+where they are, in one line on its stdin (`Fitting.inputs_ready`). The worker fits on the other
+core while dbt builds on, and answers with its fits in a file.
 
 The customer value step then stores those fits as it would its own (`Fitting.fits_for`), after the
 same checks as before: stored fits of the same inputs are reused (the worker skipped fitting them
@@ -124,7 +126,7 @@ def _fit(job_file: Path) -> None:
     from dagster_project.customer_value.models import use_compile_dir
 
     use_compile_dir(Path(job["compile_dir"]))  # before pytensor is imported
-    import pymc_marketing.clv  # noqa: F401 - the fit's libraries, imported while dbt builds (~2 s)
+    import pymc_marketing.clv  # noqa: F401 - the fit's libraries, imported while ingestion runs (~2-5 s)
     import pytensor
 
     from dagster_project.customer_value import scoring, validation  # noqa: F401 - the fit imports them late
@@ -136,7 +138,7 @@ def _fit(job_file: Path) -> None:
         "waiting for the inputs",
         flush=True,
     )
-    line = sys.stdin.readline()  # imported while dbt builds; now wait for its inputs
+    line = sys.stdin.readline()  # imported; now wait for dbt to build the inputs
     told = time.perf_counter()
     answer: dict = {"fingerprint": None, "fits": None, "niceness": os.nice(0)}
     if line.strip():

@@ -26,10 +26,17 @@ INPUT_KEYS = [dg.AssetKey(table.split(".")) for table in worker.INPUTS]
 
 def start_fitting(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> worker.Fitting | None:
     """When this run will fit the model: start the worker that fits it beside the dbt build
-    (customer_value/worker.py); it imports pymc-marketing now and waits for dbt to build its inputs."""
+    (customer_value/worker.py); it imports pymc-marketing now and waits for dbt to build its inputs.
+    Called by the run's first ingestion step that loads something, and by the dbt step (which finds
+    that worker, or starts one when the run has no such step); a worker another run started in this
+    process and never collected (its dbt step did not run) is stopped."""
     planned = context.run.step_keys_to_execute
     if planned is not None and customer_value_model.op.name not in planned:  # the step's key: its op
         return None
+    if started := _STARTED.get(context.run.run_id):
+        return started
+    for run_id in [r for r in _STARTED if r != context.run.run_id]:
+        _STARTED.pop(run_id).discard()
     from dagster_project.customer_value.pipeline import reusable_fingerprint
     from dagster_project.publish.fingerprint import FORCE_TAG
 
@@ -39,7 +46,18 @@ def start_fitting(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     fitting = _STARTED[context.run.run_id] = worker.start(
         Path(warehouse.path).parent / "customer_value_worker", compile_dir(warehouse), reusable, context.run.run_id
     )
+    context.log.info(
+        f"customer value: worker process started by {context.op_def.name}; it imports pymc-marketing and waits "
+        "for dbt to build its inputs"
+    )
     return fitting
+
+
+def discard_fitting(context: dg.AssetExecutionContext) -> None:
+    """The dbt step skipped (nothing changed since the snapshot): stop the worker the run's ingestion
+    started, since Dagster will not run the customer value step that would collect it."""
+    if fitting := _STARTED.pop(context.run.run_id, None):
+        fitting.discard()
 
 
 def tell_when_inputs_built(
@@ -57,7 +75,7 @@ def tell_when_inputs_built(
             context.log.info("customer value: fitting in a worker process beside the dbt build (its inputs are built)")
 
 
-_STARTED: dict[str, worker.Fitting] = {}  # run id -> the worker the dbt step started for it
+_STARTED: dict[str, worker.Fitting] = {}  # run id -> the worker started for it (start_fitting)
 
 
 def _severity(kind: str) -> dg.AssetCheckSeverity:
@@ -137,7 +155,7 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
     from dagster_project.publish.fingerprint import FORCE_TAG
 
     if fitting:
-        context.log.info("customer value: collecting the worker's fits (started by the dbt step)")
+        context.log.info("customer value: collecting the worker's fits")
     try:
         with warehouse.connect() as con:
             outcome = run_customer_value(

@@ -135,11 +135,13 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
     def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         """dbt build: seeds, snapshots, models and their tests, in dependency order; nothing when the
         published snapshot was built from the same drops and code (publish and alerts then skip too)."""
+        from dagster_project.defs.customer_value.assets import discard_fitting, start_fitting, tell_when_inputs_built
+
         if skip_unchanged(context, warehouse, "dbt build"):
+            discard_fitting(context)  # started by ingestion (a new file, nothing new in it)
             return
         # Unit tests check the SQL, not the data: they run in `make test` / CI (tests/test_dbt_project.py),
         # as dbt advises, not in every production build.
-        from dagster_project.defs.customer_value.assets import start_fitting, tell_when_inputs_built
 
         fitting = None
         if name == DBT_STEPS[0]:  # work of later steps that can overlap this build, in worker processes

@@ -33,6 +33,7 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                 "drops, code and as-of date (tag the run s2s/force=true to rebuild)"
             )
             return
+        _start_customer_value_worker(context, warehouse)
         with warehouse.connect() as con:
             result = load_entity(
                 con,
@@ -58,6 +59,16 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(metadata=result.metadata())
 
     return _ingest
+
+
+def _start_customer_value_worker(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
+    """Start the worker that fits the customer value model beside the dbt build, when the run plans
+    that step: it imports pymc-marketing (~4-5 s of CPU) and waits for dbt to build its inputs.
+    Started here, its import overlaps ingestion, which leaves a core idle on a small company or a new
+    day, instead of the dbt build, which keeps both busy. Once per run: later steps find it."""
+    from dagster_project.defs.customer_value.assets import start_fitting
+
+    start_fitting(context, warehouse)
 
 
 INGEST_ASSETS = [build_ingest_asset(c) for c in load_contracts().values()]
