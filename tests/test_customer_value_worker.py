@@ -148,6 +148,14 @@ def test_a_run_starts_one_worker_and_only_when_it_fits(resource, tmp_path, monke
         run = SimpleNamespace(step_keys_to_execute=planned, run_id=run_id, tags={})
         return SimpleNamespace(run=run, op_def=SimpleNamespace(name=step), log=SimpleNamespace(info=said.append))
 
+    try:
+        _one_worker_per_run(context, resource, said, starts)
+    finally:  # no worker of this test outlives it, whatever failed
+        for run_id in [r for r in _STARTED if r in ("run-2", "run-3")]:
+            _STARTED.pop(run_id).discard()
+
+
+def _one_worker_per_run(context, resource, said: list[str], starts: bool) -> None:
     fitting = start_fitting(context("run-2", "raw_crm__accounts"), resource)
     assert (fitting is not None) == starts
     if fitting is None:

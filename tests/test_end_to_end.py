@@ -171,6 +171,7 @@ def test_the_dagster_job_started_by_hand_with_nothing_new_loads_nothing_and_skip
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-3000:]
     assert "crm.accounts: nothing to load, and the snapshot" in log
+    assert "customer value: worker process started by" not in log  # nothing new: no worker either
     ran = set(re.findall(r" - (\w+) - STEP_SUCCESS", log))
     skipped = set(re.findall(r" - (\w+) - STEP_SKIPPED", log))
     assert "raw_crm__accounts" in ran and "meta__field_policy" in ran

@@ -197,8 +197,12 @@ def test_a_keyed_mart_takes_its_new_rows_and_falls_back_to_a_whole_copy_when_the
     assert ("T1", 11, datetime(2026, 10, 1, 8)) in published(bi)["tables"]["fct_touch"]
     assert published(bi) == published_whole(con, tmp_path / "whole3")
 
-    # a row stamped at the copy's newest load time (a clock set back): not taken as new, so the sums
-    # differ and the mart is copied whole, the row included
+    # rows stamped at the copy's newest load time (a clock set back) are not taken as new: a changed
+    # value (only the hash sum differs) and a new row (the count too); each time the sums differ and
+    # the mart is copied whole, the rows included
+    con.execute("update marts.fct_touch set amount = 51 where touch_id = 'T5'")  # T5: stamped day3
+    restamped = publish_snapshot(con, bi, run_id="r3a", keys=keys)
+    assert restamped.updated == [] and ("T5", 51, datetime(2026, 10, 3, 8)) in published(bi)["tables"]["fct_touch"]
     con.execute("insert into marts.fct_touch values ('T7', 70, ?)", [day3])
     stamped_back = publish_snapshot(con, bi, run_id="r3b", keys=keys)
     assert stamped_back.updated == [] and ("T7", 70, datetime(2026, 10, 3, 8)) in published(bi)["tables"]["fct_touch"]

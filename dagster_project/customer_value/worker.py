@@ -2,8 +2,8 @@
 
 Fitting the model is CPU-bound Python (pytensor and scipy: ~5 s for a small company, ~10 s at scale
 10), and it waited for the whole dbt build, though it reads only two of dbt's models, which dbt builds
-early: the order facts and the as-of date (`INPUTS`). So the run's first ingestion step that loads
-something starts this worker (the dbt step does, when the run has no such step); it imports
+early: the order facts and the as-of date (`INPUTS`). So the run's first ingestion step starts this
+worker, unless the run has nothing new (the dbt step does, when the run has no ingestion step); it imports
 pymc-marketing while ingestion runs, on the core ingestion mostly leaves idle, and waits. dbt
 copies those two models to Parquet as it builds them (the post-hook
 dbt/macros/export_for_python_steps.sql), and once dbt reports both built, the step tells the worker

@@ -3,9 +3,10 @@
 models/marts/customer_value/ read `ml` as sources. Its checks sit in the gate: a fit that did not converge
 blocks the marts downstream and the publish step.
 
-The fit itself runs in a worker process beside the first dbt build (customer_value/worker.py): the dbt
-step starts it (`start_fitting`) and tells it when dbt has built its inputs (`tell_when_inputs_built`);
-this step collects and stores its fits."""
+The fit itself runs in a worker process beside the first dbt build (customer_value/worker.py): the run's
+first ingestion step starts it (`start_fitting`; the dbt step, when the run has none), the dbt step
+tells it when dbt has built its inputs (`tell_when_inputs_built`), and this step collects and stores
+its fits."""
 
 import os
 from collections.abc import Iterable, Iterator
@@ -27,16 +28,16 @@ INPUT_KEYS = [dg.AssetKey(table.split(".")) for table in worker.INPUTS]
 def start_fitting(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> worker.Fitting | None:
     """When this run will fit the model: start the worker that fits it beside the dbt build
     (customer_value/worker.py); it imports pymc-marketing now and waits for dbt to build its inputs.
-    Called by the run's first ingestion step that loads something, and by the dbt step (which finds
-    that worker, or starts one when the run has no such step); a worker another run started in this
-    process and never collected (its dbt step did not run) is stopped."""
+    Called by the run's first ingestion step (unless the run has nothing new) and by the dbt step,
+    which finds that worker, or starts one when the run has no ingestion step. A worker another run
+    started in this process and never collected (its dbt step did not run) is stopped first."""
+    for run_id in [r for r in _STARTED if r != context.run.run_id]:
+        _STARTED.pop(run_id).discard()
     planned = context.run.step_keys_to_execute
     if planned is not None and customer_value_model.op.name not in planned:  # the step's key: its op
         return None
     if started := _STARTED.get(context.run.run_id):
         return started
-    for run_id in [r for r in _STARTED if r != context.run.run_id]:
-        _STARTED.pop(run_id).discard()
     from dagster_project.customer_value.pipeline import reusable_fingerprint
     from dagster_project.publish.fingerprint import FORCE_TAG
 

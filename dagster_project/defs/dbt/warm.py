@@ -1,7 +1,8 @@
 """The run's dbt fork server (dagster_project/dbt_forkserver.py): started by the ingest audit, the first
 step after ingestion, when the run will build with dbt, so that dbt is imported on the core the short
-steps before the build leave idle (ingestion keeps both busy: starting it there slowed ingestion by as
-much as it saved), or by the dbt step itself; stopped after the run's last dbt step."""
+steps before the build leave idle (started with ingestion it slowed ingestion by as much as it saved:
+ingestion leaves room for one import, the customer value worker's, DECISIONLOG.md), or by the dbt step
+itself; stopped after the run's last dbt step."""
 
 import dagster as dg
 

@@ -65,10 +65,13 @@ def _start_customer_value_worker(context: dg.AssetExecutionContext, warehouse: W
     """Start the worker that fits the customer value model beside the dbt build, when the run plans
     that step: it imports pymc-marketing (~4-5 s of CPU) and waits for dbt to build its inputs.
     Started here, its import overlaps ingestion, which leaves a core idle on a small company or a new
-    day, instead of the dbt build, which keeps both busy. Once per run: later steps find it."""
+    day, instead of the dbt build, which keeps both busy. Once per run: later steps find it. Not when
+    the run has no dbt step to tell it its inputs are built (the customer value step then fits itself)."""
     from dagster_project.defs.customer_value.assets import start_fitting
+    from dagster_project.defs.dbt.warm import DBT_STEPS, planned_dbt_steps
 
-    start_fitting(context, warehouse)
+    if DBT_STEPS[0] in planned_dbt_steps(context):
+        start_fitting(context, warehouse)
 
 
 INGEST_ASSETS = [build_ingest_asset(c) for c in load_contracts().values()]
