@@ -68,8 +68,6 @@ def _no_manifest_json_in_dagster_builds() -> None:
     the manifest it loaded its definitions from (dbt/target/manifest.json, written by `dbt parse`, which
     this leaves alone, as every other command); the run summary reads run_results.json, still written,
     and the nodes from that same manifest. partial_parse.msgpack is written as before."""
-    if os.environ.get("DAGSTER_DBT_CLI") != "true":
-        return
     import click
     from dbt.parser import manifest as parser_manifest
     from dbt.task import runnable
@@ -78,7 +76,8 @@ def _no_manifest_json_in_dagster_builds() -> None:
 
     def write_unless_build(manifest, target_path: str, which: str | None = None) -> None:
         context = click.get_current_context(silent=True)
-        if context is not None and context.command.name == "build":
+        # read at each write: a fork server's child takes its environment after the patch
+        if os.environ.get("DAGSTER_DBT_CLI") == "true" and context is not None and context.command.name == "build":
             return
         write_manifest(manifest, target_path, which)
 
@@ -203,19 +202,29 @@ def import_dbt() -> None:
         import dbt.cli.main  # noqa: F401
 
 
-def run_dbt(argv: list[str]) -> int:
-    """Run dbt's CLI on `argv` (argv[0] is the program) in this process; its exit status."""
-    from dagster_project.gc_tuning import before_exit, loading_without_collection, tune_for_batch
+_patched = False
+
+
+def _patch_dbt() -> None:
+    """This module's changes to dbt, once per process (a fork server's child inherits them)."""
+    global _patched
+    if _patched:
+        return
+    _partial_parse_across_warehouse_folders()
+    _no_manifest_json_in_dagster_builds()
+    _events_no_logger_writes_are_dropped()
+    _each_template_source_compiled_once()
+    _patched = True
+
+
+def invoke_cli(argv: list[str]) -> int:
+    """dbt's CLI on `argv` (argv[0] is the program) in this process, patched; its exit status."""
+    from dagster_project.gc_tuning import loading_without_collection
 
     with loading_without_collection():
-        _partial_parse_across_warehouse_folders()
-        _no_manifest_json_in_dagster_builds()
-        _events_no_logger_writes_are_dropped()
-        _each_template_source_compiled_once()
+        _patch_dbt()
         from dbt.cli.main import cli
 
-    if "serve" not in argv[1:]:  # `dbt docs serve` runs until stopped: Python's defaults
-        tune_for_batch()
     sys.argv = ["dbt", *argv[1:]]
     try:
         cli()
@@ -225,6 +234,16 @@ def run_dbt(argv: list[str]) -> int:
             return done.code or 0
         print(done.code, file=sys.stderr)
         return 1
+
+
+def run_dbt(argv: list[str]) -> int:
+    """Run dbt's CLI on `argv` (argv[0] is the program) in this process, as a batch; its exit status."""
+    from dagster_project.gc_tuning import before_exit, tune_for_batch
+
+    if "serve" not in argv[1:]:  # `dbt docs serve` runs until stopped: Python's defaults
+        tune_for_batch()
+    try:
+        return invoke_cli(argv)
     finally:
         before_exit()
 

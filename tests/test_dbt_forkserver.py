@@ -158,3 +158,90 @@ def test_a_signal_to_s2s_dbt_is_passed_on_to_dbt(tmp_path, server):
             dbt.kill()
         if client.poll() is None:
             client.kill()
+
+
+WARM_UP_THEN_BUILD = """
+import json, os, sys
+from pathlib import Path
+from dagster_project.dbt_child import import_dbt, invoke_cli
+from dagster_project.dbt_forkserver import _warm_up
+
+request, build, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), Path(sys.argv[3])
+import_dbt()
+from dbt.contracts.project import Project
+schemas = lambda: Project.json_schema.__func__.cache_info().currsize
+before = {"schemas": schemas(), "env": dict(os.environ), "cwd": os.getcwd()}
+warmed = _warm_up(request)
+after = {"schemas": schemas(), "env": dict(os.environ), "cwd": os.getcwd()}
+sys.stdout.flush()
+out.write_text(json.dumps({"warmed": warmed, "before": before, "after": after}))
+sys.exit(invoke_cli(build))  # dbt's changes applied once, by the warm-up, and a build still runs as alone
+"""
+
+
+def test_the_server_warms_up_without_the_warehouse_and_a_build_after_it_runs_as_one_alone(tmp_path):
+    """The server's warm-up (`_warm_up`, run after a child ends): a `dbt ls` on a copy of the last
+    request's partial parse, in the server's own process. Shown in a process of its own: it succeeds
+    while another process holds the warehouse (so it never opens it), builds what children would build
+    again (dbt's JSON schemas: the project's, cached after), leaves the environment, folder and the
+    request's target folder as they were, removes its own folder, and a build in the same process then
+    gives the same node events as a build alone (dbt's changes, applied by both, are applied once)."""
+    from tests.test_dbt_child import DBT_DIR
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {**env_for(warehouse), "DBT_LOG_FORMAT": "json", "DAGSTER_DBT_CLI": "true", "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    alone, _ = run(dbt_args([*WRAPPED_DBT, *BUILD], tmp_path / "first"), env)  # the first child's build
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    first_target = sorted(p.name for p in (tmp_path / "first").iterdir())
+    assert "partial_parse.msgpack" in first_target
+
+    request_env = {**env, "DBT_TARGET_PATH": str(tmp_path / "first"), "DBT_PROJECT_DIR": str(DBT_DIR)}
+    request_env["DBT_PROFILES_DIR"] = str(DBT_DIR)
+    request = {"env": request_env, "cwd": str(DBT_DIR), "argv": [*WRAPPED_DBT, *BUILD]}
+    build = ["dbt", *dbt_args(BUILD, tmp_path / "second")]
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys, time; c = duckdb.connect({str(warehouse)!r}); print(1, flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "1"  # the warehouse is held by another process
+        out = tmp_path / "warm.json"
+        warm_env = {**env, "DAGSTER_DBT_CLI": "true"}
+        warmed_up = subprocess.run(
+            [sys.executable, "-c", WARM_UP_THEN_BUILD, json.dumps(request), json.dumps(build), str(out)],
+            env=warm_env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert warmed_up.returncode != 0  # its build could not open the held warehouse; the warm-up could
+        result = json.loads(out.read_text())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result["warmed"] is True
+    assert result["before"]["schemas"] == 0 and result["after"]["schemas"] > 0
+    assert result["after"]["env"] == result["before"]["env"] and result["after"]["cwd"] == result["before"]["cwd"]
+    assert sorted(p.name for p in (tmp_path / "first").iterdir()) == first_target
+    assert list((tmp_path / "tmp").iterdir()) == []  # its own folder removed
+
+    # the warehouse is free again: the same process builds, as a build alone does
+    again = subprocess.Popen(
+        [sys.executable, "-c", WARM_UP_THEN_BUILD, json.dumps(request), json.dumps(build), str(out)],
+        env=warm_env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr[-2000:]
+    assert json.loads(out.read_text())["warmed"] is True
+    assert node_events(stdout) == node_events(alone.stdout) != []

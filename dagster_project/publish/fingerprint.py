@@ -124,10 +124,16 @@ def nothing_new(warehouse: Path, raw_dir: Path, bi_dir: Path) -> dict | None:
     except duckdb.Error:
         return None
     try:
+        return nothing_new_on(con, raw_dir, bi_dir)
+    finally:
+        con.close()
+
+
+def nothing_new_on(con: duckdb.DuckDBPyConnection, raw_dir: Path, bi_dir: Path) -> dict | None:
+    """`nothing_new` on an open warehouse connection."""
+    try:
         if pending_drops(con, raw_dir):
             return None
         return unchanged_snapshot(con, bi_dir)
     except duckdb.CatalogException:  # no manifest yet
         return None
-    finally:
-        con.close()

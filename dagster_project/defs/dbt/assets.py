@@ -150,6 +150,7 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
             start_validation(context, warehouse)  # Great Expectations, on the entity frames
             fitting = start_fitting(context, warehouse)  # the customer value model, once dbt built its inputs
         warm_dbt(context)  # started by the ingest audit already, unless it loaded nothing
+        warehouse.release()  # dbt opens the file in its own process
         try:
             invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test", *_file_log_args()], context=context)
             target_path = invocation.target_path

@@ -16,7 +16,7 @@ opportunities as (
 
 ),
 
-stage_history as (
+stage_history_rows as (
 
     select * from {{ ref('stg_crm__opportunity_stage_history') }}
 
@@ -43,6 +43,25 @@ stages as (
 probabilities as (
 
     select * from {{ stage_probability_values() }}
+
+),
+
+stage_history as (
+
+    -- one stage per opportunity and instant: of stages entered at the same time, the one that
+    -- fct_opportunity_stages sequences last (by stage_order, an unlisted stage after, then by name).
+    -- The as-of join below picks any one of tied rows, so ties made the forecast vary by run.
+    select
+        stage_history_rows.opportunity_id,
+        stage_history_rows.entered_at,
+        arg_max(
+            stage_history_rows.stage,
+            row(stages.stage_order is null, coalesce(stages.stage_order, 0), stage_history_rows.stage)
+        ) as stage,
+    from stage_history_rows
+    left join stages
+        on stage_history_rows.stage = stages.stage
+    group by stage_history_rows.opportunity_id, stage_history_rows.entered_at
 
 ),
 

@@ -2,6 +2,8 @@
 -- days_in_stage = whole days from entered to exited (open deals: to the as-of date; closed
 -- stages: null). advanced = the next stage entered is further along the path (not closed_lost).
 -- is_duration_plausible: days_in_stage within var duration_bounds.days_in_stage (averages use only those).
+-- Stages entered at the same instant follow stage_order (a stage without one last), then the name,
+-- so that the sequence is the same on every run.
 with
 
 stage_history as (
@@ -38,19 +40,19 @@ sequenced as (
         stage_history.entered_at,
         row_number() over (
             partition by stage_history.opportunity_id
-            order by stage_history.entered_at, stages.stage_order
+            order by stage_history.entered_at, stages.stage_order, stage_history.stage
         ) as stage_sequence,
         lead(stage_history.entered_at) over (
             partition by stage_history.opportunity_id
-            order by stage_history.entered_at, stages.stage_order
+            order by stage_history.entered_at, stages.stage_order, stage_history.stage
         ) as exited_at,
         lead(stage_history.stage) over (
             partition by stage_history.opportunity_id
-            order by stage_history.entered_at, stages.stage_order
+            order by stage_history.entered_at, stages.stage_order, stage_history.stage
         ) as next_stage,
         lead(stages.stage_order) over (
             partition by stage_history.opportunity_id
-            order by stage_history.entered_at, stages.stage_order
+            order by stage_history.entered_at, stages.stage_order, stage_history.stage
         ) as next_stage_order,
     from stage_history
     left join stages

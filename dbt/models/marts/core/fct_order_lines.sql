@@ -77,7 +77,7 @@ final as (
 
     select * from joined
     {% if is_incremental() -%}
-    where _loaded_at >= (select coalesce(max(_loaded_at), timestamp '1900-01-01') from {{ this }})
+    where _loaded_at > (select coalesce(max(_loaded_at), timestamp '1900-01-01') from {{ this }})
         or currency <> 'CNY'
     {%- endif %}
 
