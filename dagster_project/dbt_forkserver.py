@@ -120,7 +120,7 @@ def serve(name: str) -> None:
 
     import_dbt()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, _stop)
     # until warmed up: the newest request, and a pipe that reads EOF when its child has ended
     watching: tuple[dict, int] | None = None
     warmed = False
@@ -163,29 +163,42 @@ def serve(name: str) -> None:
             os.close(ended)
 
 
+_warming: str | None = None  # the warm-up's folder while it runs: removed if the server is stopped then
+
+
+def _stop(*_args) -> None:
+    if _warming:
+        shutil.rmtree(_warming, ignore_errors=True)
+    os._exit(0)
+
+
 def _warm_up(request: dict) -> bool:
     """Do once, in the server, what every dbt command does first and a child would do again: dbt
     validates its project and profile against JSON schemas it builds on first use, and mashumaro
     writes each artifact class's (de)serialiser on first use. A `dbt ls` of the last request's
     project, on a copy of its partial parse, does all of it: ~0.55 s of each later child's start
-    (DECISIONLOG, "The dbt fork server warms up"). It runs after a child ended, when the run
-    is in its Python steps, not beside a build; it reads no warehouse. Best effort: on any failure
-    the children start as before. True when the `dbt ls` succeeded."""
+    (DECISIONLOG, "The dbt fork server warms up"). It runs after a child ended, when the run is in
+    its Python steps, not beside a build; it reads no warehouse. What dbt keeps per process beyond
+    that is reset after it (deprecations already shown, the environment's metadata, the adapter and
+    its manifest), so a child starts as one from a server that only imported dbt. Best effort: on any
+    failure the children start as before. True when the `dbt ls` succeeded."""
+    global _warming
     env = request.get("env") or {}
     target = Path(request.get("cwd") or ".") / env.get("DBT_TARGET_PATH", "target")
     parsed = target / "partial_parse.msgpack"
     if not parsed.is_file():  # without it dbt parses the whole project: seconds, not worth it
         return False
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
-    stderr = os.dup(2)
-    folder = tempfile.mkdtemp(prefix="s2s-dbt-warm-")
+    saved_env, saved_cwd, stderr = dict(os.environ), os.getcwd(), None
     try:
-        shutil.copyfile(parsed, Path(folder) / parsed.name)
+        # beside the invocation folders, named as they are: the dbt step prunes a folder left behind
+        _warming = tempfile.mkdtemp(prefix="dbt_warm-", dir=target.parent)
+        shutil.copyfile(parsed, Path(_warming) / parsed.name)
         os.environ.clear()
-        os.environ.update(env, DBT_TARGET_PATH=folder, DBT_LOG_PATH=folder)
+        os.environ.update(env, DBT_TARGET_PATH=_warming, DBT_LOG_PATH=_warming)
         os.chdir(request["cwd"])
+        stderr = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
+        os.dup2(devnull, 2)  # stdout is /dev/null already (serve)
         os.close(devnull)
         from dagster_project.dbt_child import invoke_cli
 
@@ -193,18 +206,44 @@ def _warm_up(request: dict) -> bool:
     except BaseException:  # noqa: BLE001 - an optimisation: the children start as they did
         return False
     finally:
-        os.dup2(stderr, 2)
-        os.close(stderr)
+        _forget_invocation()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if stderr is not None:
+            os.dup2(stderr, 2)
+            os.close(stderr)
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        shutil.rmtree(folder, ignore_errors=True)
+        if _warming:
+            shutil.rmtree(_warming, ignore_errors=True)
+            _warming = None
+
+
+def _forget_invocation() -> None:
+    """Reset what a dbt command leaves in its process for the next (dbt's own test fixtures do the same)."""
+    try:
+        from dbt.adapters.factory import reset_adapters
+        from dbt_common.events import functions
+
+        from dbt import deprecations
+
+        deprecations.reset_deprecations()
+        functions.metadata_vars = None
+        reset_adapters()
+    except Exception:  # noqa: BLE001, S110 - a dbt without these: nothing of them to reset
+        pass
 
 
 def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
     _, fds, _, _ = socket.recv_fds(conn, 1, 3)
-    (size,) = _STATUS.unpack(_read_exactly(conn, _STATUS.size))
-    return json.loads(_read_exactly(conn, size)), fds
+    try:
+        (size,) = _STATUS.unpack(_read_exactly(conn, _STATUS.size))
+        return json.loads(_read_exactly(conn, size)), fds
+    except BaseException:
+        for fd in fds:  # the client's streams: not kept when its request does not arrive whole
+            os.close(fd)
+        raise
 
 
 def _read_exactly(conn: socket.socket, size: int) -> bytes:

@@ -189,8 +189,7 @@ def test_the_server_warms_up_without_the_warehouse_and_a_build_after_it_runs_as_
     from tests.test_dbt_child import DBT_DIR
 
     warehouse = tmp_path / "warehouse.duckdb"
-    env = {**env_for(warehouse), "DBT_LOG_FORMAT": "json", "DAGSTER_DBT_CLI": "true", "TMPDIR": str(tmp_path / "tmp")}
-    (tmp_path / "tmp").mkdir()
+    env = {**env_for(warehouse), "DBT_LOG_FORMAT": "json", "DAGSTER_DBT_CLI": "true"}
     alone, _ = run(dbt_args([*WRAPPED_DBT, *BUILD], tmp_path / "first"), env)  # the first child's build
     assert alone.returncode == 0, alone.stderr[-2000:]
     first_target = sorted(p.name for p in (tmp_path / "first").iterdir())
@@ -222,6 +221,7 @@ def test_the_server_warms_up_without_the_warehouse_and_a_build_after_it_runs_as_
             timeout=600,
         )
         assert warmed_up.returncode != 0  # its build could not open the held warehouse; the warm-up could
+        assert "lock" in (warmed_up.stdout + warmed_up.stderr).lower()
         result = json.loads(out.read_text())
     finally:
         holder.kill()
@@ -230,7 +230,7 @@ def test_the_server_warms_up_without_the_warehouse_and_a_build_after_it_runs_as_
     assert result["before"]["schemas"] == 0 and result["after"]["schemas"] > 0
     assert result["after"]["env"] == result["before"]["env"] and result["after"]["cwd"] == result["before"]["cwd"]
     assert sorted(p.name for p in (tmp_path / "first").iterdir()) == first_target
-    assert list((tmp_path / "tmp").iterdir()) == []  # its own folder removed
+    assert not list(tmp_path.glob("dbt_warm-*"))  # its own folder, beside the request's, removed
 
     # the warehouse is free again: the same process builds, as a build alone does
     again = subprocess.Popen(
@@ -245,3 +245,38 @@ def test_the_server_warms_up_without_the_warehouse_and_a_build_after_it_runs_as_
     assert again.returncode == 0, stderr[-2000:]
     assert json.loads(out.read_text())["warmed"] is True
     assert node_events(stdout) == node_events(alone.stdout) != []
+
+
+def test_a_server_warms_up_after_its_first_child_and_its_next_child_builds_as_one_alone(tmp_path, server):
+    """The server's loop: requests as dagster-dbt sends them (target folder in DBT_TARGET_PATH, one per
+    invocation). No warm-up before the first request; after its child ended the server warms up once
+    (its folder, `dbt_warm-*` beside the target folders, appears and is removed); the next child's
+    build gives the same node events as dbt alone."""
+    from tests.test_dbt_child import DBT_DIR
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    env = {**env_for(warehouse), "DBT_LOG_FORMAT": "json", "DAGSTER_DBT_CLI": "true", "DBT_PROJECT_DIR": str(DBT_DIR)}
+    env["DBT_PROFILES_DIR"] = str(DBT_DIR)
+    command = [*WRAPPED_DBT, *BUILD]
+
+    def build(target: str, environment: dict) -> subprocess.CompletedProcess:
+        done, _ = run(command, {**environment, "DBT_TARGET_PATH": str(tmp_path / target)})
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
+    alone = build("alone", {k: v for k, v in env.items() if k != "S2S_DBT_FORKSERVER"})
+    assert not list(tmp_path.glob("dbt_warm-*"))
+    first = build("first", env)
+    seen, deadline = False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        warming = list(tmp_path.glob("dbt_warm-*"))
+        if warming:
+            seen = True
+        elif seen:
+            break
+        time.sleep(0.02)
+    assert seen and not list(tmp_path.glob("dbt_warm-*"))  # warmed up after the first child, and cleaned up
+    second = build("second", env)
+    assert node_events(first.stdout) == node_events(second.stdout) == node_events(alone.stdout) != []
+    time.sleep(2)  # a second warm-up would have begun by now
+    assert not list(tmp_path.glob("dbt_warm-*"))  # once: not again after the second child

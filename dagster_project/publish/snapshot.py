@@ -370,6 +370,7 @@ def publish_snapshot(
             con.execute(f"drop table if exists bi_snapshot.{schema}.{quote(gone)}")
     finally:
         con.execute("detach bi_snapshot")
+        con.execute("reset preserve_insertion_order")  # a setting of the database: a run's later steps share it
     manifest = {
         "snapshot_id": snapshot_id,
         "run_id": run_id,
