@@ -31,8 +31,8 @@ def account(account_id: str, name: str = "甲公司", updated_at: str = "2025-01
     return [account_id, name, "制造", "100", "华东", "上海", "上海", "R1", "30", "2025-01-01", updated_at]
 
 
-def load(con, raw_dir: Path):
-    return load_entity(con, ACCOUNTS, raw_dir)
+def load(con, raw_dir: Path, batch_bytes: int | None = None):
+    return load_entity(con, ACCOUNTS, raw_dir, batch_bytes=batch_bytes)
 
 
 def audit(con) -> list[tuple]:
@@ -446,28 +446,56 @@ def _loaded(con) -> tuple[list, list, list]:
 
 
 def test_a_batchs_csv_drops_read_in_worker_threads_load_as_one_thread_loads_them(tmp_path, raw_dir, monkeypatch):
-    """The five drops are one batch. With DuckDB's two threads they are read on two worker cursors
-    into the scratch database, which is left empty; with one thread, on the run's connection as
-    before. The raw rows, the quarantine and the audit are the same, and as worked out by hand."""
+    """The five drops are one batch, or five (a drop by drop load). With DuckDB's two threads they are
+    read on two worker cursors into the scratch database, which is left empty; drop by drop, each
+    batch's drop is read while the batch before it is checked and written. With one thread they are
+    read on the run's connection as before. The raw rows, the quarantine and the audit are the same
+    each way, and as worked out by hand."""
+    from dagster_project.ingest import load as load_module
     from dagster_project.warehouse import connect
 
+    read_ahead = []  # (the batch being loaded, the drops handed to the workers while it is)
+    loading = []
+    original_load_batch, original_read_ahead = load_module.load_batch, load_module._DropReader.read_ahead
+
+    def load_batch(con, contract, batch, *args):
+        loading.append([p.name for p in batch])
+        return original_load_batch(con, contract, batch, *args)
+
+    def record_read_ahead(self, batch):
+        read_ahead.append((loading[-1] if loading else None, [p.name for p in batch]))
+        return original_read_ahead(self, batch)
+
+    monkeypatch.setattr(load_module, "load_batch", load_batch)
+    monkeypatch.setattr(load_module._DropReader, "read_ahead", record_read_ahead)
     _mixed_batch(raw_dir)
     results = {}
-    for threads in ("2", "1"):
+    for threads, batch_bytes in (("2", None), ("2", 1), ("1", None)):
         monkeypatch.setenv("S2S_DUCKDB_THREADS", threads)
-        con = connect(tmp_path / f"w{threads}" / "warehouse.duckdb")
-        load(con, raw_dir)
+        read_ahead.clear()
+        loading.clear()
+        con = connect(tmp_path / f"w{threads}_{batch_bytes}" / "warehouse.duckdb")
+        load(con, raw_dir, batch_bytes)
         scratch = con.execute("select count(*) from duckdb_databases() where database_name = 's2s_scratch'")
         attached = scratch.fetchone()[0]
         left = con.execute("select count(*) from duckdb_tables() where database_name = 's2s_scratch'").fetchone()[0]
-        results[threads] = (attached, left, *_loaded(con))
+        results[threads, batch_bytes] = (attached, left, *_loaded(con))
         assert row_accounting(con) == []
         con.close()
+        if batch_bytes == 1:  # each drop is read while the batch before it is loaded
+            # a batch hands its own drops over when it starts (none left: read ahead), then the next
+            assert [(during, names) for during, names in read_ahead if names and names != during] == [
+                (["0_0"], ["1_0"]),
+                (["1_0"], ["2_0"]),
+                (["2_0"], ["3_0"]),
+                (["3_0"], ["4_0"]),
+            ]
 
-    assert results["2"][:2] == (1, 0)  # read aside, nothing left behind
-    assert results["1"][:2] == (0, 0)  # read on the run's connection
-    assert results["2"][2:] == results["1"][2:]
-    rows, quarantine, audit_rows = results["2"][2:]
+    assert results["2", None][:2] == (1, 0)  # read aside, nothing left behind
+    assert results["2", 1][:2] == (1, 0)
+    assert results["1", None][:2] == (0, 0)  # read on the run's connection
+    assert results["2", None][2:] == results["1", None][2:] == results["2", 1][2:]
+    rows, quarantine, audit_rows = results["2", None][2:]
     assert audit_rows == [
         ("crm/accounts/accounts_2025-01-31.csv", 2, 2, 0, "loaded"),
         ("crm/accounts/accounts_2025-02-28.csv", 3, 1, 2, "loaded"),
@@ -487,6 +515,51 @@ def test_a_batchs_csv_drops_read_in_worker_threads_load_as_one_thread_loads_them
         ("accounts_2025-02-28.csv", 4, None),
         ("accounts_2025-04-30.csv", 4, "account_id"),
     ]
+
+
+def test_a_batch_that_fails_leaves_no_read_ahead_behind(tmp_path, raw_dir, monkeypatch):
+    """Drop by drop with two threads, the second batch is read while the first is written. When
+    writing the first fails, the load stops with the error, nothing of it is stored, and the second
+    batch's read is dropped from the scratch database; the next load loads everything."""
+    from dagster_project.ingest import load as load_module
+    from dagster_project.warehouse import connect
+
+    monkeypatch.setenv("S2S_DUCKDB_THREADS", "2")
+    _mixed_batch(raw_dir)
+    original_upsert = load_module._upsert
+
+    read = []
+    original_read_aside = load_module._DropReader._read_aside
+
+    def read_aside(self, p):
+        header = original_read_aside(self, p)
+        read.append(p.name)
+        return header
+
+    def failing_upsert(con, contract, batch, now):
+        raise duckdb.IOException("disk full")
+
+    con = connect(tmp_path / "warehouse.duckdb")
+    monkeypatch.setattr(load_module._DropReader, "_read_aside", read_aside)
+    monkeypatch.setattr(load_module, "_upsert", failing_upsert)
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        load(con, raw_dir, batch_bytes=1)
+    assert read == ["0_0", "1_0"]  # the second batch was read ahead, into the scratch database
+    assert con.execute("select count(*) from duckdb_tables() where database_name = 's2s_scratch'").fetchone() == (0,)
+    assert con.execute("select count(*) from raw_crm.accounts").fetchone() == (0,)
+    assert audit(con) == []
+
+    monkeypatch.setattr(load_module, "_upsert", original_upsert)
+    load(con, raw_dir, batch_bytes=1)
+    assert [r[4] for r in audit(con)] == ["loaded", "loaded", "rejected", "loaded", "loaded"]
+    assert [r[0] for r in con.execute("select account_id from raw_crm.accounts order by 1").fetchall()] == [
+        "A1",
+        "A2",
+        "B1",
+        "D1",
+        "E1",
+    ]
+    con.close()
 
 
 # -- item 12: what the loader does not read is recorded, with the reason ------------------------

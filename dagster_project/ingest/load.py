@@ -5,7 +5,8 @@ any transaction, so a file that cannot be read is rejected without disturbing th
 batch's good rows are then upserted by key in one transaction, together with the quarantine, the
 audit row of every drop and their manifest entries: a process killed mid-batch leaves nothing of
 the batch, and a rerun loads it. Batches are bounded in bytes (config/warehouse.yml), so many small
-drops share the fixed cost of a transaction while a big drop stays on its own.
+drops share the fixed cost of a transaction while a big drop stays on its own; the next batch's
+drops are read while a batch is written (`_DropReader`).
 
 Upsert rule: a row replaces the stored version of its key when its `updated_at` is newer, or equal
 and its drop is newer (drop date, then file name). The rule is a total order, so applying a batch
@@ -136,8 +137,9 @@ class _Pending:
 
     outcome: DropOutcome
     digest: str
-    seq: int
+    seq: int  # its number in the batch (`_drop_seq`)
     started: datetime
+    name: str = ""  # its number in the entity's load, unique across batches: its read's table is named by it
     malformed: list[MalformedRow] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # a mapped drop's names for contract columns
     day_order_unknown: tuple[str, ...] = ()  # a mapped drop's dates that its mapping cannot read day-first or not
@@ -282,41 +284,57 @@ _MAPPED_TABLE = "_mapped_drop_{seq}"  # a mapped drop's rows, until its group is
 
 
 class _DropReader:
-    """Reads a batch's drops. DuckDB reads a gzip file on one thread, so the batch's CSV drops are read
-    in worker threads, as many at once as DuckDB has threads, each on its own cursor, into `_SCRATCH`,
-    while the batch is checked in order; a mapped drop (its lookups are temp tables of `con`) and other
-    formats are read on `con` when taken. Every read is the same `_read_drop` as before, rejections
-    and all. Measured: DECISIONLOG.md (issue 14)."""
+    """Reads an entity's drops, batch after batch. DuckDB reads a gzip file on one thread, so CSV drops
+    are read in worker threads, as many at once as DuckDB has threads, each on its own cursor, into
+    `_SCRATCH`, while the batch is checked in order; once a batch's drops are all read, the next
+    batch's are read ahead while this one is checked and written (`read_ahead`). A mapped drop (its
+    lookups are temp tables of `con`) and other formats are read on `con` when taken. Every read is
+    the same `_read_drop` as before, rejections and all. Measured: DECISIONLOG.md (issue 14)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending]):
+    def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract, batches: list[list[_Pending]]):
         self.con, self.contract = con, contract
-        self.futures: dict[int, Future[list[str]]] = {}
-        # mapped drops are read and mapped together, per file rule, when the first is taken
-        self.mapped = [p for p in batch if p.outcome.drop.mapping is not None]
+        self.futures: dict[str, Future[list[str]]] = {}
+        self.mapped: list[_Pending] = []
         self.mapped_reads: dict[int, ReadResult | FileRejected] | None = None
-        aside = [p for p in batch if p.outcome.drop.mapping is None and p.outcome.drop.format in ("csv", "csv.gz")]
+        aside = sum(len(self._aside(batch)) for batch in batches)
         workers = int(duckdb_settings()["threads"])
-        self.pool = (
-            ThreadPoolExecutor(workers, thread_name_prefix="s2s-read") if len(aside) > 1 and workers > 1 else None
-        )
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="s2s-read") if aside > 1 and workers > 1 else None
         if self.pool is not None:
             con.execute(f"attach if not exists ':memory:' as {_SCRATCH}")
-            self.futures = {p.seq: self.pool.submit(self._read_aside, p) for p in aside}
+
+    @staticmethod
+    def _aside(batch: list[_Pending]) -> list[_Pending]:
+        return [p for p in batch if p.outcome.drop.mapping is None and p.outcome.drop.format in ("csv", "csv.gz")]
+
+    def start(self, batch: list[_Pending]) -> None:
+        """Begin a batch: its CSV drops not read ahead go to the workers; its mapped drops are read
+        and mapped together, per file rule, when the first is taken."""
+        self.mapped = [p for p in batch if p.outcome.drop.mapping is not None]
+        self.mapped_reads = None
+        self.read_ahead(batch)
+
+    def read_ahead(self, batch: list[_Pending]) -> None:
+        """Hand the batch's CSV drops to the workers (those not handed over already)."""
+        if self.pool is None:
+            return
+        for p in self._aside(batch):
+            if p.name not in self.futures:
+                self.futures[p.name] = self.pool.submit(self._read_aside, p)
 
     def _read_aside(self, p: _Pending) -> list[str]:
         cursor = self.con.cursor()
         try:
             header = _read_drop(cursor, self.contract, p)
-            cursor.execute(f"create or replace table {_SCRATCH}._drop_raw_{p.seq} as from _drop_raw")
+            cursor.execute(f"create or replace table {_SCRATCH}._drop_raw_{p.name} as from _drop_raw")
             return header
         finally:
             cursor.close()
 
     def take(self, p: _Pending) -> tuple[list[str], str]:
         """The drop's header and the table holding its rows; raises FileRejected."""
-        future = self.futures.pop(p.seq, None)
+        future = self.futures.pop(p.name, None)
         if future is not None:
-            return future.result(), f"{_SCRATCH}._drop_raw_{p.seq}"
+            return future.result(), f"{_SCRATCH}._drop_raw_{p.name}"
         if p.outcome.drop.mapping is not None:
             return self._take_mapped(p)
         header = _read_drop(self.con, self.contract, p)
@@ -343,26 +361,39 @@ class _DropReader:
             self.con.execute(f"drop table if exists {table}")
             raise
 
-    def close(self) -> None:
-        """Wait for the reads in flight and drop what no group took (the batch failed part-way)."""
+    def end_batch(self) -> None:
+        """Drop the batch's mapped reads that no group took (the batch failed part-way)."""
         untaken = [seq for seq, read in (self.mapped_reads or {}).items() if not isinstance(read, FileRejected)]
+        self.mapped_reads = None
         if untaken:
             self.con.execute("; ".join(f"drop table if exists {_MAPPED_TABLE.format(seq=seq)}" for seq in untaken))
+
+    def close(self) -> None:
+        """Wait for the reads in flight and drop what no batch took (a batch failed)."""
+        self.end_batch()
         if self.pool is None:
             return
         self.pool.shutdown(wait=True, cancel_futures=True)
         if self.futures:
-            self.con.execute("; ".join(f"drop table if exists {_SCRATCH}._drop_raw_{seq}" for seq in self.futures))
+            self.con.execute("; ".join(f"drop table if exists {_SCRATCH}._drop_raw_{name}" for name in self.futures))
+            self.futures = {}
 
 
-def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list[_Pending]) -> None:
-    """Read the batch's drops into `_batch`; a drop that cannot be read is marked rejected."""
+def _stage_drops(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    batch: list[_Pending],
+    reader: _DropReader,
+    next_batch: list[_Pending],
+) -> None:
+    """Read the batch's drops into `_batch`; a drop that cannot be read is marked rejected. Once the
+    batch's drops are read, the next batch's are read ahead."""
     _create_batch_table(con, contract)
     group: dict[int, str] = {}  # drops read and not yet checked, all with the header and labels below
     group_header: list[str] | None = None
     group_labels: dict[str, str] = {}
     group_day_order: tuple[str, ...] = ()
-    reader = _DropReader(con, contract, batch)
+    reader.start(batch)
     try:
         for p in batch:
             try:
@@ -384,11 +415,14 @@ def _stage_drops(con: duckdb.DuckDBPyConnection, contract: Contract, batch: list
                 group = {}
             group[p.seq] = table
             group_header, group_labels, group_day_order = header, p.labels, p.day_order_unknown
+        # the workers are free: the next batch is read while this one is checked and written, which
+        # keeps the core that reading one gzip file leaves idle busy (a drop bigger than a batch)
+        reader.read_ahead(next_batch)
         if group:
             _check_group(con, contract, group_header or [], group, group_labels, group_day_order)
             group = {}
     finally:
-        reader.close()
+        reader.end_batch()
         _drop_group(con, group)
 
 
@@ -598,23 +632,37 @@ AUDIT_COLUMNS = (
 )
 
 
-def load_batch(
-    con: duckdb.DuckDBPyConnection, contract: Contract, drops: list[tuple[Drop, str, str]], run_id: str
-) -> list[DropOutcome]:
-    """Load drops (with their content hashes and drop ids) in one transaction; a file that cannot be
-    read is recorded as rejected and the others load."""
-    batch: list[_Pending] = []
-    try:
-        batch = [
+def _pending_batches(drops: list[tuple[Drop, str, str]], max_bytes: int) -> list[list[_Pending]]:
+    """The drops (with their content hashes and drop ids) in batches (`_batches`), each to be loaded."""
+    return [
+        [
             _Pending(
                 outcome=DropOutcome(drop=drop, drop_id=drop_id, status="loaded", note=drop.date_note),
                 digest=digest,
                 seq=seq,
                 started=datetime.now(UTC),
+                name=f"{number}_{seq}",
             )
-            for seq, (drop, digest, drop_id) in enumerate(drops)
+            for seq, (drop, digest, drop_id) in enumerate(batch)
         ]
-        _stage_drops(con, contract, batch)
+        for number, batch in enumerate(_batches(drops, max_bytes))
+    ]
+
+
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    batch: list[_Pending],
+    run_id: str,
+    reader: _DropReader,
+    next_batch: list[_Pending],
+) -> list[DropOutcome]:
+    """Load a batch of drops in one transaction; a file that cannot be read is recorded as rejected
+    and the others load. `reader` reads them, and reads `next_batch` ahead."""
+    for p in batch:
+        p.started = datetime.now(UTC)
+    try:
+        _stage_drops(con, contract, batch, reader, next_batch)
         con.execute(
             "create or replace temp table _batch_drops (_drop_seq integer, drop_id varchar, "
             "drop_date date, source_file varchar)"
@@ -745,11 +793,17 @@ def load_entity(
         pending.append((drop, digest, f"{contract.name}:{digest[:16]}"))
         if drop.date_warning:
             log.warning(drop.date_warning)
-    for batch in _batches(pending, batch_bytes or ingest_batch_bytes()):
-        for outcome in load_batch(con, contract, batch, run_id):
-            result.outcomes.append(outcome)
-            if on_drop:
-                on_drop(outcome)
+    batches = _pending_batches(pending, batch_bytes or ingest_batch_bytes())
+    reader = _DropReader(con, contract, batches)
+    try:
+        for number, batch in enumerate(batches):
+            next_batch = batches[number + 1] if number + 1 < len(batches) else []
+            for outcome in load_batch(con, contract, batch, run_id, reader, next_batch):
+                result.outcomes.append(outcome)
+                if on_drop:
+                    on_drop(outcome)
+    finally:
+        reader.close()  # a batch that failed leaves the next one's reads: dropped
     statuses = {o.drop.relative_path: o.status for o in result.outcomes}
     found = []
     for drop, digest in repeats:
