@@ -478,7 +478,7 @@ def _open_quote_lines(
     done = {c.start for c in cut}
     found: list[OpenQuoteLine] = []
     removed = sorted(ln.line for ln in long_lines)
-    with path.open("rb") as fh:
+    with gzip_errors(), open_bytes(path) as fh:  # a gzip file's lines and offsets are its text's
         offset = 0
         for number, raw in enumerate(fh, start=1):
             if not wanted:
@@ -520,7 +520,7 @@ def _load_csv_past_open_quotes(
             break
         cut = sorted(cut + found, key=lambda c: c.line)
         copy = workdir / f"without_open_quotes_{attempt}.csv"
-        with prepared.path.open("rb") as src:
+        with gzip_errors(), open_bytes(prepared.path) as src:  # the copy is plain text
             write_without(iter(lambda: src.read(1 << 20), b""), [(c.start, c.end) for c in cut], copy)
         cut_lines = sorted([*prepared.long_lines, *cut], key=lambda c: c.line)
         malformed = _load_csv(con, copy, header, limits.max_line_bytes, cut_lines, delimiter, breaks, blank)
