@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -529,14 +530,18 @@ def test_a_batch_that_fails_leaves_no_read_ahead_behind(tmp_path, raw_dir, monke
     original_upsert = load_module._upsert
 
     read = []
+    next_batch_read = threading.Event()
     original_read_aside = load_module._DropReader._read_aside
 
     def read_aside(self, p):
         header = original_read_aside(self, p)
         read.append(p.name)
+        if p.name == "1_0":
+            next_batch_read.set()
         return header
 
     def failing_upsert(con, contract, batch, now):
+        assert next_batch_read.wait(30)  # fails only once the second batch is in the scratch database
         raise duckdb.IOException("disk full")
 
     con = connect(tmp_path / "warehouse.duckdb")
@@ -559,6 +564,29 @@ def test_a_batch_that_fails_leaves_no_read_ahead_behind(tmp_path, raw_dir, monke
         "D1",
         "E1",
     ]
+    con.close()
+
+
+def test_a_group_that_fails_its_check_leaves_no_read_behind(tmp_path, raw_dir, monkeypatch):
+    """Two drops of one batch with different headers are two groups: the first is checked when the
+    second has been taken. When that check fails, the load stops with the error and neither drop's
+    rows stay in the scratch database (the second's did, taken and in no group yet)."""
+    from dagster_project.ingest import load as load_module
+    from dagster_project.warehouse import connect
+
+    monkeypatch.setenv("S2S_DUCKDB_THREADS", "2")
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(HEADER, [account("A1")]))
+    rows = [[*account("B1"), "a note"]]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-02-28.csv", csv_text([*HEADER, "notes"], rows))
+
+    def failing_check(*args, **kwargs):
+        raise duckdb.IOException("disk full")
+
+    monkeypatch.setattr(load_module, "_check_group", failing_check)
+    con = connect(tmp_path / "warehouse.duckdb")
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        load(con, raw_dir)
+    assert con.execute("select count(*) from duckdb_tables() where database_name = 's2s_scratch'").fetchone() == (0,)
     con.close()
 
 

@@ -138,7 +138,7 @@ class _Pending:
     outcome: DropOutcome
     digest: str
     seq: int  # its number in the batch (`_drop_seq`)
-    started: datetime
+    started: datetime | None = None  # when its read began: its batch's start, or earlier when read ahead
     name: str = ""  # its number in the entity's load, unique across batches: its read's table is named by it
     malformed: list[MalformedRow] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # a mapped drop's names for contract columns
@@ -319,6 +319,7 @@ class _DropReader:
             return
         for p in self._aside(batch):
             if p.name not in self.futures:
+                p.started = p.started or datetime.now(UTC)
                 self.futures[p.name] = self.pool.submit(self._read_aside, p)
 
     def _read_aside(self, p: _Pending) -> list[str]:
@@ -411,7 +412,11 @@ def _stage_drops(
                 log.error("%s rejected: %s", o.drop.relative_path, exc)
                 continue
             if group and (header, p.labels, p.day_order_unknown) != (group_header, group_labels, group_day_order):
-                _check_group(con, contract, group_header or [], group, group_labels, group_day_order)
+                try:
+                    _check_group(con, contract, group_header or [], group, group_labels, group_day_order)
+                except BaseException:
+                    _drop_group(con, {p.seq: table})  # taken, in no group yet (the group's go below)
+                    raise
                 group = {}
             group[p.seq] = table
             group_header, group_labels, group_day_order = header, p.labels, p.day_order_unknown
@@ -640,7 +645,6 @@ def _pending_batches(drops: list[tuple[Drop, str, str]], max_bytes: int) -> list
                 outcome=DropOutcome(drop=drop, drop_id=drop_id, status="loaded", note=drop.date_note),
                 digest=digest,
                 seq=seq,
-                started=datetime.now(UTC),
                 name=f"{number}_{seq}",
             )
             for seq, (drop, digest, drop_id) in enumerate(batch)
@@ -660,7 +664,7 @@ def load_batch(
     """Load a batch of drops in one transaction; a file that cannot be read is recorded as rejected
     and the others load. `reader` reads them, and reads `next_batch` ahead."""
     for p in batch:
-        p.started = datetime.now(UTC)
+        p.started = p.started or datetime.now(UTC)
     try:
         _stage_drops(con, contract, batch, reader, next_batch)
         con.execute(
@@ -822,4 +826,4 @@ def load_entity(
     return result
 
 
-__all__ = ["DropOutcome", "EntityLoadResult", "LINEAGE_COLUMNS", "Manifest", "load_batch", "load_entity"]
+__all__ = ["DropOutcome", "EntityLoadResult", "LINEAGE_COLUMNS", "Manifest", "load_entity"]
