@@ -214,6 +214,42 @@ def test_a_file_with_both_kinds_of_line_end_loads_every_row_on_its_own_line_and_
     assert notes == [("line ends mixed CR LF and LF: read with each CR LF as LF",)]
 
 
+def test_a_file_whose_lines_end_in_cr_alone_loads_every_row_and_says_so(con, raw_dir):
+    """Excel for Mac's "CSV (Macintosh)" ends lines with CR alone: read as lines, the file was one
+    line, and it was rejected ("header cannot be read: new-line character seen in unquoted field",
+    or, past 2 MB, "the header is longer than 2,000,000 bytes"). Each CR is read as a line end: a
+    quoted name with a line break (lines 2-3) stays one record, the bad row is quarantined under its
+    line (5), the audit notes the line ends. The same rows gzipped, and in GBK, load alike."""
+    rows = [",".join(account("A1", name='"甲\r公司"')), ",".join(account("A2"))]
+    rows.append(",".join(account("A3")).replace("100", "lots"))
+    text = "\r".join([",".join(HEADER), *rows, ",".join(account("A4"))]) + "\r"
+    folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_bytes(text.encode("utf-8"))
+    folder(raw_dir).joinpath("accounts_2025-01-11.csv.gz").write_bytes(gzip.compress(text.replace("A", "G").encode()))
+    folder(raw_dir).joinpath("accounts_2025-01-12.csv").write_bytes(text.replace("A", "K").encode("gbk"))
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(4, 3, 1, "loaded")] * 3
+    assert con.execute("select account_id, account_name from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", "甲\n公司"),
+        ("A2", "甲公司"),
+        ("A4", "甲公司"),
+        ("G1", "甲\n公司"),
+        ("G2", "甲公司"),
+        ("G4", "甲公司"),
+        ("K1", "甲\n公司"),
+        ("K2", "甲公司"),
+        ("K4", "甲公司"),
+    ]
+    assert con.execute("select source_file, line, column_name from meta.quarantine order by 1").fetchall() == [
+        ("crm/accounts/accounts_2025-01-10.csv", 5, "employee_count"),
+        ("crm/accounts/accounts_2025-01-11.csv.gz", 5, "employee_count"),
+        ("crm/accounts/accounts_2025-01-12.csv", 5, "employee_count"),
+    ]
+    notes = con.execute("select distinct note from meta.ingest_audit").fetchall()
+    assert notes == [("line ends are CR only (classic Mac OS, Excel's CSV (Macintosh)): read with each CR as LF",)]
+
+
 def test_a_csv_separated_by_semicolons_or_tabs_loads_and_says_so(con, raw_dir):
     """Excel in a European locale saves ";"-separated CSV, and some systems write tab-separated files
     named .csv: a header without a comma that splits on one of them sets the file's delimiter. A

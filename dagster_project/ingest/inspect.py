@@ -463,6 +463,23 @@ def utf8_copy(path: Path, encoding: str, target: Path, limits: Limits) -> Path:
     return target
 
 
+def cr_line_ends_only(path: Path, max_bytes: int) -> bool:
+    """The file's lines end in CR alone (classic Mac OS; Excel for Mac's "CSV (Macintosh)"): read up to
+    its first LF, as the header is, its first line holds a CR before its end."""
+    with gzip_errors(), open_bytes(path) as fh:
+        first = fh.readline(max_bytes + 1)
+    return b"\r" in first.rstrip(b"\r\n")
+
+
+def cr_to_lf_copy(path: Path, encoding: str, target: Path, limits: Limits) -> Path:
+    """The file's text written to `target` as UTF-8 with each CR as LF: its lines and their numbers
+    stay, and a CR inside a quoted field becomes a line break there too."""
+    with target.open("wb") as dst:
+        for chunk in _decoded_chunks(path, encoding, limits):
+            dst.write(chunk.replace(b"\r", b"\n"))
+    return target
+
+
 def write_without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target: Path) -> None:
     """Write the stream to `target` leaving out the byte spans (sorted, not overlapping)."""
     offset, spans_left = 0, list(spans)

@@ -31,6 +31,8 @@ from dagster_project.ingest.inspect import (
     PreparedCsv,
     blank_lines_as_duckdb_numbers_them,
     check_reserved,
+    cr_line_ends_only,
+    cr_to_lf_copy,
     gzip_errors,
     ingest_limits,
     open_bytes,
@@ -540,6 +542,9 @@ def _read_csv(
     path, text_encoding = drop.path, encoding
     if encoding.startswith("utf-16"):  # decoded first: the steps below find lines and fields by their bytes
         path, text_encoding = utf8_copy(drop.path, encoding, workdir / "from_utf16.csv", limits), "utf-8"
+    cr_only = cr_line_ends_only(path, limits.max_line_bytes)
+    if cr_only:  # read as lines, the file is one line: each CR becomes the line end it is
+        path, text_encoding = cr_to_lf_copy(path, text_encoding, workdir / "from_cr.csv", limits), "utf-8"
     separator_hint = header_row == 1 and _separator_hint(path)
     if separator_hint:  # Excel's `sep=;` line above the header: read past it, as a title
         header_row = 2
@@ -557,6 +562,8 @@ def _read_csv(
             raise
         raise FileRejected(f"cannot be parsed as CSV: {_first_line(exc)}") from exc
     notes = ["line ends mixed CR LF and LF: read with each CR LF as LF"] if prepared.mixed_line_ends else []
+    if cr_only:
+        notes.append("line ends are CR only (classic Mac OS, Excel's CSV (Macintosh)): read with each CR as LF")
     if header_row > 1:  # lines are numbered as in the file
         above = header_row - 1
         con.execute(f"update _drop_raw set _line = _line + {above}")
