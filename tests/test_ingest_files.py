@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import subprocess
 import sys
@@ -248,6 +249,37 @@ def test_a_file_whose_lines_end_in_cr_alone_loads_every_row_and_says_so(con, raw
     ]
     notes = con.execute("select distinct note from meta.ingest_audit").fetchall()
     assert notes == [("line ends are CR only (classic Mac OS, Excel's CSV (Macintosh)): read with each CR as LF",)]
+
+
+def test_two_exports_joined_into_one_file_quarantine_the_repeated_header_with_that_reason(con, raw_dir):
+    """`cat jan.csv feb.csv > q1.csv` repeats the header on line 4. That row is quarantined under its
+    line with one reason that says what it is (it was quarantined for each value failing its type:
+    "employee_count: cannot read the value as bigint; ..."); the four records around it load. A row
+    that repeats only some of the names is a record, checked as any."""
+    jan = csv_text(HEADER, [account("A1"), account("A2")])
+    feb = csv_text(HEADER, [account("B1"), account("B2")])
+    partly = ",".join(["C1", "account_name", *account("C1")[2:]]) + "\n"  # one name as a value: a record
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", jan + feb + partly)
+
+    load(con, raw_dir)
+
+    assert audit(con) == [("crm/accounts/accounts_2025-01-31.csv", 6, 5, 1, "loaded", None)]
+    assert con.execute("select line, column_name, reason, raw_record from meta.quarantine").fetchall() == [
+        (
+            4,
+            None,
+            "the header line again, as a row (two exports joined into one file?): not a record; "
+            "the rows above and below it are read as usual",
+            json.dumps({name: name for name in HEADER}, separators=(",", ":")),  # the row as read
+        )
+    ]
+    assert con.execute("select account_id, account_name from raw_crm.accounts order by 1").fetchall() == [
+        ("A1", "甲公司"),
+        ("A2", "甲公司"),
+        ("B1", "甲公司"),
+        ("B2", "甲公司"),
+        ("C1", "account_name"),
+    ]
 
 
 def test_a_csv_separated_by_semicolons_or_tabs_loads_and_says_so(con, raw_dir):
