@@ -135,6 +135,7 @@ def _scale_problem(column: Column, typed: str, raw: str, label: str | None = Non
 _EXCEL_SCIENTIFIC = r"[0-9]([.,][0-9]+)?E\+[0-9]+"
 
 
+BOM = "\ufeff"
 HEADER_AGAIN = (
     "the header line again, as a row (two exports joined into one file?): not a record; "
     "the rows above and below it are read as usual"
@@ -173,7 +174,9 @@ def checked_select(
             raw = quote(f"__s2s_raw_{number}")
             trimmed.append(f"nullif(trim({quote(source)}), '') as {raw}")
             typed_columns.append(raw)
-            header_cells.append(f"{raw} = {literal((label or source).strip())}")
+            # the file's first column: a joined export may start its header with a byte order mark
+            cell = f"ltrim({raw}, {literal(BOM)})" if header and source == header[0] else raw
+            header_cells.append(f"{cell} = {literal((label or source).strip())}")
         parse = _normalised(column, raw, rules) if column.aliases else _typed(column, raw)
         if column.default is not None:
             parse = f"coalesce({parse}, {literal(column.default)})"
