@@ -161,6 +161,10 @@ def warehouse_config(section: str) -> dict:
 
 TIME_ZONE: str = warehouse_config("duckdb")["time_zone"]  # see config/warehouse.yml
 WORKER_NICENESS: dict[str, int] = warehouse_config("dagster")["worker_niceness"]  # per worker beside dbt
+# An in-memory database of a connection's DuckDB instance, seen by all its cursors: what worker
+# threads read (ingestion's drops, a mapping's lookup files) lands there (a temp table belongs to the
+# cursor that made it).
+SCRATCH_DATABASE = "s2s_scratch"
 
 
 def duckdb_settings() -> dict[str, str]:

@@ -1071,3 +1071,85 @@ def test_two_lookups_on_two_sheets_of_one_workbook_read_each_its_own_sheet(tmp_p
     assert con.execute(
         "select opportunity_id, owner_rep_id, product_line from raw_crm.opportunities order by 1"
     ).fetchall() == [("D1", "R1", "Pumps"), ("D2", "R2", "Valves")]
+
+
+def test_mapped_drops_and_lookup_files_read_in_worker_threads_load_as_one_thread_loads_them(
+    tmp_path, raw_dir, monkeypatch
+):
+    """With DuckDB's two threads a mapped export's CSV drops and its lookup's files are read on worker
+    cursors (a drop by drop load reads each batch's drop while the batch before it is written) and
+    mapped on the run's connection; with one thread everything is read there, as before. Rows,
+    quarantine and audit are the same each way, and as worked out by hand: the newer users file
+    gives Bob's deals R3, D3's value is quarantined, the truncated gzip is rejected, the TOTAL row
+    skipped; the scratch database is left empty."""
+    import gzip
+    import threading
+
+    from dagster_project.ingest import load as load_module
+    from dagster_project.mapping import apply
+    from dagster_project.warehouse import connect
+
+    users = ["Name", "RepId"]
+    write_export(raw_dir, "mycrm/users_2026-06-01.csv", csv_text(users, [["Ann", "R1"], ["Bob", "R2"]]))
+    write_export(raw_dir, "mycrm/users_2026-06-02.csv", csv_text(users, [["Bob", "R3"]]))
+    header = ["DealId", "Customer", "Value", "Opened", "Closing", "Phase", "Owner"]
+    deal = ["A1", "100", "2026/5/3 14:22", "2026/6/30", "Won"]
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(header, [["D1", *deal, "Ann"], ["D2", *deal, "Bob"]]))
+    bad_value = ["D3", "A1", "abc", *deal[2:], "Ann"]
+    total = ["TOTAL", "", "300", "", "", "", ""]
+    write_export(raw_dir, "mycrm/deals_2026-06-02.csv", csv_text(header, [bad_value, ["D4", *deal, "Bob"], total]))
+    truncated = gzip.compress(csv_text(header, [["D5", *deal, "Ann"]] * 50).encode())[:-20]
+    write_export(raw_dir, "mycrm/deals_2026-06-03.csv.gz", "").write_bytes(truncated)
+    lookup = "    lookups:\n      owner: {pattern: 'users*.csv', key: Name, on: Owner}\n    columns:\n"
+    owner = "      owner_rep_id: {sql: owner.RepId}\n"
+    currency = "      currency: {column: Curr, default: CNY}\n"  # these deals have no currency column
+    mapping = OPPORTUNITIES.replace("    columns:\n", lookup + owner).replace(currency, "")
+    write_mapping(tmp_path, mapping.replace('pattern: "deals*.csv"', "pattern: [deals*.csv, deals*.csv.gz]"))
+
+    read_aside, lookup_threads = [], []
+    original_read_aside, original_read_lookup_file = load_module._DropReader._read_aside, apply._read_lookup_file
+
+    def record_read_aside(self, p):
+        read_aside.append(p.outcome.drop.relative_path)
+        return original_read_aside(self, p)
+
+    def record_read_lookup_file(*args):
+        lookup_threads.append(threading.current_thread() is threading.main_thread())
+        return original_read_lookup_file(*args)
+
+    monkeypatch.setattr(load_module._DropReader, "_read_aside", record_read_aside)
+    monkeypatch.setattr(apply, "_read_lookup_file", record_read_lookup_file)
+    results = {}
+    for threads, batch_bytes in (("2", None), ("2", 1), ("1", None)):
+        monkeypatch.setenv("S2S_DUCKDB_THREADS", threads)
+        read_aside.clear()
+        lookup_threads.clear()
+        con = connect(tmp_path / f"w{threads}_{batch_bytes}" / "warehouse.duckdb")
+        load_entity(con, load_contracts()["crm.opportunities"], raw_dir, batch_bytes=batch_bytes)
+        left = con.execute("select count(*) from duckdb_tables() where database_name = 's2s_scratch'").fetchone()[0]
+        results[threads, batch_bytes] = (
+            sorted(read_aside),
+            list(lookup_threads),
+            left,
+            con.execute("select opportunity_id, owner_rep_id, amount from raw_crm.opportunities order by 1").fetchall(),
+            con.execute("select source_file, line, column_name, value from meta.quarantine order by 1, 2").fetchall(),
+            con.execute(
+                "select source_file, rows_read, rows_loaded, rows_quarantined, status from meta.ingest_audit "
+                "order by source_file"
+            ).fetchall(),
+        )
+        con.close()
+
+    deals = [f"mycrm/deals_2026-06-0{day}.{ext}" for day, ext in ((1, "csv"), (2, "csv"), (3, "csv.gz"))]
+    assert results["2", None][:3] == (deals, [False, False], 0)  # the workers read; none left behind
+    assert results["2", 1][:3] == (deals, [False, False], 0)
+    assert results["1", None][:3] == ([], [True, True], 0)  # read on the run's connection
+    assert results["2", None][3:] == results["2", 1][3:] == results["1", None][3:]
+    rows, quarantine, audit_rows = results["1", None][3:]
+    assert rows == [("D1", "R1", Decimal("100.00")), ("D2", "R3", Decimal("100.00")), ("D4", "R3", Decimal("100.00"))]
+    assert quarantine == [("mycrm/deals_2026-06-02.csv", 2, "Value", "abc")]
+    assert audit_rows == [
+        ("mycrm/deals_2026-06-01.csv", 2, 2, 0, "loaded"),
+        ("mycrm/deals_2026-06-02.csv", 2, 1, 1, "loaded"),
+        ("mycrm/deals_2026-06-03.csv.gz", 0, 0, 0, "rejected"),
+    ]

@@ -41,6 +41,7 @@ from dagster_project.ingest.validate import (
 )
 from dagster_project.warehouse import (
     LINEAGE_COLUMNS,
+    SCRATCH_DATABASE,
     add_extra_columns,
     duckdb_settings,
     ensure_meta,
@@ -277,9 +278,7 @@ def _drop_group(con: duckdb.DuckDBPyConnection, tables: dict[int, str]) -> None:
     con.execute("; ".join(["drop view if exists _group_raw", *(f"drop table if exists {t}" for t in tables.values())]))
 
 
-# An in-memory database of the connection's DuckDB instance, seen by all its cursors: the drops read
-# by worker threads land there (a temp table belongs to the cursor that made it).
-_SCRATCH = "s2s_scratch"
+_SCRATCH = SCRATCH_DATABASE  # the drops read by worker threads land there
 _MAPPED_TABLE = "_mapped_drop_{seq}"  # a mapped drop's rows, until its group is checked
 
 
@@ -287,13 +286,15 @@ class _DropReader:
     """Reads an entity's drops, batch after batch. DuckDB reads a gzip file on one thread, so CSV drops
     are read in worker threads, as many at once as DuckDB has threads, each on its own cursor, into
     `_SCRATCH`, while the batch is checked in order; once a batch's drops are all read, the next
-    batch's are read ahead while this one is checked and written (`read_ahead`). A mapped drop (its
-    lookups are temp tables of `con`) and other formats are read on `con` when taken. Every read is
-    the same `_read_drop` as before, rejections and all. Measured: DECISIONLOG.md (issue 14)."""
+    batch's are read ahead while this one is checked and written (`read_ahead`). A mapped CSV drop is
+    read there too, as its file reads; it is mapped on `con` (its lookups are temp tables of `con`),
+    with its batch's other drops of its file rule, when the first is taken. Other formats are read
+    on `con` when taken. Every read is the same as before, rejections and all. Measured:
+    DECISIONLOG.md (issue 14)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, contract: Contract, batches: list[list[_Pending]]):
         self.con, self.contract = con, contract
-        self.futures: dict[str, Future[list[str]]] = {}
+        self.futures: dict[str, Future[list[str] | ReadResult]] = {}  # a mapped drop's: the read, unmapped
         self.mapped: list[_Pending] = []
         self.mapped_reads: dict[int, ReadResult | FileRejected] | None = None
         aside = sum(len(self._aside(batch)) for batch in batches)
@@ -304,11 +305,11 @@ class _DropReader:
 
     @staticmethod
     def _aside(batch: list[_Pending]) -> list[_Pending]:
-        return [p for p in batch if p.outcome.drop.mapping is None and p.outcome.drop.format in ("csv", "csv.gz")]
+        return [p for p in batch if p.outcome.drop.format in ("csv", "csv.gz")]
 
     def start(self, batch: list[_Pending]) -> None:
-        """Begin a batch: its CSV drops not read ahead go to the workers; its mapped drops are read
-        and mapped together, per file rule, when the first is taken."""
+        """Begin a batch: its CSV drops not read ahead go to the workers; its mapped drops are mapped
+        together, per file rule, when the first is taken."""
         self.mapped = [p for p in batch if p.outcome.drop.mapping is not None]
         self.mapped_reads = None
         self.read_ahead(batch)
@@ -322,22 +323,23 @@ class _DropReader:
                 p.started = p.started or datetime.now(UTC)
                 self.futures[p.name] = self.pool.submit(self._read_aside, p)
 
-    def _read_aside(self, p: _Pending) -> list[str]:
+    def _read_aside(self, p: _Pending) -> list[str] | ReadResult:
         cursor = self.con.cursor()
         try:
-            header = _read_drop(cursor, self.contract, p)
+            drop = p.outcome.drop
+            read = read_drop(cursor, drop) if drop.mapping else _read_drop(cursor, self.contract, p)
             cursor.execute(f"create or replace table {_SCRATCH}._drop_raw_{p.name} as from _drop_raw")
-            return header
+            return read
         finally:
             cursor.close()
 
     def take(self, p: _Pending) -> tuple[list[str], str]:
         """The drop's header and the table holding its rows; raises FileRejected."""
+        if p.outcome.drop.mapping is not None:
+            return self._take_mapped(p)
         future = self.futures.pop(p.name, None)
         if future is not None:
             return future.result(), f"{_SCRATCH}._drop_raw_{p.name}"
-        if p.outcome.drop.mapping is not None:
-            return self._take_mapped(p)
         header = _read_drop(self.con, self.contract, p)
         self.con.execute(f"alter table _drop_raw rename to _drop_raw_{p.seq}")
         return header, f"_drop_raw_{p.seq}"
@@ -348,10 +350,24 @@ class _DropReader:
         if self.mapped_reads is None:
             self.mapped_reads = {}
             by_rule: dict[str, dict[int, Drop]] = {}
-            for q in self.mapped:
-                by_rule.setdefault(q.outcome.drop.mapping.digest, {})[q.seq] = q.outcome.drop
-            for drops in by_rule.values():
-                self.mapped_reads.update(read_mapped_drops(self.con, drops, self.contract, _MAPPED_TABLE))
+            read_already: dict[int, tuple[ReadResult | FileRejected, str]] = {}
+            try:
+                for q in self.mapped:
+                    by_rule.setdefault(q.outcome.drop.mapping.digest, {})[q.seq] = q.outcome.drop
+                    future = self.futures.pop(q.name, None)
+                    if future is not None:
+                        table = f"{_SCRATCH}._drop_raw_{q.name}"
+                        try:
+                            read_already[q.seq] = (future.result(), table)
+                        except FileRejected as exc:
+                            read_already[q.seq] = (exc, table)
+                for drops in by_rule.values():
+                    self.mapped_reads.update(
+                        read_mapped_drops(self.con, drops, self.contract, _MAPPED_TABLE, read_already)
+                    )
+            finally:  # mapped or not (a batch that fails), the workers' reads are done with
+                if read_already:
+                    self.con.execute("; ".join(f"drop table if exists {t}" for _, t in read_already.values()))
         read = self.mapped_reads.pop(p.seq)
         if isinstance(read, FileRejected):
             raise read

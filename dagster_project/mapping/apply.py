@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from dagster_project.ingest.read import FileRejected, ReadResult, read_drop
 from dagster_project.mapping.discover import MappedSource, drop_date_of, export_files, matches
 from dagster_project.mapping.formats import MACROS, staged
 from dagster_project.mapping.spec import ColumnRule, FileRule, Lookup, Mapping
-from dagster_project.warehouse import literal, quote
+from dagster_project.warehouse import SCRATCH_DATABASE, duckdb_settings, literal, quote
 
 _RESERVED = {"_line", "_drop_seq", "_problems", "_rank", "_kept_line", "_raw_record", "_skip"}
 # DuckDB's messages for a column the file (or a lookup's files) lack: the column is not delivered.
@@ -123,7 +124,7 @@ def _lookup_join(lookup: Lookup, table: str, by_lower: dict[str, str]) -> str:
 
 def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: Lookup) -> str:
     """A temp table of the lookup's files (one row per key: the newest drop's, then the last line),
-    built once per connection and set of files. Uses `_drop_raw`, so call it before reading the drop."""
+    built once per connection and set of files."""
     raw_dir = source.folder.parents[len(source.mapping.folder.split("/")) - 1]
     files = [r for r in export_files(source.folder) if matches(r, lookup.patterns)]
     stats = [(r, (source.folder / r).stat()) for r in files]
@@ -134,35 +135,54 @@ def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: 
     exists = con.execute("select count(*) from duckdb_tables() where table_name = ? and temporary", [table])
     if exists.fetchall()[0][0]:
         return table
-    staging = f"{table}_all"
-    con.execute(f"drop table if exists {staging}")
-    for order, (relative, stat) in enumerate(stats):
+    if not stats:  # no file: an empty table with the key, so that the join binds and finds nothing
+        con.execute(f"create temp table {table} ({quote(lookup.key)} varchar)")
+        return table
+    drops = []
+    for relative, stat in stats:
         path = source.folder / relative
-        drop = Drop(path, path.relative_to(raw_dir).as_posix(), drop_date_of(relative, stat.st_mtime)[0], 0, 0)
+        drops.append(Drop(path, path.relative_to(raw_dir).as_posix(), drop_date_of(relative, stat.st_mtime)[0], 0, 0))
+    # Each file is read on a cursor of its own in a worker thread, as ingestion reads drops: a Task
+    # export looks up the Opportunity and Lead exports, ~70 files for a small company
+    con.execute(f"attach if not exists ':memory:' as {SCRATCH_DATABASE}")
+    parts = [f"{SCRATCH_DATABASE}.{table}_{order}" for order in range(len(drops))]
+    workers = min(len(drops), int(duckdb_settings()["threads"]))
+    try:
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="s2s-lookup") as pool:
+                for _ in pool.map(lambda drop, into: _read_lookup_file(con, source, lookup, drop, into), drops, parts):
+                    pass  # raises the first failing file's FileRejected, in the files' order
+        else:
+            for drop, into in zip(drops, parts, strict=True):
+                _read_lookup_file(con, source, lookup, drop, into)
+        everything = " union all by name ".join(f"select {n} as _order, * from {t}" for n, t in enumerate(parts))
+        key = quote(lookup.key)
+        con.execute(
+            f"""create temp table {table} as select * exclude (_order, _line) from ({everything})
+                where nullif(trim({key}), '') is not null
+                qualify row_number() over (partition by {key} order by _order desc, _line desc) = 1"""
+        )
+    finally:
+        con.execute("; ".join(f"drop table if exists {t}" for t in parts))
+    return table
+
+
+def _read_lookup_file(
+    con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: Lookup, drop: Drop, into: str
+) -> None:
+    """One file of a lookup, as read (its malformed lines too), into table `into`; raises FileRejected."""
+    cursor = con.cursor()
+    try:
         try:
-            read = read_drop(con, drop, encoding=source.mapping.encoding, layout=lookup)
+            read = read_drop(cursor, drop, encoding=source.mapping.encoding, layout=lookup)
         except FileRejected as exc:
             raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path}: {exc}") from exc
         if lookup.key.lower() not in {h.lower() for h in read.header}:
             raise FileRejected(f"lookup {lookup.alias}: {drop.relative_path} has no column {lookup.key!r}")
-        _add_malformed(con, read)
-        select = f"select {order} as _order, * from _drop_raw"
-        if order == 0:
-            con.execute(f"create temp table {staging} as {select}")
-        else:
-            con.execute(f"create or replace temp table {staging} as select * from {staging} union all by name {select}")
-        con.execute("drop table _drop_raw")
-    if not stats:  # no file: an empty table with the key, so that the join binds and finds nothing
-        con.execute(f"create temp table {table} ({quote(lookup.key)} varchar)")
-        return table
-    key = quote(lookup.key)
-    con.execute(
-        f"""create temp table {table} as select * exclude (_order, _line) from {staging}
-            where nullif(trim({key}), '') is not null
-            qualify row_number() over (partition by {key} order by _order desc, _line desc) = 1"""
-    )
-    con.execute(f"drop table {staging}")
-    return table
+        _add_malformed(cursor, read)
+        cursor.execute(f"create table {into} as from _drop_raw")
+    finally:
+        cursor.close()
 
 
 def _add_malformed(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
@@ -387,8 +407,26 @@ def _row_by_row(rule: FileRule) -> bool:
     return not any(_WINDOW.search(e) for e in expressions)
 
 
+def _read_as_drop_raw(
+    con: duckdb.DuckDBPyConnection, seq: int, drop: Drop, read_already: dict[int, tuple[ReadResult | FileRejected, str]]
+) -> ReadResult:
+    """Fill temp table `_drop_raw` with the drop as its file reads: read now, or copied from the table
+    a worker read it into (`read_already`: sequence number -> what reading it gave, and that table)."""
+    if seq not in read_already:
+        return read_drop(con, drop)
+    read, table = read_already[seq]
+    if isinstance(read, FileRejected):
+        raise read
+    con.execute(f"create or replace temp table _drop_raw as from {table}")
+    return read
+
+
 def read_mapped_drops(
-    con: duckdb.DuckDBPyConnection, drops: dict[int, Drop], contract: Contract, table: str = "_mapped_drop_{seq}"
+    con: duckdb.DuckDBPyConnection,
+    drops: dict[int, Drop],
+    contract: Contract,
+    table: str = "_mapped_drop_{seq}",
+    read_already: dict[int, tuple[ReadResult | FileRejected, str]] | None = None,
 ) -> dict[int, MappedRead | FileRejected]:
     """Read and map several drops of one file rule: each drop's mapped rows in its own temp table
     (`table` with its sequence number), as read_mapped_drop leaves one in `_drop_raw`, or the
@@ -398,32 +436,48 @@ def read_mapped_drops(
     Salesforce export's 36 Campaign files of 4-8 rows: 47 ms each). So the drops whose headers are
     the same are mapped in one statement over all their rows, each row tagged with its drop. A rule
     with a window function, or a group whose statement fails, is mapped drop by drop, as before:
-    a failure names its file, and one file's failure does not reject the others."""
+    a failure names its file, and one file's failure does not reject the others.
+
+    `read_already`: drops that worker threads have read (ingest/load.py, `_DropReader`): what reading
+    each gave (or the FileRejected it raised) and the table holding its rows, read from there rather
+    than from its file. The caller drops those tables."""
     results: dict[int, MappedRead | FileRejected] = {}
+    read_already = read_already or {}
     source: MappedSource = next(iter(drops.values())).mapping
     if not _row_by_row(source.rule) or len(drops) == 1:
         for seq, drop in drops.items():
             try:
-                results[seq] = read_mapped_drop(con, drop, contract)
+                tables = prepare(con, source)
+                read = _read_as_drop_raw(con, seq, drop, read_already)
+                results[seq] = map_rows(con, source, contract, read, tables, drop.path)
                 con.execute(f"alter table _drop_raw rename to {table.format(seq=seq)}")
             except FileRejected as exc:
                 results[seq] = exc
         return results
     tables = prepare(con, source)
     by_header: dict[tuple[str, ...], dict[int, ReadResult]] = {}
+    unmapped: dict[int, str] = {}  # each drop's rows as read: a temp table read here, or a worker's table
     for seq, drop in drops.items():
-        try:
-            read = read_drop(con, drop)
-        except FileRejected as exc:
-            results[seq] = exc
+        already, in_table = read_already.get(seq, (None, ""))
+        if isinstance(already, FileRejected):
+            results[seq] = already
             continue
-        con.execute(f"alter table _drop_raw rename to _unmapped_{seq}")
+        if already is not None:
+            read, unmapped[seq] = already, in_table
+        else:
+            try:
+                read = read_drop(con, drop)
+            except FileRejected as exc:
+                results[seq] = exc
+                continue
+            con.execute(f"alter table _drop_raw rename to _unmapped_{seq}")
+            unmapped[seq] = f"_unmapped_{seq}"
         by_header.setdefault(tuple(read.header), {})[seq] = read
     con.execute("drop table if exists _drop_raw")  # what a rejected read may have left: the view takes its name
     for reads in by_header.values():
         con.execute(
             "create or replace temp view _drop_raw as "
-            + " union all ".join(f"select {seq}::integer as _drop_seq, * from _unmapped_{seq}" for seq in reads)
+            + " union all ".join(f"select {seq}::integer as _drop_seq, * from {unmapped[seq]}" for seq in reads)
         )
         first = next(iter(reads.values()))
         try:
@@ -431,7 +485,10 @@ def read_mapped_drops(
         except FileRejected:
             con.execute("drop view _drop_raw")
             for seq, read in reads.items():  # drop by drop: the reason names its file
-                con.execute(f"alter table _unmapped_{seq} rename to _drop_raw")
+                if unmapped[seq] == f"_unmapped_{seq}":
+                    con.execute(f"alter table _unmapped_{seq} rename to _drop_raw")
+                else:  # a worker's table, in another database
+                    con.execute(f"create temp table _drop_raw as from {unmapped[seq]}; drop table {unmapped[seq]}")
                 try:
                     results[seq] = map_rows(con, source, contract, read, tables, drops[seq].path)
                     con.execute(f"alter table _drop_raw rename to {table.format(seq=seq)}")
@@ -452,7 +509,7 @@ def read_mapped_drops(
             )
             results[seq] = _mapped_read(res, source, contract, read, int(skipped.get(seq, 0)))
         con.execute(
-            "; ".join(["drop table _drop_mapped", "drop view _drop_raw", *(f"drop table _unmapped_{s}" for s in reads)])
+            "; ".join(["drop table _drop_mapped", "drop view _drop_raw", *(f"drop table {unmapped[s]}" for s in reads)])
         )
     return results
 
