@@ -74,7 +74,8 @@ contract by a mapping (README, "Bring your own exports"); this page describes th
 ## What bad input gets
 
 - A file that cannot be parsed, or lacks a required column: rejected, recorded with the reason in
-  `meta.ingest_audit`, and the run goes on with the other files.
+  `meta.ingest_audit`, and the run goes on with the other files. So is an xlsx file whose formulas
+  hold no saved value (a script wrote it): their values would read as empty.
 - A row with a bad value: quarantined (`meta.quarantine`) with its file, line, column and reason;
   the other rows of the file load.
 - Nothing is lost or counted twice: for every drop, rows read = rows loaded + rows quarantined,

@@ -1368,3 +1368,53 @@ def test_a_one_column_files_blank_line_is_a_row_duckdb_reads_so_the_rows_below_k
     read_drop(con, Drop(path, path.name, date(2025, 1, 31), path.stat().st_size, 0))
 
     assert con.execute("select _line, id from _drop_raw order by _line").fetchall() == [(2, "x"), (4, "y")]
+
+
+def test_an_xlsx_whose_formulas_were_never_computed_is_rejected_naming_the_cell_and_one_saved_loads(con, raw_dir):
+    """A workbook keeps each formula's last computed value, which is what is read. Written by a script
+    (openpyxl saves none), X1's employee_count formula read as empty: the value was lost without a
+    word. The file is now rejected naming the first such cell's row, column and formula (of two).
+    The same workbook as Excel saves it (the values kept beside the formulas; here written into its
+    XML) loads them, and a formula computed to an empty text (`=T(0)`, saved as a text value) is an
+    empty province, rightly."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(HEADER)
+    with_formulas = account("X1")
+    with_formulas[3], with_formulas[5] = "=50*2", "=T(0)"
+    book.active.append(with_formulas)
+    book.active.append(account("X2"))
+    script_saved = folder(raw_dir) / "accounts_2025-01-10.xlsx"
+    book.save(script_saved)
+    excel_saved = folder(raw_dir) / "accounts_2025-01-11.xlsx"
+    with zipfile.ZipFile(script_saved) as source, zipfile.ZipFile(excel_saved, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                xml = data.decode()
+                assert '<c r="D2"><f>50*2</f><v /></c>' in xml and '<c r="F2"><f>T(0)</f><v /></c>' in xml
+                xml = xml.replace('<c r="D2"><f>50*2</f><v /></c>', '<c r="D2"><f>50*2</f><v>100</v></c>')
+                empty_text = '<c r="F2" t="str"><f>T(0)</f><v></v></c>'  # as Excel saves ""
+                data = xml.replace('<c r="F2"><f>T(0)</f><v /></c>', empty_text).encode()
+            target.writestr(item, data)
+
+    load(con, raw_dir)
+
+    assert audit(con) == [
+        (
+            "crm/accounts/accounts_2025-01-10.xlsx",
+            0,
+            0,
+            0,
+            "rejected",
+            "2 formula cell(s) have no saved value, e.g. row 2, column employee_count: =50*2 (the program that "
+            "wrote the workbook does not calculate; open and save it in Excel or LibreOffice, or export the "
+            "values, and deliver it again)",
+        ),
+        ("crm/accounts/accounts_2025-01-11.xlsx", 2, 2, 0, "loaded", None),
+    ]
+    assert con.execute("select account_id, employee_count, province from raw_crm.accounts order by 1").fetchall() == [
+        ("X1", 100, None),
+        ("X2", 100, "上海"),
+    ]

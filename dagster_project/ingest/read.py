@@ -314,6 +314,51 @@ def _xlsx_records(
     return header, records
 
 
+def _reject_uncomputed_formulas(path: Path, sheet: str | None, header: list[str], records: list[list]) -> None:
+    """Raise FileRejected when an empty cell of the records holds a formula that was never computed: a
+    workbook keeps each formula's value as last computed, which is what is read, and a program that
+    does not calculate (a script's xlsx writer) saves none. Read as empty, those values were lost
+    without a word. A formula computed to an empty text is saved as such (a text value, `t="str"`) and
+    reads as empty, rightly. Looked for only when a record has an empty cell, in two more reads of
+    those rows (xlsx drops are small; CSV exports never pay it)."""
+    empty = {(record[0], i) for record in records for i, cell in enumerate(record[1:]) if cell is None}
+    saved = _xlsx_cells(path, sheet, empty, data_only=True)  # as read: (value, type) of each empty cell
+    uncomputed = {at for at, (_, kind) in saved.items() if kind != "str"}  # an empty text is a value
+    found = [
+        (row, header[i], value)
+        for (row, i), (value, _) in sorted(_xlsx_cells(path, sheet, uncomputed, data_only=False).items())
+        if isinstance(value, str) and value.startswith("=")
+    ]
+    if found:
+        row, column, formula = found[0]
+        raise FileRejected(
+            f"{len(found)} formula cell(s) have no saved value, e.g. row {row}, column {column}: {formula[:80]} "
+            "(the program that wrote the workbook does not calculate; open and save it in Excel or "
+            "LibreOffice, or export the values, and deliver it again)"
+        )
+
+
+def _xlsx_cells(path: Path, sheet: str | None, cells: set[tuple[int, int]], data_only: bool) -> dict:
+    """{(sheet row, column index): (value, openpyxl data type)} of `cells`, read as values (data_only) or
+    as formulas."""
+    from openpyxl import load_workbook
+
+    if not cells:
+        return {}
+    first, last = min(row for row, _ in cells), max(row for row, _ in cells)
+    workbook = load_workbook(path, read_only=True, data_only=data_only)
+    try:
+        rows = _sheet(workbook, sheet).iter_rows(min_row=first, max_row=last)
+        return {
+            (row, i): (cell.value, getattr(cell, "data_type", None))
+            for row, values in enumerate(rows, start=first)
+            for i, cell in enumerate(values)
+            if (row, i) in cells
+        }
+    finally:
+        workbook.close()
+
+
 def _on_row(header_row: int) -> str:
     return "" if header_row == 1 else f" on row {header_row} (the mapping's header_row)"
 
@@ -332,6 +377,8 @@ def _load_xlsx(
         raise FileRejected(f"not a readable xlsx workbook: {exc}") from exc
     try:
         header, records = _xlsx_records(workbook, header_row, sheet, footer_rows)
+        if any(cell is None for record in records for cell in record):
+            _reject_uncomputed_formulas(path, sheet, header, records)
     except FileRejected:
         raise
     except Exception as exc:  # the sheet's XML is read lazily: broken XML shows only here
