@@ -897,7 +897,82 @@ def test_a_file_in_another_encoding_is_rejected(con, raw_dir):
 
     (row,) = audit(con)
     assert (row[4], row[5].split(" at byte")[0]) == ("rejected", "the file is neither UTF-8 nor GBK/GB18030")
+    assert " (line 2): save it as UTF-8" in row[5]  # Café on the first record
     assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(0,)]
+
+
+@pytest.mark.parametrize("records_above", [200, 30_000], ids=["in_the_first_mib", "past_the_first_mib"])
+def test_a_gbk_line_in_a_utf8_file_is_quarantined_as_gbk_reads_it_and_the_rest_loads(con, raw_dir, records_above):
+    """Two exports joined into one file, one of them saved by Excel on a Chinese Windows: a UTF-8 file
+    whose line below the records above it is GBK. Within the file's first MiB the whole file was
+    rejected (neither UTF-8 nor GBK), past it DuckDB quarantined the line with its text turned to
+    `?` and a reason naming no cause. Either way now the line alone is quarantined, kept as GBK
+    reads it, with a reason that says so; every other record loads. A line that is no GBK either
+    keeps its bytes as \\x escapes. More such lines than ingest.max_share_of_lines_not_utf8 (1%) of
+    the first MiB's reject the file, naming the first (the next test)."""
+    above = [account(f"A{i}", name="上海甲乙科技有限公司") for i in range(records_above)]
+    text = csv_text(HEADER, above).encode()
+    gbk_line = ",".join(account("B1", name="北京丙丁贸易公司")).encode("gb18030") + b"\n"
+    below = csv_text(HEADER, [account("C1", name="广州某公司")]).split("\n", 1)[1].encode()
+    folder(raw_dir).joinpath("accounts_2025-01-31.csv").write_bytes(text + gbk_line + below)
+
+    load(con, raw_dir)
+
+    gbk_at = records_above + 2
+    assert audit(con) == [
+        ("crm/accounts/accounts_2025-01-31.csv", records_above + 2, records_above + 1, 1, "loaded", None)
+    ]
+    assert con.execute("select line, column_name, reason, raw_record from meta.quarantine").fetchall() == [
+        (
+            gbk_at,
+            None,
+            "a GBK line in a UTF-8 file (two exports joined into one file, one saved by Excel on a "
+            "Chinese Windows?): kept as GBK reads it; save the file as UTF-8 and deliver it again",
+            ",".join(account("B1", name="北京丙丁贸易公司")),
+        )
+    ]
+    assert con.execute("select account_name from raw_crm.accounts where account_id = 'C1'").fetchall() == [
+        ("广州某公司",)
+    ]
+
+
+def test_a_line_past_the_first_mib_in_no_encoding_keeps_its_bytes_as_escapes(con, raw_dir):
+    """A Windows-1252 line (Café Zürich) past the first MiB of a UTF-8 file is no GBK either: it is
+    quarantined with its other bytes as \\x escapes, nothing of it lost, and a reason that says why."""
+    text = csv_text(HEADER, [account(f"A{i}", name="上海甲乙科技有限公司") for i in range(30_000)]).encode()
+    fields = ["W1", "Café Zürich", "Mfg", "100", "East", "SH", "SH", "R1", "30", "2025-01-01", "2025-01-02"]
+    western = ",".join(fields).encode("cp1252") + b"\n"
+    folder(raw_dir).joinpath("accounts_2025-01-31.csv").write_bytes(text + western)
+
+    load(con, raw_dir)
+
+    assert audit(con) == [("crm/accounts/accounts_2025-01-31.csv", 30_001, 30_000, 1, "loaded", None)]
+    assert con.execute("select line, reason, raw_record from meta.quarantine").fetchall() == [
+        (
+            30_002,
+            "not UTF-8, as the rest of the file is: kept with its other bytes as \\x escapes; save the file as UTF-8 "
+            "and deliver it again (or, for a company's export read through a mapping, give its encoding)",
+            ",".join(["W1", "Caf\\xe9 Z\\xfcrich", *fields[2:]]),
+        )
+    ]
+
+
+def test_a_utf8_file_with_more_gbk_lines_than_its_share_is_rejected_naming_the_first(con, raw_dir):
+    """One GBK line below one record is a third of the file's lines, over
+    ingest.max_share_of_lines_not_utf8 (1%): the file's encoding is to be fixed, not its rows. The
+    reason names the byte and the line."""
+    gbk_line = ",".join(account("B1", name="北京丙丁贸易公司")).encode("gb18030") + b"\n"
+    text = csv_text(HEADER, [account("A1", name="上海甲乙科技有限公司")]).encode()
+    folder(raw_dir).joinpath("accounts_2025-01-31.csv").write_bytes(text + gbk_line)
+
+    load(con, raw_dir)
+
+    (row,) = audit(con)
+    assert row[4:] == (
+        "rejected",
+        f"the file is neither UTF-8 nor GBK/GB18030 at byte {len(text) + 3} (line 3): save it as UTF-8, or, for a "
+        "company's export read through a mapping, give its encoding (`encoding: cp1252`)",
+    )
 
 
 @pytest.mark.parametrize(

@@ -1153,3 +1153,33 @@ def test_mapped_drops_and_lookup_files_read_in_worker_threads_load_as_one_thread
         ("mycrm/deals_2026-06-02.csv", 2, 1, 1, "loaded"),
         ("mycrm/deals_2026-06-03.csv.gz", 0, 0, 0, "rejected"),
     ]
+
+
+def test_a_mapped_export_joined_from_two_files_quarantines_its_repeated_header_with_that_reason(tmp_path, raw_dir, con):
+    """Two deal exports joined into one file (the second after a BOM, as Excel's "CSV UTF-8" writes
+    it) repeat the export's header on line 4. The mapping maps Phase through its value map and reads
+    Value as a number, so the checks saw "Phase" and no amount, not the header: the row was
+    quarantined for its values, under reasons that named no cause. It is found on the file as read
+    now, and quarantined with the one reason that says what it is; the four deals around it load."""
+    write_mapping(tmp_path, OPPORTUNITIES)
+    first = csv_text(DEALS_HEADER, [_deal("D1"), _deal("D2", phase="Lost")])
+    second = "\ufeff" + csv_text(DEALS_HEADER, [_deal("D3"), _deal("D4", "250", "Talking")])
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", first + second)
+
+    result = load_entity(con, load_contracts()["crm.opportunities"], raw_dir)
+
+    assert [(o.rows_read, o.rows_loaded, o.rows_quarantined) for o in result.outcomes] == [(5, 4, 1)]
+    assert con.execute("select line, column_name, reason from meta.quarantine").fetchall() == [
+        (
+            4,
+            None,
+            "the header line again, as a row (two exports joined into one file?): not a record; "
+            "the rows above and below it are read as usual",
+        )
+    ]
+    assert con.execute("select opportunity_id, stage, amount from raw_crm.opportunities order by 1").fetchall() == [
+        ("D1", "closed_won", Decimal("100.00")),
+        ("D2", "closed_lost", Decimal("100.00")),
+        ("D3", "closed_won", Decimal("100.00")),
+        ("D4", "needs_analysis", Decimal("250.00")),
+    ]

@@ -252,10 +252,41 @@ def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = Non
                 "UTF-8, or, for a company's export read through a mapping, give its encoding (`encoding: cp1252`)"
             )
         return "gb18030"
+    if _utf8_with_a_few_gbk_lines(head, cut=len(head) == _SNIFF_BYTES):
+        return "utf-8"  # its GBK lines are quarantined, each under its number (read.py, `_named_not_utf8`)
     raise FileRejected(
-        f"the file is neither UTF-8 nor GBK/GB18030 at byte {utf8_error}: save it as UTF-8, or, for a "
-        "company's export read through a mapping, give its encoding (`encoding: cp1252`)"
+        f"the file is neither UTF-8 nor GBK/GB18030 at byte {utf8_error} (line {head[:utf8_error].count(10) + 1}): "
+        "save it as UTF-8, or, for a company's export read through a mapping, give its encoding (`encoding: cp1252`)"
     )
+
+
+def not_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+        return False
+    except UnicodeDecodeError:
+        return True
+
+
+def gbk_text(line: bytes) -> str | None:
+    """The line as GBK reads it, when it is valid GBK and does not read like Western text, else None."""
+    try:
+        text = line.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    return None if _western_text_read_as_gbk(line) else text
+
+
+def _utf8_with_a_few_gbk_lines(head: bytes, cut: bool) -> bool:
+    """A UTF-8 file with a few lines in GBK: two exports joined into one file, one saved by Excel on
+    a Chinese Windows, or a line pasted in from one. Its lines that are not UTF-8 are at most
+    `ingest.max_share_of_lines_not_utf8` of the lines, and each is GBK text. The file as a whole
+    fits neither encoding; read as UTF-8, those lines alone are quarantined, as they are past the
+    first MiB. `cut`: the head ends mid-line (the last line is not judged)."""
+    lines = head.split(b"\n")[: -1 if cut else None]
+    bad = [line for line in lines if not_utf8(line)]
+    share = float(warehouse_config("ingest")["max_share_of_lines_not_utf8"])
+    return bool(bad) and len(bad) <= share * len(lines) and all(gbk_text(line) is not None for line in bad)
 
 
 # What separates a CSV's fields: a comma, unless the header has none and splits on one of the others

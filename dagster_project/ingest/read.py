@@ -33,8 +33,10 @@ from dagster_project.ingest.inspect import (
     check_reserved,
     cr_line_ends_only,
     cr_to_lf_copy,
+    gbk_text,
     gzip_errors,
     ingest_limits,
+    not_utf8,
     open_bytes,
     plain_link,
     prepare_csv,
@@ -396,14 +398,79 @@ def _load_xlsx(
     return header
 
 
-def _drop_blank_rows(con: duckdb.DuckDBPyConnection, header: list[str]) -> int:
-    """Delete the rows whose every field is empty, as spreadsheets save rows they once used
-    (",,,,,"): they are no records, as a blank xlsx row is none. Left in, each was quarantined for
-    its empty key, and a few of them put a small file over the quarantine share."""
-    # an AND, not coalesce(...) is null: DuckDB tests the next column only on rows still in (25 ms
+BOM = "\ufeff"
+HEADER_AGAIN = (
+    "the header line again, as a row (two exports joined into one file?): not a record; "
+    "the rows above and below it are read as usual"
+)
+
+
+def _drop_rows_that_are_no_records(con: duckdb.DuckDBPyConnection, header: list[str]) -> tuple[int, list[MalformedRow]]:
+    """Delete the rows of `_drop_raw` that are no records: (how many were blank, the header again).
+    A row whose every field is empty, as spreadsheets save rows they once used (",,,,,"), is none,
+    as a blank xlsx row is none; left in, each was quarantined for its empty key, and a few of them
+    put a small file over the quarantine share. A row whose every field (two at least) is its own
+    column's name is the header again: exports joined into one file (`cat jan.csv feb.csv`) repeat
+    it, the first name after a byte order mark when Excel wrote them. It is quarantined with that
+    reason, not with one for each value failing its type, nor loaded when every column is text.
+    Found here, on the file as read, so that a company's export read through a mapping (whose
+    values are transformed before they are checked) is judged as a native drop is."""
+    # ANDs, not coalesce(...) is null: DuckDB tests the next column only on rows still in (25 ms
     # rather than 37 ms for a 435 k-row drop, whose first column is never empty)
     empty = " and ".join(f"nullif(trim({quote(h)}), '') is null" for h in header)
-    return int(con.execute(f"delete from _drop_raw where {empty}").fetchall()[0][0])
+    again = "false"
+    if len(header) >= 2:
+        first = f"ltrim(trim({quote(header[0])}), {literal(BOM)}) = {literal(header[0])}"
+        again = " and ".join([first, *(f"trim({quote(h)}) = {literal(h)}" for h in header[1:])])
+    record = "to_json(struct_pack(" + ", ".join(f"{quote(h)} := {quote(h)}" for h in header) + "))::varchar"
+    deleted = con.execute(
+        f"delete from _drop_raw where ({empty}) or ({again}) "
+        f"returning _line, ({again}) as header_again, case when ({again}) then {record} end"
+    ).fetchall()
+    repeated = [MalformedRow(line, HEADER_AGAIN, raw) for line, is_header, raw in deleted if is_header]
+    return len(deleted) - len(repeated), sorted(repeated, key=lambda m: m.line)
+
+
+NOT_UTF8 = "INVALID ENCODING"  # in DuckDB's reason for a line of a UTF-8 file that is not UTF-8
+_GBK_LINE = (
+    "a GBK line in a UTF-8 file (two exports joined into one file, one saved by Excel on a Chinese "
+    "Windows?): kept as GBK reads it; save the file as UTF-8 and deliver it again"
+)
+_UNDECODABLE_LINE = (
+    "not UTF-8, as the rest of the file is: kept with its other bytes as \\x escapes; save the file "
+    "as UTF-8 and deliver it again (or, for a company's export read through a mapping, give its encoding)"
+)
+
+
+def _named_not_utf8(path: Path, malformed: list[MalformedRow]) -> list[MalformedRow]:
+    """DuckDB quarantines a line of a UTF-8 file that is not UTF-8, with a reason that names no cause
+    and the line's bytes replaced by `?` in its text. Such a line is read again from the file: a GBK
+    line keeps its text as GBK reads it, with a reason that says so; any other keeps its bytes as
+    \\x escapes. Nothing of it is lost."""
+    wanted = {m.line for m in malformed if m.line and NOT_UTF8 in m.reason}
+    if not wanted:
+        return malformed
+    lines: dict[int, bytes] = {}
+    with gzip_errors(), open_bytes(path) as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number in wanted:
+                lines[number] = raw.rstrip(b"\r\n")
+                if len(lines) == len(wanted):
+                    break
+    named = []
+    for m in malformed:
+        raw = lines.get(m.line) if m.line in wanted else None
+        if raw is None or not not_utf8(raw):  # not found as a line of the file (a quoted line break)
+            named.append(m)
+        elif (text := gbk_text(raw)) is not None:
+            named.append(MalformedRow(m.line, _GBK_LINE, text))
+        else:
+            named.append(MalformedRow(m.line, _UNDECODABLE_LINE, raw.decode("utf-8", errors="backslashreplace")))
+    return named
+
+
+def _blank_rows_note(blank: int) -> list[str]:
+    return [f"{blank} blank row{'s' if blank != 1 else ''} (every field empty) skipped: no records"] if blank else []
 
 
 _DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "'|'"}
@@ -620,9 +687,12 @@ def _read_csv(
             if separator_hint
             else f"header on line {header_row} (header_row): the {above} line(s) above it not read"
         )
-    blank = _drop_blank_rows(con, header)
-    if blank:
-        notes.append(f"{blank} blank row{'s' if blank != 1 else ''} (every field empty) skipped: no records")
+    if text_encoding == "utf-8" and not cr_only:  # lines as in the file itself
+        malformed = _named_not_utf8(drop.path, malformed)
+    blank, repeated_header = _drop_rows_that_are_no_records(con, header)
+    if repeated_header:
+        malformed = sorted([*malformed, *repeated_header], key=lambda m: (m.line is None, m.line or 0))
+    notes += _blank_rows_note(blank)
     if delimiter != ",":
         notes.append(f"fields separated by {_DELIMITER_NAMES.get(delimiter, repr(delimiter))}, not commas")
     notes += _footer_note(footer_rows)
@@ -653,7 +723,9 @@ def _read(
     if drop.format == "xlsx":
         sheet = layout.sheet if layout else None
         header = _load_xlsx(con, drop.path, header_row, sheet, footer)
-        return ReadResult(header=header, encoding=None, notes=_footer_note(footer))
+        blank, repeated_header = _drop_rows_that_are_no_records(con, header)  # blank: cells of empty text
+        notes = _blank_rows_note(blank) + _footer_note(footer)
+        return ReadResult(header=header, encoding=None, malformed=repeated_header, notes=notes)
     return _read_csv(con, drop, workdir, limits, header_row, encoding, footer)
 
 

@@ -135,13 +135,6 @@ def _scale_problem(column: Column, typed: str, raw: str, label: str | None = Non
 _EXCEL_SCIENTIFIC = r"[0-9]([.,][0-9]+)?E\+[0-9]+"
 
 
-BOM = "\ufeff"
-HEADER_AGAIN = (
-    "the header line again, as a row (two exports joined into one file?): not a record; "
-    "the rows above and below it are read as usual"
-)
-
-
 def checked_select(
     contract: Contract,
     header: list[str],
@@ -165,7 +158,6 @@ def checked_select(
     # expression repeated in one SELECT (a timestamp parsed for its column and again in each range
     # check), but evaluates a subquery's column once. Measured: DECISIONLOG.md (issue 14).
     trimmed, typed_columns, selects, problems = list(keep), list(keep), list(keep), []
-    header_cells = []  # each delivered column's value on a row that repeats the header
     for number, column in enumerate(contract.columns):
         label = (labels or {}).get(column.name)
         source = by_lower.get(column.name)
@@ -174,9 +166,6 @@ def checked_select(
             raw = quote(f"__s2s_raw_{number}")
             trimmed.append(f"nullif(trim({quote(source)}), '') as {raw}")
             typed_columns.append(raw)
-            # the file's first column: a joined export may start its header with a byte order mark
-            cell = f"ltrim({raw}, {literal(BOM)})" if header and source == header[0] else raw
-            header_cells.append(f"{cell} = {literal((label or source).strip())}")
         parse = _normalised(column, raw, rules) if column.aliases else _typed(column, raw)
         if column.default is not None:
             parse = f"coalesce({parse}, {literal(column.default)})"
@@ -256,14 +245,6 @@ def checked_select(
         any_problem = " or ".join(f"coalesce({condition}, false)" for condition, _ in problems)
         listed = "list_filter([" + ", ".join(struct for _, struct in problems) + "], lambda p: p is not null)"
         problem_list = f"case when {any_problem} then {listed} else [] end"
-    if len(header_cells) >= 2:
-        # Exports joined into one file (`cat jan.csv feb.csv`) repeat the header as a row: its one
-        # problem is that, not each column's value failing its type.
-        header_again = " and ".join(header_cells)
-        problem = (
-            f"[struct_pack(column_name := null::varchar, value := null::varchar, reason := {literal(HEADER_AGAIN)})]"
-        )
-        problem_list = f"case when {header_again} then {problem} else {problem_list} end"
     trimmed_rows = f"select {', '.join(trimmed + extras)} from {table}"
     typed_rows = f"select {', '.join(typed_columns + extras)} from ({trimmed_rows})"
     return f"select {', '.join(selects)}, {problem_list} as _problems from ({typed_rows})"
