@@ -282,6 +282,27 @@ def test_two_exports_joined_into_one_file_quarantine_the_repeated_header_with_th
     ]
 
 
+def test_a_repeated_header_with_an_unnamed_column_is_the_header_again_too(con, raw_dir):
+    """pandas writes its index as a first column with no name (`,account_id,...`): the loader names it
+    `_unnamed_1`, and joined exports repeat it empty. That row is the header again all the same."""
+    header_line = "," + ",".join(HEADER) + "\n"
+    rows = "".join(f"{i}," + ",".join(account(f"A{i}")) + "\n" for i in range(2))
+    write_drop(
+        raw_dir, "crm.accounts", "accounts_2025-01-31.csv", header_line + rows + header_line + rows.replace("A", "B")
+    )
+
+    load(con, raw_dir)
+
+    assert audit(con) == [("crm/accounts/accounts_2025-01-31.csv", 5, 4, 1, "loaded", None)]
+    assert con.execute("select line, reason from meta.quarantine").fetchall() == [
+        (
+            4,
+            "the header line again, as a row (two exports joined into one file?): not a record; "
+            "the rows above and below it are read as usual",
+        )
+    ]
+
+
 def test_a_csv_separated_by_semicolons_or_tabs_loads_and_says_so(con, raw_dir):
     """Excel in a European locale saves ";"-separated CSV, and some systems write tab-separated files
     named .csv: a header without a comma that splits on one of them sets the file's delimiter. A
@@ -926,8 +947,9 @@ def test_a_gbk_line_in_a_utf8_file_is_quarantined_as_gbk_reads_it_and_the_rest_l
         (
             gbk_at,
             None,
-            "a GBK line in a UTF-8 file (two exports joined into one file, one saved by Excel on a "
-            "Chinese Windows?): kept as GBK reads it; save the file as UTF-8 and deliver it again",
+            "a line in GBK (or another double-byte Chinese encoding) in a UTF-8 file (two exports joined into one "
+            "file, one saved by Excel on a Chinese Windows?): kept as GBK reads it; save the file as UTF-8 and "
+            "deliver it again",
             ",".join(account("B1", name="北京丙丁贸易公司")),
         )
     ]

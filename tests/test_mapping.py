@@ -1183,3 +1183,26 @@ def test_a_mapped_export_joined_from_two_files_quarantines_its_repeated_header_w
         ("D3", "closed_won", Decimal("100.00")),
         ("D4", "needs_analysis", Decimal("250.00")),
     ]
+
+
+def test_a_lookup_that_cannot_be_read_rejects_each_drop_of_its_rule_naming_the_lookup(tmp_path, raw_dir, con):
+    """Two deal exports of one rule, whose users lookup file has no `Name` column: both drops are
+    rejected with the lookup's reason (the second drop of a batch failed with a KeyError, the
+    lookup's failure recorded for the first drop only); the load goes on."""
+    write_export(raw_dir, "mycrm/users_2026-06-01.csv", csv_text(["Login", "RepId"], [["ann", "R1"]]))
+    header = ["DealId", "Customer", "Value", "Opened", "Closing", "Phase", "Owner"]
+    deal = ["A1", "100", "2026/5/3 14:22", "2026/6/30", "Won", "Ann"]
+    write_export(raw_dir, "mycrm/deals_2026-06-01.csv", csv_text(header, [["D1", *deal]]))
+    write_export(raw_dir, "mycrm/deals_2026-06-02.csv", csv_text(header, [["D2", *deal]]))
+    lookup = "    lookups:\n      owner: {pattern: 'users*.csv', key: Name, on: Owner}\n    columns:\n"
+    owner = "      owner_rep_id: {sql: owner.RepId}\n"
+    currency = "      currency: {column: Curr, default: CNY}\n"
+    write_mapping(tmp_path, OPPORTUNITIES.replace("    columns:\n", lookup + owner).replace(currency, ""))
+
+    result = load_entity(con, load_contracts()["crm.opportunities"], raw_dir)
+
+    assert [(o.drop.relative_path, o.status, o.rejected_reason) for o in result.outcomes] == [
+        ("mycrm/deals_2026-06-01.csv", "rejected", "lookup owner: mycrm/users_2026-06-01.csv has no column 'Name'"),
+        ("mycrm/deals_2026-06-02.csv", "rejected", "lookup owner: mycrm/users_2026-06-01.csv has no column 'Name'"),
+    ]
+    assert con.execute("select count(*) from duckdb_tables() where database_name = 's2s_scratch'").fetchone() == (0,)

@@ -15,6 +15,7 @@ import csv
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -74,12 +75,15 @@ class ReadResult:
     notes: list[str] = field(default_factory=list)  # warnings on how the file was read
 
 
+UNNAMED = "_unnamed_"  # a column whose header cell is empty is named by this and its position
+
+
 def _check_header(names: list[str]) -> list[str]:
     header = [n.strip() for n in names]
     seen: set[str] = set()
     for i, name in enumerate(header):
         if not name:
-            header[i] = name = f"_unnamed_{i + 1}"
+            header[i] = name = f"{UNNAMED}{i + 1}"
         if name.lower() in seen:
             raise FileRejected(f"column {name!r} appears twice in the header")
         seen.add(name.lower())
@@ -323,13 +327,15 @@ def _reject_uncomputed_formulas(path: Path, sheet: str | None, header: list[str]
     without a word. A formula computed to an empty text is saved as such (a text value, `t="str"`) and
     reads as empty, rightly. Looked for only when a record has an empty cell, in two more reads of
     those rows (xlsx drops are small; CSV exports never pay it)."""
+    if not _holds_formulas(path):
+        return
     empty = {(record[0], i) for record in records for i, cell in enumerate(record[1:]) if cell is None}
     saved = _xlsx_cells(path, sheet, empty, data_only=True)  # as read: (value, type) of each empty cell
     uncomputed = {at for at, (_, kind) in saved.items() if kind != "str"}  # an empty text is a value
     found = [
-        (row, header[i], value)
+        (row, header[i], formula)
         for (row, i), (value, _) in sorted(_xlsx_cells(path, sheet, uncomputed, data_only=False).items())
-        if isinstance(value, str) and value.startswith("=")
+        if (formula := _formula_text(value)) is not None
     ]
     if found:
         row, column, formula = found[0]
@@ -338,6 +344,33 @@ def _reject_uncomputed_formulas(path: Path, sheet: str | None, header: list[str]
             "(the program that wrote the workbook does not calculate; open and save it in Excel or "
             "LibreOffice, or export the values, and deliver it again)"
         )
+
+
+_FORMULA_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")  # <f>, <f t="shared" .../>, a prefixed <x:f>
+
+
+def _holds_formulas(path: Path) -> bool:
+    """Whether any sheet of the workbook holds a formula: its XML, scanned in the zip (a sheet of
+    100 k rows in well under a second), which spares the other reads a workbook without one."""
+    with zipfile.ZipFile(path) as book:
+        for name in book.namelist():
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            with book.open(name) as xml:
+                tail = b""
+                while chunk := xml.read(1 << 20):
+                    if _FORMULA_ELEMENT.search(tail + chunk):
+                        return True
+                    tail = chunk[-16:]
+    return False
+
+
+def _formula_text(value: object) -> str | None:
+    """A cell's formula as openpyxl reads it without values: `=...`, or an array formula's text."""
+    if isinstance(value, str) and value.startswith("="):
+        return value
+    text = getattr(value, "text", None)  # openpyxl's ArrayFormula (a formula over a range, {=...})
+    return text if type(value).__name__ == "ArrayFormula" and isinstance(text, str) else None
 
 
 def _xlsx_cells(path: Path, sheet: str | None, cells: set[tuple[int, int]], data_only: bool) -> dict:
@@ -409,19 +442,24 @@ def _drop_rows_that_are_no_records(con: duckdb.DuckDBPyConnection, header: list[
     """Delete the rows of `_drop_raw` that are no records: (how many were blank, the header again).
     A row whose every field is empty, as spreadsheets save rows they once used (",,,,,"), is none,
     as a blank xlsx row is none; left in, each was quarantined for its empty key, and a few of them
-    put a small file over the quarantine share. A row whose every field (two at least) is its own
-    column's name is the header again: exports joined into one file (`cat jan.csv feb.csv`) repeat
-    it, the first name after a byte order mark when Excel wrote them. It is quarantined with that
-    reason, not with one for each value failing its type, nor loaded when every column is text.
+    put a small file over the quarantine share. A row whose every field is its own column's name
+    (two named columns at least; a column the header leaves unnamed is empty) is the header again:
+    exports joined into one file (`cat jan.csv feb.csv`) repeat it, the first name after a byte
+    order mark when Excel wrote them. It is quarantined with that reason, not with one for each
+    value failing its type, nor loaded when every column is text.
     Found here, on the file as read, so that a company's export read through a mapping (whose
     values are transformed before they are checked) is judged as a native drop is."""
     # ANDs, not coalesce(...) is null: DuckDB tests the next column only on rows still in (25 ms
     # rather than 37 ms for a 435 k-row drop, whose first column is never empty)
     empty = " and ".join(f"nullif(trim({quote(h)}), '') is null" for h in header)
     again = "false"
-    if len(header) >= 2:
-        first = f"ltrim(trim({quote(header[0])}), {literal(BOM)}) = {literal(header[0])}"
-        again = " and ".join([first, *(f"trim({quote(h)}) = {literal(h)}" for h in header[1:])])
+    if sum(1 for h in header if not h.startswith(UNNAMED)) >= 2:
+        names = []
+        for i, h in enumerate(header):
+            value = f"ltrim(trim({quote(h)}), {literal(BOM)})" if i == 0 else f"trim({quote(h)})"
+            # a column the header leaves unnamed (pandas' index column) is empty on the repeated header too
+            names.append(f"nullif({value}, '') is null" if h.startswith(UNNAMED) else f"{value} = {literal(h)}")
+        again = " and ".join(names)
     record = "to_json(struct_pack(" + ", ".join(f"{quote(h)} := {quote(h)}" for h in header) + "))::varchar"
     deleted = con.execute(
         f"delete from _drop_raw where ({empty}) or ({again}) "
@@ -433,8 +471,13 @@ def _drop_rows_that_are_no_records(con: duckdb.DuckDBPyConnection, header: list[
 
 NOT_UTF8 = "INVALID ENCODING"  # in DuckDB's reason for a line of a UTF-8 file that is not UTF-8
 _GBK_LINE = (
-    "a GBK line in a UTF-8 file (two exports joined into one file, one saved by Excel on a Chinese "
-    "Windows?): kept as GBK reads it; save the file as UTF-8 and deliver it again"
+    "a line in GBK (or another double-byte Chinese encoding) in a UTF-8 file (two exports joined into one "
+    "file, one saved by Excel on a Chinese Windows?): kept as GBK reads it; save the file as UTF-8 and "
+    "deliver it again"
+)
+_LINE_IN = (
+    "a line in {encoding}, the mapping's encoding, in a file that is otherwise UTF-8: kept as {encoding} "
+    "reads it; save the file in one encoding and deliver it again"
 )
 _UNDECODABLE_LINE = (
     "not UTF-8, as the rest of the file is: kept with its other bytes as \\x escapes; save the file "
@@ -442,31 +485,43 @@ _UNDECODABLE_LINE = (
 )
 
 
-def _named_not_utf8(path: Path, malformed: list[MalformedRow]) -> list[MalformedRow]:
-    """DuckDB quarantines a line of a UTF-8 file that is not UTF-8, with a reason that names no cause
-    and the line's bytes replaced by `?` in its text. Such a line is read again from the file: a GBK
-    line keeps its text as GBK reads it, with a reason that says so; any other keeps its bytes as
-    \\x escapes. Nothing of it is lost."""
-    wanted = {m.line for m in malformed if m.line and NOT_UTF8 in m.reason}
-    if not wanted:
+def _named_not_utf8(path: Path, malformed: list[MalformedRow], given: str | None = None) -> list[MalformedRow]:
+    """DuckDB quarantines a record of a UTF-8 file that is not UTF-8, with a reason that names no cause
+    and the bytes it cannot read turned to `?` in its text. Such a record (its line, and the lines a
+    quoted line break in it carries on to) is read again from the file: kept as the mapping's
+    encoding (`given`) reads it, else as GBK reads it when it is GBK text, else with its bytes as
+    \\x escapes, each with a reason that says which. Nothing of it is lost."""
+    spans = {m.line: (m.raw_record or "").count("\n") + 1 for m in malformed if m.line and NOT_UTF8 in m.reason}
+    if not spans:
         return malformed
-    lines: dict[int, bytes] = {}
+    owner = {start + k: start for start, count in spans.items() for k in range(count)}
+    parts: dict[int, list[bytes]] = {}
+    last = max(owner)
     with gzip_errors(), open_bytes(path) as fh:
         for number, raw in enumerate(fh, start=1):
-            if number in wanted:
-                lines[number] = raw.rstrip(b"\r\n")
-                if len(lines) == len(wanted):
-                    break
+            if number in owner:
+                parts.setdefault(owner[number], []).append(raw)
+            if number >= last:
+                break
     named = []
     for m in malformed:
-        raw = lines.get(m.line) if m.line in wanted else None
-        if raw is None or not not_utf8(raw):  # not found as a line of the file (a quoted line break)
+        raw = b"".join(parts[m.line]).rstrip(b"\r\n") if m.line in spans and m.line in parts else None
+        if raw is None or not not_utf8(raw):  # not found as the file's lines
             named.append(m)
+        elif given and given != "utf-8" and (text := _decoded(raw, given)) is not None:
+            named.append(MalformedRow(m.line, _LINE_IN.format(encoding=given), text))
         elif (text := gbk_text(raw)) is not None:
             named.append(MalformedRow(m.line, _GBK_LINE, text))
         else:
             named.append(MalformedRow(m.line, _UNDECODABLE_LINE, raw.decode("utf-8", errors="backslashreplace")))
     return named
+
+
+def _decoded(raw: bytes, encoding: str) -> str | None:
+    try:
+        return raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
 
 
 def _blank_rows_note(blank: int) -> list[str]:
@@ -652,7 +707,7 @@ def _read_csv(
     encoding: str | None = None,
     footer_rows: int = 0,
 ) -> ReadResult:
-    encoding = detect_encoding(drop.path, encoding)
+    given, encoding = encoding, detect_encoding(drop.path, encoding)
     path, text_encoding = drop.path, encoding
     if encoding.startswith("utf-16"):  # decoded first: the steps below find lines and fields by their bytes
         path, text_encoding = utf8_copy(drop.path, encoding, workdir / "from_utf16.csv", limits), "utf-8"
@@ -687,8 +742,8 @@ def _read_csv(
             if separator_hint
             else f"header on line {header_row} (header_row): the {above} line(s) above it not read"
         )
-    if text_encoding == "utf-8" and not cr_only:  # lines as in the file itself
-        malformed = _named_not_utf8(drop.path, malformed)
+    if encoding == "utf-8" and not cr_only:  # read as the file's own lines (a CR-only file's stay as DuckDB gave them)
+        malformed = _named_not_utf8(drop.path, malformed, given)
     blank, repeated_header = _drop_rows_that_are_no_records(con, header)
     if repeated_header:
         malformed = sorted([*malformed, *repeated_header], key=lambda m: (m.line is None, m.line or 0))

@@ -23,7 +23,7 @@ import duckdb
 from dagster_project.contracts import Contract, load_contracts
 from dagster_project.ingest.drops import Drop
 from dagster_project.ingest.inspect import header_further_down
-from dagster_project.ingest.read import FileRejected, ReadResult, read_drop
+from dagster_project.ingest.read import HEADER_AGAIN, FileRejected, ReadResult, read_drop
 from dagster_project.mapping.discover import MappedSource, drop_date_of, export_files, matches
 from dagster_project.mapping.formats import MACROS, staged
 from dagster_project.mapping.spec import ColumnRule, FileRule, Lookup, Mapping
@@ -191,7 +191,7 @@ def _add_malformed(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
     that lead's conversion from the Opportunity rows."""
     rows = []
     for m in read.malformed:
-        if m.raw_record and m.line is not None:
+        if m.raw_record and m.line is not None and m.reason != HEADER_AGAIN:  # the header again is no row
             fields = next(csv.reader(io.StringIO(m.raw_record)), [])
             rows.append([m.line, *(fields + [None] * len(read.header))[: len(read.header)]])
     if rows:
@@ -454,7 +454,10 @@ def read_mapped_drops(
             except FileRejected as exc:
                 results[seq] = exc
         return results
-    tables = prepare(con, source)
+    try:
+        tables = prepare(con, source)
+    except FileRejected as exc:  # a lookup that cannot be read: each drop of the rule is rejected with it
+        return {seq: exc for seq in drops}
     by_header: dict[tuple[str, ...], dict[int, ReadResult]] = {}
     unmapped: dict[int, str] = {}  # each drop's rows as read: a temp table read here, or a worker's table
     for seq, drop in drops.items():
