@@ -134,6 +134,25 @@ def test_a_drop_with_too_many_quarantined_rows_fails_naming_it(raw_dir, policy_d
     )
 
 
+def test_a_joined_file_over_its_share_is_explained_by_its_repeated_header(raw_dir, policy_dir):
+    """Two exports joined into one file: a bad value on line 2, the second export's header on line 4,
+    and A1 again on line 5 (a duplicate key: line 3 kept). 3 of 5 rows quarantined. The example the
+    check gives is the repeated header, which explains the rest, not the first quarantined line."""
+    accounts = header("crm.accounts")
+    first = csv_text(accounts, [account("A0", employees="lots"), account("A1")])
+    second = csv_text(accounts, [account("A1"), account("A2")])
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", first + second)
+
+    check = checks(run_job(GATE_KEY))["meta/delivery:quarantine_share"]
+
+    assert not check.passed
+    assert check.description == (
+        "crm/accounts/accounts_2025-01-31.csv: 3 of 5 rows quarantined (60.0% > 5%), e.g. line 4: the header line "
+        "again, as a row (two exports joined into one file?): not a record; the rows above and below it are read "
+        "as usual"
+    )
+
+
 def test_a_corrected_file_renamed_over_the_damaged_one_clears_it_though_its_content_was_loaded(raw_dir, policy_dir):
     accounts = header("crm.accounts")
     damaged = [account(f"A{i}") for i in range(9)] + [account("A9", employees="lots")]  # 1 of 10 quarantined

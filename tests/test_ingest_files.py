@@ -922,8 +922,12 @@ def test_a_file_in_another_encoding_is_rejected(con, raw_dir):
     assert con.execute("select count(*) from raw_crm.accounts").fetchall() == [(0,)]
 
 
-@pytest.mark.parametrize("records_above", [200, 30_000], ids=["in_the_first_mib", "past_the_first_mib"])
-def test_a_gbk_line_in_a_utf8_file_is_quarantined_as_gbk_reads_it_and_the_rest_loads(con, raw_dir, records_above):
+@pytest.mark.parametrize(
+    ("records_above", "name"),
+    [(200, "accounts_2025-01-31.csv"), (30_000, "accounts_2025-01-31.csv"), (200, "accounts_2025-01-31.csv.gz")],
+    ids=["in_the_first_mib", "past_the_first_mib", "gzip"],
+)
+def test_a_gbk_line_in_a_utf8_file_is_quarantined_as_gbk_reads_it_and_the_rest_loads(con, raw_dir, records_above, name):
     """Two exports joined into one file, one of them saved by Excel on a Chinese Windows: a UTF-8 file
     whose line below the records above it is GBK. Within the file's first MiB the whole file was
     rejected (neither UTF-8 nor GBK), past it DuckDB quarantined the line with its text turned to
@@ -935,14 +939,13 @@ def test_a_gbk_line_in_a_utf8_file_is_quarantined_as_gbk_reads_it_and_the_rest_l
     text = csv_text(HEADER, above).encode()
     gbk_line = ",".join(account("B1", name="北京丙丁贸易公司")).encode("gb18030") + b"\n"
     below = csv_text(HEADER, [account("C1", name="广州某公司")]).split("\n", 1)[1].encode()
-    folder(raw_dir).joinpath("accounts_2025-01-31.csv").write_bytes(text + gbk_line + below)
+    data = text + gbk_line + below
+    folder(raw_dir).joinpath(name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
 
     load(con, raw_dir)
 
     gbk_at = records_above + 2
-    assert audit(con) == [
-        ("crm/accounts/accounts_2025-01-31.csv", records_above + 2, records_above + 1, 1, "loaded", None)
-    ]
+    assert audit(con) == [(f"crm/accounts/{name}", records_above + 2, records_above + 1, 1, "loaded", None)]
     assert con.execute("select line, column_name, reason, raw_record from meta.quarantine").fetchall() == [
         (
             gbk_at,

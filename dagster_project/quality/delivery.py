@@ -15,6 +15,7 @@ import duckdb
 
 from dagster_project.contracts import Contract, load_contracts
 from dagster_project.deployment import Policy, load_policy
+from dagster_project.ingest.read import HEADER_AGAIN
 
 POLICY_HINT = "the deployment's policy.yml"
 
@@ -100,7 +101,8 @@ def quarantine_shares(con: duckdb.DuckDBPyConnection, limit: float, example: boo
     the judgement, also when its content was loaded before under another name (then the file is a
     duplicate and that load's share is its share). With `example`, a fifth item: the first
     quarantined line of that load and its reason ("line 2: InvoiceDate: ..."), so that the check
-    says why without a look into meta.quarantine."""
+    says why without a look into meta.quarantine; a repeated header comes first, as it explains the
+    rest (two exports joined into one file repeat their keys too)."""
     # a duplicate's drop_id is its original's, `<source>.<entity>:<16 hex>`, plus `:<8 hex>` of its path
     rows = con.execute(
         """
@@ -124,10 +126,11 @@ def quarantine_shares(con: duckdb.DuckDBPyConnection, limit: float, example: boo
         )
         select source_file, rows_quarantined, rows_read, rows_quarantined / rows_read as share,
                (select coalesce('line ' || q.line || ': ', '') || q.reason from meta.quarantine as q
-                where q.drop_id = judged.content_drop_id order by q.line nulls first limit 1) as example
+                where q.drop_id = judged.content_drop_id
+                order by q.reason = ? desc, q.line nulls first limit 1) as example
         from judged where rows_read > 0 and rows_quarantined / rows_read > ?
         order by share desc, source_file
         """,
-        [limit],
+        [HEADER_AGAIN, limit],
     ).fetchall()
     return rows if example else [row[:4] for row in rows]
