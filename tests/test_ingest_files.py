@@ -1518,3 +1518,27 @@ def test_an_xlsx_whose_formulas_were_never_computed_is_rejected_naming_the_cell_
         ("X1", 100, None),
         ("X2", 100, "上海"),
     ]
+
+
+def test_an_array_formula_never_computed_rejects_the_workbook_too(con, raw_dir):
+    """An array formula (Excel's {=...} over a range) reads as openpyxl's ArrayFormula, not as text
+    starting with "=": it is found all the same, and named by its text."""
+    from openpyxl import Workbook
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    book = Workbook()
+    book.active.append(HEADER)
+    book.active.append(account("X1"))
+    book.active["D2"] = ArrayFormula("D2", "=SUM(I2:I2)")  # employee_count
+    book.save(folder(raw_dir) / "accounts_2025-01-10.xlsx")
+
+    load(con, raw_dir)
+
+    assert [r[4:] for r in audit(con)] == [
+        (
+            "rejected",
+            "1 formula cell(s) have no saved value, e.g. row 2, column employee_count: =SUM(I2:I2) (the program "
+            "that wrote the workbook does not calculate; open and save it in Excel or LibreOffice, or export the "
+            "values, and deliver it again)",
+        )
+    ]
