@@ -167,6 +167,12 @@ WORKER_NICENESS: dict[str, int] = warehouse_config("dagster")["worker_niceness"]
 SCRATCH_DATABASE = "s2s_scratch"
 
 
+def attach_scratch(con: duckdb.DuckDBPyConnection) -> str:
+    """Attach SCRATCH_DATABASE to the connection's DuckDB instance (once) and return its name."""
+    con.execute(f"attach if not exists ':memory:' as {SCRATCH_DATABASE}")
+    return SCRATCH_DATABASE
+
+
 def duckdb_settings() -> dict[str, str]:
     """Memory limit and threads: config/warehouse.yml, overridden by S2S_DUCKDB_*."""
     config = warehouse_config("duckdb")

@@ -260,21 +260,18 @@ def sniff_encoding(path: Path, declared: str | None, otherwise: str | None = Non
     )
 
 
-def not_utf8(line: bytes) -> bool:
+def decoded(raw: bytes, encoding: str) -> str | None:
+    """The bytes as the encoding reads them, or None when they are not valid in it (or it is unknown)."""
     try:
-        line.decode("utf-8")
-        return False
-    except UnicodeDecodeError:
-        return True
+        return raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
 
 
 def gbk_text(line: bytes) -> str | None:
     """The line as GBK reads it, when it is valid GBK and does not read like Western text, else None."""
-    try:
-        text = line.decode("gb18030")
-    except UnicodeDecodeError:
-        return None
-    return None if _western_text_read_as_gbk(line) else text
+    text = decoded(line, "gb18030")
+    return None if text is None or _western_text_read_as_gbk(line) else text
 
 
 def _utf8_with_a_few_gbk_lines(head: bytes, cut: bool) -> bool:
@@ -284,7 +281,7 @@ def _utf8_with_a_few_gbk_lines(head: bytes, cut: bool) -> bool:
     fits neither encoding; read as UTF-8, those lines alone are quarantined, as they are past the
     first MiB. `cut`: the head ends mid-line (the last line is not judged)."""
     lines = head.split(b"\n")[: -1 if cut else None]
-    bad = [line for line in lines if not_utf8(line)]
+    bad = [line for line in lines if decoded(line, "utf-8") is None]
     share = float(warehouse_config("ingest")["max_share_of_lines_not_utf8"])
     return bool(bad) and len(bad) <= share * len(lines) and all(gbk_text(line) is not None for line in bad)
 

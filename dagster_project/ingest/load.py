@@ -43,6 +43,7 @@ from dagster_project.warehouse import (
     LINEAGE_COLUMNS,
     SCRATCH_DATABASE,
     add_extra_columns,
+    attach_scratch,
     duckdb_settings,
     ensure_meta,
     ensure_raw_table,
@@ -301,7 +302,7 @@ class _DropReader:
         workers = int(duckdb_settings()["threads"])
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="s2s-read") if aside > 1 and workers > 1 else None
         if self.pool is not None:
-            con.execute(f"attach if not exists ':memory:' as {_SCRATCH}")
+            attach_scratch(con)
 
     @staticmethod
     def _aside(batch: list[_Pending]) -> list[_Pending]:

@@ -34,10 +34,10 @@ from dagster_project.ingest.inspect import (
     check_reserved,
     cr_line_ends_only,
     cr_to_lf_copy,
+    decoded,
     gbk_text,
     gzip_errors,
     ingest_limits,
-    not_utf8,
     open_bytes,
     plain_link,
     prepare_csv,
@@ -506,22 +506,15 @@ def _named_not_utf8(path: Path, malformed: list[MalformedRow], given: str | None
     named = []
     for m in malformed:
         raw = b"".join(parts[m.line]).rstrip(b"\r\n") if m.line in spans and m.line in parts else None
-        if raw is None or not not_utf8(raw):  # not found as the file's lines
+        if raw is None or decoded(raw, "utf-8") is not None:  # not found as the file's lines
             named.append(m)
-        elif given and given != "utf-8" and (text := _decoded(raw, given)) is not None:
+        elif given and given != "utf-8" and (text := decoded(raw, given)) is not None:
             named.append(MalformedRow(m.line, _LINE_IN.format(encoding=given), text))
         elif (text := gbk_text(raw)) is not None:
             named.append(MalformedRow(m.line, _GBK_LINE, text))
         else:
             named.append(MalformedRow(m.line, _UNDECODABLE_LINE, raw.decode("utf-8", errors="backslashreplace")))
     return named
-
-
-def _decoded(raw: bytes, encoding: str) -> str | None:
-    try:
-        return raw.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        return None
 
 
 def _blank_rows_note(blank: int) -> list[str]:

@@ -27,7 +27,7 @@ from dagster_project.ingest.read import HEADER_AGAIN, FileRejected, ReadResult, 
 from dagster_project.mapping.discover import MappedSource, drop_date_of, export_files, matches
 from dagster_project.mapping.formats import MACROS, staged
 from dagster_project.mapping.spec import ColumnRule, FileRule, Lookup, Mapping
-from dagster_project.warehouse import SCRATCH_DATABASE, duckdb_settings, literal, quote
+from dagster_project.warehouse import attach_scratch, duckdb_settings, literal, quote
 
 _RESERVED = {"_line", "_drop_seq", "_problems", "_rank", "_kept_line", "_raw_record", "_skip"}
 # DuckDB's messages for a column the file (or a lookup's files) lack: the column is not delivered.
@@ -144,8 +144,8 @@ def ensure_lookup(con: duckdb.DuckDBPyConnection, source: MappedSource, lookup: 
         drops.append(Drop(path, path.relative_to(raw_dir).as_posix(), drop_date_of(relative, stat.st_mtime)[0], 0, 0))
     # Each file is read on a cursor of its own in a worker thread, as ingestion reads drops: a Task
     # export looks up the Opportunity and Lead exports, ~70 files for a small company
-    con.execute(f"attach if not exists ':memory:' as {SCRATCH_DATABASE}")
-    parts = [f"{SCRATCH_DATABASE}.{table}_{order}" for order in range(len(drops))]
+    scratch = attach_scratch(con)
+    parts = [f"{scratch}.{table}_{order}" for order in range(len(drops))]
     workers = min(len(drops), int(duckdb_settings()["threads"]))
     try:
         if workers > 1:
