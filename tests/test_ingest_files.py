@@ -251,7 +251,18 @@ def test_a_file_whose_lines_end_in_cr_alone_loads_every_row_and_says_so(con, raw
     assert notes == [("line ends are CR only (classic Mac OS, Excel's CSV (Macintosh)): read with each CR as LF",)]
 
 
-def test_two_exports_joined_into_one_file_quarantine_the_repeated_header_with_that_reason(con, raw_dir):
+# Rows that are no records are probed in one of two forms, by the size of the drop
+# (read._CONCATENATE_BELOW_ROWS): each test of them runs with both.
+@pytest.fixture(params=["concatenation", "per_column"])
+def no_record_probe(request, monkeypatch):
+    if request.param == "per_column":
+        monkeypatch.setattr("dagster_project.ingest.read._CONCATENATE_BELOW_ROWS", 0)
+    return request.param
+
+
+def test_two_exports_joined_into_one_file_quarantine_the_repeated_header_with_that_reason(
+    con, raw_dir, no_record_probe
+):
     """`cat jan.csv feb.csv > q1.csv` repeats the header on line 4. That row is quarantined under its
     line with one reason that says what it is (it was quarantined for each value failing its type:
     "employee_count: cannot read the value as bigint; ..."); the four records around it load. A row
@@ -282,7 +293,20 @@ def test_two_exports_joined_into_one_file_quarantine_the_repeated_header_with_th
     ]
 
 
-def test_a_repeated_header_with_an_unnamed_column_is_the_header_again_too(con, raw_dir):
+def test_a_record_whose_first_value_is_its_columns_name_is_a_record(con, raw_dir, no_record_probe):
+    """The probe for a repeated header tests the first named column alone: a record holding that
+    name there (and values elsewhere) is looked at again in full, and loads."""
+    write_drop(
+        raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(HEADER, [account("account_id"), account("A1")])
+    )
+
+    load(con, raw_dir)
+
+    assert audit(con) == [("crm/accounts/accounts_2025-01-31.csv", 2, 2, 0, "loaded", None)]
+    assert con.execute("select account_id from raw_crm.accounts order by 1").fetchall() == [("A1",), ("account_id",)]
+
+
+def test_a_repeated_header_with_an_unnamed_column_is_the_header_again_too(con, raw_dir, no_record_probe):
     """pandas writes its index as a first column with no name (`,account_id,...`): the loader names it
     `_unnamed_1`, and joined exports repeat it empty. That row is the header again all the same."""
     header_line = "," + ",".join(HEADER) + "\n"
@@ -326,7 +350,7 @@ def test_a_csv_separated_by_semicolons_or_tabs_loads_and_says_so(con, raw_dir):
     assert notes == [("fields separated by semicolons, not commas",), ("fields separated by tabs, not commas",)]
 
 
-def test_rows_whose_every_field_is_empty_are_no_records_and_are_counted_in_the_note(con, raw_dir):
+def test_rows_whose_every_field_is_empty_are_no_records_and_are_counted_in_the_note(con, raw_dir, no_record_probe):
     """Spreadsheets save rows they once used as ",,,,": three accounts, a blank row between two of
     them, two blank rows (one of spaces) and an empty line at the end. Each blank row was quarantined
     for its empty key (with the keyless row, 4 of 6 rows), so the file failed the quarantine share.
