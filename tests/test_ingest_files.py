@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import zipfile
 from datetime import date, datetime
@@ -73,6 +74,46 @@ def test_file_names_with_glob_characters_read_exactly_that_file(con, raw_dir):
         ("crm/accounts/accounts_2026-11-04_*.csv", 1, 1, 0, "loaded"),
         ("crm/accounts/accounts_2026-11-05_?.csv", 1, 1, 0, "loaded"),
     ]
+
+
+def test_drops_are_read_in_place_unless_their_name_needs_a_link_and_leave_no_scratch_folder(con, tmp_path, monkeypatch):
+    """DuckDB reads a drop by its own path when that path holds no glob character and ends in a lower
+    case suffix; otherwise through a link in a scratch folder (a raw folder whose own name has
+    brackets, an upper case suffix, a UTF-16 file read through a UTF-8 copy). No scratch folder is
+    left behind, and none is made for the plain drop."""
+    raw_dir = tmp_path / "raw[2026]"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    made = []
+    real_mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr("tempfile.mkdtemp", lambda **kw: made.append(kw) or real_mkdtemp(**kw))
+    write_drop(raw_dir, "crm.accounts", "accounts_2026-11-03.CSV", csv_text(HEADER, [account("A1")]))
+    write_drop(raw_dir, "crm.accounts", "accounts_2026-11-05.csv", csv_text(HEADER, [account("A3")]))
+    folder(raw_dir).joinpath("accounts_2026-11-04.Csv.GZ").write_bytes(
+        gzip.compress(csv_text(HEADER, [account("A2")]).encode())
+    )
+    utf16 = folder(raw_dir) / "accounts_2026-11-06.csv"
+    utf16.write_bytes(csv_text(HEADER, [account("A4")]).encode("utf-16"))
+
+    load(con, raw_dir)
+
+    assert con.execute("select account_id from raw_crm.accounts order by 1").fetchall() == [
+        ("A1",),
+        ("A2",),
+        ("A3",),
+        ("A4",),
+    ]
+    assert [r[4] for r in audit(con)] == ["loaded"] * 4
+    assert len(made) == 4  # three drops under a bracketed folder, and the UTF-16 copy
+    assert list(scratch.iterdir()) == []
+
+    made.clear()
+    plain = tmp_path / "plain_raw"
+    write_drop(plain, "crm.accounts", "accounts_2026-11-07.csv", csv_text(HEADER, [account("A5")]))
+    load(con, plain)
+    assert con.execute("select count(*) from raw_crm.accounts where account_id = 'A5'").fetchall() == [(1,)]
+    assert made == []
 
 
 def test_a_parquet_name_with_brackets_reads_exactly_that_file(con, raw_dir):
