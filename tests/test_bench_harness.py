@@ -68,3 +68,40 @@ def test_step_profile_reads_dagster_s_durations_of_a_minute_and_more(tmp_path):
         "dbt_models": 5.5,
         "fast": 0.45,
     }
+
+
+def test_compare_reads_finds_a_reader_that_reads_a_damaged_file_otherwise(tmp_path):
+    """bench/compare_reads.py: the same checkout read twice agrees; a copy of the reader that keeps
+    the header repeated inside a file as a row (as the reader before 2026-12-06 did for a mapped
+    export) is found, naming the file and the fields that differ."""
+    from compare_reads import read_with, write_drops  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    raw = tmp_path / "raw"
+    write_drops(raw, files=60, seed=5)
+    same = read_with(root, raw)
+    assert same == read_with(root, raw)
+    assert any("rejected" in v for v in same.values()) and any(v.get("malformed") for v in same.values())
+
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    subprocess.run(["cp", "-r", str(root / "dagster_project"), str(changed)], check=True)
+    read_py = changed / "dagster_project" / "ingest" / "read.py"
+    text = read_py.read_text(encoding="utf-8")
+    read_py.write_text(text.replace("if not found:\n        return 0, []", "if True:\n        return 0, []"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH.parent / "compare_reads.py"),
+            str(root),
+            str(changed),
+            "--files",
+            "60",
+            "--seed",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "differ" in proc.stdout and "malformed" in proc.stdout
