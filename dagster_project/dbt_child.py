@@ -18,7 +18,9 @@ dbt's own cost per node is what a small company waits for (each of its ~400 node
 DuckDB and tens of milliseconds of dbt). Two parts of it are work whose result nobody uses, and are
 skipped here: formatting debug events that no logger writes (`_events_no_logger_writes_are_dropped`),
 and compiling the same Jinja source again, as every generic test of a kind does
-(`_each_template_source_compiled_once`).
+(`_each_template_source_compiled_once`). And the nodes a worker waits for, the customer value fit's
+inputs, are built first (`_inputs_of_the_customer_value_fit_first`), so the fit runs beside the rest
+of the build rather than after it.
 """
 
 from __future__ import annotations
@@ -193,6 +195,66 @@ def _each_template_source_compiled_once() -> None:
     jinja2.Environment.compile = compile_once
 
 
+def _inputs_of_the_customer_value_fit_first() -> None:
+    """The customer value model is fitted by a worker process beside the build once dbt has built the
+    fit's inputs (defs/customer_value/assets.py); the run waits for that fit after the build. Those
+    inputs sit deep in the graph, behind their ancestors' tests: in a small company's build they came
+    4.8 s into 6.6 s, and the run then waited 1.3 s for the fit. Two changes let them come first:
+    - dbt's queue scores a ready node by its depth (shallowest first): the inputs and every node they
+      wait for are now scored before all others (the order among them, and among the rest, stays dbt's);
+    - dbt hands every ready node to its thread pool at once, whose backlog then runs first come, first
+      served, so a score counted only among nodes ready at the same moment: a node is now taken from
+      the queue when a thread is free to run it, so the scores decide what runs next."""
+    import threading
+
+    from dbt.graph.queue import GraphQueue
+    from dbt.task.runnable import GraphRunnableTask
+
+    from dagster_project.customer_value.history import AS_OF_TABLE, ORDERS_TABLE
+
+    models = {table.split(".")[-1] for table in (ORDERS_TABLE, AS_OF_TABLE)}
+    get_scores = GraphQueue._get_scores
+
+    def scores_with_the_fits_inputs_first(self, graph):
+        import networkx as nx
+
+        scores = get_scores(self, graph)
+        first = {node for node in graph.nodes if node.startswith("model.") and node.rsplit(".", 1)[-1] in models}
+        for node in set(first):
+            first |= nx.ancestors(graph, node)
+        offset = max(scores.values(), default=0) + 1
+        return {node: score - offset if node in first else score for node, score in scores.items()}
+
+    GraphQueue._get_scores = scores_with_the_fits_inputs_first
+    run_queue = GraphRunnableTask.run_queue
+
+    def run_queue_a_node_per_free_thread(self, pool) -> None:
+        free = threading.Semaphore(max(1, int(self.config.threads)))
+        handle = self.handle_job_queue  # the build command's, or the base class's
+
+        def handle_when_a_thread_is_free(pool, callback) -> None:
+            def done(result):
+                try:
+                    callback(result)  # marks the node done: its children join the queue first
+                finally:
+                    free.release()
+
+            free.acquire()
+            try:
+                handle(pool, done)
+            except BaseException:
+                free.release()
+                raise
+
+        self.handle_job_queue = handle_when_a_thread_is_free
+        try:
+            run_queue(self, pool)
+        finally:
+            del self.handle_job_queue
+
+    GraphRunnableTask.run_queue = run_queue_a_node_per_free_thread
+
+
 def import_dbt() -> None:
     """dbt's CLI and the DuckDB adapter (which dbt loads by name once it reads the profile)."""
     from dagster_project.gc_tuning import loading_without_collection
@@ -214,6 +276,7 @@ def _patch_dbt() -> None:
     _no_manifest_json_in_dagster_builds()
     _events_no_logger_writes_are_dropped()
     _each_template_source_compiled_once()
+    _inputs_of_the_customer_value_fit_first()
     _patched = True
 
 

@@ -214,3 +214,48 @@ def test_a_template_source_is_compiled_once_per_environment_settings_and_rendere
     # compiled: the first source once, the blocks twice (two settings), "{{ 1 + 1 }}" twice (two kinds
     # of environment), dbt's source once for its two nodes' contexts; without the cache, 8
     assert result["compiled"] == 6
+
+
+def test_the_customer_value_fits_inputs_and_their_ancestors_run_first(tmp_path):
+    """The run waits for the customer value fit, which a worker starts once dbt has built the fit's
+    inputs (int_as_of_date, int_orders_aggregated_from_lines). With one thread, s2s-dbt runs them and
+    what they wait for (z_first) before every other node; plain dbt runs the shallowest first (a_other,
+    alphabetically first of the two roots) and a node's children after what it already handed out."""
+    project = tmp_path / "project"
+    models = project / "models"
+    models.mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: p\nversion: '1.0.0'\nconfig-version: 2\nprofile: p\nmodel-paths: [models]\n", encoding="utf-8"
+    )
+    (project / "profiles.yml").write_text(
+        f"p:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {tmp_path / 'w.duckdb'}\n"
+        "      threads: 1\n",
+        encoding="utf-8",
+    )
+    for name, sql in {
+        "a_other": "select 1 as x",
+        "b_other": "select * from {{ ref('a_other') }}",
+        "z_first": "select 1 as x",
+        "int_as_of_date": "select * from {{ ref('z_first') }}",
+        "int_orders_aggregated_from_lines": "select * from {{ ref('int_as_of_date') }}",
+    }.items():
+        (models / f"{name}.sql").write_text(sql, encoding="utf-8")
+    orders = {}
+    for name, dbt in (("plain", [PLAIN_DBT]), ("wrapped", WRAPPED_DBT)):
+        target = tmp_path / name
+        args = [
+            *dbt,
+            "build",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(target),
+        ]
+        done = subprocess.run(args, env=env_for(tmp_path / "w.duckdb"), cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:]
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        orders[name] = [r["unique_id"].rsplit(".", 1)[-1] for r in results]
+    assert orders["wrapped"] == ["z_first", "int_as_of_date", "int_orders_aggregated_from_lines", "a_other", "b_other"]
+    assert orders["plain"][0] == "a_other"
