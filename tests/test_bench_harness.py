@@ -104,4 +104,6 @@ def test_compare_reads_finds_a_reader_that_reads_a_damaged_file_otherwise(tmp_pa
         text=True,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "differ" in proc.stdout and "malformed" in proc.stdout
+    differing = [line for line in proc.stdout.splitlines() if line.startswith("  crm/accounts/")]
+    assert differing and any("malformed" in line for line in differing), proc.stdout
+    assert "the header line again" in proc.stdout  # the before side's reason, as printed

@@ -114,6 +114,15 @@ def test_drops_are_read_in_place_unless_their_name_needs_a_link_and_leave_no_scr
     load(con, plain)
     assert con.execute("select count(*) from raw_crm.accounts where account_id = 'A5'").fetchall() == [(1,)]
     assert made == []
+    # an upper case suffix under a plain folder: read through a link named in lower case (DuckDB
+    # tells a gzip file by its suffix)
+    folder(plain).joinpath("accounts_2026-11-08.CSV.GZ").write_bytes(
+        gzip.compress(csv_text(HEADER, [account("A6")]).encode())
+    )
+    load(con, plain)
+    assert con.execute("select count(*) from raw_crm.accounts where account_id = 'A6'").fetchall() == [(1,)]
+    assert len(made) == 1
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_parquet_name_with_brackets_reads_exactly_that_file(con, raw_dir):

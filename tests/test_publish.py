@@ -8,7 +8,7 @@ import sys
 import duckdb
 import pytest
 
-from dagster_project.publish.snapshot import publish_snapshot
+from dagster_project.publish.snapshot import _copy_descriptions, publish_snapshot
 
 
 def make_marts(con, revenue: int) -> None:
@@ -148,3 +148,21 @@ def test_rep_names_stay_in_the_team_marts_only(con, tmp_path):
     assert snap.execute("select * from marts.marts.dim_sales_rep").fetchall() == [("R1",)]
     snap.close()
     assert result.dropped_columns == ["dim_sales_rep.rep_name"]
+
+
+def test_a_comment_that_cannot_be_written_raises_its_own_error_and_leaves_no_transaction_open(tmp_path):
+    """The snapshot writes a mart's comments in one transaction; when one fails (here: the copy is in a
+    database attached read-only), that error is raised and the transaction rolled back, so the
+    connection goes on (the publish then detaches the snapshot in its `finally`)."""
+    duckdb.connect(str(tmp_path / "ro.duckdb")).execute("create table t (a int)").close()
+    con = duckdb.connect()
+    con.execute("create schema marts; create table marts.t (a int)")
+    con.execute("comment on table marts.t is 'the table'; comment on column marts.t.a is 'the column'")
+    con.execute(f"attach '{tmp_path / 'ro.duckdb'}' as ro (read_only)")
+
+    with pytest.raises(duckdb.Error, match="read-only") as raised:
+        _copy_descriptions(con, "marts", "t", "ro.t")
+
+    assert "aborted" not in str(raised.value)
+    assert con.execute("select 1").fetchall() == [(1,)]
+    con.execute("detach ro")

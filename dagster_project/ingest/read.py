@@ -153,7 +153,7 @@ def _load_csv(
         con.execute(read + ")")
         rejects: list[tuple] = []
     except duckdb.Error as exc:
-        if _machine_error(exc):
+        if _machine_error(exc) or isinstance(exc, duckdb.InterruptException):
             raise
         con.execute("drop table if exists reject_errors; drop table if exists reject_scans")
         con.execute(read + ", store_rejects = true)")
