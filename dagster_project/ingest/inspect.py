@@ -6,8 +6,9 @@ encoding the name declares but the bytes contradict, a column named like one of 
 A CSV line longer than DuckDB's line limit is cut out of the copy DuckDB reads and quarantined by
 its line number: DuckDB drops a line longer than its read buffer without a word.
 
-DuckDB reads a path as a glob pattern (`accounts_[x].csv`, `accounts_*.csv`), so every read goes
-through a link with a plain name in a private temporary folder: exactly the one file is read.
+DuckDB reads a path as a glob pattern (`accounts_[x].csv`, `accounts_*.csv`), so a path with a glob
+character is read through a link with a plain name in a private temporary folder (`plain_link`):
+exactly the one file is read.
 """
 
 from __future__ import annotations
@@ -530,7 +531,7 @@ def write_without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target:
 
 def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits: Limits) -> PreparedCsv:
     """A UTF-8 CSV for DuckDB with no line over the limit, read in one pass over the file (two
-    when a line is too long). A UTF-8 file without long lines is read through a plain-named link."""
+    when a line is too long). A UTF-8 file without long lines is read as it is (`plain_link`)."""
     scanner = _LineScanner(limits.max_line_bytes)
     copy = None if encoding == "utf-8" else workdir / "drop.csv"  # asked only when written
     if copy is None:
