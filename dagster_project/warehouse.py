@@ -128,6 +128,8 @@ create table if not exists meta.raw_key_checks (
     checked_through timestamp not null,   -- the table's newest _loaded_at when the check passed
     run_id varchar
 );
+-- settings the warehouse keeps: pii_salt (publish/snapshot.py), meta_schema (ensure_meta, below)
+create table if not exists meta.settings (name varchar primary key, value varchar);
 create table if not exists meta.dq_validated_counts (
     group_id varchar not null,
     item varchar not null,              -- c__<field>: not null; v__<field>: the field's value rule
@@ -295,7 +297,6 @@ def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(META_DDL)
     con.execute(DQ_COMPLETENESS_WIDEN)
     con.execute(_INGEST_AUDIT_NOTE)  # warehouses made before it
-    con.execute("create table if not exists meta.settings (name varchar primary key, value varchar)")
     con.execute("insert or replace into meta.settings values ('meta_schema', ?)", [_META_SCHEMA])
 
 

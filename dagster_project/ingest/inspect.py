@@ -7,7 +7,7 @@ A CSV line longer than DuckDB's line limit is cut out of the copy DuckDB reads a
 its line number: DuckDB drops a line longer than its read buffer without a word.
 
 DuckDB reads a path as a glob pattern (`accounts_[x].csv`, `accounts_*.csv`), so a path with a glob
-character is read through a link with a plain name in a private temporary folder (`plain_link`):
+character is read through a link with a plain name in a private temporary folder (`exact_read_path`):
 exactly the one file is read.
 """
 
@@ -531,7 +531,7 @@ def write_without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target:
 
 def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits: Limits) -> PreparedCsv:
     """A UTF-8 CSV for DuckDB with no line over the limit, read in one pass over the file (two
-    when a line is too long). A UTF-8 file without long lines is read as it is (`plain_link`)."""
+    when a line is too long). A UTF-8 file without long lines is read as it is (`exact_read_path`)."""
     scanner = _LineScanner(limits.max_line_bytes)
     copy = None if encoding == "utf-8" else workdir / "drop.csv"  # asked only when written
     if copy is None:
@@ -560,7 +560,7 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
         "empty_lines": scanner.empty_lines,
     }
     if not long_lines:
-        path = copy if copy is not None else plain_link(path, workdir)
+        path = copy if copy is not None else exact_read_path(path, workdir)
         return PreparedCsv(path, [], **lines)
     spans = [(ln.start, ln.end) for ln in long_lines]
     filtered = workdir / "drop_filtered.csv"
@@ -620,7 +620,7 @@ class ScratchFolder:
 _GLOB_CHARACTERS = set("*?[]{}")
 
 
-def plain_link(path: Path, workdir: Path | ScratchFolder) -> Path:
+def exact_read_path(path: Path, workdir: Path | ScratchFolder) -> Path:
     """The file under a name DuckDB reads as exactly that file: its own absolute path when that holds
     no glob character and ends in the suffix DuckDB reads (lower case), else a link to it named so."""
     name = path.name.lower()

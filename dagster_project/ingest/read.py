@@ -35,11 +35,11 @@ from dagster_project.ingest.inspect import (
     cr_line_ends_only,
     cr_to_lf_copy,
     decoded,
+    exact_read_path,
     gbk_text,
     gzip_errors,
     ingest_limits,
     open_bytes,
-    plain_link,
     prepare_csv,
     read_csv_header,
     scrub_paths,
@@ -783,7 +783,7 @@ def _read(
     layout: FileLayout | None,
 ) -> ReadResult:
     if drop.format == "parquet":
-        names = _load_parquet(con, plain_link(drop.path, workdir))
+        names = _load_parquet(con, exact_read_path(drop.path, workdir))
         return ReadResult(header=_check_header(names), encoding=None)
     # a mapped export's file rule may say the header is further down (a title above it), which
     # sheet to read and how many lines end it, and its mapping which encoding its files have when

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.warehouse import fetch_one, literal, quote
+from dagster_project.warehouse import ensure_meta, fetch_one, literal, quote
 from dagster_project.yaml_text import parse_yaml
 
 PUBLISH_CONFIG = Path(__file__).parent.parent / "config" / "publish.yml"
@@ -71,8 +71,7 @@ def pii_salt(con: duckdb.DuckDBPyConnection) -> str:
     """The warehouse's salt for hashing personal data: S2S_PII_SALT, else one made once and kept."""
     if os.environ.get("S2S_PII_SALT"):
         return os.environ["S2S_PII_SALT"]
-    con.execute("create schema if not exists meta")
-    con.execute("create table if not exists meta.settings (name varchar primary key, value varchar)")
+    ensure_meta(con)  # meta.settings
     row = fetch_one(con, "select value from meta.settings where name = 'pii_salt'")
     if row:
         return row[0]
