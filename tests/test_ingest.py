@@ -303,6 +303,42 @@ def test_parquet_xlsx_and_gzip_drops(con, raw_dir, tmp_path):
     assert [r[1:4] for r in audit(con)] == [(1, 1, 0), (1, 1, 0), (2, 1, 1)]
 
 
+def test_a_parquet_rows_line_is_its_place_in_the_file_across_row_groups(con, raw_dir):
+    """Lines come from DuckDB's file_row_number, or from row_number() when the file has a column of
+    that name: the same numbers either way, counted from 1, across row groups read by two threads."""
+    folder = raw_dir / "erp" / "fx_rates"
+    folder.mkdir(parents=True)
+    con.execute("set threads = 2")
+    rows = "select date '2000-01-01' + i::integer as rate_date, 'USD' as currency, "
+    bad = "case when i = {i} then 'not a number' else '7.1' end as cny_per_unit"
+    # 5,000 rows in row groups of 1,000; the 3,500th row (i = 3499) holds the bad value
+    duckdb.connect().execute(
+        f"copy ({rows}{bad.format(i=3499)} from range(5000) t(i)) "
+        f"to '{folder / 'fx_rates_2025-01-31.parquet'}' (format parquet, row_group_size 1000)"
+    )
+    # a file with a column named as DuckDB's option (an extra column, loaded as nothing): rows 2 and
+    # 4,001 of 4,500 are bad; its dates follow the first file's, so no key is repeated
+    duckdb.connect().execute(
+        f"copy (select rate_date + 5000 as rate_date, currency, "
+        f"case when i in (1, 4000) then 'x' else cny_per_unit end as cny_per_unit, 'n' || i as File_Row_Number "
+        f"from ({rows}{bad.format(i=-1)}, i from range(4500) t(i))) "
+        f"to '{folder / 'fx_rates_2025-02-28.parquet'}' (format parquet, row_group_size 1000)"
+    )
+
+    load(con, "erp.fx_rates", raw_dir)
+
+    assert con.execute(
+        "select regexp_extract(source_file, '[0-9-]+\\.parquet'), line, column_name, value from meta.quarantine "
+        "order by 1, 2"
+    ).fetchall() == [
+        ("2025-01-31.parquet", 3500, "cny_per_unit", "not a number"),
+        ("2025-02-28.parquet", 2, "cny_per_unit", "x"),
+        ("2025-02-28.parquet", 4001, "cny_per_unit", "x"),
+    ]
+    assert [r[1:4] for r in audit(con)] == [(5000, 4999, 1), (4500, 4498, 2)]
+    assert con.execute("select count(*) from raw_erp.fx_rates").fetchone() == (9497,)
+
+
 def test_redelivered_drop_is_a_noop(con, raw_dir):
     text = csv_text(OPP_HEADER, [opp("O1"), opp("O2")])
     write_drop(raw_dir, "crm.opportunities", "opportunities_2025-01-31.csv", text)
