@@ -241,6 +241,25 @@ def test_orphans_are_loaded_and_listed_and_the_list_follows_new_drops(con, raw_d
     refresh_orphans(con, contracts)
     assert orphans(con) == {("opportunities", "O5", "account_id", "A777")}
 
+    # the rows are looked for among those loaded after the newest load time the last check saw: an
+    # orphan written by hand with that time (as no ingestion stamps one) is not seen; a full check sees it
+    (through,) = con.execute(
+        "select loaded_through from meta.orphans_checked_through where entity = 'opportunities'"
+    ).fetchone()
+    assert through == con.execute("select max(_loaded_at) from raw_crm.opportunities").fetchone()[0]
+    con.execute(
+        "insert into raw_crm.opportunities by name select * replace "
+        "('O6' as opportunity_id, 'A888' as account_id, 'by hand' as _drop_id) from raw_crm.opportunities "
+        "where opportunity_id = 'O4'"
+    )
+    refresh_orphans(con, contracts)
+    assert orphans(con) == {("opportunities", "O5", "account_id", "A777")}
+    refresh_orphans(con, contracts, full=True)
+    assert orphans(con) == {
+        ("opportunities", "O5", "account_id", "A777"),
+        ("opportunities", "O6", "account_id", "A888"),
+    }
+
 
 GBK_ROWS = [
     ["A1", "杭州星辰科技有限公司", "软件", "1200", "华东", "浙江", "杭州", "R1", "2025-01-01", "2025-01-02"],

@@ -36,12 +36,18 @@ def key_check(force: bool = False) -> dg.AssetCheckEvaluation:
     return evaluation
 
 
-def duplicate_account(warehouse: Path, account_id: str, loaded_at: str) -> None:
-    """A second row of an account already loaded, as a broken ingestion would leave it."""
+def duplicate_account(warehouse: Path, account_id: str, loaded_at: str | None = None) -> None:
+    """A second row of an account already loaded, as a broken ingestion would leave it, stamped
+    `loaded_at` (by default: the time through which the last passing check found the keys unique)."""
     with duckdb.connect(str(warehouse)) as con:
+        if loaded_at is None:
+            (loaded_at,) = con.execute(
+                "select checked_through::varchar from meta.raw_key_checks where entity = 'crm.accounts'"
+            ).fetchone()
         con.execute(
             f"insert into {CONTRACTS['crm.accounts'].table} by name "
-            "select * replace (?::timestamp as _loaded_at) from raw_crm.accounts where account_id = ?",
+            "select * replace (?::timestamp as _loaded_at, 'by hand' as _drop_id) from raw_crm.accounts "
+            "where account_id = ? limit 1",
             [loaded_at, account_id],
         )
 
@@ -58,16 +64,18 @@ def test_new_rows_keys_are_checked_against_every_row_and_a_forced_run_checks_the
     assert second.passed
     assert second.description == "all keys unique (new rows' keys of 1 of 20 tables, checked against every row)"
 
-    # a duplicate loaded before the last passing check is not looked at again ...
+    # a duplicate loaded before the last passing check is not looked at again, nor one stamped with
+    # the newest load time that check saw (every row of that time was there when it passed) ...
     duplicate_account(warehouse, "A1", "2000-01-01 00:00:00")
+    duplicate_account(warehouse, "A3")
     assert key_check().passed
     # ... but a forced run counts every key
     forced = key_check(force=True)
-    assert not forced.passed and forced.description == "crm.accounts: 1 duplicate or empty keys"
+    assert not forced.passed and forced.description == "crm.accounts: 2 duplicate or empty keys"
 
     # a new row repeating an old key is caught through the window: its key is counted over every row
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("delete from raw_crm.accounts where _loaded_at = '2000-01-01'")
+        con.execute("delete from raw_crm.accounts where _drop_id = 'by hand'")
     assert key_check(force=True).passed
     duplicate_account(warehouse, "A2", "2100-01-01 00:00:00")
     windowed = key_check()
