@@ -185,3 +185,36 @@ def test_a_suite_is_stored_once_and_built_again_only_when_its_expectations_chang
     assert {e.column: e.mostly for e in suite.expectations if e.column.startswith("c__")} == {
         "c__" + name: 0.5 for name in targets
     }
+
+
+def test_the_entities_assets_are_stored_in_one_write_and_a_later_entity_joins_them(con, raw_dir, tmp_path, monkeypatch):
+    """Issue 14: each dataframe asset and batch definition added one by one wrote GX's whole config
+    again. The worker adds the run's missing ones first, in one write; a later run adds a new entity's
+    beside them, and a validation definition stored before still runs as stored (nothing built again)."""
+    from great_expectations.data_context import FileDataContext
+
+    writes = []
+    save = FileDataContext._save_project_config
+    monkeypatch.setattr(FileDataContext, "_save_project_config", lambda self: writes.append(1) or save(self))
+    accounts = load_contracts()["crm.accounts"]
+    header = [c for c in accounts.column_names if c != "payment_terms_days"]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(header, [_account(i) for i in range(4)]))
+    load_entity(con, accounts, raw_dir)
+
+    runner = ExpectationRunner(tmp_path / "gx")
+    before = len(writes)
+    runner.add_assets(["crm.accounts", "crm.contacts", "crm.accounts"])
+    assert len(writes) - before == 1
+    first = runner.validate(con, accounts, recount=True)  # stores the suite and validation definition
+    runner.add_assets(["crm.contacts"])  # nothing missing: nothing written
+    definition = tmp_path / "gx" / "gx" / "validation_definitions" / "crm.accounts.json"
+    stored = definition.stat().st_mtime_ns
+
+    later = ExpectationRunner(tmp_path / "gx")
+    before = len(writes)
+    later.add_assets(["crm.accounts", "crm.cases"])
+    assert len(writes) - before == 1
+    assets = {a.name: [b.name for b in a.batch_definitions] for a in later.datasource.assets}
+    assert assets == {name: ["whole_table"] for name in ("crm.accounts", "crm.contacts", "crm.cases")}
+    assert later.validate(con, accounts, recount=True) == first
+    assert definition.stat().st_mtime_ns == stored  # the stored definition was found and run

@@ -340,6 +340,9 @@ def finish_validation(
     return completeness, validity
 
 
+_WHOLE_TABLE = "whole_table"  # each entity asset's one batch definition: the frame it is given
+
+
 class ExpectationRunner:
     """One GX file context under the warehouse folder; one suite per entity."""
 
@@ -359,6 +362,23 @@ class ExpectationRunner:
             self.datasource = self.context.data_sources.get("warehouse")
         except KeyError:  # a new GX folder
             self.datasource = self.context.data_sources.add_or_update_pandas("warehouse")
+
+    def add_assets(self, names: list[str]) -> None:
+        """Store a dataframe asset with its batch definition for each entity named that has none, in
+        one write of GX's config: added one by one (as `_definition` does for a single new entity),
+        each asset and each batch definition wrote the whole config again, ~20 ms an entity and
+        growing with the config (0.9 s of a small company's first validation, under dbt's load)."""
+        stored = {asset.name for asset in self.datasource.assets}
+        missing = [name for name in dict.fromkeys(names) if name not in stored]
+        if not missing:
+            return
+        from great_expectations.datasource.fluent import PandasDatasource
+
+        # a datasource of no context writes nothing until the context takes it, whole, below
+        detached = PandasDatasource(name=self.datasource.name, assets=list(self.datasource.assets))
+        for name in missing:
+            detached.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe(_WHOLE_TABLE)
+        self.datasource = self.context.data_sources.add_or_update_pandas(datasource=detached)
 
     def validate(
         self,
@@ -422,10 +442,10 @@ class ExpectationRunner:
             suite.add_expectation(expectation)
         suite = self.context.suites.add_or_update(suite)
         try:
-            batch = self.datasource.get_asset(name).get_batch_definition("whole_table")
+            batch = self.datasource.get_asset(name).get_batch_definition(_WHOLE_TABLE)
         except (LookupError, KeyError):
             asset = self.datasource.add_dataframe_asset(name=name)
-            batch = asset.add_batch_definition_whole_dataframe("whole_table")
+            batch = asset.add_batch_definition_whole_dataframe(_WHOLE_TABLE)
         return self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(data=batch, suite=suite, name=name)
         )

@@ -117,6 +117,7 @@ def _count_all(job_file: Path) -> None:
     job = json.loads(job_file.read_text(encoding="utf-8"))
     folder = job_file.parent
     runner = ExpectationRunner(Path(job["gx_root"]))
+    runner.add_assets([group["entity"] for group in job["groups"]])
     contracts = load_contracts()
     counts = {}
     for group in job["groups"]:
