@@ -1,5 +1,7 @@
 """Completeness and validity through Great Expectations, on a hand-made accounts table."""
 
+import re
+
 from conftest import csv_text, write_drop
 
 from dagster_project.contracts import load_contracts
@@ -167,20 +169,29 @@ def test_a_suite_is_stored_once_and_built_again_only_when_its_expectations_chang
         paths += list((tmp_path / "gx").rglob("great_expectations.yml"))
         return {p.name: p.stat().st_mtime_ns for p in paths}
 
-    first = ExpectationRunner(tmp_path / "gx").validate(con, accounts, recount=True)
+    runner = ExpectationRunner(tmp_path / "gx")
+    first = runner.validate(con, accounts, recount=True)
     files = stored_files()
     assert {"crm.accounts.json", "great_expectations.yml"} <= set(files)
+    index = runner.build_docs()
+    built = index.stat().st_mtime_ns
 
-    again = ExpectationRunner(tmp_path / "gx").validate(con, accounts, recount=True)
+    runner = ExpectationRunner(tmp_path / "gx")
+    again = runner.validate(con, accounts, recount=True)
     assert stored_files() == files  # nothing stored again
     assert again == first
+    assert runner.build_docs() == index and index.stat().st_mtime_ns == built  # the site shows the same suites
 
     targets = {}
     monkeypatch.setattr(
         expectations, "field_target", lambda contract, column, policy: targets.setdefault(column.name, 0.5)
     )
-    ExpectationRunner(tmp_path / "gx").validate(con, accounts, recount=True)
+    runner = ExpectationRunner(tmp_path / "gx")
+    runner.validate(con, accounts, recount=True)
     assert stored_files() != files
+    assert runner.build_docs() == index and index.stat().st_mtime_ns > built  # a suite stored since: built again
+    page = (index.parent / "expectations" / "crm" / "accounts.html").read_text("utf-8")
+    assert "at least 50 % of the time" in " ".join(re.sub(r"<[^>]+>", " ", page).split())
     suite = ExpectationRunner(tmp_path / "gx").context.suites.get("crm.accounts")
     assert {e.column: e.mostly for e in suite.expectations if e.column.startswith("c__")} == {
         "c__" + name: 0.5 for name in targets
