@@ -103,6 +103,8 @@ def test_a_rerun_with_nothing_new_does_nothing_and_a_new_drop_reruns(site, tmp_p
     # the customer value worker the ingestion step started (a file is new) is stopped by the skipping dbt step
     assert "customer value: worker process started by" in log
     assert not list((base / "warehouse" / "customer_value_worker").glob("*"))
+    assert "Great Expectations: worker process started by" in log  # the same for the GX worker
+    assert not list((base / "warehouse" / "gx" / "frames").glob("*"))
     assert "nothing new since the BI snapshot" in out
     assert snapshot_state(base / "bi") == before
 
@@ -114,11 +116,16 @@ def assert_in_order(log: str, marks: list[str]) -> None:
 
 
 def test_great_expectations_ran_in_a_worker_beside_the_first_dbt_build(site):
-    """The first run's log: the dbt step starts the validation before its build, the quality step
-    collects it after, and the quality marts are built by the second dbt step, after that."""
+    """The first run's log: the first ingestion step starts the worker (it imports GX while ingestion
+    runs), the dbt step gives it the frames before its build, the quality step collects its counts
+    after, and the quality marts are built by the second dbt step, after that."""
     base, _ = site
     log = sorted((base / "warehouse" / "logs").glob("run-*.log"))[0].read_text(encoding="utf-8")
+    assert log.count("Great Expectations: worker process started by") == 1  # once per run, not per step
     marks = [
+        "raw_crm__accounts - STEP_START",
+        "Great Expectations: worker process started by raw_crm__accounts;",
+        "raw_crm__accounts - STEP_SUCCESS",
         "dbt_models - STEP_START",
         "group(s) of drops to validate, in a worker process beside the dbt build",
         "dbt_models - STEP_SUCCESS",

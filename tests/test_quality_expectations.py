@@ -180,7 +180,12 @@ def test_a_suite_is_stored_once_and_built_again_only_when_its_expectations_chang
     again = runner.validate(con, accounts, recount=True)
     assert stored_files() == files  # nothing stored again
     assert again == first
-    assert runner.build_docs() == index and index.stat().st_mtime_ns == built  # the site shows the same suites
+    assert runner.build_docs() == index and index.stat().st_mtime_ns > built  # it shows the new validation result
+    built = index.stat().st_mtime_ns
+
+    runner = ExpectationRunner(tmp_path / "gx")
+    runner.validate(con, accounts)  # no new drop: GX validates nothing
+    assert runner.build_docs() == index and index.stat().st_mtime_ns == built  # nothing new to show
 
     targets = {}
     monkeypatch.setattr(
@@ -229,3 +234,30 @@ def test_the_entities_assets_are_stored_in_one_write_and_a_later_entity_joins_th
     assert assets == {name: ["whole_table"] for name in ("crm.accounts", "crm.contacts", "crm.cases")}
     assert later.validate(con, accounts, recount=True) == first
     assert definition.stat().st_mtime_ns == stored  # the stored definition was found and run
+
+
+def test_each_entity_keeps_its_newest_validation_results_and_their_pages(con, raw_dir, tmp_path):
+    """Issue 14: every validation stored a result, and building Data Docs read them all (2.6 s with 25
+    runs' results). `prune_results(keep)` keeps each entity's newest `keep` results and their pages."""
+    accounts = load_contracts()["crm.accounts"]
+    header = [c for c in accounts.column_names if c != "payment_terms_days"]
+    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(header, [_account(i) for i in range(4)]))
+    load_entity(con, accounts, raw_dir)
+    runner = ExpectationRunner(tmp_path / "gx")
+    for _ in range(3):  # three runs that each validate the drop again
+        runner.validate(con, accounts, recount=True)
+    index = runner.build_docs()
+    site = index.parent / "validations"
+    store = runner.context.validation_results_store
+    keys = sorted(store.list_keys(), key=lambda k: k.run_id.run_time)
+    pages = [site.joinpath(*k.to_tuple()[:-1], k.to_tuple()[-1] + ".html") for k in keys]
+    assert len(keys) == 3 and all(p.is_file() for p in pages)
+
+    assert runner.prune_results(1) == 2
+    assert store.list_keys() == [keys[-1]]
+    assert [p.is_file() for p in pages] == [False, False, True]
+    assert runner.prune_results(1) == 0
+    runner.build_docs(pruned=True)
+    listed = index.read_text(encoding="utf-8")
+    assert keys[-1].run_id.run_time.strftime("%Y%m%dT%H%M%S.%f") in listed
+    assert not any(k.run_id.run_time.strftime("%Y%m%dT%H%M%S.%f") in listed for k in keys[:2])

@@ -13,6 +13,7 @@ from dagster_project.contracts import load_contracts
 from dagster_project.ingest import load_entity
 from dagster_project.quality import worker
 from dagster_project.warehouse import ensure_raw_table
+from dagster_project.worker_process import LOG_FILE
 
 
 @pytest.fixture
@@ -113,3 +114,36 @@ def test_the_quality_step_runs_after_the_first_dbt_build_and_its_marts_in_the_se
     assert by_op[dg.AssetKey(["marts", "dq_completeness"])] == "dbt_models_after_python"
     assert by_op[dg.AssetKey(["marts", "dq_validity"])] == "dbt_models_after_python"
     assert by_op[dg.AssetKey(["marts", "fct_order_lines"])] == "dbt_models"
+
+
+def test_a_worker_started_early_imports_first_then_counts_as_one_started_late(con, raw_dir, tmp_path):
+    """The run's first ingestion step starts the worker (`start_ready`); it imports GX and waits. The dbt
+    step writes the frames into its folder and tells it (`start(ready=...)`): the same counts, worked
+    out by hand, as a worker started then. A worker the run does not need ends when discarded."""
+    import time
+
+    accounts = load_contracts()["crm.accounts"]
+    _accounts_drop(raw_dir, "accounts_2025-01-31.csv", 0, {3, 7}, {9})
+    load_entity(con, accounts, raw_dir)
+    gx_root = tmp_path / "gx"
+
+    ready = worker.start_ready(gx_root)
+    log = ready.folder / LOG_FILE
+    deadline = time.monotonic() + 300
+    while "waiting for the run's groups" not in log.read_text(encoding="utf-8"):  # imported before its groups
+        assert ready.process.poll() is None and time.monotonic() < deadline, log.read_text(encoding="utf-8")
+        time.sleep(0.1)
+    started = worker.start(con, gx_root, {}, ready=ready)
+    assert started.process is ready.process and started.folder == ready.folder
+    fields, rules, docs = started.finish(con)
+    by_field = {f.field: (f.rows, f.complete_rows, f.passed) for f in fields if f.entity == "accounts"}
+    assert by_field["industry"] == (10, 8, False) and by_field["account_name"] == (10, 10, True)
+    assert [(r.field, r.checked_rows, r.failing_rows, r.passed) for r in rules if r.entity == "accounts"] == [
+        ("employee_count", 10, 1, False)
+    ]
+    assert docs is not None and docs.is_file()
+    assert not any((gx_root / "frames").iterdir())
+
+    idle = worker.start_ready(gx_root)
+    idle.discard()
+    assert idle.process.returncode == 0 and not idle.folder.exists()

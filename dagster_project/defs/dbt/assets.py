@@ -138,7 +138,10 @@ def _build_dbt_assets(name: str, select: str, exclude: str | None) -> dg.AssetsD
         from dagster_project.defs.customer_value.assets import discard_fitting, start_fitting, tell_when_inputs_built
 
         if skip_unchanged(context, warehouse, "dbt build"):
+            from dagster_project.defs.quality.assets import discard_gx_worker
+
             discard_fitting(context)  # started by ingestion (a new file, nothing new in it)
+            discard_gx_worker(context)
             return
         # Unit tests check the SQL, not the data: they run in `make test` / CI (tests/test_dbt_project.py),
         # as dbt advises, not in every production build.

@@ -33,7 +33,7 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                 "drops, code and as-of date (tag the run s2s/force=true to rebuild)"
             )
             return
-        _start_customer_value_worker(context, warehouse)
+        _start_workers(context, warehouse)
         with warehouse.connect() as con:
             result = load_entity(
                 con,
@@ -61,17 +61,21 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
     return _ingest
 
 
-def _start_customer_value_worker(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
-    """Start the worker that fits the customer value model beside the dbt build, when the run plans
-    that step: it imports pymc-marketing (~4-5 s of CPU) and waits for dbt to build its inputs.
-    Started here, its import overlaps ingestion, which leaves a core idle on a small company or a new
-    day, instead of the dbt build, which keeps both busy. Once per run: later steps find it. Not when
-    the run has no dbt step to tell it its inputs are built (the customer value step then fits itself)."""
+def _start_workers(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
+    """Start the workers that run beside the dbt build, when the run plans it: the customer value fit,
+    which imports pymc-marketing (~4-5 s of CPU) and waits for dbt to build its inputs, and Great
+    Expectations, which imports GX (~2.4 s) and waits for the dbt step to write its frames. Started
+    here, their imports overlap ingestion, which leaves a core idle on a small company or a new day,
+    instead of the dbt build, which keeps both busy (they run at a low priority: ingestion keeps its
+    core). Once per run: later steps find them. Not when the run has no dbt step to hand them their
+    work (the customer value and quality steps then work themselves)."""
     from dagster_project.defs.customer_value.assets import start_fitting
     from dagster_project.defs.dbt.warm import DBT_STEPS, planned_dbt_steps
+    from dagster_project.defs.quality.assets import start_gx_worker
 
     if DBT_STEPS[0] in planned_dbt_steps(context):
         start_fitting(context, warehouse)
+        start_gx_worker(context, warehouse)
 
 
 INGEST_ASSETS = [build_ingest_asset(c) for c in load_contracts().values()]

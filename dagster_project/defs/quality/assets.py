@@ -105,6 +105,7 @@ def dq_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Validate every entity with GX (the drops not counted yet) and append the results to meta (dbt
     publishes them as marts)."""
     if skip_unchanged(context, warehouse, "quality validation"):
+        discard_gx_worker(context)
         return
     validation = _STARTED.pop(context.run.run_id, None)
     with warehouse.connect() as con:
@@ -134,24 +135,55 @@ def dq_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 
 # run id -> the validation the first dbt step started (a process runs one job at a time: one entry)
 _STARTED: dict[str, worker.Validation] = {}
+_READY: dict[str, worker.Ready] = {}  # run id -> the worker its first ingestion step started (start_gx_worker)
+
+
+def _gx_root(warehouse: WarehouseResource) -> Path:
+    return Path(warehouse.path).parent / "gx"
 
 
 def _start(context: dg.AssetExecutionContext, warehouse: WarehouseResource, con) -> worker.Validation:
     deliveries = delivery_status(con)
     return worker.start(
         con,
-        Path(warehouse.path).parent / "gx",
+        _gx_root(warehouse),
         {name: d.passed for name, d in deliveries.items()},
         load_policy(),
         recount=context.run.tags.get(FORCE_TAG) == "true",  # a forced run counts every drop again
+        ready=_READY.pop(context.run.run_id, None),
     )
+
+
+def _validates(context: dg.AssetExecutionContext) -> bool:
+    planned = context.run.step_keys_to_execute  # None: every step of the job
+    return planned is None or dq_results.op.name in planned
+
+
+def start_gx_worker(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
+    """Called by the run's first ingestion step: start the Great Expectations worker now, so that it
+    imports GX (~2.4 s of CPU, at the workers' low priority) while ingestion runs rather than beside
+    the dbt build; the dbt step then gives it its groups (`start_validation`). Once per run; a worker
+    another run started in this process and never used is stopped first."""
+    for run_id in [r for r in _READY if r != context.run.run_id]:
+        _READY.pop(run_id).discard()
+    if _validates(context) and context.run.run_id not in _READY:
+        _READY[context.run.run_id] = worker.start_ready(_gx_root(warehouse))
+        context.log.info(
+            f"Great Expectations: worker process started by {context.op_def.name}; it imports GX and waits for "
+            "the dbt step's frames"
+        )
+
+
+def discard_gx_worker(context: dg.AssetExecutionContext) -> None:
+    """The run validates nothing after all (nothing changed since the snapshot): stop its early worker."""
+    if ready := _READY.pop(context.run.run_id, None):
+        ready.discard()
 
 
 def start_validation(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
     """Start this run's Great Expectations validation in a worker process (quality/worker.py), when the
     run will collect it: called by the first dbt step before dbt opens the warehouse."""
-    planned = context.run.step_keys_to_execute  # None: every step of the job
-    if planned is not None and dq_results.op.name not in planned:
+    if not _validates(context):
         return
     with warehouse.connect() as con:
         validation = _STARTED[context.run.run_id] = _start(context, warehouse, con)
