@@ -52,6 +52,18 @@ def spawn(module: str, folder: Path, job: dict, stdin: int = subprocess.DEVNULL)
         )
 
 
+def tell(process: subprocess.Popen, line: str) -> None:
+    """Write `line` (may be empty) to a worker's input and close it: one line, then end of input."""
+    if process.stdin is None or process.stdin.closed:
+        return
+    try:
+        if line:
+            process.stdin.write(line.encode())
+        process.stdin.close()
+    except BrokenPipeError:  # it died: the step that waits for it reports its log
+        pass
+
+
 def failure(folder: Path, code: int | None, what: str) -> RuntimeError:
     """The error for a worker that failed (exit `code`, or no answer): its folder is kept, renamed."""
     log = folder / LOG_FILE

@@ -250,7 +250,8 @@ def test_orphans_are_loaded_and_listed_and_the_list_follows_new_drops(con, raw_d
     con.execute(
         "insert into raw_crm.opportunities by name select * replace "
         "('O6' as opportunity_id, 'A888' as account_id, 'by hand' as _drop_id) from raw_crm.opportunities "
-        "where opportunity_id = 'O4'"
+        "where _loaded_at = ?",
+        [through],
     )
     refresh_orphans(con, contracts)
     assert orphans(con) == {("opportunities", "O5", "account_id", "A777")}

@@ -1,7 +1,9 @@
 """Completeness and validity through Great Expectations, on a hand-made accounts table."""
 
 import re
+from pathlib import Path
 
+import pytest
 from conftest import csv_text, write_drop
 
 from dagster_project.contracts import load_contracts
@@ -222,7 +224,9 @@ def test_the_entities_assets_are_stored_in_one_write_and_a_later_entity_joins_th
     runner.add_assets(["crm.accounts", "crm.contacts", "crm.accounts"])
     assert len(writes) - before == 1
     first = runner.validate(con, accounts, recount=True)  # stores the suite and validation definition
+    before = len(writes)
     runner.add_assets(["crm.contacts"])  # nothing missing: nothing written
+    assert len(writes) == before
     definition = tmp_path / "gx" / "gx" / "validation_definitions" / "crm.accounts.json"
     stored = definition.stat().st_mtime_ns
 
@@ -236,28 +240,46 @@ def test_the_entities_assets_are_stored_in_one_write_and_a_later_entity_joins_th
     assert definition.stat().st_mtime_ns == stored  # the stored definition was found and run
 
 
-def test_each_entity_keeps_its_newest_validation_results_and_their_pages(con, raw_dir, tmp_path):
+def test_each_entity_keeps_the_results_of_its_newest_runs_and_their_pages(con, raw_dir, tmp_path, monkeypatch):
     """Issue 14: every validation stored a result, and building Data Docs read them all (2.6 s with 25
-    runs' results). `prune_results(keep)` keeps each entity's newest `keep` results and their pages."""
+    runs' results). `prune_results(keep)` keeps, per entity, the results of its newest `keep` runs (a
+    run stores one result per group of drops) with their pages, and removes the rest."""
+    from dagster_project.quality import expectations
+
     accounts = load_contracts()["crm.accounts"]
     header = [c for c in accounts.column_names if c != "payment_terms_days"]
-    write_drop(raw_dir, "crm.accounts", "accounts_2025-01-31.csv", csv_text(header, [_account(i) for i in range(4)]))
+    for month, ids in (("01", range(0, 3)), ("02", range(3, 6))):
+        write_drop(
+            raw_dir, "crm.accounts", f"accounts_2025-{month}-28.csv", csv_text(header, [_account(i) for i in ids])
+        )
     load_entity(con, accounts, raw_dir)
-    runner = ExpectationRunner(tmp_path / "gx")
-    for _ in range(3):  # three runs that each validate the drop again
+    config = expectations.quality_config()
+    monkeypatch.setattr(expectations, "quality_config", lambda: {**config, "max_rows_per_validation": 3})
+    runners = [ExpectationRunner(tmp_path / "gx", run_name=f"run-{i}") for i in range(3)]
+    for runner in runners:  # three runs, each validating both drops again, as two groups of one drop
         runner.validate(con, accounts, recount=True)
+    runner = runners[-1]
     index = runner.build_docs()
-    site = index.parent / "validations"
     store = runner.context.validation_results_store
-    keys = sorted(store.list_keys(), key=lambda k: k.run_id.run_time)
-    pages = [site.joinpath(*k.to_tuple()[:-1], k.to_tuple()[-1] + ".html") for k in keys]
-    assert len(keys) == 3 and all(p.is_file() for p in pages)
+    keys = store.list_keys()
+    assert sorted(k.run_id.run_name for k in keys) == ["run-0", "run-0", "run-1", "run-1", "run-2", "run-2"]
 
+    def page(key) -> Path:
+        *folders, name = key.to_tuple()
+        return index.parent.joinpath("validations", *folders, name + ".html")
+
+    assert all(page(k).is_file() for k in keys)
+    assert runner.prune_results(2) == 2  # run-0's two results go
+    assert sorted(k.run_id.run_name for k in store.list_keys()) == ["run-1", "run-1", "run-2", "run-2"]
     assert runner.prune_results(1) == 2
-    assert store.list_keys() == [keys[-1]]
-    assert [p.is_file() for p in pages] == [False, False, True]
-    assert runner.prune_results(1) == 0
+    kept = store.list_keys()
+    assert sorted(k.run_id.run_name for k in kept) == ["run-2", "run-2"]
+    assert [page(k).is_file() for k in keys] == [k.run_id.run_name == "run-2" for k in keys]
+    # the emptied folders of the pruned runs' pages go too
+    assert sorted(p.name for p in (index.parent / "validations" / "crm" / "accounts").iterdir()) == ["run-2"]
     runner.build_docs(pruned=True)
     listed = index.read_text(encoding="utf-8")
-    assert keys[-1].run_id.run_time.strftime("%Y%m%dT%H%M%S.%f") in listed
-    assert not any(k.run_id.run_time.strftime("%Y%m%dT%H%M%S.%f") in listed for k in keys[:2])
+    assert "run-2" in listed and "run-1" not in listed and "run-0" not in listed
+    assert runner.prune_results(1) == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        runner.prune_results(0)

@@ -39,7 +39,7 @@ import duckdb
 
 from dagster_project.customer_value import history
 from dagster_project.warehouse import WORKER_NICENESS, literal
-from dagster_project.worker_process import failure, new_folder, spawn
+from dagster_project.worker_process import failure, new_folder, spawn, tell
 
 ANSWER_FILE = "fits.pickle"
 # the dbt models the fit reads, as `schema.table`; each has the export post-hook in its YAML
@@ -71,14 +71,7 @@ class Fitting:
             self._tell(None)
 
     def _tell(self, line: str | None) -> None:
-        if self.process.stdin is None or self.process.stdin.closed:
-            return
-        try:
-            if line is not None:
-                self.process.stdin.write((line + "\n").encode())
-            self.process.stdin.close()  # one line, then end of input: a worker never told ends
-        except BrokenPipeError:  # it died; `fits_for` reports its log
-            pass
+        tell(self.process, "" if line is None else line + "\n")  # a worker never told ends
 
     def fits_for(self, fingerprint: str):
         """Wait for the worker: its fits when it fitted the inputs of `fingerprint`, else None (the step

@@ -343,13 +343,24 @@ def finish_validation(
 _WHOLE_TABLE = "whole_table"  # each entity asset's one batch definition: the frame it is given
 
 
+def _run_of(key) -> str:
+    """The run a stored validation result belongs to: its run name, else (stored without one) itself."""
+    return key.run_id.run_name or f"unnamed {key.run_id.run_time.isoformat()}"
+
+
 class ExpectationRunner:
     """One GX file context under the warehouse folder; one suite per entity."""
 
-    def __init__(self, gx_root: Path):
+    def __init__(self, gx_root: Path, run_name: str | None = None):
         import great_expectations as gx
+        from great_expectations.core.run_identifier import RunIdentifier
 
         self.gx = gx
+        # the name of every result this runner stores (the Dagster run's id): a run's results, one per
+        # group of drops (each at its own time, or they would overwrite each other), are kept or
+        # pruned together (prune_results)
+        self.run_name = run_name
+        self._run_identifier = RunIdentifier
         gx_root.mkdir(parents=True, exist_ok=True)
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -455,7 +466,8 @@ class ExpectationRunner:
         definition = self._definition(suite_of)
         # Results and Data Docs live outside the warehouse: counts only, never the values that failed
         # (GX lists up to 20 by default, raw emails and phones among them, even for passing checks).
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format=_COUNTS_ONLY)
+        run_id = self._run_identifier(run_name=self.run_name, run_time=datetime.now(UTC))
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format=_COUNTS_ONLY, run_id=run_id)
         return {
             r.expectation_config.kwargs["column"]: Counts(
                 int(r.result.get("element_count") or 0),
@@ -466,30 +478,46 @@ class ExpectationRunner:
         }
 
     def prune_results(self, keep: int) -> int:
-        """Keep each entity's newest `keep` validation results (`data_docs_results_kept`, config/quality.yml)
-        and their Data Docs pages; the older ones go. Each run that validates stores a result per entity,
-        and building the site reads every stored one: 0.28 s with one run's 19, 2.6 s with 25 runs'.
-        Returns how many went."""
+        """Keep, for each entity, the validation results of the newest `keep` runs that validated it
+        (`data_docs_results_kept`, config/quality.yml; a run stores one result per group of new drops)
+        with their Data Docs pages; older ones go, and the page folders they leave empty. Building the
+        site reads every stored result: 0.28 s with one run's 19, 2.6 s with 25 runs'. Returns how many
+        went."""
+        if keep < 1:
+            raise ValueError(f"data_docs_results_kept must be at least 1, not {keep}")
         results = self.context.validation_results_store
         by_suite: dict[str, list] = {}
         for key in results.list_keys():
             by_suite.setdefault(key.expectation_suite_identifier.name, []).append(key)
-        pages = Path(self.context.root_directory) / "uncommitted" / "data_docs" / "local_site" / "validations"
+        pages = self._site() / "validations"
         gone = 0
         for keys in by_suite.values():
-            for key in sorted(keys, key=lambda k: k.run_id.run_time, reverse=True)[keep:]:
+            newest: dict[str, datetime] = {}  # run -> its newest result's time (unnamed: each result alone)
+            for k in keys:
+                run = _run_of(k)
+                newest[run] = max(newest.get(run, k.run_id.run_time), k.run_id.run_time)
+            kept = set(sorted(newest, key=newest.__getitem__, reverse=True)[:keep])
+            for key in [k for k in keys if _run_of(k) not in kept]:
                 results.remove_key(key)
                 *folders, name = key.to_tuple()  # a name like "warehouse-crm.accounts": add, not replace, a suffix
-                pages.joinpath(*folders, name + ".html").unlink(missing_ok=True)
+                page = pages.joinpath(*folders, name + ".html")
+                page.unlink(missing_ok=True)
+                for folder in page.parents:  # the run's folders, when now empty
+                    if folder == pages or not folder.is_dir() or any(folder.iterdir()):
+                        break
+                    folder.rmdir()
                 gone += 1
         return gone
+
+    def _site(self) -> Path:
+        return Path(self.context.root_directory) / "uncommitted" / "data_docs" / "local_site"
 
     def build_docs(self, pruned: bool = False) -> Path | None:
         """The Data Docs site, built again only when a suite or a validation result was stored after it
         was last built, or results were pruned: the site shows those, so otherwise it would be written
         the same (building it took ~0.3-0.45 s of the worker's time, while the quality step waits)."""
         root = Path(self.context.root_directory)
-        index = root / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        index = self._site() / "index.html"
         stored = [*(root / "expectations").rglob("*.json"), *(root / "uncommitted" / "validations").rglob("*.json")]
         if pruned or not index.exists() or any(p.stat().st_mtime_ns >= index.stat().st_mtime_ns for p in stored):
             self.context.build_data_docs()

@@ -43,7 +43,7 @@ from dagster_project.quality.expectations import (
     plan_validation,
 )
 from dagster_project.warehouse import WORKER_NICENESS, literal
-from dagster_project.worker_process import JOB_FILE, failure, new_folder, spawn
+from dagster_project.worker_process import JOB_FILE, failure, new_folder, spawn, tell
 
 ANSWER_FILE = "counts.json"
 _MODULE = "dagster_project.quality.worker"
@@ -95,27 +95,22 @@ class Ready:
         self._tell("go\n")
 
     def discard(self) -> None:
-        """Not needed (the run validates nothing): end its input, which ends it, and drop its folder."""
+        """Not needed (the run validates nothing): end its input. The worker then ends and removes its
+        folder by itself, once GX is imported: waiting for that would hold the step for seconds, and
+        killing it could cut short its first write of the GX config."""
         self._tell("")
-        self.process.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
     def _tell(self, line: str) -> None:
-        if self.process.stdin is None or self.process.stdin.closed:
-            return
-        try:
-            self.process.stdin.write(line.encode())
-            self.process.stdin.close()
-        except BrokenPipeError:  # it died: `Validation.finish` reports its log
-            pass
+        tell(self.process, line)
 
 
-def start_ready(gx_root: Path) -> Ready:
+def start_ready(gx_root: Path, run_name: str | None = None) -> Ready:
     """Start a worker that imports GX now and counts the groups `start` gives it later. Importing GX is
     ~2.4 s of CPU; started with the dbt build, the import took a core from dbt and the customer value fit,
     and the quality step waited for the worker after the build (DECISIONLOG.md)."""
     folder = new_folder(gx_root / "frames")
-    process = spawn(_MODULE, folder, {"gx_root": str(gx_root), "groups": None}, stdin=subprocess.PIPE)
+    job = {"gx_root": str(gx_root), "run_name": run_name, "groups": None}
+    process = spawn(_MODULE, folder, job, stdin=subprocess.PIPE)
     return Ready(folder, process)
 
 
@@ -126,10 +121,28 @@ def start(
     policy: Policy | None = None,
     recount: bool = False,
     ready: Ready | None = None,
+    run_name: str | None = None,
 ) -> Validation:
     """Plan every entity, write each new group's frame to Parquet, and start the worker on them: the
-    `ready` one (started early, in its folder), else a new one."""
-    policy = policy or load_policy()
+    `ready` one (started early, in its folder), else a new one. `run_name` names the run's validation
+    results in GX (the Dagster run id)."""
+    try:
+        return _start(con, gx_root, empty_allowed, policy or load_policy(), recount, ready, run_name)
+    except BaseException:
+        if ready:  # nothing will tell it its groups
+            ready.discard()
+        raise
+
+
+def _start(
+    con: duckdb.DuckDBPyConnection,
+    gx_root: Path,
+    empty_allowed: dict[str, bool],
+    policy: Policy,
+    recount: bool,
+    ready: Ready | None,
+    run_name: str | None,
+) -> Validation:
     folder = ready.folder if ready else new_folder(gx_root / "frames")
     plans, groups = [], []
     for name, contract in load_contracts().items():
@@ -151,10 +164,13 @@ def start(
                     "targets": plan.suite.targets,
                 }
             )
-    job = {"gx_root": str(gx_root), "groups": groups}
+    job = {"gx_root": str(gx_root), "run_name": run_name, "groups": groups}
     if ready is None:
         return Validation(plans, folder, spawn(_MODULE, folder, job))
-    (folder / JOB_FILE).write_text(json.dumps(job), encoding="utf-8")
+    # replaced whole, never rewritten in place: the worker may be reading the job it was started with
+    tmp = folder / (JOB_FILE + ".tmp")
+    tmp.write_text(json.dumps(job), encoding="utf-8")
+    tmp.replace(folder / JOB_FILE)
     ready.go()
     return Validation(plans, folder, ready.process)
 
@@ -162,11 +178,12 @@ def start(
 def _count_all(job_file: Path) -> None:
     job = json.loads(job_file.read_text(encoding="utf-8"))
     folder = job_file.parent
-    runner = ExpectationRunner(Path(job["gx_root"]))  # imports GX
+    runner = ExpectationRunner(Path(job["gx_root"]), job["run_name"])  # imports GX
     if job["groups"] is None:  # started early (start_ready): wait for the run's groups
         print("Great Expectations imported; waiting for the run's groups", flush=True)
-        if not sys.stdin.readline():
-            return  # end of input: not needed
+        if not sys.stdin.readline():  # end of input: not needed
+            shutil.rmtree(folder, ignore_errors=True)
+            return
         job = json.loads(job_file.read_text(encoding="utf-8"))
     runner.add_assets([group["entity"] for group in job["groups"]])
     contracts = load_contracts()

@@ -151,6 +151,7 @@ def _start(context: dg.AssetExecutionContext, warehouse: WarehouseResource, con)
         load_policy(),
         recount=context.run.tags.get(FORCE_TAG) == "true",  # a forced run counts every drop again
         ready=_READY.pop(context.run.run_id, None),
+        run_name=context.run.run_id,
     )
 
 
@@ -167,7 +168,7 @@ def start_gx_worker(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     for run_id in [r for r in _READY if r != context.run.run_id]:
         _READY.pop(run_id).discard()
     if _validates(context) and context.run.run_id not in _READY:
-        _READY[context.run.run_id] = worker.start_ready(_gx_root(warehouse))
+        _READY[context.run.run_id] = worker.start_ready(_gx_root(warehouse), context.run.run_id)
         context.log.info(
             f"Great Expectations: worker process started by {context.op_def.name}; it imports GX and waits for "
             "the dbt step's frames"
