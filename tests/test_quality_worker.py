@@ -145,5 +145,5 @@ def test_a_worker_started_early_imports_first_then_counts_as_one_started_late(co
     assert not any((gx_root / "frames").iterdir())
 
     idle = worker.start_ready(gx_root)
-    idle.discard()  # returns at once: the worker ends by itself once GX is imported, and removes its folder
+    idle.discard()  # the worker ends by itself once GX is imported, and removes its folder
     assert idle.process.wait(timeout=300) == 0 and not idle.folder.exists()

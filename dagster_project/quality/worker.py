@@ -47,6 +47,7 @@ from dagster_project.worker_process import JOB_FILE, failure, new_folder, spawn,
 
 ANSWER_FILE = "counts.json"
 _MODULE = "dagster_project.quality.worker"
+_DISCARD_WAIT_S = 10  # how long a discarded early worker is waited for (GX's import: ~1-3 s)
 
 
 @dataclass
@@ -96,9 +97,15 @@ class Ready:
 
     def discard(self) -> None:
         """Not needed (the run validates nothing): end its input. The worker then ends and removes its
-        folder by itself, once GX is imported: waiting for that would hold the step for seconds, and
-        killing it could cut short its first write of the GX config."""
+        folder by itself, once GX is imported; this waits for that up to `_DISCARD_WAIT_S` (a step that
+        skips, a rare case), rather than kill it, which could cut short its first write of the GX
+        config. One still importing then is left to end alone, or with the run; its folder is cleared
+        by the next worker's start."""
         self._tell("")
+        try:
+            self.process.wait(timeout=_DISCARD_WAIT_S)
+        except subprocess.TimeoutExpired:
+            pass
 
     def _tell(self, line: str) -> None:
         tell(self.process, line)
