@@ -93,7 +93,7 @@ class Ready:
 
     def go(self) -> None:
         """The job file now names the groups: tell the worker to count them (one line, then end of input)."""
-        self._tell("go\n")
+        tell(self.process, "go\n")
 
     def discard(self) -> None:
         """Not needed (the run validates nothing): end its input. The worker then ends and removes its
@@ -101,14 +101,11 @@ class Ready:
         skips, a rare case), rather than kill it, which could cut short its first write of the GX
         config. One still importing then is left to end alone, or with the run; its folder is cleared
         by the next worker's start."""
-        self._tell("")
+        tell(self.process, "")
         try:
             self.process.wait(timeout=_DISCARD_WAIT_S)
         except subprocess.TimeoutExpired:
             pass
-
-    def _tell(self, line: str) -> None:
-        tell(self.process, line)
 
 
 def start_ready(gx_root: Path, run_name: str | None = None) -> Ready:
