@@ -353,14 +353,12 @@ class ExpectationRunner:
 
     def __init__(self, gx_root: Path, run_name: str | None = None):
         import great_expectations as gx
-        from great_expectations.core.run_identifier import RunIdentifier
 
         self.gx = gx
         # the name of every result this runner stores (the Dagster run's id): a run's results, one per
         # group of drops (each at its own time, or they would overwrite each other), are kept or
         # pruned together (prune_results)
         self.run_name = run_name
-        self._run_identifier = RunIdentifier
         gx_root.mkdir(parents=True, exist_ok=True)
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -466,7 +464,9 @@ class ExpectationRunner:
         definition = self._definition(suite_of)
         # Results and Data Docs live outside the warehouse: counts only, never the values that failed
         # (GX lists up to 20 by default, raw emails and phones among them, even for passing checks).
-        run_id = self._run_identifier(run_name=self.run_name, run_time=datetime.now(UTC))
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        run_id = RunIdentifier(run_name=self.run_name, run_time=datetime.now(UTC))
         result = definition.run(batch_parameters={"dataframe": frame}, result_format=_COUNTS_ONLY, run_id=run_id)
         return {
             r.expectation_config.kwargs["column"]: Counts(
