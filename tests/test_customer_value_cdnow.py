@@ -139,3 +139,59 @@ def test_the_polish_reuses_the_functions_find_map_compiled_and_fits_the_same(cdn
         anew.max_abs_gradient,
         anew.newton_gain,
     )
+
+
+def test_a_purchase_history_never_fitted_before_compiles_no_code(cdnow_summary, monkeypatch) -> None:
+    """pytensor keeps the C code it compiles in a cache keyed by the graph, constants' values included.
+    With the data as shared variables (customer_value/models.py `_data_as_shared`), a history never
+    fitted before (each day's, in production) runs on the code compiled for an earlier one; with the data
+    as constants, as pymc-marketing builds the models, the same history compiles again (the control that
+    shows the count sees compiles)."""
+    import uuid
+
+    import pytensor.link.c.cmodule as cmodule
+
+    from dagster_project.customer_value import models
+
+    compiled: list[str] = []
+    compile_str = cmodule.GCC_compiler.compile_str
+
+    def counting(module_name, src_code, *args, **kwargs):
+        compiled.append(module_name)
+        return compile_str(module_name, src_code, *args, **kwargs)
+
+    monkeypatch.setattr(cmodule.GCC_compiler, "compile_str", staticmethod(counting))
+    config = customer_value_config()["fit"]
+
+    def compiles_to_fit(summary: pd.DataFrame) -> int:
+        compiled.clear()
+        fits = fit_bg_nbd(summary, config), fit_gamma_gamma(summary, config)
+        assert all(fit.converged for fit in fits), [fit.problems for fit in fits]
+        return len(compiled)
+
+    def never_seen() -> pd.DataFrame:
+        """Fewer customers, and every T moved by a fraction of a day drawn at random: values no run
+        on this machine has compiled for."""
+        draw = uuid.uuid4().int
+        return cdnow_summary.iloc[1 + draw % 100 :].assign(T=lambda s: s["T"] + (1 + draw % 10**6) / 10**7)
+
+    compiles_to_fit(cdnow_summary)  # the models' code, compiled now or found in the cache
+    assert compiles_to_fit(never_seen()) == 0
+    monkeypatch.setattr(models, "_data_as_shared", lambda pm_model, rows: pm_model)
+    assert compiles_to_fit(never_seen()) > 0
+
+
+def test_newton_step_by_hand_and_a_curvature_too_small_to_tell() -> None:
+    """H = diag(-2, -0.5), g = (1, 1): the step (-H)^-1 g = (0.5, 2) adds g'step / 2 = 1.25. With an
+    eigenvalue 1e-9 of the largest's size, below min_curvature_ratio (1e-6), the Hessian's sign there is
+    the finite differences' noise: no maximum is claimed."""
+    import numpy as np
+
+    from dagster_project.customer_value.models import _newton_step
+
+    step, gain = _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -0.5]), 1e-6)
+    assert step.tolist() == [0.5, 2.0] and gain == 1.25
+    assert _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -2e-9]), 1e-6) == (None, float("inf"))
+    step, gain = _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -2e-9]), 0.0)
+    assert gain == pytest.approx(0.25 + 0.5 / 2e-9)
+    assert _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, 3.0]), 1e-6) == (None, float("inf"))
