@@ -8,6 +8,8 @@
 Each measurement is its own process (import included), measured with wait4 (wall, CPU, peak RSS):
 - cold: an empty pytensor compile folder (a new deployment, or new library versions);
 - warm: the same folder again (every later run of the deployment);
+- new history: the same folder, the warehouse's orders without one customer's, a purchase history
+  never fitted in that folder (each day in production: its new orders);
 - reused: nothing changed since the last fit (the step only compares the inputs fingerprint).
 The step runs on a copy of the warehouse. Results are appended to bench/results/customer_value.json.
 """
@@ -43,13 +45,28 @@ print(json.dumps({"import_s": round(imported, 2), "step_s": round(outcome.second
 """
 
 
+def _leave_out_one_customer(warehouse: Path) -> None:
+    """Delete the orders of the customer with the fewest purchases from the fit's input table."""
+    import duckdb
+
+    from dagster_project.customer_value.history import ORDERS_TABLE
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            f"delete from {ORDERS_TABLE} where account_id = (select account_id from {ORDERS_TABLE} "
+            "where account_id is not null group by all order by count(*), account_id limit 1)"
+        )
+
+
 def run(warehouse: Path, label: str) -> dict:
     work = Path(tempfile.mkdtemp(prefix="cv_bench_"))
     copy = work / "warehouse.duckdb"
     shutil.copy(warehouse, copy)
     compile_dir = work / "pytensor"
     results = {}
-    for name, mode in (("cold", "force"), ("warm", "force"), ("reused", "reuse")):
+    for name, mode in (("cold", "force"), ("warm", "force"), ("new_history", "force"), ("reused", "reuse")):
+        if name == "new_history":
+            _leave_out_one_customer(copy)
         log = work / f"{name}.log"
         m = measure(name, [sys.executable, "-c", STEP, str(copy), str(compile_dir), mode], log=log)
         last = log.read_text().strip().splitlines()[-1] if log.exists() else ""
