@@ -195,3 +195,20 @@ def test_newton_step_by_hand_and_a_curvature_too_small_to_tell() -> None:
     step, gain = _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -2e-9]), 0.0)
     assert gain == pytest.approx(0.25 + 0.5 / 2e-9)
     assert _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, 3.0]), 1e-6) == (None, float("inf"))
+
+
+def test_a_model_whose_data_cannot_be_made_shared_is_fitted_as_built(cdnow_summary, monkeypatch) -> None:
+    """The shared data only save compiling: if pymc's graph internals change under the rewrite, the fit
+    runs on the library's model as built, says so (SharedDataWarning), and still gives the published
+    estimates."""
+    from dagster_project.customer_value import models
+
+    def broken(pm_model, rows):
+        raise AttributeError("'FunctionGraph' object has no attribute '_coords'")
+
+    monkeypatch.setattr(models, "_data_as_shared", broken)
+    with pytest.warns(models.SharedDataWarning, match="data kept as constants"):
+        fit = fit_bg_nbd(cdnow_summary, customer_value_config()["fit"])
+    assert fit.converged, fit.problems
+    weeks = {**fit.params, "alpha": fit.params["alpha"] / 7}
+    assert {k: significant(v) for k, v in weeks.items()} == {"r": 0.243, "alpha": 4.41, "a": 0.793, "b": 2.43}

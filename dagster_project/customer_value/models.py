@@ -145,11 +145,29 @@ def _data_as_shared(pm_model: Any, rows: int) -> Any:
     return model_from_fgraph(rebuilt, mutate_fgraph=True)
 
 
+class SharedDataWarning(RuntimeWarning):
+    """The fit runs on the library's model as built: its data could not be made shared variables."""
+
+
+def _with_shared_data(pm_model: Any, rows: int) -> Any:
+    """`_data_as_shared`, or the model as it is when that fails: the rewrite only saves compiling, so a
+    pymc whose graph internals differ (it reads two attributes pymc itself uses) costs time, not the fit."""
+    try:
+        return _data_as_shared(pm_model, rows)
+    except Exception as exc:  # noqa: BLE001 - an optimisation: the library's own model fits the same
+        warnings.warn(
+            f"customer value fit: data kept as constants ({exc!r}); each new history compiles",
+            SharedDataWarning,
+            stacklevel=2,
+        )
+        return pm_model
+
+
 def _fit(model: Any, data: pd.DataFrame, maxeval: int) -> None:
     with warnings.catch_warnings(), _compiled_functions_kept():
         warnings.simplefilter("ignore", category=UserWarning)
         model.build_model(data)
-        model.model = _data_as_shared(model.model, len(data))
+        model.model = _with_shared_data(model.model, len(data))
         model.fit(method="map", progressbar=False, maxeval=maxeval)  # the model built above, no data again
 
 
