@@ -182,29 +182,36 @@ def test_a_purchase_history_never_fitted_before_compiles_no_code(cdnow_summary, 
 
 
 def test_newton_step_by_hand_and_a_curvature_too_small_to_tell() -> None:
-    """H = diag(-2, -0.5), g = (1, 1): the step (-H)^-1 g = (0.5, 2) adds g'step / 2 = 1.25. With an
-    eigenvalue 1e-9 of the largest's size, below min_curvature_ratio (1e-6), the Hessian's sign there is
-    the finite differences' noise: no maximum is claimed."""
+    """H = diag(-2, -0.5), g = (1, 1): the step (-H)^-1 g = (0.5, 2) adds g'step / 2 = 1.25. An eigenvalue
+    1e-9 of the largest's size, below min_curvature_ratio (1e-8), is the finite differences' noise: no
+    maximum is claimed; one at 1e-7 is curvature (an ill-conditioned but real maximum)."""
     import numpy as np
 
     from dagster_project.customer_value.models import _newton_step
 
-    step, gain = _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -0.5]), 1e-6)
+    ratio = customer_value_config()["fit"]["min_curvature_ratio"]
+    assert ratio == 1e-8
+    step, gain = _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -0.5]), ratio)
     assert step.tolist() == [0.5, 2.0] and gain == 1.25
-    assert _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -2e-9]), 1e-6) == (None, float("inf"))
+    assert _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -2e-9]), ratio) == (None, float("inf"))
     step, gain = _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, -2e-9]), 0.0)
     assert gain == pytest.approx(0.25 + 0.5 / 2e-9)
-    assert _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, 3.0]), 1e-6) == (None, float("inf"))
+    step, gain = _newton_step(np.array([1e-7, 1e-7]), np.diag([-2.0, -2e-7]), ratio)
+    assert gain == pytest.approx((1e-14 / 2 + 1e-14 / 2e-7) / 2)
+    assert _newton_step(np.array([1.0, 1.0]), np.diag([-2.0, 3.0]), ratio) == (None, float("inf"))
 
 
-def test_a_model_whose_data_cannot_be_made_shared_is_fitted_as_built(cdnow_summary, monkeypatch) -> None:
-    """The shared data only save compiling: if pymc's graph internals change under the rewrite, the fit
-    runs on the library's model as built, says so (SharedDataWarning), and still gives the published
-    estimates."""
+@pytest.mark.parametrize("failure", ["the rewrite raises", "the fit on the rewritten model fails"])
+def test_a_model_whose_data_cannot_be_made_shared_is_fitted_as_built(cdnow_summary, monkeypatch, failure) -> None:
+    """The shared data only save compiling: if pymc's graph internals change under the rewrite, or the
+    fit fails on the rewritten model, the library's model as built is fitted, with a SharedDataWarning,
+    and gives the published estimates."""
     from dagster_project.customer_value import models
 
     def broken(pm_model, rows):
-        raise AttributeError("'FunctionGraph' object has no attribute '_coords'")
+        if failure == "the rewrite raises":
+            raise AttributeError("'FunctionGraph' object has no attribute '_coords'")
+        return object()  # no model: find_MAP fails on it
 
     monkeypatch.setattr(models, "_data_as_shared", broken)
     with pytest.warns(models.SharedDataWarning, match="data kept as constants"):
@@ -212,3 +219,4 @@ def test_a_model_whose_data_cannot_be_made_shared_is_fitted_as_built(cdnow_summa
     assert fit.converged, fit.problems
     weeks = {**fit.params, "alpha": fit.params["alpha"] / 7}
     assert {k: significant(v) for k, v in weeks.items()} == {"r": 0.243, "alpha": 4.41, "a": 0.793, "b": 2.43}
+

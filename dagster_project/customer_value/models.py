@@ -125,14 +125,23 @@ def _data_as_shared(pm_model: Any, rows: int) -> Any:
     with one entry per row of the fitted data. The graph is rebuilt over them, as pymc's own
     `freeze_dims_and_data` does the other way round, so that no node keeps the old fixed length (which
     Gamma-Gamma's gradient would fold in as a number); pymc's `model_from_fgraph` then makes the model,
-    with its variables, transforms and coordinates."""
+    with its variables, transforms and coordinates. It lists the free variables as it meets them in the
+    graph (BG/NBD's alpha, r, b, a; the library declares alpha, a, b, r): the optimiser's coordinates
+    are permuted, and parameters are stored by name (DECISIONLOG)."""
     import pytensor
     from pymc.model.fgraph import fgraph_from_model, model_from_fgraph
     from pytensor.graph import FunctionGraph
     from pytensor.tensor.variable import TensorConstant
 
     fgraph, _ = fgraph_from_model(pm_model)
-    data = [v for v in fgraph.variables if isinstance(v, TensorConstant) and v.ndim > 0 and v.data.shape[0] == rows]
+    data = list(  # in the graph's order, so that the shared variables' names are the same every run
+        dict.fromkeys(
+            v
+            for node in fgraph.toposort()
+            for v in node.inputs
+            if isinstance(v, TensorConstant) and v.ndim > 0 and v.data.shape[0] == rows
+        )
+    )
     replace = {
         constant: pytensor.shared(constant.data, name=f"s2s_data_{number}", shape=(None,) * constant.ndim)
         for number, constant in enumerate(data)
@@ -149,26 +158,25 @@ class SharedDataWarning(RuntimeWarning):
     """The fit runs on the library's model as built: its data could not be made shared variables."""
 
 
-def _with_shared_data(pm_model: Any, rows: int) -> Any:
-    """`_data_as_shared`, or the model as it is when that fails: the rewrite only saves compiling, so a
-    pymc whose graph internals differ (it reads two attributes pymc itself uses) costs time, not the fit."""
-    try:
-        return _data_as_shared(pm_model, rows)
-    except Exception as exc:  # noqa: BLE001 - an optimisation: the library's own model fits the same
-        warnings.warn(
-            f"customer value fit: data kept as constants ({exc!r}); each new history compiles",
-            SharedDataWarning,
-            stacklevel=2,
-        )
-        return pm_model
-
-
 def _fit(model: Any, data: pd.DataFrame, maxeval: int) -> None:
+    """MAP fit of the model on `data`, its data as shared variables (`_data_as_shared`). The rewrite only
+    saves compiling: if it or the fit on it fails (a pymc whose graph internals differ: the rewrite
+    reads two attributes pymc's own `freeze_dims_and_data` uses), the library's model as built is
+    fitted, as before the rewrite, with a SharedDataWarning; that fit's own failure is raised."""
     with warnings.catch_warnings(), _compiled_functions_kept():
         warnings.simplefilter("ignore", category=UserWarning)
         model.build_model(data)
-        model.model = _with_shared_data(model.model, len(data))
-        model.fit(method="map", progressbar=False, maxeval=maxeval)  # the model built above, no data again
+        try:
+            model.model = _data_as_shared(model.model, len(data))
+            model.fit(method="map", progressbar=False, maxeval=maxeval)  # the model built above, no data again
+            return
+        except Exception as exc:  # noqa: BLE001 - an optimisation: the library's own model fits the same
+            warnings.warn(
+                f"customer value fit: data kept as constants ({exc!r}); each new history compiles",
+                SharedDataWarning,
+                stacklevel=2,
+            )
+        model.fit(data=data, method="map", progressbar=False, maxeval=maxeval)
 
 
 def _to_point(pm_model: Any, params: dict[str, float]) -> dict[str, np.ndarray]:
@@ -297,7 +305,8 @@ def _judge(result: FitResult, max_newton_gain: float) -> None:
         fitted = ", ".join(f"{name} = {value:.3g}" for name, value in result.params.items())
         result.problems.append(
             f"{result.model_name} stopped away from an optimum: the log-likelihood has no maximum there "
-            f"(the Hessian is not negative definite) at {fitted}. A parameter near 0 or very large "
+            f"that the data pin down (the Hessian is not negative definite, or flat in a direction to the "
+            f"precision of its finite differences: fit.min_curvature_ratio) at {fitted}. A parameter near 0 or very large "
             f"cannot be estimated from this history (for BG/NBD, e.g. one in which no customer seems "
             f"to stop buying); |gradient| {result.max_abs_gradient:.3g}"
         )
