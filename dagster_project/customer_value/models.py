@@ -306,8 +306,8 @@ def _judge(result: FitResult, max_newton_gain: float) -> None:
         result.problems.append(
             f"{result.model_name} stopped away from an optimum: the log-likelihood has no maximum there "
             f"that the data pin down (the Hessian is not negative definite, or flat in a direction to the "
-            f"precision of its finite differences: fit.min_curvature_ratio) at {fitted}. A parameter near 0 or very large "
-            f"cannot be estimated from this history (for BG/NBD, e.g. one in which no customer seems "
+            f"precision of its finite differences: fit.min_curvature_ratio) at {fitted}. A parameter near 0 "
+            f"or very large cannot be estimated from this history (for BG/NBD, e.g. one in which no customer seems "
             f"to stop buying); |gradient| {result.max_abs_gradient:.3g}"
         )
     elif not result.newton_gain <= max_newton_gain:
