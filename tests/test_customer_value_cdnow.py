@@ -219,4 +219,3 @@ def test_a_model_whose_data_cannot_be_made_shared_is_fitted_as_built(cdnow_summa
     assert fit.converged, fit.problems
     weeks = {**fit.params, "alpha": fit.params["alpha"] / 7}
     assert {k: significant(v) for k, v in weeks.items()} == {"r": 0.243, "alpha": 4.41, "a": 0.793, "b": 2.43}
-
