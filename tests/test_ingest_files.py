@@ -79,8 +79,8 @@ def test_file_names_with_glob_characters_read_exactly_that_file(con, raw_dir):
 def test_drops_are_read_in_place_unless_their_name_needs_a_link_and_leave_no_scratch_folder(con, tmp_path, monkeypatch):
     """DuckDB reads a drop by its own path when that path holds no glob character and ends in a lower
     case suffix; otherwise through a link in a scratch folder (a raw folder whose own name has
-    brackets, an upper case suffix, a UTF-16 file read through a UTF-8 copy). No scratch folder is
-    left behind, and none is made for the plain drop."""
+    brackets, an upper case suffix), and a UTF-16 or gzip file through a UTF-8 copy written there as
+    the file is scanned. No scratch folder is left behind, and none is made for the plain drop."""
     raw_dir = tmp_path / "raw[2026]"
     scratch = tmp_path / "scratch"
     scratch.mkdir()
@@ -114,14 +114,18 @@ def test_drops_are_read_in_place_unless_their_name_needs_a_link_and_leave_no_scr
     load(con, plain)
     assert con.execute("select count(*) from raw_crm.accounts where account_id = 'A5'").fetchall() == [(1,)]
     assert made == []
-    # an upper case suffix under a plain folder: read through a link named in lower case (DuckDB
-    # tells a gzip file by its suffix)
-    folder(plain).joinpath("accounts_2026-11-08.CSV.GZ").write_bytes(
-        gzip.compress(csv_text(HEADER, [account("A6")]).encode())
-    )
+    # gzip, whatever the case of its suffix: read from the copy the scan writes as it inflates the
+    # file (DuckDB would inflate it again, on one thread)
+    for account_id, name in [("A6", "accounts_2026-11-08.CSV.GZ"), ("A7", "accounts_2026-11-09.csv.gz")]:
+        folder(plain).joinpath(name).write_bytes(gzip.compress(csv_text(HEADER, [account(account_id)]).encode()))
     load(con, plain)
-    assert con.execute("select count(*) from raw_crm.accounts where account_id = 'A6'").fetchall() == [(1,)]
-    assert len(made) == 1
+    assert con.execute(
+        "select account_id from raw_crm.accounts where account_id in ('A6', 'A7') order by 1"
+    ).fetchall() == [
+        ("A6",),
+        ("A7",),
+    ]
+    assert len(made) == 2
     assert list(scratch.iterdir()) == []
 
 

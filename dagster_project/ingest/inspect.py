@@ -531,9 +531,12 @@ def write_without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target:
 
 def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits: Limits) -> PreparedCsv:
     """A UTF-8 CSV for DuckDB with no line over the limit, read in one pass over the file (two
-    when a line is too long). A UTF-8 file without long lines is read as it is (`exact_read_path`)."""
+    when a line is too long). A UTF-8 file without long lines is read as it is (`exact_read_path`),
+    unless gzip: then from the inflated copy written in that pass."""
     scanner = _LineScanner(limits.max_line_bytes)
-    copy = None if encoding == "utf-8" else workdir / "drop.csv"  # asked only when written
+    # The text is written out as it is decoded when it is not the file's own bytes: another encoding,
+    # or gzip, which DuckDB would inflate a second time, on one thread (the scan already inflates it)
+    copy = None if encoding == "utf-8" and not is_gzip(path) else workdir / "drop.csv"  # asked only when written
     if copy is None:
         for chunk in _decoded_chunks(path, encoding, limits):
             scanner.feed(chunk)
