@@ -5,9 +5,12 @@ fails the step, naming its log."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -128,6 +131,37 @@ def test_a_failing_worker_fails_the_step_naming_its_log(resource, tmp_path) -> N
     assert str(kept / LOG_FILE) in str(failed.value)
     assert "no_such_target" in (kept / LOG_FILE).read_text(encoding="utf-8")
     assert con.execute("select count(*) from ml.customer_value_model_runs").fetchall()[0][0] == 0  # nothing stored
+    con.close()
+
+
+def test_a_worker_fit_on_the_model_as_built_warns_in_the_step(resource, tmp_path, monkeypatch) -> None:
+    """The worker's SharedDataWarning (its data could not be made shared variables, so each new
+    history compiles) reaches the run: the worker's log is removed once its fits are collected, so
+    its answer carries the warning and the step raises it again, where the run's summary counts
+    Python warnings. The worker's work runs in this process here, so that the rewrite can fail."""
+    from dagster_project.customer_value import models
+
+    con = connect(Path(resource.path))
+    target, folder = tmp_path / "target", tmp_path / "cv_worker"
+    _export(con, target)
+    folder.mkdir()
+    job = {"compile_dir": str(compile_dir(resource)), "reusable_fingerprint": None, "run_id": "run-1"}
+    (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    monkeypatch.setenv("PYTENSOR_FLAGS", os.environ.get("PYTENSOR_FLAGS", ""))  # the worker sets it: restored after
+
+    def cannot_share(*args) -> None:
+        raise RuntimeError("graph internals differ")
+
+    monkeypatch.setattr(models, "_data_as_shared", cannot_share)
+    inputs = {table: str(worker.exported_file(target, table)) for table in worker.INPUTS}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(inputs) + "\n"))
+    worker._fit(folder / "job.json")
+
+    fitting = worker.Fitting(folder, subprocess.Popen([sys.executable, "-c", ""]), told=True)
+    fingerprint = inputs_fingerprint(con, AS_OF, customer_value_config())
+    with pytest.warns(models.SharedDataWarning, match="data kept as constants.*graph internals differ"):
+        fits = fitting.fits_for(fingerprint)
+    assert fits.forecast["status"] == "converged"
     con.close()
 
 

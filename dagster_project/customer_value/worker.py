@@ -18,7 +18,9 @@ failed before building the inputs.
 
 DuckDB lets one process open the warehouse: the worker never does. Its niceness:
 `dagster.worker_niceness` in config/warehouse.yml. It dies with the run
-(PR_SET_PDEATHSIG). A worker that fails fails the step, naming its log: no fits, no publish.
+(PR_SET_PDEATHSIG). A worker that fails fails the step, naming its log: no fits, no publish. A
+SharedDataWarning of its fit (models.py) comes back with the fits and is raised again in the step,
+so that the run's summary lists it as it would an in-process fit's.
 
     python -m dagster_project.customer_value.worker <job.json>     (what `start` runs)
 """
@@ -32,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +87,14 @@ class Fitting:
         with open(answer, "rb") as f:
             answered = pickle.load(f)  # written by this same code, a moment ago, in this run's folder
         shutil.rmtree(self.folder, ignore_errors=True)
-        return answered["fits"] if answered["fingerprint"] == fingerprint else None
+        if answered["fingerprint"] != fingerprint:
+            return None
+        if answered["warnings"]:
+            from dagster_project.customer_value.models import SharedDataWarning
+
+            for message in answered["warnings"]:  # raised here, as an in-process fit would: the run lists it
+                warnings.warn(message, SharedDataWarning, stacklevel=2)
+        return answered["fits"]
 
     def discard(self) -> None:
         """Not needed (the stored fits are reused): stop it and drop its folder."""
@@ -133,7 +143,7 @@ def _fit(job_file: Path) -> None:
     )
     line = sys.stdin.readline()  # imported; now wait for dbt to build the inputs
     told = time.perf_counter()
-    answer: dict = {"fingerprint": None, "fits": None, "niceness": os.nice(0)}
+    answer: dict = {"fingerprint": None, "fits": None, "niceness": os.nice(0), "warnings": []}
     if line.strip():
         config = customer_value_config()
         with inputs_connection(json.loads(line)) as con:
@@ -142,7 +152,17 @@ def _fit(job_file: Path) -> None:
             purchases = history.purchase_days(con) if answer["fingerprint"] != job["reusable_fingerprint"] else None
         print(f"{time.perf_counter() - told:.2f}s after the inputs: read; fingerprint {answer['fingerprint']}")
         if purchases is not None:
-            answer["fits"] = fit(purchases, as_of, config, answer["fingerprint"], job["run_id"])
+            from dagster_project.customer_value.models import SharedDataWarning
+
+            # a warning the run must show is answered with the fits: this process's log is removed
+            # once they are collected
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", SharedDataWarning)
+                answer["fits"] = fit(purchases, as_of, config, answer["fingerprint"], job["run_id"])
+            for w in caught:
+                if issubclass(w.category, SharedDataWarning):
+                    answer["warnings"].append(str(w.message))
+                print(warnings.formatwarning(w.message, w.category, w.filename, w.lineno), end="", file=sys.stderr)
             print(f"{time.perf_counter() - told:.2f}s after the inputs: fitted", flush=True)
     else:
         print("no inputs: dbt stopped before building them", flush=True)
