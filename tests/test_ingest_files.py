@@ -6,6 +6,7 @@ that later runs are not blocked by it, and the good files beside it load.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -23,7 +24,9 @@ import pytest
 from conftest import csv_text, write_drop
 
 from dagster_project.contracts import load_contracts
+from dagster_project.ingest import inspect as ingest_inspect
 from dagster_project.ingest import load_entity
+from dagster_project.ingest.inspect import ingest_limits
 from dagster_project.quality.integrity import row_accounting
 
 ACCOUNTS = load_contracts()["crm.accounts"]
@@ -585,6 +588,40 @@ def test_a_long_line_in_a_gzip_and_a_gbk_file_is_quarantined_too(con, raw_dir):
         ("crm/accounts/accounts_2025-01-31.csv.gz", 3),
         ("crm/accounts/accounts_2025-02-28.csv", 3),
     ]
+
+
+@pytest.mark.parametrize("copy_max_bytes", [1 << 30, 200])
+def test_a_gzip_drop_loads_the_same_from_its_inflated_copy_or_past_the_copys_cap(
+    con, raw_dir, monkeypatch, copy_max_bytes
+):
+    """A .csv.gz is read by DuckDB from the copy its line scan writes as it inflates it; past
+    gzip_copy_max_mb of text (here 200 bytes, below this file's ~1.6 kB) the copy stops and DuckDB
+    reads the .gz itself. The same rows, lines and quarantine either way."""
+    limits = dataclasses.replace(ingest_limits(), gzip_copy_max_bytes=copy_max_bytes)
+    monkeypatch.setattr("dagster_project.ingest.read.ingest_limits", lambda: limits)
+    read_in_place = []
+    in_place = ingest_inspect.exact_read_path
+    monkeypatch.setattr(
+        ingest_inspect,
+        "exact_read_path",
+        lambda path, workdir: read_in_place.append(path.name) or in_place(path, workdir),
+    )
+    rows = [account(f"A{i}") for i in range(1, 13)]
+    rows[4] = [*account("A5")[:9], "not a date", "2025-01-02"]  # line 6: a bad value
+    text = csv_text(HEADER, rows) + ",".join(account("A13")) + ",extra\n"  # line 14: a field too many
+    folder(raw_dir).joinpath("accounts_2025-01-31.csv.gz").write_bytes(gzip.compress(text.encode()))
+
+    load(con, raw_dir)
+
+    assert read_in_place == ([] if copy_max_bytes > len(text.encode()) else ["accounts_2025-01-31.csv.gz"])
+    loaded = con.execute("select account_id, _source_line from raw_crm.accounts order by _source_line").fetchall()
+    assert loaded == [(f"A{i}", i + 1) for i in range(1, 13) if i != 5]
+    quarantined = con.execute("select line, reason, raw_record from meta.quarantine order by line").fetchall()
+    assert [q[0] for q in quarantined] == [6, 14]
+    assert quarantined[0][1] == "created_at: cannot read the value as timestamp" and "not a date" in quarantined[0][2]
+    assert "TOO MANY COLUMNS" in quarantined[1][1] and quarantined[1][2].endswith("2025-01-02,extra")
+    assert [r[1:5] for r in audit(con)] == [(13, 11, 2, "loaded")]
+    assert row_accounting(con) == []
 
 
 # -- a batch's CSV drops are read in worker threads (issue 14); what they give is what one thread gives

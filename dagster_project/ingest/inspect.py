@@ -111,6 +111,7 @@ class Limits:
     max_line_bytes: int  # a longer CSV line is quarantined (DuckDB's own limit is set to it too)
     gzip_max_ratio: float  # a .csv.gz expanding more than this many times ...
     gzip_bomb_min_bytes: int  # ... and to more than this is rejected as a gzip bomb
+    gzip_copy_max_bytes: int = 1 << 30  # a .csv.gz inflating to more is read by DuckDB from the file itself
 
 
 @cache
@@ -120,6 +121,7 @@ def ingest_limits() -> Limits:
         max_line_bytes=int(config["max_line_bytes"]),
         gzip_max_ratio=float(config["gzip_max_ratio"]),
         gzip_bomb_min_bytes=int(config["gzip_bomb_min_mb"]) << 20,
+        gzip_copy_max_bytes=int(config["gzip_copy_max_mb"]) << 20,
     )
 
 
@@ -535,16 +537,31 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
     unless gzip: then from the inflated copy written in that pass."""
     scanner = _LineScanner(limits.max_line_bytes)
     # The text is written out as it is decoded when it is not the file's own bytes: another encoding,
-    # or gzip, which DuckDB would inflate a second time, on one thread (the scan already inflates it)
+    # or gzip, which DuckDB would inflate a second time, on one thread (the scan already inflates it).
+    # A gzip copy stops at gzip_copy_max_mb (the scratch folder may be a small or in-memory /tmp):
+    # DuckDB then reads the file itself, as before.
     copy = None if encoding == "utf-8" and not is_gzip(path) else workdir / "drop.csv"  # asked only when written
+    # (a copy in another encoding is written whole: DuckDB reads only the decoded text)
+    cap = limits.gzip_copy_max_bytes if encoding == "utf-8" else None
     if copy is None:
         for chunk in _decoded_chunks(path, encoding, limits):
             scanner.feed(chunk)
     else:
-        with copy.open("wb") as dst:
+        dst: BinaryIO | None = copy.open("wb")
+        try:
             for chunk in _decoded_chunks(path, encoding, limits):
                 scanner.feed(chunk)
+                if dst is None:
+                    continue
                 dst.write(chunk)
+                if cap is not None and dst.tell() > cap:
+                    dst.close()
+                    dst = None
+                    copy.unlink()
+                    copy = None
+        finally:
+            if dst is not None:
+                dst.close()
     long_lines = scanner.finish()
     if scanner.crlf and scanner.lf:
         # DuckDB's CSV reader stops on a file with both kinds of line end ("state machine reached an
