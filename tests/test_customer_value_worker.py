@@ -9,8 +9,10 @@ import io
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -157,11 +159,24 @@ def test_a_worker_fit_on_the_model_as_built_warns_in_the_step(resource, tmp_path
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(inputs) + "\n"))
     worker._fit(folder / "job.json")
 
+    # the same answer, collected for other inputs than the warehouse's: no fits, and no warning
+    other = tmp_path / "cv_worker_other"
+    shutil.copytree(folder, other)
+    with warnings.catch_warnings(record=True) as none:
+        warnings.simplefilter("always")
+        assert worker.Fitting(other, subprocess.Popen([sys.executable, "-c", ""]), told=True).fits_for("other") is None
+    assert not [w for w in none if issubclass(w.category, models.SharedDataWarning)]
+
     fitting = worker.Fitting(folder, subprocess.Popen([sys.executable, "-c", ""]), told=True)
     fingerprint = inputs_fingerprint(con, AS_OF, customer_value_config())
-    with pytest.warns(models.SharedDataWarning, match="data kept as constants.*graph internals differ"):
+    with pytest.warns(models.SharedDataWarning, match="data kept as constants.*graph internals differ") as said:
         fits = fitting.fits_for(fingerprint)
     assert fits.forecast["status"] == "converged"
+    # one per model fitted (the forecast's BG/NBD and Gamma-Gamma, the holdout's BG/NBD), each from
+    # where models.py raised it, as an in-process fit's would be
+    shared = [w for w in said if issubclass(w.category, models.SharedDataWarning)]
+    assert len(shared) == 3
+    assert {Path(w.filename).name for w in shared} == {"models.py"}
     con.close()
 
 

@@ -599,13 +599,14 @@ def test_a_gzip_drop_loads_the_same_from_its_inflated_copy_or_past_the_copys_cap
     reads the .gz itself. The same rows, lines and quarantine either way."""
     limits = dataclasses.replace(ingest_limits(), gzip_copy_max_bytes=copy_max_bytes)
     monkeypatch.setattr("dagster_project.ingest.read.ingest_limits", lambda: limits)
-    read_in_place = []
+    read_in_place = []  # (the file, whether a copy is left beside it)
     in_place = ingest_inspect.exact_read_path
-    monkeypatch.setattr(
-        ingest_inspect,
-        "exact_read_path",
-        lambda path, workdir: read_in_place.append(path.name) or in_place(path, workdir),
-    )
+
+    def spy(path: Path, workdir):
+        read_in_place.append((path.name, (workdir / "drop.csv").exists()))
+        return in_place(path, workdir)
+
+    monkeypatch.setattr(ingest_inspect, "exact_read_path", spy)
     rows = [account(f"A{i}") for i in range(1, 13)]
     rows[4] = [*account("A5")[:9], "not a date", "2025-01-02"]  # line 6: a bad value
     text = csv_text(HEADER, rows) + ",".join(account("A13")) + ",extra\n"  # line 14: a field too many
@@ -613,7 +614,7 @@ def test_a_gzip_drop_loads_the_same_from_its_inflated_copy_or_past_the_copys_cap
 
     load(con, raw_dir)
 
-    assert read_in_place == ([] if copy_max_bytes > len(text.encode()) else ["accounts_2025-01-31.csv.gz"])
+    assert read_in_place == ([] if copy_max_bytes > len(text.encode()) else [("accounts_2025-01-31.csv.gz", False)])
     loaded = con.execute("select account_id, _source_line from raw_crm.accounts order by _source_line").fetchall()
     assert loaded == [(f"A{i}", i + 1) for i in range(1, 13) if i != 5]
     quarantined = con.execute("select line, reason, raw_record from meta.quarantine order by line").fetchall()
@@ -622,6 +623,54 @@ def test_a_gzip_drop_loads_the_same_from_its_inflated_copy_or_past_the_copys_cap
     assert "TOO MANY COLUMNS" in quarantined[1][1] and quarantined[1][2].endswith("2025-01-02,extra")
     assert [r[1:5] for r in audit(con)] == [(13, 11, 2, "loaded")]
     assert row_accounting(con) == []
+
+
+_READ_ONE_DROP = """
+import resource, signal, sys
+from datetime import date
+from pathlib import Path
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+if sys.argv[2] != "unlimited":
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))
+import duckdb
+from dagster_project.ingest import inspect
+from dagster_project.ingest.drops import Drop
+from dagster_project.ingest.read import read_drop
+
+in_place = inspect.exact_read_path
+inspect.exact_read_path = lambda path, workdir: print("read in place:", path.name) or in_place(path, workdir)
+path = Path(sys.argv[1])
+con = duckdb.connect()
+read = read_drop(con, Drop(path, "crm/accounts/" + path.name, date(2025, 1, 31), path.stat().st_size, 0))
+print("lines:", [r[0] for r in con.execute("select _line from _drop_raw order by 1").fetchall()])
+print("malformed:", [(m.line, m.reason) for m in read.malformed])
+"""
+
+
+def test_a_gzip_drop_whose_copy_the_temp_folder_cannot_take_is_read_from_the_gz(raw_dir, tmp_path):
+    """The scratch folder is the system's temp folder, which may be small or in memory: when it takes
+    no more of a gzip drop's copy, DuckDB reads the .gz itself. A real write failure: the reading
+    process may write files of at most 300 bytes (RLIMIT_FSIZE), and its copy is ~1.6 kB."""
+    text = csv_text(HEADER, [account(f"A{i}") for i in range(1, 13)]) + ",".join(account("A13")) + ",extra\n"
+    drop = folder(raw_dir) / "accounts_2025-01-31.csv.gz"
+    drop.write_bytes(gzip.compress(text.encode()))
+    script = tmp_path / "read_one_drop.py"
+    script.write_text(_READ_ONE_DROP, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TMPDIR": str(tmp_path)}
+    said = {}
+    for limit in ("unlimited", "300"):
+        done = subprocess.run(
+            [sys.executable, str(script), str(drop), limit], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        said[limit] = done.stdout.splitlines()
+    # read from the copy: rows on lines 2-13, line 14 malformed
+    assert said["unlimited"][0] == "lines: " + str(list(range(2, 14)))
+    assert said["unlimited"][1].startswith("malformed: [(14, 'malformed row: TOO MANY COLUMNS")
+    assert len(said["unlimited"]) == 2
+    # the copy failed: read from the .gz, the same
+    assert said["300"] == ["read in place: accounts_2025-01-31.csv.gz", *said["unlimited"]]
 
 
 # -- a batch's CSV drops are read in worker threads (issue 14); what they give is what one thread gives

@@ -92,8 +92,9 @@ class Fitting:
         if answered["warnings"]:
             from dagster_project.customer_value.models import SharedDataWarning
 
-            for message in answered["warnings"]:  # raised here, as an in-process fit would: the run lists it
-                warnings.warn(message, SharedDataWarning, stacklevel=2)
+            # raised here, from where the fit raised each, as an in-process fit would: the run lists them
+            for message, filename, lineno in answered["warnings"]:
+                warnings.warn_explicit(message, SharedDataWarning, filename, lineno)
         return answered["fits"]
 
     def discard(self) -> None:
@@ -158,11 +159,15 @@ def _fit(job_file: Path) -> None:
             # once they are collected
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", SharedDataWarning)
-                answer["fits"] = fit(purchases, as_of, config, answer["fingerprint"], job["run_id"])
-            for w in caught:
-                if issubclass(w.category, SharedDataWarning):
-                    answer["warnings"].append(str(w.message))
-                print(warnings.formatwarning(w.message, w.category, w.filename, w.lineno), end="", file=sys.stderr)
+                try:
+                    answer["fits"] = fit(purchases, as_of, config, answer["fingerprint"], job["run_id"])
+                finally:  # a failing fit's warnings go to the log its failure names
+                    for w in caught:
+                        if issubclass(w.category, SharedDataWarning):
+                            answer["warnings"].append((str(w.message), w.filename, w.lineno))
+                        print(
+                            warnings.formatwarning(w.message, w.category, w.filename, w.lineno), end="", file=sys.stderr
+                        )
             print(f"{time.perf_counter() - told:.2f}s after the inputs: fitted", flush=True)
     else:
         print("no inputs: dbt stopped before building them", flush=True)

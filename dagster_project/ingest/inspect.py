@@ -531,6 +531,16 @@ def write_without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target:
             offset += end
 
 
+def _drop_copy(dst: BinaryIO, copy: Path) -> tuple[None, None]:
+    """Stop writing a gzip drop's copy and delete it: DuckDB reads the .gz itself."""
+    try:
+        dst.close()
+    except OSError:  # its last bytes did not fit either
+        pass
+    copy.unlink(missing_ok=True)
+    return None, None
+
+
 def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits: Limits) -> PreparedCsv:
     """A UTF-8 CSV for DuckDB with no line over the limit, read in one pass over the file (two
     when a line is too long). A UTF-8 file without long lines is read as it is (`exact_read_path`),
@@ -538,8 +548,8 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
     scanner = _LineScanner(limits.max_line_bytes)
     # The text is written out as it is decoded when it is not the file's own bytes: another encoding,
     # or gzip, which DuckDB would inflate a second time, on one thread (the scan already inflates it).
-    # A gzip copy stops at gzip_copy_max_mb (the scratch folder may be a small or in-memory /tmp):
-    # DuckDB then reads the file itself, as before.
+    # A gzip copy stops at gzip_copy_max_mb, or when the scratch folder (the system's temp folder,
+    # perhaps small or in memory) takes no more: DuckDB then reads the file itself, as before.
     copy = None if encoding == "utf-8" and not is_gzip(path) else workdir / "drop.csv"  # asked only when written
     # (a copy in another encoding is written whole: DuckDB reads only the decoded text)
     cap = limits.gzip_copy_max_bytes if encoding == "utf-8" else None
@@ -553,12 +563,23 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
                 scanner.feed(chunk)
                 if dst is None:
                     continue
-                dst.write(chunk)
-                if cap is not None and dst.tell() > cap:
-                    dst.close()
-                    dst = None
-                    copy.unlink()
-                    copy = None
+                try:
+                    dst.write(chunk)
+                    full = cap is not None and dst.tell() > cap
+                except OSError:  # a full or size-limited temp folder: the gzip copy only saves time
+                    if cap is None:
+                        raise
+                    full = True
+                if full:
+                    dst, copy = _drop_copy(dst, copy)
+            if dst is not None:
+                try:
+                    dst.close()  # writes what is still buffered: a small copy meets a full folder only here
+                except OSError:
+                    if cap is None:
+                        raise
+                    copy = _drop_copy(dst, copy)[1]
+                dst = None
         finally:
             if dst is not None:
                 dst.close()
@@ -568,9 +589,9 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
         # invalid state"), as a file edited in two editors or appended to on another system has. Each
         # CR LF becomes LF: the lines and their numbers stay, and the copy is read as any UTF-8 file.
         normal = workdir / "drop_lf.csv"
-        _crlf_to_lf(_decoded_chunks(path, encoding, limits), normal)
         if copy is not None:
-            copy.unlink(missing_ok=True)
+            copy.unlink(missing_ok=True)  # before the LF copy is written: one copy on disk at a time
+        _crlf_to_lf(_decoded_chunks(path, encoding, limits), normal)
         (workdir / "lf").mkdir()
         inner = prepare_csv(normal, "utf-8", workdir / "lf", limits)
         return dataclasses.replace(inner, mixed_line_ends=True)
