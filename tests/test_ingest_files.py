@@ -648,11 +648,14 @@ print("malformed:", [(m.line, m.reason) for m in read.malformed])
 """
 
 
-def test_a_gzip_drop_whose_copy_the_temp_folder_cannot_take_is_read_from_the_gz(raw_dir, tmp_path):
+@pytest.mark.parametrize("rows", [12, 2000])
+def test_a_gzip_drop_whose_copy_the_temp_folder_cannot_take_is_read_from_the_gz(raw_dir, tmp_path, rows):
     """The scratch folder is the system's temp folder, which may be small or in memory: when it takes
     no more of a gzip drop's copy, DuckDB reads the .gz itself. A real write failure: the reading
-    process may write files of at most 300 bytes (RLIMIT_FSIZE), and its copy is ~1.6 kB."""
-    text = csv_text(HEADER, [account(f"A{i}") for i in range(1, 13)]) + ",".join(account("A13")) + ",extra\n"
+    process may write files of at most 300 bytes (RLIMIT_FSIZE). A copy of 12 rows (~1.6 kB) fails
+    when its buffer is flushed at the end; one of 2,000 rows (~260 kB) fails at a write."""
+    text = csv_text(HEADER, [account(f"A{i}") for i in range(1, rows + 1)])
+    text += ",".join(account(f"A{rows + 1}")) + ",extra\n"
     drop = folder(raw_dir) / "accounts_2025-01-31.csv.gz"
     drop.write_bytes(gzip.compress(text.encode()))
     script = tmp_path / "read_one_drop.py"
@@ -665,9 +668,9 @@ def test_a_gzip_drop_whose_copy_the_temp_folder_cannot_take_is_read_from_the_gz(
         )
         assert done.returncode == 0, done.stderr
         said[limit] = done.stdout.splitlines()
-    # read from the copy: rows on lines 2-13, line 14 malformed
-    assert said["unlimited"][0] == "lines: " + str(list(range(2, 14)))
-    assert said["unlimited"][1].startswith("malformed: [(14, 'malformed row: TOO MANY COLUMNS")
+    # read from the copy: rows on lines 2 to rows + 1, the last line malformed
+    assert said["unlimited"][0] == "lines: " + str(list(range(2, rows + 2)))
+    assert said["unlimited"][1].startswith(f"malformed: [({rows + 2}, 'malformed row: TOO MANY COLUMNS")
     assert len(said["unlimited"]) == 2
     # the copy failed: read from the .gz, the same
     assert said["300"] == ["read in place: accounts_2025-01-31.csv.gz", *said["unlimited"]]

@@ -111,7 +111,7 @@ class Limits:
     max_line_bytes: int  # a longer CSV line is quarantined (DuckDB's own limit is set to it too)
     gzip_max_ratio: float  # a .csv.gz expanding more than this many times ...
     gzip_bomb_min_bytes: int  # ... and to more than this is rejected as a gzip bomb
-    gzip_copy_max_bytes: int = 1 << 30  # a .csv.gz inflating to more is read by DuckDB from the file itself
+    gzip_copy_max_bytes: int  # a .csv.gz inflating to more is read by DuckDB from the file itself
 
 
 @cache
@@ -531,14 +531,46 @@ def write_without(chunks: Iterator[bytes], spans: list[tuple[int, int]], target:
             offset += end
 
 
-def _drop_copy(dst: BinaryIO, copy: Path) -> tuple[None, None]:
-    """Stop writing a gzip drop's copy and delete it: DuckDB reads the .gz itself."""
+def _scan_writing(chunks: Iterator[bytes], scanner: _LineScanner, copy: Path, cap: int | None) -> Path | None:
+    """Feed the chunks to the scanner, writing them to `copy` as they go; the copy, or None when it was
+    given up. A copy with a `cap` (a gzip drop's, which only saves DuckDB inflating the file again) is
+    given up past `cap` bytes or when the folder takes no more (a write, or the last flush, fails);
+    one without (another encoding's: DuckDB reads only the decoded text) raises then."""
+    dst = copy.open("wb")
     try:
-        dst.close()
-    except OSError:  # its last bytes did not fit either
+        for chunk in chunks:
+            scanner.feed(chunk)
+            if dst.closed:  # given up
+                continue
+            try:
+                dst.write(chunk)
+                if cap is None or dst.tell() <= cap:
+                    continue
+            except OSError:
+                if cap is None:
+                    raise
+            _give_up(dst, copy)
+        if dst.closed:
+            return None
+        try:
+            dst.close()  # writes what is still buffered: a small copy meets a full folder only here
+            return copy
+        except OSError:
+            if cap is None:
+                raise
+            _give_up(dst, copy)
+            return None
+    finally:
+        if not dst.closed:  # the chunks raised (a truncated gzip, a bomb, an undecodable byte)
+            dst.close()
+
+
+def _give_up(dst: BinaryIO, copy: Path) -> None:
+    try:
+        dst.close()  # a failed close has closed the file too
+    except OSError:
         pass
     copy.unlink(missing_ok=True)
-    return None, None
 
 
 def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits: Limits) -> PreparedCsv:
@@ -551,38 +583,12 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
     # A gzip copy stops at gzip_copy_max_mb, or when the scratch folder (the system's temp folder,
     # perhaps small or in memory) takes no more: DuckDB then reads the file itself, as before.
     copy = None if encoding == "utf-8" and not is_gzip(path) else workdir / "drop.csv"  # asked only when written
-    # (a copy in another encoding is written whole: DuckDB reads only the decoded text)
-    cap = limits.gzip_copy_max_bytes if encoding == "utf-8" else None
+    chunks = _decoded_chunks(path, encoding, limits)
     if copy is None:
-        for chunk in _decoded_chunks(path, encoding, limits):
+        for chunk in chunks:
             scanner.feed(chunk)
     else:
-        dst: BinaryIO | None = copy.open("wb")
-        try:
-            for chunk in _decoded_chunks(path, encoding, limits):
-                scanner.feed(chunk)
-                if dst is None:
-                    continue
-                try:
-                    dst.write(chunk)
-                    full = cap is not None and dst.tell() > cap
-                except OSError:  # a full or size-limited temp folder: the gzip copy only saves time
-                    if cap is None:
-                        raise
-                    full = True
-                if full:
-                    dst, copy = _drop_copy(dst, copy)
-            if dst is not None:
-                try:
-                    dst.close()  # writes what is still buffered: a small copy meets a full folder only here
-                except OSError:
-                    if cap is None:
-                        raise
-                    copy = _drop_copy(dst, copy)[1]
-                dst = None
-        finally:
-            if dst is not None:
-                dst.close()
+        copy = _scan_writing(chunks, scanner, copy, limits.gzip_copy_max_bytes if encoding == "utf-8" else None)
     long_lines = scanner.finish()
     if scanner.crlf and scanner.lf:
         # DuckDB's CSV reader stops on a file with both kinds of line end ("state machine reached an
