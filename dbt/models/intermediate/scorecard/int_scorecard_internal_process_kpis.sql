@@ -53,10 +53,10 @@ logged_activities_by_day as (
     select
         region,
         activity_date,
-        sum(touches_logged_on_time) as touches_logged_on_time,
-        sum(touches_with_created_at) as touches_with_created_at,
-    from {{ ref('int_activities_aggregated_to_rep_days') }}
-    where touches_with_created_at > 0
+        count(*) filter (where is_logged_on_time) as touches_logged_on_time,
+        count(*) as touches_with_created_at,
+    from {{ ref('int_activities_checked_for_logging_delay') }}
+    where is_logged_on_time is not null
     group by all
 
 ),

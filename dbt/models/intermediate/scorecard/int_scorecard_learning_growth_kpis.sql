@@ -29,9 +29,9 @@ financial as (
 
 ),
 
-rep_day_touches as (
+activities as (
 
-    select * from {{ ref('int_activities_aggregated_to_rep_days') }}
+    select * from {{ ref('stg_crm__activities') }}
 
 ),
 
@@ -68,13 +68,13 @@ rep_training as (
 
 rep_days as (
 
-    -- effective touches per rep x day first: a small range join below
+    -- effective touches per rep x day first: one scan of the activities, a small range join below
     select
         rep_id,
-        activity_date,
-        sum(effective_touches) as effective_touches,
-    from rep_day_touches
-    where effective_touches > 0
+        cast(occurred_at as date) as activity_date,
+        count(*) as effective_touches,
+    from activities
+    where is_effective  -- an unknown is_effective is no effective touch
     group by all
 
 ),
