@@ -78,13 +78,12 @@ closed_for_good as (
         select
             opportunity_id,
             max(entered_at) as entered_at,
-            arg_max(stage, entered_at) as stage,
+            -- the last move's stage even when it is null (arg_max would skip to an earlier move)
+            arg_max_null(stage, entered_at) as stage,
         from stage_history
         group by opportunity_id
     ) as last_moves
-    inner join stages
-        on last_moves.stage = stages.stage
-    where stages.is_closed
+    where last_moves.stage in (select stages.stage from stages where stages.is_closed)
 
 ),
 
