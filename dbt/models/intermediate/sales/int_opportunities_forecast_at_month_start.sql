@@ -65,6 +65,14 @@ stage_history as (
 
 ),
 
+closed_stages as (
+
+    -- distinct: a stage listed twice in the labels must not repeat a deal below
+    select distinct stage from stages
+    where is_closed
+
+),
+
 closed_for_good as (
 
     -- when a deal's stage history last moved, into a closed stage: at every later month start the
@@ -83,7 +91,8 @@ closed_for_good as (
         from stage_history
         group by opportunity_id
     ) as last_moves
-    where last_moves.stage in (select stages.stage from stages where stages.is_closed)
+    inner join closed_stages
+        on last_moves.stage = closed_stages.stage
 
 ),
 
