@@ -327,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         help="sample profile; `clean` for tiny smoke runs, where a few blanks miss the 95%% target",
     )
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for scale in args.scales:
