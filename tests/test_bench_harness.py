@@ -45,12 +45,13 @@ def test_harness_measures_every_step_and_the_peer_agrees(tmp_path):
     # --repeat 2: each timed step ran twice, and the faster run (the lower median of two) stands
     for step in ("floor", "full", "startup", "noop", "noop_dagster", "incremental"):
         runs = results[step]["wall_s_runs"]
-        assert len(runs) == 2 and results[step]["wall_s"] == min(runs), step
+        assert len(runs) == 2 and results[step]["wall_s"] == round(min(runs), 2), step
     assert "wall_s_runs" not in results["generate"] and "wall_s_runs" not in results["pandas_peer"]
 
     def drops_loaded(log: str) -> int:  # from the run's ingest line: "..., 1,234 drops, ..."
-        (count,) = re.findall(r"^\s*ingest \(.*?([\d,]+) drops,", (out / log).read_text(), re.M)
-        return int(count.replace(",", ""))
+        found = re.findall(r"^\s*ingest \(.*?([\d,]+) drops,", (out / log).read_text(), re.M)
+        assert len(found) == 1, f"{log}: no ingest line (a run that found nothing new?)"
+        return int(found[0].replace(",", ""))
 
     # each full run started from nothing; each new day from the state the full run left, with the day
     # delivered again: both read exactly the day's drops
@@ -64,6 +65,7 @@ def test_harness_measures_every_step_and_the_peer_agrees(tmp_path):
     assert results["peer_vs_marts"]["agree"] is True
     assert results["peer_vs_marts"]["rfm"]["customers"] > 10
     assert "raw_crm__activities" in results["full_steps"] and "dbt_models" in results["full_steps"]
+    assert results["full_dbt_slowest"] and results["incremental_dbt_slowest"]
     assert set(results["ratios"]) == {"full_over_floor", "incremental_over_full", "pandas_over_marts"}
     table = (out / "results.md").read_text()
     assert "| 0.02 | full |" in table and "| target | figure | met |" in table
