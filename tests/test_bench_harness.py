@@ -45,7 +45,8 @@ def test_harness_measures_every_step_and_the_peer_agrees(tmp_path):
     # --repeat 2: each timed step ran twice, and the faster run (the lower median of two) stands
     for step in ("floor", "full", "startup", "noop", "noop_dagster", "incremental"):
         runs = results[step]["wall_s_runs"]
-        assert len(runs) == 2 and results[step]["wall_s"] == round(min(runs), 2), step
+        # (the figure is rounded to 2 digits, the runs to 3: 0.9654 s stands as 0.97 and is listed as 0.965)
+        assert len(runs) == 2 and results[step]["wall_s"] == pytest.approx(min(runs), abs=0.006), step
     assert "wall_s_runs" not in results["generate"] and "wall_s_runs" not in results["pandas_peer"]
 
     def drops_loaded(log: str) -> int:  # from the run's ingest line: "..., 1,234 drops, ..."
