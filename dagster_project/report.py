@@ -92,6 +92,14 @@ def dbt_test_failure(unique_id: str, target_dir: Path, run_id: str) -> DbtTestFa
         if kind == "not_null" and model and column:
             # dbt's not_null selects only the (null) column: the rows themselves say more
             rows_sql = f"select * from {_relation(model)} where {quote(column)} is null limit {_SAMPLE_ROWS}"
+        elif kind == "primary_key" and model and column:
+            # the test selects each bad key value once: the rows sharing it (or NULL) say which
+            key, relation = quote(column), _relation(model)
+            rows_sql = (
+                f"select * from {relation} where {key} is null or {key} in "
+                f"(select {key} from {relation} group by all having count(*) > 1) "
+                f"order by {key} nulls first limit {_SAMPLE_ROWS}"
+            )
         elif compiled:
             rows_sql = f"select * from ({compiled}) limit {_SAMPLE_ROWS}"
         else:

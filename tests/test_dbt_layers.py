@@ -126,8 +126,8 @@ def tests_repeating_the_contract(manifest: dict) -> list[tuple[str, str, str | N
         name, column, kwargs = meta.get("name"), test.get("column_name"), meta.get("kwargs", {})
         columns = {c.name: c for c in contract.columns}
         key = list(contract.primary_key)
-        if name in ("unique", "unique_combination_of_columns"):
-            tested = [column] if name == "unique" else list(kwargs.get("combination", []))
+        if name in ("unique", "primary_key", "unique_combination_of_columns"):  # primary_key: unique, not null
+            tested = [column] if column else list(kwargs.get("combination", []))
             repeats = sorted(tested) == sorted(key)
         elif name == "not_null":
             tested, repeats = [column], column in key or (column in columns and not columns[column].nullable)
@@ -156,7 +156,7 @@ def test_no_staging_test_repeats_what_ingestion_enforces(manifest: dict) -> None
 
 
 def test_the_repeat_rule_sees_a_repeated_test_and_spares_a_computed_key(manifest: dict) -> None:
-    """A `unique` test added back on stg_crm__accounts.account_id is found; the key test of
+    """A `unique` or `primary_key` test added back on stg_crm__accounts.account_id is found; the key test of
     stg_erp__fx_rates stays, since its currency is upper-cased in staging (two raw keys may meet)."""
     staged = json.loads(json.dumps(manifest))
     accounts = models_in(staged, "staging")["stg_crm__accounts"]
@@ -166,7 +166,16 @@ def test_the_repeat_rule_sees_a_repeated_test_and_spares_a_computed_key(manifest
         "column_name": "account_id",
         "test_metadata": {"name": "unique", "kwargs": {}},
     }
-    assert tests_repeating_the_contract(staged) == [("stg_crm__accounts", "unique", "account_id")]
+    staged["nodes"]["test.s2s_warehouse.primary_key_again"] = {
+        "resource_type": "test",
+        "attached_node": accounts["unique_id"],
+        "column_name": "account_id",
+        "test_metadata": {"name": "primary_key", "kwargs": {}},
+    }
+    assert tests_repeating_the_contract(staged) == [
+        ("stg_crm__accounts", "primary_key", "account_id"),
+        ("stg_crm__accounts", "unique", "account_id"),
+    ]
     fx_rates = models_in(manifest, "staging")["stg_erp__fx_rates"]
     fx_tests = [
         t["test_metadata"]["name"]

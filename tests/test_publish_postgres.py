@@ -89,7 +89,7 @@ def test_every_mart_of_the_real_snapshot_reads_back_through_psycopg(small_compan
     ):
         primary_keys.setdefault(table, []).append(column)
     assert primary_keys["fct_order_lines"] == ["order_id", "line_no"]  # unique_combination_of_columns test
-    assert primary_keys["dim_customer"] == ["account_id"]  # unique + not_null, not account_version_id
+    assert primary_keys["dim_customer"] == ["account_id"]  # primary_key test, not account_version_id (unique)
     assert primary_keys["balanced_scorecard"] == ["month_start_date", "region", "kpi_code"]
 
     descriptions = dict(

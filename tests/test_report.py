@@ -1,6 +1,7 @@
 """The run summary (issue 9, item 3): a failing dbt test names its model, its column and a few
 failing rows, through a real dbt build (dagster-dbt) of a tiny project on a DuckDB file."""
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,9 +19,18 @@ select * from (values
 ) t(order_id, account_id, email)
 """
 
+# line 20 twice and a line without its key: the project's primary_key test fails on two key values
+LINES = """
+select * from (values (10, 1), (20, 2), (20, 3), (null, 4), (30, 5)) t(line_id, order_id)
+"""
+
 SCHEMA = """
 version: 2
 models:
+  - name: order_lines
+    columns:
+      - name: line_id
+        data_tests: [primary_key]
   - name: orders
     columns:
       - name: account_id
@@ -47,6 +57,12 @@ def tiny_project(folder: Path, warehouse: Path) -> Path:
         f"tiny:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: '{warehouse}'\n      threads: 1\n"
     )
     (folder / "models" / "orders.sql").write_text(MODEL)
+    (folder / "models" / "order_lines.sql").write_text(LINES)
+    (folder / "tests" / "generic").mkdir(parents=True)  # the project's own generic test, as it is
+    shutil.copy(
+        Path(__file__).resolve().parents[1] / "dbt" / "tests" / "generic" / "primary_key.sql",
+        folder / "tests" / "generic",
+    )
     (folder / "models" / "_models.yml").write_text(SCHEMA)
     return folder
 
@@ -90,4 +106,12 @@ def test_a_failing_dbt_test_names_its_model_column_and_rows(tmp_path, capsys):
         "      e.g. value_field=4, n_records=1\n"
         "      e.g. value_field=5, n_records=1\n"
     ) in out
+    # one failure per bad key value (NULL once), and the model's rows that have them
+    assert (
+        "  [ERROR] marts/order_lines primary_key_order_lines_line_id: 2 failing rows (dbt test)\n"
+        "      model order_lines, column line_id (primary_key)\n"
+        "      e.g. line_id=NULL, order_id=4\n"
+    ) in out
+    shared = out.split("column line_id (primary_key)\n", 1)[1].splitlines()[1:3]
+    assert sorted(shared) == ["      e.g. line_id=20, order_id=2", "      e.g. line_id=20, order_id=3"]
     assert "example.cn" not in out  # personal values stay in the warehouse

@@ -1,7 +1,8 @@
 """The primary key of each mart, read from the dbt project where it is already declared once.
 
 In order: the model's `meta: {primary_key: [...]}` if it has one; else the columns of its one
-`unique_combination_of_columns` test; else its first column tested both `unique` and `not_null`.
+`unique_combination_of_columns` test; else its first column tested `primary_key` (the project's test:
+unique and not null), or both `unique` and `not_null` (dbt's, as a model of a user's own may have).
 A mart with none of these has no key in PostgreSQL.
 """
 
@@ -34,7 +35,7 @@ def _key_from_tests(model: dict[str, Any], tests: list[dict[str, Any]]) -> list[
             tested.setdefault(t["column_name"], set()).add(t["test_metadata"]["name"])
     for column in model.get("columns", {}):  # in declaration order
         names = tested.get(column, set())
-        if {"not_null", "unique"} <= names:
+        if "primary_key" in names or {"not_null", "unique"} <= names:
             return [column]
     return []
 
