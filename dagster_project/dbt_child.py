@@ -148,7 +148,7 @@ def _events_no_logger_writes_are_dropped() -> None:
 
 def _each_template_source_compiled_once() -> None:
     """Jinja compiles a source string to Python code each time dbt asks for a template of it, and dbt
-    asks per node: the 121 `not_null` tests share one source (`{{ test_not_null(**_dbt_generic_test_kwargs)
+    asks per node: the 67 `not_null` tests share one source (`{{ test_not_null(**_dbt_generic_test_kwargs)
     }}`) and their arguments a handful more. The compiled code depends only on the source and the
     environment's settings, so it is kept by both (what Jinja's own bytecode cache does for files); each
     template is still made afresh from it, with its node's context. The key holds every setting the code

@@ -37,6 +37,7 @@ def _describe(evaluation) -> str:
 _DBT_TEST_KINDS = (
     "relationships",
     "not_null",
+    "primary_key",
     "unique_combination_of_columns",
     "unique",
     "accepted_values",
@@ -92,13 +93,13 @@ def dbt_test_failure(unique_id: str, target_dir: Path, run_id: str) -> DbtTestFa
         if kind == "not_null" and model and column:
             # dbt's not_null selects only the (null) column: the rows themselves say more
             rows_sql = f"select * from {_relation(model)} where {quote(column)} is null limit {_SAMPLE_ROWS}"
-        elif kind == "primary_key" and model and column:
-            # the test selects each bad key value once: the rows sharing it (or NULL) say which
-            key, relation = quote(column), _relation(model)
+        elif kind == "primary_key" and model and column and compiled:
+            # the test selects each failing key value once (its `where` config applied): the model's
+            # rows that have one say more, NULL first
+            key = quote(column)
             rows_sql = (
-                f"select * from {relation} where {key} is null or {key} in "
-                f"(select {key} from {relation} group by all having count(*) > 1) "
-                f"order by {key} nulls first limit {_SAMPLE_ROWS}"
+                f"select m.* from {_relation(model)} m semi join ({compiled}) f on m.{key} is not distinct from "
+                f"f.key_value order by m.{key} nulls first limit {_SAMPLE_ROWS}"
             )
         elif compiled:
             rows_sql = f"select * from ({compiled}) limit {_SAMPLE_ROWS}"

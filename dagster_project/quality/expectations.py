@@ -351,13 +351,16 @@ def _run_of(key) -> str:
 
 
 def scipy_stats_on_first_use() -> None:
-    """Make `scipy.stats` a module that loads when first used, unless it is loaded already.
+    """Make `scipy.stats` a module that loads when first used, unless it is loaded already. Called by
+    the GX worker process (quality/worker.py) before it imports GX, and by nothing else.
 
-    Importing GX imports every expectation it has, and one of them (the KL divergence) imports
-    scipy.stats at the top of its module: ~0.9 CPU s of GX's ~2.7 s import on a 2-core machine, in
-    every run, for a module none of this project's expectations calls. This is the standard
+    Importing GX imports every expectation it has, and one of them (the KL divergence) runs `from
+    scipy import stats` at the top of its module: ~0.9 CPU s of GX's ~2.7 s import on a 2-core machine,
+    in every run, for a module none of this project's expectations calls. This is the standard
     library's lazy import (importlib.util.LazyLoader): the module object is there, and reading any
-    attribute of it loads it, so code that needs it (an expectation added later) gets it as before."""
+    attribute of it, or `import scipy.stats`, loads it, so code that needs it (an expectation added
+    later) gets it as before. In Python 3.11 a first read from two threads at once is not safe,
+    which is why only the single-threaded worker uses it."""
     if "scipy.stats" in sys.modules:
         return
     spec = importlib.util.find_spec("scipy.stats")
@@ -376,7 +379,6 @@ class ExpectationRunner:
     """One GX file context under the warehouse folder; one suite per entity."""
 
     def __init__(self, gx_root: Path, run_name: str | None = None):
-        scipy_stats_on_first_use()
         import great_expectations as gx
 
         self.gx = gx
