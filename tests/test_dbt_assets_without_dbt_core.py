@@ -58,7 +58,7 @@ def test_the_code_location_builds_the_same_dbt_assets_without_dbt_core_as_with_i
     # a customer value model (second dbt step) keeps its parents from both steps
     parents, checks, _ = without["assets"]["marts/customer_value"]
     assert {"marts/rfm_customer", "staging/stg_ml__customer_value_scores"} <= set(parents)
-    assert "unique_customer_value_account_id" in checks
+    assert "primary_key_customer_value_account_id" in checks
     from dagster_project.defs.dbt.assets import MODELS_AFTER_PYTHON
 
     assert without["tags"]["dbt_models_after_python"] == {"dagster_dbt/select": MODELS_AFTER_PYTHON}
