@@ -435,6 +435,71 @@ def test_rows_whose_every_field_is_empty_are_no_records_and_are_counted_in_the_n
     assert row_accounting(con) == []
 
 
+def test_blank_rows_and_a_header_again_in_quotes_or_after_unicode_spaces_are_found_by_the_lines_first_bytes(
+    con, raw_dir
+):
+    """The probe for rows that are no records runs only when the lines' first bytes allow one
+    (read._may_hold_no_records). A blank row spelled as quoted empty fields, one led by a no-break
+    space (DuckDB's trim removes it) and the header again in quotes (as Salesforce quotes every
+    field) each begin otherwise than ",": each is still found, none is loaded or quarantined as a
+    record."""
+    quoted_blank = ",".join(['""'] * len(HEADER))
+    nbsp_blank = "\u00a0" + "," * (len(HEADER) - 1)
+    quoted_header = ",".join(f'"{h}"' for h in HEADER)
+    records = [",".join(account("A1")), quoted_blank, nbsp_blank, quoted_header, ",".join(account("A2"))]
+    lines = [",".join(HEADER), *records]
+    folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(3, 2, 1, "loaded")]
+    assert con.execute("select line, reason from meta.quarantine").fetchall() == [
+        (
+            5,
+            "the header line again, as a row (two exports joined into one file?): not a record; "
+            "the rows above and below it are read as usual",
+        )
+    ]
+    assert con.execute("select note from meta.ingest_audit").fetchall() == [
+        ("2 blank rows (every field empty) skipped: no records",)
+    ]
+    assert con.execute("select account_id from raw_crm.accounts order by 1").fetchall() == [("A1",), ("A2",)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "probed"),
+    [
+        (["A1,x", "A2,y"], False),  # ids that begin otherwise than the first column's name: none can be there
+        (['"A1","x"', '"A2","y"'], False),  # quoted, the byte after the quote tells
+        (["A1,x", ",y"], True),  # a line that begins with the separator: its first field is empty
+        (["A1,x", '"",y'], True),  # a quoted empty field
+        (["A1,x", " A2,y"], True),  # a space, which trim removes
+        (["A1,x", "\u3000A2,y"], True),  # an ideographic space (a byte of more than one): trim removes it too
+        (["A1,x", "account_id,y"], True),  # the first column's name: the header again, perhaps
+        (["A1,x", '"account_id",y'], True),
+    ],
+)
+def test_the_probe_for_rows_that_are_no_records_runs_only_when_the_lines_first_bytes_allow_one(
+    rows, probed, tmp_path, monkeypatch
+):
+    """Hand-made files of two columns: whether the probe ran, by the lines below the header."""
+    from dagster_project.ingest import read as ingest_read
+    from dagster_project.ingest.drops import Drop
+
+    calls = []
+    probe = ingest_read._drop_rows_that_are_no_records
+    monkeypatch.setattr(
+        ingest_read, "_drop_rows_that_are_no_records", lambda *a, **k: calls.append(1) or probe(*a, **k)
+    )
+    path = tmp_path / "accounts_2025-01-31.csv"
+    path.write_text("account_id,account_name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    con = duckdb.connect()
+    ingest_read.read_drop(con, Drop(path, path.name, date(2025, 1, 31), path.stat().st_size, 0))
+
+    assert bool(calls) is probed
+    assert con.execute("select count(*) from _drop_raw").fetchone() == (2,)  # records all: none is blank
+
+
 def test_a_title_above_the_header_is_rejected_naming_the_line_that_holds_the_header(con, raw_dir):
     """A report-style export: a title and a note line, then the header on line 3. The columns are "not
     in the file" only because they are on line 3; the reason says so."""

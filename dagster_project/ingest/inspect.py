@@ -387,6 +387,11 @@ class _LineScanner:
     # line end is read (and scanned) from a copy with LF ends.
     blank: list[tuple[int, int]] = field(default_factory=list)
     empty_lines: bool = False  # any line without bytes but its line end, inside quotes or not
+    # The bytes that begin the lines below the first (the header), and the bytes after a quote that
+    # begins one: whether any row can be blank or the header again is known from them (LineHeads).
+    heads: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
+    heads_after_quote: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
+    head_next: int = 0  # the next chunk's first byte: 1 begins a line, 2 follows a quote that begins one
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int, kind: type = LongLine) -> None:
         text = head.decode("utf-8", errors="replace")[:HEAD_CHARS].replace("\0", "\\0")
@@ -396,6 +401,7 @@ class _LineScanner:
         data = np.frombuffer(chunk, dtype=np.uint8)
         ends = np.flatnonzero(data == 10)
         quotes = np.flatnonzero(data == 34)
+        self._line_heads(data, ends)
         if len(ends):
             in_quotes = (self.quotes + np.searchsorted(quotes, ends)) % 2 == 1  # odd quotes before the end
             self.quoted_line_breaks = self.quoted_line_breaks or bool(np.any(in_quotes))
@@ -431,6 +437,24 @@ class _LineScanner:
             self.head = chunk[tail : tail + _HEAD_BYTES]
         self.offset += len(chunk)
 
+    def _line_heads(self, data: np.ndarray, ends: np.ndarray) -> None:
+        """Marks the first byte of each line below the first, and the byte after a quote that begins one."""
+        if not len(data):
+            return
+        starts = ends + 1
+        if self.head_next == 1:
+            starts = np.concatenate(([0], starts))
+        elif self.head_next == 2:
+            self.heads_after_quote[data[0]] = True
+        starts = starts[starts < len(data)]
+        self.heads[data[starts]] = True
+        after = starts[data[starts] == 34] + 1
+        self.heads_after_quote[data[after[after < len(data)]]] = True
+        if len(ends) and ends[-1] == len(data) - 1:
+            self.head_next = 1
+        else:
+            self.head_next = 2 if len(after) and after[-1] == len(data) else 0
+
     def _blank_lines(self, lengths: np.ndarray, before: np.ndarray, in_quotes: np.ndarray) -> None:
         """Keeps the chunk's blank lines: no byte but the line end (a CR of a CR LF end counted as
         the line end), and not inside a quoted field (there it is part of a value)."""
@@ -459,6 +483,17 @@ class PreparedCsv:
     quoted_line_breaks: bool = False  # a line may end inside a quoted field (_LineScanner)
     blank_lines: list[int] = field(default_factory=list)  # in the file; DuckDB skips them, without a row
     empty_lines: bool = False  # blank lines or empty lines inside quoted fields (_LineScanner)
+    line_heads: LineHeads | None = None  # the bytes its lines below the header begin with
+
+
+@dataclass(frozen=True)
+class LineHeads:
+    """The bytes that begin a file's lines below its header (`first`), and the bytes after a quote
+    that begins one (`after_quote`). Every record begins a line, so a row whose first field reads
+    as some text begins with its first byte, or with a quote, spaces or a byte order mark before it."""
+
+    first: frozenset[int]
+    after_quote: frozenset[int]
 
 
 def _decoded_chunks(path: Path, encoding: str, limits: Limits) -> Iterator[bytes]:
@@ -605,6 +640,10 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
         "quoted_line_breaks": scanner.quoted_line_breaks,
         "blank_lines": [line for line, _ in scanner.blank],
         "empty_lines": scanner.empty_lines,
+        "line_heads": LineHeads(
+            frozenset(np.flatnonzero(scanner.heads).tolist()),
+            frozenset(np.flatnonzero(scanner.heads_after_quote).tolist()),
+        ),
     }
     if not long_lines:
         path = copy if copy is not None else exact_read_path(path, workdir)

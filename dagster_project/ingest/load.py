@@ -16,6 +16,7 @@ the one-by-one application too (see `_compare`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -325,12 +326,17 @@ class _DropReader:
                 self.futures[p.name] = self.pool.submit(self._read_aside, p)
 
     def _read_aside(self, p: _Pending) -> list[str] | ReadResult:
+        """Read the drop into its table in `_SCRATCH` (the cursor's temp tables are its own)."""
         cursor = self.con.cursor()
+        table = f"{_SCRATCH}._drop_raw_{p.name}"
         try:
             drop = p.outcome.drop
-            read = read_drop(cursor, drop) if drop.mapping else _read_drop(cursor, self.contract, p)
-            cursor.execute(f"create or replace table {_SCRATCH}._drop_raw_{p.name} as from _drop_raw")
-            return read
+            read = read_drop(cursor, drop, into=table)
+            return read if drop.mapping else _took_read(self.contract, p, read)
+        except BaseException:  # a rejected drop's table, whatever of it was made, goes
+            with contextlib.suppress(duckdb.Error):
+                cursor.execute(f"drop table if exists {table}")
+            raise
         finally:
             cursor.close()
 
