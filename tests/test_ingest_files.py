@@ -1639,6 +1639,86 @@ def test_the_line_scanner_finds_blank_lines_across_chunk_boundaries():
             assert scanner.blank == expected, (data, size)
 
 
+@pytest.mark.parametrize(
+    ("data", "padded", "scientific"),
+    [
+        (b"h1,h2\na,b\nc,d\n", False, False),
+        (b"h1,h2\r\na,b\r\nc,d", False, False),  # CR LF ends: DuckDB's trim leaves CR; so does the reader
+        (b"h1,h2\na,2026-01-01 08:30\n", False, False),  # a space inside a value is kept
+        (b"h1,h2\na, b\n", True, False),  # after the separator
+        (b"h1,h2\na ,b\n", True, False),  # before it
+        (b"h1,h2\na,b \n", True, False),  # before the line end
+        (b"h1,h2\n a,b\n", True, False),  # after a line end
+        (b'h1,h2\n"a ",b\n', True, False),  # inside quotes
+        (b"h1,h2\na,b ", True, False),  # at the end of the file
+        (b" h1,h2\na,b\n", True, False),  # at its start
+        ("h1,h2\na,\u3000b\n".encode(), True, False),  # an ideographic space
+        ("h1,h2\na,甲\n".encode(), True, False),  # any character of more than one byte: it may be a space
+        (b"h1;h2\na, b\n", False, False),  # beside another file's separator: inside a value
+        (b"h1,h2\n1.23457E+11,b\n", False, True),
+        (b"h1,h2\n1.5e+3,b\n", False, False),  # Excel writes a capital E
+    ],
+)
+def test_the_line_scanner_tells_whether_a_field_may_have_spaces_at_its_edges_or_hold_excels_e_plus(
+    data, padded, scientific
+):
+    """Hand-made files, fed in chunks of every size: the checks trim values, and look for Excel's
+    scientific notation, only where the scan finds they may apply (`TextFacts`). The separator is the
+    header's (`,` unless the header says `;`)."""
+    from dagster_project.ingest.inspect import _LineScanner
+
+    delimiter = ";" if data.startswith(b"h1;") else ","
+    for size in range(1, len(data) + 1):
+        scanner = _LineScanner(limit=1000, delimiter=delimiter)
+        for i in range(0, len(data), size):
+            scanner.feed(data[i : i + size])
+        scanner.finish()
+        assert (scanner.padded, scanner.scientific) == (padded, scientific), (data, size)
+    unknown = _LineScanner(limit=1000)  # the separator not known: a field may have spaces
+    unknown.feed(b"h1,h2\na,b\n")
+    unknown.finish()
+    assert unknown.padded
+
+
+def test_duckdbs_trim_removes_no_ascii_character_but_the_space():
+    """The line scanner counts a field padded only when a space or a byte of a longer character sits
+    at its edge: that holds while DuckDB's trim removes no other ASCII character (not tab, CR or LF)."""
+    con = duckdb.connect()
+    trimmed = con.execute(
+        "select list(i order by i) from range(1, 128) t(i) where trim(chr(i::int) || 'a') <> chr(i::int) || 'a'"
+    ).fetchone()[0]
+    assert trimmed == [32]
+
+
+def test_values_with_spaces_at_their_edges_load_trimmed_and_excels_e_plus_is_still_found(con, raw_dir):
+    """Two drops of one batch, checked together: one plain, one with values padded by spaces, a
+    no-break space and an ideographic space (in and out of quotes), and an id in Excel's notation.
+    The padded values load trimmed and the Excel id is quarantined, though the plain drop alone
+    would need neither check."""
+    plain = csv_text(HEADER, [account("A1"), account("A2")])
+    padded = ",".join(HEADER) + "\n"
+    padded += ",".join([" B1 ", *account("B1")[1:]]) + "\n"
+    padded += ",".join(['" B2\u00a0"', *account("B2")[1:]]) + "\n"
+    padded += ",".join(["B3\u3000", *account("B3")[1:]]) + "\n"
+    padded += ",".join(["4.56789E+11", *account("B4")[1:]]) + "\n"
+    folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_text(plain, encoding="utf-8")
+    folder(raw_dir).joinpath("accounts_2025-01-11.csv").write_text(padded, encoding="utf-8")
+
+    load(con, raw_dir)
+
+    assert [r[1:5] for r in audit(con)] == [(2, 2, 0, "loaded"), (4, 3, 1, "loaded")]
+    assert con.execute("select account_id from raw_crm.accounts order by 1").fetchall() == [
+        ("A1",),
+        ("A2",),
+        ("B1",),
+        ("B2",),
+        ("B3",),
+    ]
+    assert con.execute("select source_file, line, column_name from meta.quarantine").fetchall() == [
+        ("crm/accounts/accounts_2025-01-11.csv", 5, "account_id")
+    ]
+
+
 def test_western_text_whose_accents_start_its_words_is_rejected_too(con, raw_dir):
     """French names whose only accented letter starts the word (`Émile`, `Éric`, `Œuvre`): none sits
     after a Latin letter, and the file loaded as GBK mojibake (`蒻ile`). As GBK, each accent with the

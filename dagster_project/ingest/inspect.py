@@ -392,6 +392,14 @@ class _LineScanner:
     heads: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
     heads_after_quote: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
     head_next: int = 0  # the next chunk's first byte: 1 begins a line, 2 follows a quote that begins one
+    # Whether a field may begin or end with a character DuckDB's trim removes (a space, or any
+    # character of more than one byte: the Unicode spaces are), found from the bytes beside the
+    # separator, quotes and line ends; unknown (True) without the separator. And whether "E+", as
+    # Excel writes a long number, appears at all. The checks leave out what cannot be (TextFacts).
+    delimiter: str | None = None
+    padded: bool = False
+    scientific: bool = False
+    pad_open: bool = False  # the last byte fed may be trimmed, if a field ends with it
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int, kind: type = LongLine) -> None:
         text = head.decode("utf-8", errors="replace")[:HEAD_CHARS].replace("\0", "\\0")
@@ -402,6 +410,9 @@ class _LineScanner:
         ends = np.flatnonzero(data == 10)
         quotes = np.flatnonzero(data == 34)
         self._line_heads(data, ends)
+        self.scientific = self.scientific or b"E+" in chunk or (self.last == ord("E") and chunk[:1] == b"+")
+        if not self.padded and len(data):
+            self.padded = self._padded(data)
         if len(ends):
             in_quotes = (self.quotes + np.searchsorted(quotes, ends)) % 2 == 1  # odd quotes before the end
             self.quoted_line_breaks = self.quoted_line_breaks or bool(np.any(in_quotes))
@@ -455,6 +466,24 @@ class _LineScanner:
         else:
             self.head_next = 2 if len(after) and after[-1] == len(data) else 0
 
+    def _padded(self, data: np.ndarray) -> bool:
+        """Whether a byte that trim may remove sits beside a field's edge in this chunk (or across its start)."""
+        if self.delimiter is None or len(self.delimiter.encode()) > 1:
+            return True
+        edge = np.zeros(256, dtype=bool)
+        edge[[10, 13, 34, ord(self.delimiter)]] = True
+        if self.pad_open and edge[data[0]]:
+            return True
+        spaces = np.flatnonzero((data == 32) | (data >= 128))
+        self.pad_open = bool(len(spaces)) and spaces[-1] == len(data) - 1
+        if not len(spaces):
+            return False
+        before = data[np.maximum(spaces - 1, 0)]
+        if spaces[0] == 0:  # the byte before it was fed before; none: the file begins with it
+            before[0] = self.last if self.last >= 0 else 10
+        after = data[np.minimum(spaces + 1, len(data) - 1)]
+        return bool(np.any(edge[before]) or np.any(edge[after[:-1] if self.pad_open else after]))
+
     def _blank_lines(self, lengths: np.ndarray, before: np.ndarray, in_quotes: np.ndarray) -> None:
         """Keeps the chunk's blank lines: no byte but the line end (a CR of a CR LF end counted as
         the line end), and not inside a quoted field (there it is part of a value)."""
@@ -467,6 +496,7 @@ class _LineScanner:
         self.breaks_in_quotes += int(np.count_nonzero(in_quotes))
 
     def finish(self) -> list[LongLine]:
+        self.padded = self.padded or self.pad_open  # the file ends with it: the last field does
         length = self.offset - self.line_start
         if length > self.limit:
             self._found(self.line, length, self.head, self.line_start, self.offset)
@@ -484,6 +514,22 @@ class PreparedCsv:
     blank_lines: list[int] = field(default_factory=list)  # in the file; DuckDB skips them, without a row
     empty_lines: bool = False  # blank lines or empty lines inside quoted fields (_LineScanner)
     line_heads: LineHeads | None = None  # the bytes its lines below the header begin with
+    text: TextFacts = field(default_factory=lambda: TextFacts())
+
+
+@dataclass(frozen=True)
+class TextFacts:
+    """What the scan before the read found in a CSV file's text, so that the checks leave out what
+    cannot apply to any of its values (True: may apply, or not known). `padded`: a field may begin or
+    end with a character DuckDB's trim removes; `scientific`: "E+" appears (an id as Excel writes a
+    long number)."""
+
+    padded: bool = True
+    scientific: bool = True
+
+    def __or__(self, other: TextFacts) -> TextFacts:
+        """The facts of two files' rows checked together."""
+        return TextFacts(self.padded or other.padded, self.scientific or other.scientific)
 
 
 @dataclass(frozen=True)
@@ -608,11 +654,14 @@ def _give_up(dst: BinaryIO, copy: Path) -> None:
     copy.unlink(missing_ok=True)
 
 
-def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits: Limits) -> PreparedCsv:
+def prepare_csv(
+    path: Path, encoding: str, workdir: Path | ScratchFolder, limits: Limits, delimiter: str | None = None
+) -> PreparedCsv:
     """A UTF-8 CSV for DuckDB with no line over the limit, read in one pass over the file (two
     when a line is too long). A UTF-8 file without long lines is read as it is (`exact_read_path`),
-    unless gzip: then from the inflated copy written in that pass."""
-    scanner = _LineScanner(limits.max_line_bytes)
+    unless gzip: then from the inflated copy written in that pass. `delimiter`: the file's, when
+    known (whether a field may hold spaces at its edges is found only then)."""
+    scanner = _LineScanner(limits.max_line_bytes, delimiter=delimiter)
     # The text is written out as it is decoded when it is not the file's own bytes: another encoding,
     # or gzip, which DuckDB would inflate a second time, on one thread (the scan already inflates it).
     # A gzip copy stops at gzip_copy_max_mb, or when the scratch folder (the system's temp folder,
@@ -634,7 +683,7 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
             copy.unlink(missing_ok=True)  # before the LF copy is written: one copy on disk at a time
         _crlf_to_lf(_decoded_chunks(path, encoding, limits), normal)
         (workdir / "lf").mkdir()
-        inner = prepare_csv(normal, "utf-8", workdir / "lf", limits)
+        inner = prepare_csv(normal, "utf-8", workdir / "lf", limits, delimiter)
         return dataclasses.replace(inner, mixed_line_ends=True)
     lines = {
         "quoted_line_breaks": scanner.quoted_line_breaks,
@@ -644,6 +693,7 @@ def prepare_csv(path: Path, encoding: str, workdir: Path | ScratchFolder, limits
             frozenset(np.flatnonzero(scanner.heads).tolist()),
             frozenset(np.flatnonzero(scanner.heads_after_quote).tolist()),
         ),
+        "text": TextFacts(padded=scanner.padded, scientific=scanner.scientific),
     }
     if not long_lines:
         path = copy if copy is not None else exact_read_path(path, workdir)

@@ -31,6 +31,7 @@ import duckdb
 
 from dagster_project.contracts import Contract
 from dagster_project.ingest.drops import Drop, content_hash, find_drops
+from dagster_project.ingest.inspect import TextFacts
 from dagster_project.ingest.inventory import IgnoredEntry, record_ignored, scan_entity_folder
 from dagster_project.ingest.read import FileRejected, MalformedRow, ReadResult, read_drop
 from dagster_project.ingest.validate import (
@@ -146,6 +147,7 @@ class _Pending:
     malformed: list[MalformedRow] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # a mapped drop's names for contract columns
     day_order_unknown: tuple[str, ...] = ()  # a mapped drop's dates that its mapping cannot read day-first or not
+    text: TextFacts = field(default_factory=TextFacts)  # what the scan of its file found (CSV)
 
 
 class Manifest:
@@ -210,6 +212,7 @@ def _took_read(contract: Contract, p: _Pending, read: ReadResult) -> list[str]:
         p.outcome.note = "; ".join(n for n in (p.outcome.note, *read.notes) if n)
     p.labels = getattr(read, "labels", {})
     p.day_order_unknown = getattr(read, "day_order_unknown", ())
+    p.text = read.text
     p.malformed = read.malformed
     return read.header
 
@@ -221,6 +224,7 @@ def _check_group(
     tables: dict[int, str],
     labels: dict[str, str] | None = None,
     day_order_unknown: tuple[str, ...] = (),
+    text: TextFacts | None = None,
 ) -> None:
     """Check the rows of the drops `tables` (same header; each drop's sequence number -> the table it
     was read into) and append them to `_batch`.
@@ -243,7 +247,13 @@ def _check_group(
     # which is much cheaper than ordering every row. The row as read is kept, as JSON, only for
     # the rows that go to quarantine (a problem, or a duplicate key in the drop).
     checked = checked_select(
-        contract, header, "_group_raw", ("_drop_seq", "_line"), labels, day_order_unknown=day_order_unknown
+        contract,
+        header,
+        "_group_raw",
+        ("_drop_seq", "_line"),
+        labels,
+        day_order_unknown=day_order_unknown,
+        text=text,
     )
     con.execute(
         f"""
@@ -417,6 +427,7 @@ def _stage_drops(
     group_header: list[str] | None = None
     group_labels: dict[str, str] = {}
     group_day_order: tuple[str, ...] = ()
+    group_text = TextFacts()
     reader.start(batch)
     try:
         for p in batch:
@@ -436,18 +447,19 @@ def _stage_drops(
                 continue
             if group and (header, p.labels, p.day_order_unknown) != (group_header, group_labels, group_day_order):
                 try:
-                    _check_group(con, contract, group_header or [], group, group_labels, group_day_order)
+                    _check_group(con, contract, group_header or [], group, group_labels, group_day_order, group_text)
                 except BaseException:
                     _drop_group(con, {p.seq: table})  # taken, in no group yet (the group's go below)
                     raise
                 group = {}
+            group_text = p.text | group_text if group else p.text  # one check for the group: what any drop needs
             group[p.seq] = table
             group_header, group_labels, group_day_order = header, p.labels, p.day_order_unknown
         # the workers are free: the next batch is read while this one is checked and written, which
         # keeps the core that reading one gzip file leaves idle busy (a drop bigger than a batch)
         reader.read_ahead(next_batch)
         if group:
-            _check_group(con, contract, group_header or [], group, group_labels, group_day_order)
+            _check_group(con, contract, group_header or [], group, group_labels, group_day_order, group_text)
             group = {}
     finally:
         reader.end_batch()

@@ -31,6 +31,7 @@ from dagster_project.ingest.inspect import (
     LongLine,
     PreparedCsv,
     ScratchFolder,
+    TextFacts,
     blank_lines_as_duckdb_numbers_them,
     check_reserved,
     cr_line_ends_only,
@@ -74,6 +75,7 @@ class ReadResult:
     encoding: str | None
     malformed: list[MalformedRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # warnings on how the file was read
+    text: TextFacts = field(default_factory=TextFacts)  # a CSV file's, from the scan before the read
 
 
 UNNAMED = "_unnamed_"  # a column whose header cell is empty is named by this and its position
@@ -784,7 +786,7 @@ def _read_csv(
     names, delimiter = read_csv_header(path, text_encoding, limits.max_line_bytes, hinted)
     trailing = _trailing_separator_in_header_only(path, text_encoding, names, delimiter)
     header = _check_header(names[:-1] if trailing else names)
-    prepared = prepare_csv(path, text_encoding, workdir, limits)
+    prepared = prepare_csv(path, text_encoding, workdir, limits, delimiter)
     try:
         malformed = _load_csv_past_open_quotes(con, prepared, header, limits, delimiter, workdir, table)
     except duckdb.Error as exc:
@@ -817,7 +819,7 @@ def _read_csv(
     notes += _footer_note(footer_rows)
     if trailing:
         notes.append("the header ends with a separator its rows do not have: no column")
-    return ReadResult(header=header, encoding=encoding, malformed=malformed, notes=notes)
+    return ReadResult(header=header, encoding=encoding, malformed=malformed, notes=notes, text=prepared.text)
 
 
 def _read(
