@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from conftest import csv_text, write_drop
 
@@ -435,35 +436,32 @@ def test_rows_whose_every_field_is_empty_are_no_records_and_are_counted_in_the_n
     assert row_accounting(con) == []
 
 
+@pytest.mark.parametrize(
+    ("row", "blank", "header_again"),
+    [
+        (",".join(['""'] * len(HEADER)), 1, False),  # quoted empty fields
+        ("\u00a0" + "," * (len(HEADER) - 1), 1, False),  # a no-break space, which DuckDB's trim removes
+        ("\u3000" + "," * (len(HEADER) - 1), 1, False),  # an ideographic space
+        (",".join(f'"{h}"' for h in HEADER), 0, True),  # the header again in quotes, as Salesforce writes it
+    ],
+)
 def test_blank_rows_and_a_header_again_in_quotes_or_after_unicode_spaces_are_found_by_the_lines_first_bytes(
-    con, raw_dir
+    con, raw_dir, row, blank, header_again
 ):
     """The probe for rows that are no records runs only when the lines' first bytes allow one
-    (read._may_hold_no_records). A blank row spelled as quoted empty fields, one led by a no-break
-    space (DuckDB's trim removes it) and the header again in quotes (as Salesforce quotes every
-    field) each begin otherwise than ",": each is still found, none is loaded or quarantined as a
-    record."""
-    quoted_blank = ",".join(['""'] * len(HEADER))
-    nbsp_blank = "\u00a0" + "," * (len(HEADER) - 1)
-    quoted_header = ",".join(f'"{h}"' for h in HEADER)
-    records = [",".join(account("A1")), quoted_blank, nbsp_blank, quoted_header, ",".join(account("A2"))]
-    lines = [",".join(HEADER), *records]
+    (read._may_hold_no_records). Each file holds one such row between two accounts, its line
+    beginning otherwise than ",": it is still found, neither loaded nor quarantined as a record."""
+    lines = [",".join(HEADER), ",".join(account("A1")), row, ",".join(account("A2"))]
     folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     load(con, raw_dir)
 
-    assert [r[1:5] for r in audit(con)] == [(3, 2, 1, "loaded")]
-    assert con.execute("select line, reason from meta.quarantine").fetchall() == [
-        (
-            5,
-            "the header line again, as a row (two exports joined into one file?): not a record; "
-            "the rows above and below it are read as usual",
-        )
-    ]
-    assert con.execute("select note from meta.ingest_audit").fetchall() == [
-        ("2 blank rows (every field empty) skipped: no records",)
-    ]
+    quarantined = con.execute("select reason from meta.quarantine").fetchall()
+    assert [r[0].split(",")[0] for r in quarantined] == (["the header line again"] if header_again else [])
+    notes = con.execute("select note from meta.ingest_audit").fetchall()
+    assert notes == [("1 blank row (every field empty) skipped: no records" if blank else None,)]
     assert con.execute("select account_id from raw_crm.accounts order by 1").fetchall() == [("A1",), ("A2",)]
+    assert row_accounting(con) == []
 
 
 @pytest.mark.parametrize(
@@ -477,6 +475,7 @@ def test_blank_rows_and_a_header_again_in_quotes_or_after_unicode_spaces_are_fou
         (["A1,x", "\u3000A2,y"], True),  # an ideographic space (a byte of more than one): trim removes it too
         (["A1,x", "account_id,y"], True),  # the first column's name: the header again, perhaps
         (["A1,x", '"account_id",y'], True),
+        (["A1,\r,", "A2,y"], True),  # a CR alone ends a record in an LF file: the next begins unseen
     ],
 )
 def test_the_probe_for_rows_that_are_no_records_runs_only_when_the_lines_first_bytes_allow_one(
@@ -497,7 +496,6 @@ def test_the_probe_for_rows_that_are_no_records_runs_only_when_the_lines_first_b
     ingest_read.read_drop(con, Drop(path, path.name, date(2025, 1, 31), path.stat().st_size, 0))
 
     assert bool(calls) is probed
-    assert con.execute("select count(*) from _drop_raw").fetchone() == (2,)  # records all: none is blank
 
 
 def test_a_title_above_the_header_is_rejected_naming_the_line_that_holds_the_header(con, raw_dir):
@@ -1668,12 +1666,17 @@ def test_the_line_scanner_tells_whether_a_field_may_have_spaces_at_its_edges_or_
     from dagster_project.ingest.inspect import _LineScanner
 
     delimiter = ";" if data.startswith(b"h1;") else ","
+    starts = [i + 1 for i, b in enumerate(data) if b == 10 and i + 1 < len(data)]  # the lines below the first
+    heads = {data[i] for i in starts}
+    after_quote = {data[i + 1] for i in starts if data[i] == 34 and i + 1 < len(data)}
     for size in range(1, len(data) + 1):
         scanner = _LineScanner(limit=1000, delimiter=delimiter)
         for i in range(0, len(data), size):
             scanner.feed(data[i : i + size])
         scanner.finish()
         assert (scanner.padded, scanner.scientific) == (padded, scientific), (data, size)
+        assert set(np.flatnonzero(scanner.heads).tolist()) == heads, (data, size)
+        assert set(np.flatnonzero(scanner.heads_after_quote).tolist()) == after_quote, (data, size)
     unknown = _LineScanner(limit=1000)  # the separator not known: a field may have spaces
     unknown.feed(b"h1,h2\na,b\n")
     unknown.finish()
@@ -1691,11 +1694,18 @@ def test_duckdbs_trim_removes_no_ascii_character_but_the_space():
 
 
 def test_values_with_spaces_at_their_edges_load_trimmed_and_excels_e_plus_is_still_found(con, raw_dir):
-    """Two drops of one batch, checked together: one plain, one with values padded by spaces, a
-    no-break space and an ideographic space (in and out of quotes), and an id in Excel's notation.
-    The padded values load trimmed and the Excel id is quarantined, though the plain drop alone
-    would need neither check."""
-    plain = csv_text(HEADER, [account("A1"), account("A2")])
+    """Three drops of one batch, checked together: a plain one either side of one with values padded
+    by spaces, a no-break space and an ideographic space (in and out of quotes), and an id in
+    Excel's notation. The padded values load trimmed and the Excel id is quarantined, though the
+    plain drops (ASCII only) need neither check: the group is checked for what any drop needs."""
+    from dagster_project.ingest.drops import Drop
+    from dagster_project.ingest.read import read_drop
+
+    def ascii_account(account_id: str) -> list[str]:
+        return [account_id, "Acme", "Mfg", "100", "East", "SH", "SH", "R1", "30", "2025-01-01", "2025-01-02"]
+
+    plain = csv_text(HEADER, [ascii_account("A1"), ascii_account("A2")])
+    later = csv_text(HEADER, [ascii_account("C1")])
     padded = ",".join(HEADER) + "\n"
     padded += ",".join([" B1 ", *account("B1")[1:]]) + "\n"
     padded += ",".join(['" B2\u00a0"', *account("B2")[1:]]) + "\n"
@@ -1703,16 +1713,24 @@ def test_values_with_spaces_at_their_edges_load_trimmed_and_excels_e_plus_is_sti
     padded += ",".join(["4.56789E+11", *account("B4")[1:]]) + "\n"
     folder(raw_dir).joinpath("accounts_2025-01-10.csv").write_text(plain, encoding="utf-8")
     folder(raw_dir).joinpath("accounts_2025-01-11.csv").write_text(padded, encoding="utf-8")
+    folder(raw_dir).joinpath("accounts_2025-01-12.csv").write_text(later, encoding="utf-8")
+    facts = []
+    for name in ("accounts_2025-01-10.csv", "accounts_2025-01-11.csv", "accounts_2025-01-12.csv"):
+        path = folder(raw_dir) / name
+        read = read_drop(duckdb.connect(), Drop(path, name, date(2025, 1, 10), path.stat().st_size, 0))
+        facts.append((read.text.padded, read.text.scientific))
+    assert facts == [(False, False), (True, True), (False, False)]  # alone, the plain drops need neither
 
     load(con, raw_dir)
 
-    assert [r[1:5] for r in audit(con)] == [(2, 2, 0, "loaded"), (4, 3, 1, "loaded")]
+    assert [r[1:5] for r in audit(con)] == [(2, 2, 0, "loaded"), (4, 3, 1, "loaded"), (1, 1, 0, "loaded")]
     assert con.execute("select account_id from raw_crm.accounts order by 1").fetchall() == [
         ("A1",),
         ("A2",),
         ("B1",),
         ("B2",),
         ("B3",),
+        ("C1",),
     ]
     assert con.execute("select source_file, line, column_name from meta.quarantine").fetchall() == [
         ("crm/accounts/accounts_2025-01-11.csv", 5, "account_id")

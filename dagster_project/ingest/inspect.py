@@ -363,8 +363,9 @@ class NulLine(LongLine):
 
 @dataclass
 class _LineScanner:
-    """Finds lines longer than `limit`, and lines holding NUL bytes, in a byte stream fed chunk by
-    chunk (numpy: ~1 ms per MiB)."""
+    """Finds lines longer than `limit`, lines holding NUL bytes, blank lines, line ends and quoted line
+    breaks in a byte stream fed chunk by chunk (numpy: ~1 ms per MiB), and what the text's bytes show
+    of its records: the bytes lines begin with (LineHeads) and TextFacts."""
 
     limit: int
     line: int = 1  # number of the line being read
@@ -392,6 +393,10 @@ class _LineScanner:
     heads: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
     heads_after_quote: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
     head_next: int = 0  # the next chunk's first byte: 1 begins a line, 2 follows a quote that begins one
+    # A CR not followed by LF: DuckDB ends a record there in a file of LF line ends, and the line
+    # after it was not looked at (LineHeads unknown). The last chunk ended with a CR (`cr_open`).
+    lone_cr: bool = False
+    cr_open: bool = False
     # Whether a field may begin or end with a character DuckDB's trim removes (a space, or any
     # character of more than one byte: the Unicode spaces are), found from the bytes beside the
     # separator, quotes and line ends; unknown (True) without the separator. And whether "E+", as
@@ -409,7 +414,7 @@ class _LineScanner:
         data = np.frombuffer(chunk, dtype=np.uint8)
         ends = np.flatnonzero(data == 10)
         quotes = np.flatnonzero(data == 34)
-        self._line_heads(data, ends)
+        self._line_heads(chunk, data, ends)
         # one byte is looked for at memchr's speed, two at a twentieth of it: most chunks have no "+"
         self.scientific = self.scientific or (
             b"+" in chunk and (b"E+" in chunk or (self.last == 69 and chunk[0] == 43))
@@ -451,10 +456,15 @@ class _LineScanner:
             self.head = chunk[tail : tail + _HEAD_BYTES]
         self.offset += len(chunk)
 
-    def _line_heads(self, data: np.ndarray, ends: np.ndarray) -> None:
+    def _line_heads(self, chunk: bytes, data: np.ndarray, ends: np.ndarray) -> None:
         """Marks the first byte of each line below the first, and the byte after a quote that begins one."""
         if not len(data):
             return
+        if self.cr_open and chunk[0] != 10:
+            self.lone_cr = True
+        if not self.lone_cr and b"\r" in chunk:  # rare but for CR LF files: count
+            self.lone_cr = chunk.count(b"\r") - chunk.count(b"\r\n") > chunk.endswith(b"\r")
+        self.cr_open = chunk.endswith(b"\r")
         starts = ends + 1
         if self.head_next == 1:
             starts = np.concatenate(([0], starts))
@@ -478,14 +488,14 @@ class _LineScanner:
         if self.pad_open and edge[data[0]]:
             return True
         # in an ASCII chunk (most are; bytes.isascii is cheap) only a space can be trimmed
-        spaces = np.flatnonzero(data == 32 if ascii_only else (data == 32) | (data >= 128))
-        self.pad_open = bool(len(spaces)) and spaces[-1] == len(data) - 1
-        if not len(spaces):
+        trimmable = np.flatnonzero(data == 32 if ascii_only else (data == 32) | (data >= 128))
+        self.pad_open = bool(len(trimmable)) and trimmable[-1] == len(data) - 1
+        if not len(trimmable):
             return False
-        before = data[np.maximum(spaces - 1, 0)]
-        if spaces[0] == 0:  # the byte before it was fed before; none: the file begins with it
+        before = data[np.maximum(trimmable - 1, 0)]
+        if trimmable[0] == 0:  # the byte before it was fed before; none: the file begins with it
             before[0] = self.last if self.last >= 0 else 10
-        after = data[np.minimum(spaces + 1, len(data) - 1)]
+        after = data[np.minimum(trimmable + 1, len(data) - 1)]
         return bool(np.any(edge[before]) or np.any(edge[after[:-1] if self.pad_open else after]))
 
     def _blank_lines(self, lengths: np.ndarray, before: np.ndarray, in_quotes: np.ndarray) -> None:
@@ -693,7 +703,9 @@ def prepare_csv(
         "quoted_line_breaks": scanner.quoted_line_breaks,
         "blank_lines": [line for line, _ in scanner.blank],
         "empty_lines": scanner.empty_lines,
-        "line_heads": LineHeads(
+        "line_heads": None
+        if scanner.lone_cr
+        else LineHeads(
             frozenset(np.flatnonzero(scanner.heads).tolist()),
             frozenset(np.flatnonzero(scanner.heads_after_quote).tolist()),
         ),

@@ -85,6 +85,8 @@ RAW_TABLE = "_drop_raw"  # where a drop is read, unless the caller names another
 def _create(table: str) -> str:
     """The statement's head that (re)creates the table a drop is read into: `_drop_raw` is a temp
     table; another (a reading thread's, in the scratch database) is the caller's, by its full name."""
+    if table != RAW_TABLE and "." not in table:  # unqualified, it would be made in the warehouse
+        raise ValueError(f"a drop is read into temp table {RAW_TABLE} or a table named in full, not {table!r}")
     return f"create or replace {'temp ' if table == RAW_TABLE else ''}table {table}"
 
 
@@ -468,8 +470,9 @@ HEADER_AGAIN = (
 _CONCATENATE_BELOW_ROWS = 20_000
 
 
-# Bytes that may begin a field that trims to nothing: a control byte or space, or the first byte of
-# a character of more than one (DuckDB's trim removes Unicode spaces too; the byte order mark)
+# Bytes that may begin a field that trims to nothing: the space, or the first byte of a character of
+# more than one (DuckDB's trim removes the Unicode spaces too; the byte order mark); and, to be safe,
+# every byte below it (line ends, a blank line's CR, tab)
 _MAY_TRIM = frozenset(range(0x21)) | frozenset(range(0x80, 0x100))
 
 
