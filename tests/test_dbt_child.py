@@ -116,7 +116,10 @@ def test_a_warehouse_in_another_folder_keeps_dbt_s_partial_parse_and_another_nam
 
 def test_a_build_started_by_dagster_writes_no_manifest_json_and_everything_else_does(tmp_path):
     """dagster-dbt sets DAGSTER_DBT_CLI for the dbt it starts; such a build skips dbt's two manifest.json
-    writes (Dagster reads the project's manifest), and still writes run_results.json and partial parse."""
+    writes (Dagster reads the project's manifest) and the SQL files of each node (target/compiled and
+    target/run: the node's compiled SQL stays in run_results.json), and still writes run_results.json
+    and partial parse. A build by hand writes them all; a build by Dagster asked for dbt's debug file
+    writes the SQL files."""
     warehouse = tmp_path / "warehouse.duckdb"
     parsed = tmp_path / "parsed"
     dagster = {**env_for(warehouse), "DAGSTER_DBT_CLI": "true"}
@@ -124,7 +127,13 @@ def test_a_build_started_by_dagster_writes_no_manifest_json_and_everything_else_
     assert done.returncode == 0 and (parsed / "manifest.json").is_file()  # parse: the manifest Dagster loads
 
     seed = ["build", "--select", "status_labels", "--indirect-selection", "cautious"]
-    for env, name, manifest_written in ((dagster, "by_dagster", False), (env_for(warehouse), "by_hand", True)):
+    debugging = {**dagster, "DBT_LOG_LEVEL_FILE": "debug"}
+    for env, name, manifest_written in (
+        (dagster, "by_dagster", False),
+        (env_for(warehouse), "by_hand", True),
+        (debugging, "by_dagster_debugging", False),
+    ):
+        sql_written = env is not dagster
         target = tmp_path / name
         shutil.copytree(parsed, target)
         (target / "manifest.json").unlink()
@@ -136,6 +145,64 @@ def test_a_build_started_by_dagster_writes_no_manifest_json_and_everything_else_
         assert [r["unique_id"] for r in results if r["status"] == "success"][:1] == ["seed.s2s_warehouse.status_labels"]
         assert (target / "partial_parse.msgpack").is_file()
         assert (target / "manifest.json").is_file() == manifest_written, name
+        # the seed's key test: its compiled SQL in the results; its files by hand or when debugging
+        test = next(r for r in results if r["unique_id"].startswith("test.s2s_warehouse.primary_key_status_labels"))
+        assert "status_labels" in test["compiled_code"] and test["status"] == "pass"
+        sql_files = sorted(p.relative_to(target).parts[0] for p in target.rglob("*.sql"))
+        assert sql_files == (["compiled", "run"] if sql_written else []), name
+        assert (target / "run").is_dir() == sql_written  # the seed's statement too (run/.../status_labels.csv)
+
+
+SETTINGS = "select current_setting('TimeZone') as time_zone, current_setting('memory_limit') as memory_limit"
+
+
+def test_the_profile_s_settings_hold_in_every_cursor_dbt_opens(tmp_path):
+    """s2s-dbt sets the profile's settings (time zone, memory limit) once on the database rather than on
+    each cursor; a query dbt runs in its thread, on a cursor of its own, still has them, and another
+    value from the environment reaches it."""
+    env = {**env_for(tmp_path / "warehouse.duckdb"), "S2S_TIME_ZONE": "America/Sao_Paulo"}
+    env["S2S_DUCKDB_MEMORY_LIMIT"] = "700MB"
+    show = ["show", "--inline", SETTINGS, "--output", "json", "--log-format", "json"]
+    done = subprocess.run(
+        dbt_args([*WRAPPED_DBT, *show], tmp_path / "t"), env=env, cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    shown = [json.loads(line)["data"] for line in done.stdout.splitlines() if '"ShowNode"' in line]
+    rows = json.loads(shown[0]["preview"])
+    assert rows == [{"time_zone": "America/Sao_Paulo", "memory_limit": "667.5 MiB"}]  # 700 MB = 667.5 MiB
+
+
+TYPE_TESTER_CHECK = """
+import json
+from dagster_project.dbt_child import _type_testers_built_once
+from dbt_common.clients import agate_helper
+
+rows = [["1", "2.5", "2024-05-01", "x"]]
+names = ["a", "b", "c", "d"]
+def types(text_only):
+    table = agate_helper.table_from_rows(rows=[list(r) for r in rows], column_names=names, text_only_columns=text_only)
+    return [type(t).__name__ for t in table.column_types]
+asked = [set(), {"a"}, set(), {"b", "c"}]
+plain = [types(t) for t in asked]
+_type_testers_built_once()
+kept = [types(t) for t in asked]
+same = agate_helper.build_type_tester({"a", "b"}, ()) is agate_helper.build_type_tester(["b", "a"], ())
+other = agate_helper.build_type_tester({"a"}, ()) is agate_helper.build_type_tester({"a"})
+print(json.dumps({"plain": plain, "kept": kept, "same": same, "other": other}))
+"""
+
+
+def test_a_type_tester_is_kept_per_text_columns_and_reads_each_table_as_a_new_one():
+    """s2s-dbt keeps dbt's agate type testers by their text columns and null spellings: a tester asked
+    for again is the same object, another null spelling gets another, and each table gets the types
+    dbt's own testers give it, whatever table the kept tester read before."""
+    done = subprocess.run([sys.executable, "-c", TYPE_TESTER_CHECK], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["kept"] == result["plain"]
+    assert result["plain"][1][0] == "Text" and result["plain"][0][0] != "Text"  # the forced column reads as text
+    assert result["plain"][3][1:3] == ["Text", "Text"] and result["plain"][2][1] != "Text"
+    assert result["same"] is True and result["other"] is False
 
 
 def node_events(stdout: str) -> list[tuple[str, str, str, str]]:

@@ -180,7 +180,8 @@ with selection_from_manifest():  # dagster-dbt evaluates these with dbt-core oth
 
 # dbt's own debug log file (every SQL statement, in the invocation's target folder) costs ~1 s of a
 # small company's build of 10 s, and the run log already holds dbt's events at info level, its errors
-# included. Set DBT_LOG_LEVEL_FILE (e.g. `debug`) for a run that needs the file.
+# included. Set DBT_LOG_LEVEL_FILE (e.g. `debug`) for a run that needs the file; such a run also
+# writes each node's SQL files (target/compiled, target/run), which other runs skip (dbt_child.py).
 def _file_log_args() -> list[str]:
     return [] if os.environ.get("DBT_LOG_LEVEL_FILE") else ["--log-level-file", "none"]
 
