@@ -63,15 +63,21 @@ def test_ingest_assets_materialize_into_the_warehouse(tmp_path):
         "fx_rates_2025-01-31.csv",
         csv_text(header, [["2025-01-31", "USD", "7.18"], ["2025-01-31", "USD", "7.19"]]),
     )
+    write_drop(raw, "erp.fx_rates", "fx_rates_2025-02-28.csv", csv_text(header, [["2025-02-28", "USD", "7.2"]]))
     keys = [dg.AssetKey(["raw_erp", "fx_rates"]), dg.AssetKey(["raw_erp", "products"])]
-    result = defs.resolve_job_def("refresh_warehouse").execute_in_process(
-        asset_selection=keys, instance=dg.DagsterInstance.ephemeral()
-    )
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("refresh_warehouse").execute_in_process(asset_selection=keys, instance=instance)
     assert result.success
     meta = result.asset_materializations_for_node("raw_erp__fx_rates")[0].metadata
-    assert (meta["rows_read"].value, meta["rows_loaded"].value, meta["rows_quarantined"].value) == (2, 1, 1)
+    assert (meta["rows_read"].value, meta["rows_loaded"].value, meta["rows_quarantined"].value) == (3, 2, 1)
     with open_warehouse(tmp_path / "warehouse" / "warehouse.duckdb", read_only=True) as con:
-        assert con.execute("select count(*) from raw_erp.fx_rates").fetchall() == [(1,)]
+        assert con.execute("select count(*) from raw_erp.fx_rates").fetchall() == [(2,)]
+    # what became of each drop: one line each, the batch's lines in one message (one stored event)
+    messages = [e.user_message for e in instance.all_logs(result.run_id) if "fx_rates_2025-" in e.user_message]
+    assert messages == [
+        "erp/fx_rates/fx_rates_2025-01-31.csv: loaded, read 2, loaded 1, quarantined 1\n"
+        "erp/fx_rates/fx_rates_2025-02-28.csv: loaded, read 1, loaded 1, quarantined 0"
+    ]
 
 
 def test_the_code_location_does_not_import_the_sample_generator():

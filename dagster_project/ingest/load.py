@@ -797,10 +797,12 @@ def load_entity(
     *,
     run_id: str | None = None,
     on_drop: Callable[[DropOutcome], None] | None = None,
+    on_batch: Callable[[list[DropOutcome]], None] | None = None,
     batch_bytes: int | None = None,
 ) -> EntityLoadResult:
     """Load every new drop of the entity from `raw_dir`, oldest first; record what its folder holds
-    that is not a drop (ignored) and files repeating an earlier drop's content (duplicate)."""
+    that is not a drop (ignored) and files repeating an earlier drop's content (duplicate).
+    `on_drop` hears of each drop loaded (or rejected) as it is, `on_batch` of each batch's drops."""
     run_id = run_id or uuid.uuid4().hex
     ensure_meta(con)
     ensure_raw_table(con, contract)
@@ -837,10 +839,14 @@ def load_entity(
     try:
         for number, batch in enumerate(batches):
             next_batch = batches[number + 1] if number + 1 < len(batches) else []
+            loaded = []
             for outcome in load_batch(con, contract, batch, run_id, reader, next_batch):
-                result.outcomes.append(outcome)
+                loaded.append(outcome)
                 if on_drop:
                     on_drop(outcome)
+            result.outcomes.extend(loaded)
+            if on_batch and loaded:
+                on_batch(loaded)
     finally:
         reader.close()  # a batch that failed leaves the next one's reads: dropped
     statuses = {o.drop.relative_path: o.status for o in result.outcomes}

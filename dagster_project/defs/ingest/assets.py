@@ -40,10 +40,7 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                 contract,
                 warehouse.raw_path,
                 run_id=context.run.run_id,
-                on_drop=lambda o: context.log.info(
-                    f"{o.drop.relative_path}: {o.status}, read {o.rows_read}, loaded {o.rows_loaded}, "
-                    f"quarantined {o.rows_quarantined}" + (f" ({o.rejected_reason})" if o.rejected_reason else "")
-                ),
+                on_batch=lambda outcomes: context.log.info("\n".join(map(_drop_line, outcomes))),
             )
         for outcome in result.rejected:
             context.log.error(f"rejected {outcome.drop.relative_path}: {outcome.rejected_reason}")
@@ -59,6 +56,13 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(metadata=result.metadata())
 
     return _ingest
+
+
+def _drop_line(o) -> str:
+    """What became of one drop. A batch's lines go out as one log message: Dagster stores each message
+    as an event (~0.8 ms of the step's thread), and a small company has ~600 drops in ~20 batches."""
+    counts = f"read {o.rows_read}, loaded {o.rows_loaded}, quarantined {o.rows_quarantined}"
+    return f"{o.drop.relative_path}: {o.status}, {counts}" + (f" ({o.rejected_reason})" if o.rejected_reason else "")
 
 
 def _start_workers(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
