@@ -1675,8 +1675,8 @@ def test_the_line_scanner_tells_whether_a_field_may_have_spaces_at_its_edges_or_
             scanner.feed(data[i : i + size])
         scanner.finish()
         assert (scanner.padded, scanner.scientific) == (padded, scientific), (data, size)
-        assert set(np.flatnonzero(scanner.heads).tolist()) == heads, (data, size)
-        assert set(np.flatnonzero(scanner.heads_after_quote).tolist()) == after_quote, (data, size)
+        assert set(np.flatnonzero(scanner.first_bytes).tolist()) == heads, (data, size)
+        assert set(np.flatnonzero(scanner.after_quote_bytes).tolist()) == after_quote, (data, size)
     unknown = _LineScanner(limit=1000)  # the separator not known: a field may have spaces
     unknown.feed(b"h1,h2\na,b\n")
     unknown.finish()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import enum
 import gzip
 import io
 import re
@@ -361,6 +362,14 @@ class NulLine(LongLine):
         return "the line holds NUL bytes (a damaged file?): not read as a record; raw_record shows them as \\0"
 
 
+class _NextByte(enum.Enum):
+    """Where the next chunk's first byte stands, as the chunk before it ended (_LineScanner)."""
+
+    INSIDE_A_LINE = enum.auto()
+    LINE_START = enum.auto()  # the chunk before ended with a line end
+    AFTER_A_LEADING_QUOTE = enum.auto()  # ... with a quote that begins a line
+
+
 @dataclass
 class _LineScanner:
     """Finds lines longer than `limit`, lines holding NUL bytes, blank lines, line ends and quoted line
@@ -390,9 +399,9 @@ class _LineScanner:
     empty_lines: bool = False  # any line without bytes but its line end, inside quotes or not
     # The bytes that begin the lines below the first (the header), and the bytes after a quote that
     # begins one: whether any row can be blank or the header again is known from them (LineHeads).
-    heads: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
-    heads_after_quote: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
-    head_next: int = 0  # the next chunk's first byte: 1 begins a line, 2 follows a quote that begins one
+    first_bytes: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
+    after_quote_bytes: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=bool))
+    next_byte: _NextByte = _NextByte.INSIDE_A_LINE  # what the next chunk's first byte is
     # A CR not followed by LF: DuckDB ends a record there in a file of LF line ends, and the line
     # after it was not looked at (LineHeads unknown). The last chunk ended with a CR (`cr_open`).
     lone_cr: bool = False
@@ -405,6 +414,17 @@ class _LineScanner:
     padded: bool = False
     scientific: bool = False
     pad_open: bool = False  # the last byte fed may be trimmed, if a field ends with it
+    # Whether the record facts above (LineHeads, TextFacts) are looked for: a scan for lines alone
+    # (blank_lines_as_duckdb_numbers_them) leaves them out.
+    record_facts: bool = True
+
+    def __post_init__(self) -> None:
+        # the bytes a field's edge sits beside: line ends, quotes and the separator (one byte; a
+        # longer one, or none known, leaves the edges unknown: `_padded` says True)
+        self._edge = np.zeros(256, dtype=bool)
+        self._edge[[10, 13, 34]] = True
+        if self.delimiter is not None and len(self.delimiter.encode()) == 1:
+            self._edge[ord(self.delimiter)] = True
 
     def _found(self, line: int, length: int, head: bytes, start: int, end: int, kind: type = LongLine) -> None:
         text = head.decode("utf-8", errors="replace")[:HEAD_CHARS].replace("\0", "\\0")
@@ -414,13 +434,8 @@ class _LineScanner:
         data = np.frombuffer(chunk, dtype=np.uint8)
         ends = np.flatnonzero(data == 10)
         quotes = np.flatnonzero(data == 34)
-        self._line_heads(chunk, data, ends)
-        # one byte is looked for at memchr's speed, two at a twentieth of it: most chunks have no "+"
-        self.scientific = self.scientific or (
-            b"+" in chunk and (b"E+" in chunk or (self.last == 69 and chunk[0] == 43))
-        )
-        if not self.padded and len(data):
-            self.padded = self._padded(data, chunk.isascii())
+        if self.record_facts:
+            self._record_facts(chunk, data, ends)
         if len(ends):
             in_quotes = (self.quotes + np.searchsorted(quotes, ends)) % 2 == 1  # odd quotes before the end
             self.quoted_line_breaks = self.quoted_line_breaks or bool(np.any(in_quotes))
@@ -456,6 +471,15 @@ class _LineScanner:
             self.head = chunk[tail : tail + _HEAD_BYTES]
         self.offset += len(chunk)
 
+    def _record_facts(self, chunk: bytes, data: np.ndarray, ends: np.ndarray) -> None:
+        self._line_heads(chunk, data, ends)
+        # one byte is looked for at memchr's speed, two at a twentieth of it: most chunks have no "+"
+        self.scientific = self.scientific or (
+            b"+" in chunk and (b"E+" in chunk or (self.last == 69 and chunk[0] == 43))
+        )
+        if not self.padded and len(data):
+            self.padded = self._padded(data, chunk.isascii())
+
     def _line_heads(self, chunk: bytes, data: np.ndarray, ends: np.ndarray) -> None:
         """Marks the first byte of each line below the first, and the byte after a quote that begins one."""
         if not len(data):
@@ -466,25 +490,26 @@ class _LineScanner:
             self.lone_cr = chunk.count(b"\r") - chunk.count(b"\r\n") > chunk.endswith(b"\r")
         self.cr_open = chunk.endswith(b"\r")
         starts = ends + 1
-        if self.head_next == 1:
+        if self.next_byte is _NextByte.LINE_START:
             starts = np.concatenate(([0], starts))
-        elif self.head_next == 2:
-            self.heads_after_quote[data[0]] = True
+        elif self.next_byte is _NextByte.AFTER_A_LEADING_QUOTE:
+            self.after_quote_bytes[data[0]] = True
         starts = starts[starts < len(data)]
-        self.heads[data[starts]] = True
+        self.first_bytes[data[starts]] = True
         after = starts[data[starts] == 34] + 1
-        self.heads_after_quote[data[after[after < len(data)]]] = True
+        self.after_quote_bytes[data[after[after < len(data)]]] = True
         if len(ends) and ends[-1] == len(data) - 1:
-            self.head_next = 1
+            self.next_byte = _NextByte.LINE_START
+        elif len(after) and after[-1] == len(data):
+            self.next_byte = _NextByte.AFTER_A_LEADING_QUOTE
         else:
-            self.head_next = 2 if len(after) and after[-1] == len(data) else 0
+            self.next_byte = _NextByte.INSIDE_A_LINE
 
     def _padded(self, data: np.ndarray, ascii_only: bool) -> bool:
         """Whether a byte that trim may remove sits beside a field's edge in this chunk (or across its start)."""
         if self.delimiter is None or len(self.delimiter.encode()) > 1:
             return True
-        edge = np.zeros(256, dtype=bool)
-        edge[[10, 13, 34, ord(self.delimiter)]] = True
+        edge = self._edge
         if self.pad_open and edge[data[0]]:
             return True
         # in an ASCII chunk (most are; bytes.isascii is cheap) only a space can be trimmed
@@ -527,8 +552,8 @@ class PreparedCsv:
     quoted_line_breaks: bool = False  # a line may end inside a quoted field (_LineScanner)
     blank_lines: list[int] = field(default_factory=list)  # in the file; DuckDB skips them, without a row
     empty_lines: bool = False  # blank lines or empty lines inside quoted fields (_LineScanner)
-    line_heads: LineHeads | None = None  # the bytes its lines below the header begin with
-    text: TextFacts = field(default_factory=lambda: TextFacts())
+    line_heads: LineHeads = field(default_factory=lambda: LineHeads())  # how its lines below the header begin
+    text: TextFacts = field(default_factory=lambda: TextFacts())  # what its values may hold
 
 
 @dataclass(frozen=True)
@@ -546,14 +571,18 @@ class TextFacts:
         return TextFacts(self.padded or other.padded, self.scientific or other.scientific)
 
 
+_EVERY_BYTE = frozenset(range(256))
+
+
 @dataclass(frozen=True)
 class LineHeads:
     """The bytes that begin a file's lines below its header (`first`), and the bytes after a quote
     that begins one (`after_quote`). Every record begins a line, so a row whose first field reads
-    as some text begins with its first byte, or with a quote, spaces or a byte order mark before it."""
+    as some text begins with its first byte, or with a quote, spaces or a byte order mark before it.
+    Not known (the default, as for TextFacts): every byte may."""
 
-    first: frozenset[int]
-    after_quote: frozenset[int]
+    first: frozenset[int] = _EVERY_BYTE
+    after_quote: frozenset[int] = _EVERY_BYTE
 
 
 def _decoded_chunks(path: Path, encoding: str, limits: Limits) -> Iterator[bytes]:
@@ -703,11 +732,12 @@ def prepare_csv(
         "quoted_line_breaks": scanner.quoted_line_breaks,
         "blank_lines": [line for line, _ in scanner.blank],
         "empty_lines": scanner.empty_lines,
-        "line_heads": None
+        # a lone CR ends a record on a line the scan did not see begin: not known
+        "line_heads": LineHeads()
         if scanner.lone_cr
         else LineHeads(
-            frozenset(np.flatnonzero(scanner.heads).tolist()),
-            frozenset(np.flatnonzero(scanner.heads_after_quote).tolist()),
+            frozenset(np.flatnonzero(scanner.first_bytes).tolist()),
+            frozenset(np.flatnonzero(scanner.after_quote_bytes).tolist()),
         ),
         "text": TextFacts(padded=bool(scanner.padded), scientific=scanner.scientific),
     }
@@ -729,7 +759,7 @@ def blank_lines_as_duckdb_numbers_them(path: Path) -> list[int]:
     """The blank lines of a UTF-8 file, numbered as DuckDB numbers lines: a line break inside a
     quoted field not counted. For a file with quoted line breaks and an empty line, scanned as
     DuckDB reads it: long lines and stray quotes cut out make its quotes pair as DuckDB sees them."""
-    scanner = _LineScanner(limit=1 << 62)
+    scanner = _LineScanner(limit=1 << 62, record_facts=False)
     with open_bytes(path) as fh:
         while chunk := fh.read(_CHUNK):
             scanner.feed(chunk)

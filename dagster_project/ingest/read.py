@@ -812,7 +812,7 @@ def _read_csv(
         malformed = _named_not_utf8(drop.path, malformed, given)
     # the probe for such rows scans every row (scale 10's activities: ~0.1 CPU s per 441 k rows); the
     # lines' first bytes, known from the scan before the read, mostly show that none can be there
-    maybe = prepared.line_heads is None or _may_hold_no_records(prepared.line_heads, header, delimiter)
+    maybe = _may_hold_no_records(prepared.line_heads, header, delimiter)
     blank, repeated_header = _drop_rows_that_are_no_records(con, header, table) if maybe else (0, [])
     if repeated_header:
         malformed = sorted([*malformed, *repeated_header], key=lambda m: (m.line is None, m.line or 0))
