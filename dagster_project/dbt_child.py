@@ -99,17 +99,20 @@ def _no_sql_files_in_dagster_builds() -> None:
     """A `dbt build` started by Dagster writes no SQL file per node.
 
     dbt writes each node's SQL twice, compiled (target/compiled/...) and wrapped in its DDL
-    (target/run/...): ~640 files per build of a small company, ~6% of the build's CPU. Nothing reads
-    them: the run summary takes a failing test's SQL from run_results.json, which holds every node's
-    compiled SQL, and dagster-dbt reads the compiled files only for column lineage, which no step
-    asks for. A build run by hand (`dbt build`) writes them as before, and so does a run that asks for
-    dbt's debug file (DBT_LOG_LEVEL_FILE, defs/dbt/assets.py): the run of someone debugging a model."""
+    (target/run/...): ~630 files per build of a small company, ~6% of the build's CPU. Nothing reads
+    them: the run summary takes a failing test's SQL from run_results.json, which holds every compiled
+    node's SQL, and dagster-dbt reads the compiled files only for column lineage, which no step asks
+    for. dbt's message on a failing node still names its file under target/compiled: it is written
+    by a build run by hand (`dbt build`), and by a run that asks for dbt's debug file
+    (DBT_LOG_LEVEL_FILE, defs/dbt/assets.py), the run of someone debugging a model."""
     from dbt.contracts.graph.nodes import ParsedNode
+    from dbt.flags import get_flags
 
     write_node = ParsedNode.write_node
 
     def write_unless_dagster_build(self, project_root: str, compiled_path, compiled_code: str):
-        if not _started_by_dagster_build() or os.environ.get("DBT_LOG_LEVEL_FILE", "none") != "none":
+        debugging = str(getattr(get_flags(), "LOG_LEVEL_FILE", "none")).lower() != "none"
+        if debugging or not _started_by_dagster_build():
             write_node(self, project_root, compiled_path, compiled_code)
 
     ParsedNode.write_node = write_unless_dagster_build
@@ -123,38 +126,48 @@ def _settings_once_per_database() -> None:
     node), and sends each cursor a `SET` per setting: ~0.44 ms of CPU per cursor with the two settings
     here, ~5% of a small company's build. A cursor is a new DuckDB connection to the same database,
     which starts from the database's global settings, so they are set there once (`SET GLOBAL`) right
-    after connecting, and each cursor then starts with them."""
-    import dataclasses
+    after connecting, and each cursor then starts with them. A setting DuckDB refuses to set globally
+    (`search_path` is per connection) is still sent to each cursor. Only the local environment (a
+    DuckDB file in this process, as here) connects before its cursors: the others are left as they are."""
+    import copy
 
-    from dbt.adapters.duckdb.environments import Environment
+    import duckdb
+    from dbt.adapters.duckdb.environments.local import LocalEnvironment
     from dbt.adapters.duckdb.utils import escape_sql_string
 
-    initialize_db = Environment.initialize_db.__func__
-    initialize_cursor = Environment.initialize_cursor.__func__
-    without_settings: dict[int, tuple[object, object]] = {}  # id(credentials) -> (credentials, a copy without)
+    initialize_db = LocalEnvironment.initialize_db.__func__
+    initialize_cursor = LocalEnvironment.initialize_cursor.__func__
+    # id(credentials) -> (the credentials, a copy holding only the settings not set globally)
+    per_cursor: dict[int, tuple[object, object]] = {}
 
     def connect_and_set(cls, creds, plugins=None):
         conn = initialize_db(cls, creds, plugins)
+        left = {}
         for key, value in (creds.settings or {}).items():
-            conn.execute(f"SET GLOBAL {key} = '{escape_sql_string(str(value))}'")  # as dbt-duckdb quotes it
+            try:
+                conn.execute(f"SET GLOBAL {key} = '{escape_sql_string(str(value))}'")  # quoted as dbt-duckdb does
+            except duckdb.Error:
+                left[key] = value
+        if creds.settings:
+            lean = copy.copy(creds)  # not dataclasses.replace: that runs __post_init__ again, on shared secrets
+            lean.settings = left or None
+            per_cursor[id(creds)] = (creds, lean)
         return conn
 
-    def cursor_without_settings(cls, creds, cursor, plugins=None, registered_df={}):  # noqa: B006 - dbt-duckdb's signature
-        if creds.settings:
-            kept = without_settings.get(id(creds))
-            if kept is None or kept[0] is not creds:
-                kept = without_settings[id(creds)] = (creds, dataclasses.replace(creds, settings=None))
+    def cursor_with_settings_left(cls, creds, cursor, plugins=None, registered_df={}):  # noqa: B006 - dbt-duckdb's signature
+        kept = per_cursor.get(id(creds))
+        if kept is not None and kept[0] is creds:
             creds = kept[1]
         return initialize_cursor(cls, creds, cursor, plugins, registered_df)
 
-    Environment.initialize_db = classmethod(connect_and_set)
-    Environment.initialize_cursor = classmethod(cursor_without_settings)
+    LocalEnvironment.initialize_db = classmethod(connect_and_set)
+    LocalEnvironment.initialize_cursor = classmethod(cursor_with_settings_left)
 
 
 def _type_testers_built_once() -> None:
     """dbt reads each query result it fetches (every test's, most adapter macros') into an agate table,
     and builds a new agate type tester for it each time: its date types each build a parsedatetime
-    calendar, ~3% of a small company's build. A tester holds no state of the tables it reads, so one
+    calendar, ~2.4% of a small company's build. A tester holds no state of the tables it reads, so one
     is kept per set of text columns and null spellings."""
     import functools
 

@@ -137,8 +137,10 @@ def test_a_build_started_by_dagster_writes_no_manifest_json_and_everything_else_
         target = tmp_path / name
         shutil.copytree(parsed, target)
         (target / "manifest.json").unlink()
+        # as the dbt step starts it: without dbt's log file unless DBT_LOG_LEVEL_FILE asks (defs/dbt/assets.py)
+        no_file_log = [] if "DBT_LOG_LEVEL_FILE" in env else ["--log-level-file", "none"]
         done = subprocess.run(
-            dbt_args([*WRAPPED_DBT, *seed], target), env=env, cwd=REPO, capture_output=True, text=True
+            dbt_args([*WRAPPED_DBT, *seed, *no_file_log], target), env=env, cwd=REPO, capture_output=True, text=True
         )
         assert done.returncode == 0, done.stdout[-2000:]
         results = json.loads((target / "run_results.json").read_text())["results"]
@@ -170,6 +172,48 @@ def test_the_profile_s_settings_hold_in_every_cursor_dbt_opens(tmp_path):
     shown = [json.loads(line)["data"] for line in done.stdout.splitlines() if '"ShowNode"' in line]
     rows = json.loads(shown[0]["preview"])
     assert rows == [{"time_zone": "America/Sao_Paulo", "memory_limit": "667.5 MiB"}]  # 700 MB = 667.5 MiB
+
+
+CURSOR_SETTINGS_CHECK = """
+import json, sys
+from dbt.adapters.duckdb.credentials import DuckDBCredentials
+from dbt.adapters.duckdb.environments.local import LocalEnvironment
+from dagster_project.dbt_child import _settings_once_per_database
+
+class Cursor:  # what dbt-duckdb sends a new cursor
+    def __init__(self):
+        self.sent = []
+    def execute(self, sql, *args):
+        self.sent.append(sql)
+        return self
+
+creds = DuckDBCredentials(path=sys.argv[1], settings={"TimeZone": "Asia/Shanghai", "search_path": "main"})
+plain = Cursor()
+LocalEnvironment.initialize_cursor(creds, plain)
+_settings_once_per_database()
+conn = LocalEnvironment.initialize_db(creds)
+lean = Cursor()
+LocalEnvironment.initialize_cursor(creds, lean)
+zone = conn.cursor().execute("select current_setting('TimeZone')").fetchone()[0]
+print(json.dumps({"plain": plain.sent, "lean": lean.sent, "zone": zone, "settings": creds.settings}))
+"""
+
+
+def test_a_cursor_gets_only_the_settings_duckdb_cannot_set_for_the_whole_database(tmp_path):
+    """dbt-duckdb sends each new cursor a SET per profile setting; after s2s-dbt's change the database
+    gets them once (SET GLOBAL) and a cursor only those DuckDB keeps per connection (search_path)."""
+    done = subprocess.run(
+        [sys.executable, "-c", CURSOR_SETTINGS_CHECK, str(tmp_path / "w.duckdb")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["plain"] == ["SET TimeZone = 'Asia/Shanghai'", "SET search_path = 'main'"]
+    assert result["lean"] == ["SET search_path = 'main'"]
+    assert result["zone"] == "Asia/Shanghai"  # a plain DuckDB cursor of the database: the global value
+    assert result["settings"] == {"TimeZone": "Asia/Shanghai", "search_path": "main"}  # the profile's own, untouched
 
 
 TYPE_TESTER_CHECK = """

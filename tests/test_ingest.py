@@ -487,3 +487,23 @@ def test_every_entity_loads_a_valid_row(con, raw_dir):
         assert (result.table_rows, result.total("rows_quarantined")) == (1, 0), contract.name
     totals = con.execute("select count(*), sum(rows_read), sum(rows_loaded) from meta.ingest_audit").fetchall()
     assert totals == [(20, 20, 20)]
+
+
+# 1 byte: every drop is a batch of its own; None: the two drops in one batch.
+@pytest.mark.parametrize("batch_bytes", [1, None], ids=["drop_by_drop", "one_batch"])
+def test_each_batch_is_heard_of_once_with_its_drops_and_each_drop_once(con, raw_dir, batch_bytes):
+    """The ingest step logs one message per batch (`on_batch`); the CLI prints one line per drop (`on_drop`)."""
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2025-01-31.csv", csv_text(OPP_HEADER, [opp("O1")]))
+    write_drop(raw_dir, "crm.opportunities", "opportunities_2025-02-28.csv", csv_text(OPP_HEADER, [opp("O2")]))
+    batches, drops = [], []
+    load_entity(
+        con,
+        load_contracts()["crm.opportunities"],
+        raw_dir,
+        batch_bytes=batch_bytes,
+        on_batch=lambda outcomes: batches.append([o.drop.relative_path.rsplit("/", 1)[1] for o in outcomes]),
+        on_drop=lambda o: drops.append(o.drop.relative_path.rsplit("/", 1)[1]),
+    )
+    names = ["opportunities_2025-01-31.csv", "opportunities_2025-02-28.csv"]
+    assert batches == ([[n] for n in names] if batch_bytes == 1 else [names])
+    assert drops == names

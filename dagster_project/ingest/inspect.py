@@ -420,7 +420,8 @@ class _LineScanner:
 
     def __post_init__(self) -> None:
         # the bytes a field's edge sits beside: line ends, quotes and the separator (one byte; a
-        # longer one, or none known, leaves the edges unknown: `_padded` says True)
+        # longer one, or none known, leaves the edges unknown: `_padded` says True). Built once:
+        # the separator is the file's, set when the scanner is made and never after
         self._edge = np.zeros(256, dtype=bool)
         self._edge[[10, 13, 34]] = True
         if self.delimiter is not None and len(self.delimiter.encode()) == 1:

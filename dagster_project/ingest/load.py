@@ -802,7 +802,7 @@ def load_entity(
 ) -> EntityLoadResult:
     """Load every new drop of the entity from `raw_dir`, oldest first; record what its folder holds
     that is not a drop (ignored) and files repeating an earlier drop's content (duplicate).
-    `on_drop` hears of each drop loaded (or rejected) as it is, `on_batch` of each batch's drops."""
+    `on_drop` hears of each drop loaded (or rejected), `on_batch` of each batch's drops at once."""
     run_id = run_id or uuid.uuid4().hex
     ensure_meta(con)
     ensure_raw_table(con, contract)
@@ -839,14 +839,12 @@ def load_entity(
     try:
         for number, batch in enumerate(batches):
             next_batch = batches[number + 1] if number + 1 < len(batches) else []
-            loaded = []
-            for outcome in load_batch(con, contract, batch, run_id, reader, next_batch):
-                loaded.append(outcome)
-                if on_drop:
-                    on_drop(outcome)
-            result.outcomes.extend(loaded)
-            if on_batch and loaded:
-                on_batch(loaded)
+            outcomes = load_batch(con, contract, batch, run_id, reader, next_batch)  # loaded or rejected
+            result.outcomes.extend(outcomes)
+            for outcome in outcomes if on_drop else ():
+                on_drop(outcome)
+            if on_batch and outcomes:
+                on_batch(outcomes)
     finally:
         reader.close()  # a batch that failed leaves the next one's reads: dropped
     statuses = {o.drop.relative_path: o.status for o in result.outcomes}
