@@ -841,8 +841,9 @@ def load_entity(
             next_batch = batches[number + 1] if number + 1 < len(batches) else []
             outcomes = load_batch(con, contract, batch, run_id, reader, next_batch)  # loaded or rejected
             result.outcomes.extend(outcomes)
-            for outcome in outcomes if on_drop else ():
-                on_drop(outcome)
+            if on_drop:
+                for outcome in outcomes:
+                    on_drop(outcome)
             if on_batch and outcomes:
                 on_batch(outcomes)
     finally:

@@ -5,6 +5,7 @@ import dagster as dg
 from dagster_project.contracts import Contract, load_contracts
 from dagster_project.ingest import load_entity
 from dagster_project.ingest.integrity import refresh_orphans
+from dagster_project.ingest.load import DropOutcome
 from dagster_project.resources import WarehouseResource, nothing_new_in_run
 from dagster_project.warehouse import ensure_raw_table
 
@@ -58,7 +59,7 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
     return _ingest
 
 
-def _drop_line(o) -> str:
+def _drop_line(o: DropOutcome) -> str:
     """What became of one drop. A batch's lines go out as one log message: Dagster stores each message
     as an event (~0.8 ms of the step's thread), and a small company has ~600 drops in ~20 batches."""
     counts = f"read {o.rows_read}, loaded {o.rows_loaded}, quarantined {o.rows_quarantined}"
