@@ -1,0 +1,109 @@
+"""The project's table and view materializations (`dbt/macros/materializations/`): one
+`create or replace` statement per model, atomic in DuckDB, and dbt's own materializations for
+what one statement cannot do (issue 14). Real dbt on a small project that uses the project's
+materialization macros, on a real DuckDB file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+REPO = Path(__file__).resolve().parents[1]
+DBT = str(Path(sys.executable).with_name("dbt"))
+
+
+def project_with(tmp_path: Path, models: dict[str, str]) -> Path:
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    shutil.copytree(REPO / "dbt" / "macros" / "materializations", project / "macros" / "materializations")
+    (project / "dbt_project.yml").write_text(
+        "name: p\nversion: '1.0.0'\nconfig-version: 2\nprofile: p\nmodel-paths: [models]\nmacro-paths: [macros]\n",
+        encoding="utf-8",
+    )
+    (project / "profiles.yml").write_text(
+        f"p:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {tmp_path / 'w.duckdb'}\n"
+        "      threads: 2\n",
+        encoding="utf-8",
+    )
+    for name, text in models.items():
+        (project / "models" / name).write_text(text, encoding="utf-8")
+    return project
+
+
+def build(project: Path, variables: str, log: Path) -> subprocess.CompletedProcess[str]:
+    """`dbt build` with dbt's debug log, which holds every statement dbt sends."""
+    shutil.rmtree(log, ignore_errors=True)
+    args = [DBT, "build", "--project-dir", str(project), "--profiles-dir", str(project), "--vars", variables]
+    args += ["--log-path", str(log), "--log-level-file", "debug"]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    return subprocess.run(args, env=env, cwd=project, capture_output=True, text=True)
+
+
+def relations(warehouse: Path) -> dict[str, str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.sql(
+            "select table_name, table_type from information_schema.tables where table_schema = 'main'"
+        ).fetchall()
+    return dict(rows)
+
+
+def read(warehouse: Path, name: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(f"select * from {name}").fetchall()
+
+
+def test_a_table_and_a_view_are_replaced_in_one_statement_and_a_failing_rebuild_leaves_both_as_they_were(tmp_path):
+    project = project_with(
+        tmp_path,
+        {
+            "t.sql": "{{ config(materialized='table') }} select {{ var('x') }} as x",
+            "v.sql": "{{ config(materialized='view') }} select {{ var('x') }} as x",
+        },
+    )
+    warehouse, log = tmp_path / "w.duckdb", tmp_path / "logs"
+    for x in ("1", "2"):  # the first build creates both, the second replaces them
+        done = build(project, f"{{x: {x}}}", log)
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert read(warehouse, "t") == [(int(x),)] and read(warehouse, "v") == [(int(x),)]
+    statements = (log / "dbt.log").read_text(encoding="utf-8")
+    assert 'create or replace table "w"."main"."t"' in statements
+    assert 'create or replace view "w"."main"."v"' in statements
+    assert " rename to " not in statements and "__dbt_tmp" not in statements and "__dbt_backup" not in statements
+
+    done = build(project, "{x: no_such_column}", log)  # both fail when DuckDB binds the query
+    assert done.returncode == 1 and done.stdout.count("no_such_column") >= 2, done.stdout[-3000:]
+    assert read(warehouse, "t") == [(2,)] and read(warehouse, "v") == [(2,)]
+    assert relations(warehouse) == {"t": "BASE TABLE", "v": "VIEW"}  # nothing left under another name
+
+
+def test_a_change_of_kind_and_a_contract_go_to_dbt_s_own_materializations(tmp_path):
+    project = project_with(
+        tmp_path,
+        {
+            "m.sql": "{{ config(materialized=var('kind')) }} select 1 as x",
+            "c.sql": "{{ config(materialized='table') }} select 1 as x",
+            "c.yml": "models:\n  - name: c\n    config:\n      contract: {enforced: true}\n"
+            "    columns:\n      - name: x\n        data_type: \"{{ var('declared') }}\"\n",
+        },
+    )
+    warehouse, log = tmp_path / "w.duckdb", tmp_path / "logs"
+    for built, kind in enumerate(("view", "table", "view")):
+        done = build(project, f"{{kind: {kind}, declared: integer}}", log)
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert relations(warehouse)["m"] == {"view": "VIEW", "table": "BASE TABLE"}[kind]
+        assert read(warehouse, "m") == [(1,)]
+        statements = (log / "dbt.log").read_text(encoding="utf-8")
+        # a new view is created in one statement; a view that replaces a table, or a table a
+        # view, is renamed into place by dbt's own, and so is the table under a contract
+        assert ('create or replace view "w"."main"."m"' in statements) == (built == 0)
+        assert ('rename to "m"' in statements) == (built > 0)
+        assert 'rename to "c"' in statements and "create or replace table" not in statements
+    assert relations(warehouse) == {"m": "VIEW", "c": "BASE TABLE"}
+
+    done = build(project, "{kind: view, declared: varchar}", log)  # the contract is still enforced
+    assert done.returncode == 1 and "contract" in done.stdout.lower(), done.stdout[-3000:]
