@@ -5,7 +5,9 @@ materialization macros, on a real DuckDB file."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,3 +109,32 @@ def test_a_change_of_kind_and_a_contract_go_to_dbt_s_own_materializations(tmp_pa
 
     done = build(project, "{kind: view, declared: varchar}", log)  # the contract is still enforced
     assert done.returncode == 1 and "contract" in done.stdout.lower(), done.stdout[-3000:]
+
+
+def test_a_data_test_reads_without_a_transaction_and_one_that_stores_its_failures_goes_to_dbt_s_own(tmp_path):
+    project = project_with(
+        tmp_path,
+        {
+            "n.sql": "{{ config(materialized='table') }} select 1 as x union all select null",
+            "n.yml": "models:\n  - name: n\n    columns:\n      - name: x\n        data_tests:\n          - not_null\n"
+            "          - accepted_values:\n              arguments: {values: [2]}\n"
+            "              config: {store_failures: true, severity: warn}\n",
+        },
+    )
+    warehouse, log = tmp_path / "w.duckdb", tmp_path / "logs"
+    done = build(project, "{}", log)
+    assert done.returncode == 1, done.stdout[-3000:]  # the not_null test fails the build
+    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    outcome = {
+        r["unique_id"].split(".")[2]: (r["status"], r["failures"])
+        for r in results
+        if r["unique_id"].startswith("test.")
+    }
+    assert outcome == {"not_null_n_x": ("fail", 1), "accepted_values_n_x__2": ("warn", 1)}
+    statements = (log / "dbt.log").read_text(encoding="utf-8")
+    assert re.search(r"On test\.p\.not_null_n_x\.\w+: /\*", statements)  # its query ran
+    assert not re.search(r"On test\.p\.not_null_n_x\.\w+: (BEGIN|ROLLBACK)", statements)
+    # the stored failures: dbt's own, in a transaction, its table holds the failing row
+    assert re.search(r"On test\.p\.accepted_values_n_x__2\.\w+: BEGIN", statements)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.sql("select * from main_dbt_test__audit.accepted_values_n_x__2").fetchall() == [(1, 1)]
