@@ -77,6 +77,12 @@ def test_a_table_and_a_view_are_replaced_in_one_statement_and_a_failing_rebuild_
     assert 'create or replace view "w"."main"."v"' in statements
     assert " rename to " not in statements and "__dbt_tmp" not in statements and "__dbt_backup" not in statements
 
+    # what a build of dbt's own stopped half way leaves is dropped, as dbt's own drops it
+    with duckdb.connect(str(warehouse)) as con:
+        con.sql("create table t__dbt_tmp as select 1 as x; create view v__dbt_backup as select 1 as x")
+    done = build(project, "{x: 2}", log)
+    assert done.returncode == 0 and relations(warehouse) == {"t": "BASE TABLE", "v": "VIEW"}, done.stdout[-3000:]
+
     done = build(project, "{x: no_such_column}", log)  # both fail when DuckDB binds the query
     assert done.returncode == 1 and done.stdout.count("no_such_column") >= 2, done.stdout[-3000:]
     assert read(warehouse, "t") == [(2,)] and read(warehouse, "v") == [(2,)]
@@ -115,10 +121,12 @@ def test_a_data_test_reads_without_a_transaction_and_one_that_stores_its_failure
     project = project_with(
         tmp_path,
         {
-            "n.sql": "{{ config(materialized='table') }} select 1 as x union all select null",
+            "n.sql": "{{ config(materialized='table') }} select 1 as x, null as y union all select null, null",
             "n.yml": "models:\n  - name: n\n    columns:\n      - name: x\n        data_tests:\n          - not_null\n"
             "          - accepted_values:\n              arguments: {values: [2]}\n"
-            "              config: {store_failures: true, severity: warn}\n",
+            "              config: {store_failures: true, severity: warn}\n"
+            "      - name: y\n        data_tests:\n          - not_null:\n"
+            "              config: {warn_if: '>1', error_if: '>5'}\n",
         },
     )
     warehouse, log = tmp_path / "w.duckdb", tmp_path / "logs"
@@ -130,11 +138,62 @@ def test_a_data_test_reads_without_a_transaction_and_one_that_stores_its_failure
         for r in results
         if r["unique_id"].startswith("test.")
     }
-    assert outcome == {"not_null_n_x": ("fail", 1), "accepted_values_n_x__2": ("warn", 1)}
+    # y's two NULLs: over warn_if, under error_if, through the project's materialization
+    assert outcome == {"not_null_n_x": ("fail", 1), "accepted_values_n_x__2": ("warn", 1), "not_null_n_y": ("warn", 2)}
     statements = (log / "dbt.log").read_text(encoding="utf-8")
-    assert re.search(r"On test\.p\.not_null_n_x\.\w+: /\*", statements)  # its query ran
-    assert not re.search(r"On test\.p\.not_null_n_x\.\w+: (BEGIN|ROLLBACK)", statements)
+    for name in ("not_null_n_x", "not_null_n_y"):
+        assert re.search(rf"On test\.p\.{name}\.\w+: /\*", statements)  # its query ran
+        assert not re.search(rf"On test\.p\.{name}\.\w+: (BEGIN|ROLLBACK)", statements)
     # the stored failures: dbt's own, in a transaction, its table holds the failing row
     assert re.search(r"On test\.p\.accepted_values_n_x__2\.\w+: BEGIN", statements)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.sql("select * from main_dbt_test__audit.accepted_values_n_x__2").fetchall() == [(1, 1)]
+
+
+def test_hooks_and_comments_keep_the_order_of_dbt_s_own_and_a_failing_hook_leaves_the_old_relation(tmp_path):
+    """dbt-duckdb's table runs its post-hooks, then writes the comments; dbt's view writes the
+    comments, then runs the post-hooks. A hook that fails inside the transaction undoes the replace."""
+    hook = "comment on {kind} {{{{ this }}}} is 'from the hook'"
+    failing = "{{% if var('fail') %}}select * from no_such_table{{% else %}}select 1{{% endif %}}"
+    project = project_with(
+        tmp_path,
+        {
+            "t.sql": "{{ config(materialized='table', post_hook=[\""
+            + hook.format(kind="table")
+            + '", "'
+            + failing.format()
+            + "\"]) }} select {{ var('x') }} as x",
+            "v.sql": "{{ config(materialized='view', post_hook=[\""
+            + hook.format(kind="view")
+            + '", "'
+            + failing.format()
+            + "\"]) }} select {{ var('x') }} as x",
+            "docs.yml": "models:\n"
+            + "".join(
+                f"  - name: {m}\n    description: from the docs\n    config:\n"
+                "      persist_docs: {relation: true, columns: true}\n"
+                "    columns:\n      - name: x\n        description: the column's docs\n"
+                for m in ("t", "v")
+            ),
+        },
+    )
+    warehouse, log = tmp_path / "w.duckdb", tmp_path / "logs"
+    done = build(project, "{x: 1, fail: false}", log)
+    assert done.returncode == 0, done.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        comments = dict(
+            con.sql(
+                "select table_name, comment from duckdb_tables() union all "
+                "select view_name, comment from duckdb_views() where not internal"
+            ).fetchall()
+        )
+        columns = con.sql(
+            "select table_name, comment from duckdb_columns() where column_name = 'x' order by 1"
+        ).fetchall()
+    assert comments == {"t": "from the docs", "v": "from the hook"}
+    assert columns == [("t", "the column's docs"), ("v", "the column's docs")]
+
+    done = build(project, "{x: 2, fail: true}", log)  # the replace succeeds, then a hook fails
+    assert done.returncode == 1 and done.stdout.count("no_such_table") >= 2, done.stdout[-3000:]
+    assert read(warehouse, "t") == [(1,)] and read(warehouse, "v") == [(1,)]
+    assert relations(warehouse) == {"t": "BASE TABLE", "v": "VIEW"}

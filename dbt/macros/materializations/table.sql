@@ -2,7 +2,8 @@
     Tables in one statement: `create or replace table`, atomic in DuckDB, so a model that fails
     leaves its table as it was. dbt-duckdb's own materialization builds the table under a temporary
     name, looks up its indexes, renames the old table away and the new one in, and drops the old one:
-    eight statements a table, each costing dbt's Python more than DuckDB's work on a small company.
+    seven statements with `BEGIN` and `COMMIT`, against three, each costing dbt's Python more than
+    DuckDB's work on a small company.
     What a single statement cannot do goes to dbt-duckdb's own: Python models, a model contract,
     a SQL header, partitions or sort keys, indexes, grants, an existing table with key constraints,
     a DuckLake database, or an existing view of the same name. DECISIONLOG.md, "Tables and views
@@ -13,7 +14,8 @@
   {%- if model['language'] != 'sql'
         or config.get('contract').enforced
         or config.get('sql_header') is not none
-        or config.get('partitioned_by') or config.get('sorted_by')
+        or config.get('partitioned_by') or config.get('partition_by')
+        or config.get('sorted_by') or config.get('sort_by')
         or config.get('indexes') or config.get('grants')
         or adapter.is_ducklake(this)
         or (existing_relation is not none and not existing_relation.is_table)

@@ -1,7 +1,8 @@
 {#
     Data tests without a transaction: a test only reads, and dbt's own materialization opens a
-    transaction for its query (`BEGIN`) that dbt then rolls back: two statements of dbt's adapter
-    per test, of four. A test that stores its failures writes a table, and goes to dbt's own.
+    transaction for its query (`BEGIN`) that dbt then rolls back when it releases the connection:
+    two calls through dbt's adapter per test besides the query. A test that stores its failures
+    writes a table, and goes to dbt's own.
     DECISIONLOG.md, "Tables and views in one statement".
 #}
 {% materialization test, adapter="duckdb" %}
