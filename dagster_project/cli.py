@@ -195,6 +195,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"alerts to {r.notifier}: {r.delivered} delivered, {r.pending} pending ({r.error or 'ok'})")
             return 0
     ensure_dagster_home()
+    from dagster_project import early_workers
+
+    # the workers beside the dbt build import their libraries on the core Dagster's start leaves idle
+    early_workers.start(settings.warehouse)
 
     from dagster_project.console import RunConsole
 
@@ -223,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings, result, time.monotonic() - started, log_path=console.log_path, warnings=console.warning_lines()
         )
     finally:
+        early_workers.discard_untaken()  # the run stopped before its ingestion adopted them
         console.close()
         if console.log.failed:  # e.g. the disk of the warehouse folder is full
             _print(f"run log incomplete: {console.log.failed} ({console.log_path})")

@@ -19,16 +19,20 @@ AS_OF = date(2025, 12, 31)
 
 
 def synthetic_orders(customers: int = 80, seed: int = 3) -> pd.DataFrame:
-    """Customers who start over two years, buy at their own rate (Poisson) and may stop: BG/NBD's story."""
+    """Customers who start over two years, buy at their own rate (Poisson) and, after each purchase, stop
+    with their own probability (Beta): BG/NBD's story. Stopping at a random time instead (as this did
+    before) leaves the spread of the stopping probabilities unidentified: the likelihood is flat as a
+    and b grow together, and where the fit stopped on that ridge, converged or not, differed by machine
+    (it did not converge on the machine of 2026-12-07 evening; DECISIONLOG, issue 14)."""
     rng = np.random.default_rng(seed)
     start = date(2024, 1, 1)
     rows = []
     for c in range(customers):
         first = start + timedelta(days=int(rng.integers(0, 500)))
         rate = rng.gamma(2.0, 1 / 40)  # purchases per day
-        stop = first + timedelta(days=int(rng.exponential(600)))
+        stop_after_a_purchase = rng.beta(1.0, 3.0)
         day, n = first, 0
-        while day <= min(stop, AS_OF):
+        while day <= AS_OF:
             rows.append(
                 {
                     "order_id": f"O{c}-{n}",
@@ -38,6 +42,8 @@ def synthetic_orders(customers: int = 80, seed: int = 3) -> pd.DataFrame:
                 }
             )
             n += 1
+            if rng.random() < stop_after_a_purchase:
+                break
             day += timedelta(days=max(1, int(rng.exponential(1 / rate))))
     return pd.DataFrame(rows)
 

@@ -116,15 +116,16 @@ def assert_in_order(log: str, marks: list[str]) -> None:
 
 
 def test_great_expectations_ran_in_a_worker_beside_the_first_dbt_build(site):
-    """The first run's log: the first ingestion step starts the worker (it imports GX while ingestion
-    runs), the dbt step gives it the frames before its build, the quality step collects its counts
-    after, and the quality marts are built by the second dbt step, after that."""
+    """The first run's log: `run` starts the worker before the run and its first ingestion step adopts it
+    (it imports GX while Dagster starts and ingestion runs), the dbt step gives it the frames before its
+    build, the quality step collects its counts after, and the quality marts are built by the second dbt
+    step, after that."""
     base, _ = site
     log = sorted((base / "warehouse" / "logs").glob("run-*.log"))[0].read_text(encoding="utf-8")
-    assert log.count("Great Expectations: worker process started by") == 1  # once per run, not per step
+    assert log.count("Great Expectations: worker process started") == 1  # once per run, not per step
     marks = [
         "raw_crm__accounts - STEP_START",
-        "Great Expectations: worker process started by raw_crm__accounts;",
+        "Great Expectations: worker process started by `run`, taken by raw_crm__accounts;",  # early_workers.py
         "raw_crm__accounts - STEP_SUCCESS",
         "dbt_models - STEP_START",
         "group(s) of drops to validate, in a worker process beside the dbt build",
@@ -139,15 +140,15 @@ def test_great_expectations_ran_in_a_worker_beside_the_first_dbt_build(site):
 
 
 def test_the_customer_value_model_was_fitted_in_a_worker_beside_the_first_dbt_build(site):
-    """The first run's log: the first ingestion step starts the worker (it imports while ingestion runs),
-    the dbt step tells it its inputs are built (dbt exported them) before its build ends, and the customer
-    value step, after it, stores the worker's fits."""
+    """The first run's log: `run` starts the worker before the run and its first ingestion step adopts it
+    (it imports while Dagster starts and ingestion runs), the dbt step tells it its inputs are built (dbt
+    exported them) before its build ends, and the customer value step, after it, stores the worker's fits."""
     base, _ = site
     log = sorted((base / "warehouse" / "logs").glob("run-*.log"))[0].read_text(encoding="utf-8")
-    assert log.count("customer value: worker process started by") == 1  # once per run, not per step
+    assert log.count("customer value: worker process started") == 1  # once per run, not per step
     marks = [
         "raw_crm__accounts - STEP_START",
-        "customer value: worker process started by raw_crm__accounts;",
+        "customer value: worker process started by `run`, taken by raw_crm__accounts;",  # early_workers.py
         "raw_crm__accounts - STEP_SUCCESS",
         "meta__ingest_audit - STEP_START",
         "dbt_models - STEP_START",

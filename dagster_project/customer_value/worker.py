@@ -3,8 +3,10 @@
 Fitting the model is CPU-bound Python (pytensor and scipy: ~5 s for a small company, ~10 s at scale
 10), and it waited for the whole dbt build, though it reads only two of dbt's models, which dbt builds
 early: the order facts and the as-of date (`INPUTS`). So the run's first ingestion step starts this
-worker, unless the run has nothing new (the dbt step does, when the run has no ingestion step); it imports
-pymc-marketing while ingestion runs, on the core ingestion mostly leaves idle, and waits. dbt
+worker, unless the run has nothing new (the dbt step does, when the run has no ingestion step), or
+adopts the one `run` started before Dagster started the run (early_workers.py; the step then names
+the run and the stored fits: `Fitting.assign`); it imports pymc-marketing while ingestion runs, on
+the core ingestion mostly leaves idle, and waits. dbt
 copies those two models to Parquet as it builds them (the post-hook
 dbt/macros/export_for_python_steps.sql), and once dbt reports both built, the step tells the worker
 where they are, in one line on its stdin (`Fitting.inputs_ready`). The worker fits on the other
@@ -42,7 +44,7 @@ import duckdb
 
 from dagster_project.customer_value import history
 from dagster_project.warehouse import WORKER_NICENESS, literal
-from dagster_project.worker_process import failure, new_folder, spawn, tell
+from dagster_project.worker_process import JOB_FILE, failure, new_folder, spawn, tell
 
 ANSWER_FILE = "fits.pickle"
 # the dbt models the fit reads, as `schema.table`; each has the export post-hook in its YAML
@@ -61,6 +63,16 @@ class Fitting:
     folder: Path
     process: subprocess.Popen
     told: bool = False
+
+    def assign(self, reusable_fingerprint: str | None, dagster_run_id: str | None) -> None:
+        """Name the run and the stored fits' fingerprint for a worker started before they were known (by
+        `run`, before Dagster started the run: early_workers.py). The job file is replaced whole, never
+        rewritten in place; the worker reads it again once told its inputs."""
+        job = json.loads((self.folder / JOB_FILE).read_text(encoding="utf-8"))
+        job.update(reusable_fingerprint=reusable_fingerprint, run_id=dagster_run_id)
+        tmp = self.folder / (JOB_FILE + ".tmp")
+        tmp.write_text(json.dumps(job), encoding="utf-8")
+        tmp.replace(self.folder / JOB_FILE)
 
     def inputs_ready(self, target_path: Path) -> None:
         """dbt built (and exported) the inputs in the invocation folder `target_path`: start fitting."""
@@ -105,12 +117,27 @@ class Fitting:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start(root: Path, compile_dir: Path, reusable_fingerprint: str | None, dagster_run_id: str | None) -> Fitting:
+def start(
+    root: Path, compile_dir: Path, reusable_fingerprint: str | None = None, dagster_run_id: str | None = None
+) -> Fitting:
     """Start a worker in a new folder under `root`. `reusable_fingerprint`: the inputs' fingerprint of the
-    stored fits the step would reuse (the worker does not fit those inputs again), None to always fit."""
+    stored fits the step would reuse (the worker does not fit those inputs again), None to always fit;
+    both it and the run id may be given later, before the inputs (`Fitting.assign`)."""
     folder = new_folder(root)
     job = {"compile_dir": str(compile_dir), "reusable_fingerprint": reusable_fingerprint, "run_id": dagster_run_id}
     return Fitting(folder, spawn("dagster_project.customer_value.worker", folder, job, stdin=subprocess.PIPE))
+
+
+def compile_dir_for(warehouse: Path) -> Path:
+    """pytensor's compile cache: one per user and machine (`$XDG_CACHE_HOME/s2s-warehouse/pytensor`), so
+    a new deployment or warehouse reuses the models another one compiled (~20 s saved on its first fit);
+    beside the warehouse when the user has no writable cache folder."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "s2s-warehouse" / "pytensor"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return warehouse.parent / "pytensor"
+    return cache
 
 
 def inputs_connection(files: dict[str, str]) -> duckdb.DuckDBPyConnection:
@@ -144,6 +171,7 @@ def _fit(job_file: Path) -> None:
     )
     line = sys.stdin.readline()  # imported; now wait for dbt to build the inputs
     told = time.perf_counter()
+    job = json.loads(job_file.read_text(encoding="utf-8"))  # the run and the stored fits, if assigned since
     answer: dict = {"fingerprint": None, "fits": None, "niceness": os.nice(0), "warnings": []}
     if line.strip():
         config = customer_value_config()

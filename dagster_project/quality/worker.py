@@ -6,8 +6,9 @@ entity frames, and dbt does not read GX's results until its quality marts (`stg_
 the second dbt step). So the run plans the validation and writes the frames to Parquet before dbt
 opens the warehouse (`start`), a worker process counts them with GX while dbt builds on the other
 core, and the quality step stores and judges the counts afterwards (`Validation.finish`). The run's
-first ingestion step starts the worker (`start_ready`), so that GX is imported while ingestion runs;
-it then waits for the dbt step to hand it the frames.
+first ingestion step starts the worker (`start_ready`), so that GX is imported while ingestion runs,
+or adopts the one `run` started before Dagster started the run (early_workers.py); it then waits for
+the dbt step to hand it the frames, and the run's id with them.
 
 DuckDB allows one process per file, so the worker never opens the warehouse: it reads its frames
 from Parquet and answers in a JSON file. It dies with the run (the dbt child's PR_SET_PDEATHSIG). A
@@ -190,6 +191,7 @@ def _count_all(job_file: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
             return
         job = json.loads(job_file.read_text(encoding="utf-8"))
+        runner.run_name = job["run_name"]  # a worker `run` started before the run had an id: named now
     runner.add_assets([group["entity"] for group in job["groups"]])
     contracts = load_contracts()
     counts = {}

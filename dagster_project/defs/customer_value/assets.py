@@ -8,12 +8,12 @@ first ingestion step starts it (`start_fitting`; the dbt step, when the run has 
 tells it when dbt has built its inputs (`tell_when_inputs_built`), and this step collects and stores
 its fits."""
 
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
 
+from dagster_project import early_workers
 from dagster_project.customer_value import worker
 from dagster_project.quality.config import severity
 from dagster_project.resources import WarehouseResource, skip_unchanged
@@ -44,12 +44,15 @@ def start_fitting(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     force = context.run.tags.get(FORCE_TAG) == "true"
     with warehouse.connect() as con:
         reusable = None if force else reusable_fingerprint(con)
-    fitting = _STARTED[context.run.run_id] = worker.start(
-        Path(warehouse.path).parent / "customer_value_worker", compile_dir(warehouse), reusable, context.run.run_id
+    root = Path(warehouse.path).parent / "customer_value_worker"
+    if early := early_workers.take_fitting(root):  # `run` started one before the run
+        early.assign(reusable, context.run.run_id)
+    fitting = _STARTED[context.run.run_id] = early or worker.start(
+        root, compile_dir(warehouse), reusable, context.run.run_id
     )
     context.log.info(
-        f"customer value: worker process started by {context.op_def.name}; it imports pymc-marketing and waits "
-        "for dbt to build its inputs"
+        f"customer value: worker process {'started by `run`, taken' if early else 'started'} by "
+        f"{context.op_def.name}; it imports pymc-marketing and waits for dbt to build its inputs"
     )
     return fitting
 
@@ -84,15 +87,8 @@ def _severity(kind: str) -> dg.AssetCheckSeverity:
 
 
 def compile_dir(warehouse: WarehouseResource) -> Path:
-    """pytensor's compile cache: one per user and machine (`$XDG_CACHE_HOME/s2s-warehouse/pytensor`), so
-    a new deployment or warehouse reuses the models another one compiled (~20 s saved on its first fit);
-    beside the warehouse when the user has no writable cache folder."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "s2s-warehouse" / "pytensor"
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return Path(warehouse.path).parent / "pytensor"
-    return cache
+    """pytensor's compile cache (customer_value/worker.py `compile_dir_for`)."""
+    return worker.compile_dir_for(Path(warehouse.path))
 
 
 @dg.multi_asset(

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_project import early_workers
 from dagster_project.contracts import load_contracts
 from dagster_project.defs.dbt.warm import warm_dbt
 from dagster_project.defs.ingest.assets import ORPHANS_KEY, raw_asset_key
@@ -168,10 +169,11 @@ def start_gx_worker(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     for run_id in [r for r in _READY if r != context.run.run_id]:
         _READY.pop(run_id).discard()
     if _validates(context) and context.run.run_id not in _READY:
-        _READY[context.run.run_id] = worker.start_ready(_gx_root(warehouse), context.run.run_id)
+        early = early_workers.take_gx(_gx_root(warehouse))  # `run` started one before the run
+        _READY[context.run.run_id] = early or worker.start_ready(_gx_root(warehouse), context.run.run_id)
         context.log.info(
-            f"Great Expectations: worker process started by {context.op_def.name}; it imports GX and waits for "
-            "the dbt step's frames"
+            f"Great Expectations: worker process {'started by `run`, taken' if early else 'started'} by "
+            f"{context.op_def.name}; it imports GX and waits for the dbt step's frames"
         )
 
 
