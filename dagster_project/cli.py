@@ -195,17 +195,16 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"alerts to {r.notifier}: {r.delivered} delivered, {r.pending} pending ({r.error or 'ok'})")
             return 0
     ensure_dagster_home()
+
     from dagster_project import early_workers
-
-    # the workers beside the dbt build import their libraries on the core Dagster's start leaves idle
-    early_workers.start(settings.warehouse)
-
     from dagster_project.console import RunConsole
 
     console = RunConsole(log_path or new_run_log(settings.warehouse), verbose=args.verbose, group_steps={})
     _print(f"run log: {console.log_path}")
     started = time.monotonic()
     try:
+        # the workers beside the dbt build import their libraries on the core Dagster's start leaves idle
+        early_workers.start(settings.warehouse)
         with console.capture():  # importing the code location may warn: that goes to the log too
             from dagster_project.definitions import defs
             from dagster_project.defs.ingest.assets import INGEST_ASSETS
@@ -227,7 +226,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings, result, time.monotonic() - started, log_path=console.log_path, warnings=console.warning_lines()
         )
     finally:
-        early_workers.discard_untaken()  # the run stopped before its ingestion adopted them
+        try:
+            early_workers.discard_untaken()  # the run stopped before its ingestion adopted them
+        except Exception as exc:  # the run's own outcome is what the summary says, not this
+            _print(f"stopping the workers the run did not use: {exc}")
         console.close()
         if console.log.failed:  # e.g. the disk of the warehouse folder is full
             _print(f"run log incomplete: {console.log.failed} ({console.log_path})")

@@ -19,18 +19,30 @@ JOB_FILE, LOG_FILE = "job.json", "worker.log"
 FAILED_SUFFIX = ".failed"
 
 
-def new_folder(root: Path) -> Path:
-    """A new, empty folder under `root` for one worker. What earlier runs left there goes: a folder of a
-    run that stopped before collecting its worker, and failed folders but the newest few, whose logs
-    the failed steps named."""
-    keep = int(warehouse_config("dagster")["failed_worker_folders_kept"])
+def new_folder(root: Path, clear: bool = True) -> Path:
+    """A new, empty folder under `root` for one worker. Unless `clear` is False (a worker started before
+    the run holds the warehouse: early_workers.py), what earlier runs left there goes first
+    (`clear_leftovers`)."""
+    if clear:
+        clear_leftovers(root)
+    folder = root / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    return folder
+
+
+def clear_leftovers(root: Path, keep: Path | None = None) -> None:
+    """Remove what earlier runs left under `root`: a folder of a run that stopped before collecting its
+    worker, and failed folders but the newest few, whose logs the failed steps named. `keep`: this
+    run's own worker folder. Called by a step of a run that holds the warehouse, so that another run
+    cannot be using them (DuckDB lets one process open the file)."""
+    keep_failed = int(warehouse_config("dagster")["failed_worker_folders_kept"])
     if root.is_dir():
         failed = sorted(
             (d for d in root.iterdir() if d.is_dir() and d.name.endswith(FAILED_SUFFIX)),
             key=lambda d: d.stat().st_mtime,
             reverse=True,
         )
-        kept = {d.name for d in failed[:keep]}
+        kept = {d.name for d in failed[:keep_failed]} | ({keep.name} if keep else set())
         for entry in root.iterdir():
             if entry.name in kept:
                 continue
@@ -38,9 +50,6 @@ def new_folder(root: Path) -> Path:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
-    folder = root / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    return folder
 
 
 def spawn(module: str, folder: Path, job: dict, stdin: int = subprocess.DEVNULL) -> subprocess.Popen:

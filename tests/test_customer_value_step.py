@@ -19,11 +19,11 @@ AS_OF = date(2025, 12, 31)
 
 
 def synthetic_orders(customers: int = 80, seed: int = 3) -> pd.DataFrame:
-    """Customers who start over two years, buy at their own rate (Poisson) and, after each purchase, stop
-    with their own probability (Beta): BG/NBD's story. Stopping at a random time instead (as this did
-    before) leaves the spread of the stopping probabilities unidentified: the likelihood is flat as a
-    and b grow together, and where the fit stopped on that ridge, converged or not, differed by machine
-    (it did not converge on the machine of 2026-12-07 evening; DECISIONLOG, issue 14)."""
+    """Customers who start over two years, buy at their own rate (Poisson) and, after each repeat
+    purchase, stop with their own probability (Beta): BG/NBD's story. Stopping at a random time instead
+    (as this did before) leaves the spread of the stopping probabilities unidentified: the likelihood
+    is flat as a and b grow together, and where the fit stopped on that ridge, converged or not,
+    differed by machine (it did not converge on the machine of 2026-12-07 evening; DECISIONLOG)."""
     rng = np.random.default_rng(seed)
     start = date(2024, 1, 1)
     rows = []
@@ -42,7 +42,7 @@ def synthetic_orders(customers: int = 80, seed: int = 3) -> pd.DataFrame:
                 }
             )
             n += 1
-            if rng.random() < stop_after_a_purchase:
+            if n > 1 and rng.random() < stop_after_a_purchase:  # a customer with no repeat is alive
                 break
             day += timedelta(days=max(1, int(rng.exponential(1 / rate))))
     return pd.DataFrame(rows)

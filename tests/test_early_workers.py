@@ -40,12 +40,25 @@ def tables(con):
 
 @pytest.fixture
 def started(tmp_path):
-    """Both workers started early for a warehouse under tmp_path; whatever a test did not take is stopped."""
+    """Both workers started early for a warehouse under tmp_path; whatever a test took is given back to be
+    stopped with the rest, whatever failed (`took`)."""
     path = tmp_path / "wh" / "warehouse.duckdb"
     path.parent.mkdir()
     early_workers.start(path)
     yield path
+    for worker in _TAKEN:
+        worker.discard()
+    _TAKEN.clear()
     early_workers.discard_untaken()
+
+
+_TAKEN: list = []
+
+
+def took(worker):
+    """A worker a test took: stopped after the test (`started`) unless it ended."""
+    _TAKEN.append(worker)
+    return worker
 
 
 def test_an_early_gx_worker_counts_for_the_run_that_takes_it_and_names_its_results_after_it(started, tables, raw_dir):
@@ -53,8 +66,8 @@ def test_an_early_gx_worker_counts_for_the_run_that_takes_it_and_names_its_resul
     _accounts_drop(raw_dir, "accounts_2025-01-31.csv", 0, {3, 7}, {9})
     load_entity(con, load_contracts()["crm.accounts"], raw_dir)
     gx_root = started.parent / "gx"
-    ready = early_workers.take_gx(gx_root)
-    assert ready is not None and early_workers.take_gx(gx_root) is None  # taken once
+    ready = took(early_workers.take_gx(started))
+    assert ready is not None and early_workers.take_gx(started) is None  # taken once
     imported(ready.process, ready.folder / LOG_FILE, "waiting for the run's groups")  # read its job: no run id
     validation = quality_worker.start(con, gx_root, {}, ready=ready, run_name="run-7")
     fields, rules, _ = validation.finish(con)
@@ -70,15 +83,21 @@ def test_an_early_gx_worker_counts_for_the_run_that_takes_it_and_names_its_resul
 def test_an_early_fitting_worker_fits_under_the_run_id_it_is_given_later(started, warehouse, tmp_path):  # noqa: F811
     """Started before the run had an id, assigned it when adopted. (The worker reads only the files dbt
     exports, so the warehouse it was started for does not matter here.)"""
-    fitting = early_workers.take_fitting(started.parent / "customer_value_worker")
-    assert fitting is not None and early_workers.take_fitting(started.parent / "customer_value_worker") is None
+    fitting = took(early_workers.take_fitting(started))
+    assert fitting is not None and early_workers.take_fitting(started) is None
     con = connect(warehouse)
     _export(con, tmp_path / "target")
     imported(fitting.process, fitting.folder / LOG_FILE, "waiting for the inputs")  # read its job: no run id
     fitting.assign(None, "run-8")
     fitting.inputs_ready(tmp_path / "target")
-    outcome = run_customer_value(con, dagster_run_id="run-8", fitted=fitting.fits_for)
-    assert outcome.forecast["status"] == "converged" and not outcome.reused
+    answered = []  # the worker's fits, as the step collected them (None: the step fitted itself)
+
+    def fitted(fingerprint: str):
+        answered.append(fitting.fits_for(fingerprint))
+        return answered[-1]
+
+    outcome = run_customer_value(con, dagster_run_id="run-8", fitted=fitted)
+    assert answered[0] is not None and outcome.forecast["status"] == "converged" and not outcome.reused
     stored = con.execute("select distinct dagster_run_id from ml.customer_value_model_runs").fetchall()
     assert stored == [("run-8",)]
     con.close()
@@ -88,7 +107,7 @@ def test_an_early_fitting_worker_told_the_stored_fits_does_not_fit_them_again(st
     con = connect(warehouse)
     first = run_customer_value(con)  # fitted here, and stored
     _export(con, tmp_path / "target")
-    fitting = early_workers.take_fitting(started.parent / "customer_value_worker")
+    fitting = took(early_workers.take_fitting(started))
     imported(fitting.process, fitting.folder / LOG_FILE, "waiting for the inputs")
     fitting.assign(reusable_fingerprint(con), "run-9")
     fitting.inputs_ready(tmp_path / "target")
@@ -110,3 +129,23 @@ def test_workers_no_run_took_are_stopped_and_their_folders_removed(tmp_path):
     assert not early_workers._GX and not early_workers._FITTING
     assert gx.process.wait(timeout=300) == 0 and fitting.process.wait(timeout=300) is not None
     assert not gx.folder.exists() and not fitting.folder.exists()
+
+
+def test_started_early_they_clear_nothing_and_taken_they_clear_what_earlier_runs_left(tmp_path):
+    """Started before the run holds the warehouse, another run may still use the folders beside theirs:
+    they are cleared only when a step of the run (which then holds it) takes its worker."""
+    path = tmp_path / "wh" / "warehouse.duckdb"
+    left = [early_workers.gx_root(path) / "frames" / "earlier", early_workers.fitting_root(path) / "earlier"]
+    for folder in left:
+        folder.mkdir(parents=True)
+    taken = []
+    early_workers.start(path)
+    try:
+        assert all(folder.is_dir() for folder in left)
+        taken += [early_workers.take_gx(path), early_workers.take_fitting(path)]
+        assert not any(folder.exists() for folder in left)
+        assert all(worker.folder.is_dir() for worker in taken)  # their own stay
+    finally:
+        early_workers.discard_untaken()
+        for worker in taken:
+            worker.discard()

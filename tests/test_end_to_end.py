@@ -137,6 +137,12 @@ def test_great_expectations_ran_in_a_worker_beside_the_first_dbt_build(site):
         "dbt_models_after_python - ASSET_MATERIALIZATION - Materialized value staging stg_meta__dq_completeness.",
     ]
     assert_in_order(log, marks)
+    # started before the run had an id, the worker stored its results under the run's
+    from dagster_project.quality.expectations import ExpectationRunner
+
+    keys = ExpectationRunner(base / "warehouse" / "gx").context.validation_results_store.list_keys()
+    names = {k.run_id.run_name for k in keys}
+    assert run_id_in(log) in names and None not in names
 
 
 def test_the_customer_value_model_was_fitted_in_a_worker_beside_the_first_dbt_build(site):
@@ -161,6 +167,13 @@ def test_the_customer_value_model_was_fitted_in_a_worker_beside_the_first_dbt_bu
     ]
     assert_in_order(log, marks)
     assert not list((base / "warehouse" / "customer_value_worker").glob("*"))  # collected and removed
+    # started before the run had an id, the worker's fits are stored under the run's
+    con = duckdb.connect(str(base / "warehouse" / "warehouse.duckdb"), read_only=True)
+    try:
+        stored = {r[0] for r in con.execute("select dagster_run_id from ml.customer_value_model_runs").fetchall()}
+    finally:
+        con.close()
+    assert run_id_in(log) in stored and None not in stored
 
 
 def run_id_in(log: str) -> str:

@@ -2,11 +2,12 @@
 
 Fitting the model is CPU-bound Python (pytensor and scipy: ~5 s for a small company, ~10 s at scale
 10), and it waited for the whole dbt build, though it reads only two of dbt's models, which dbt builds
-early: the order facts and the as-of date (`INPUTS`). So the run's first ingestion step starts this
-worker, unless the run has nothing new (the dbt step does, when the run has no ingestion step), or
-adopts the one `run` started before Dagster started the run (early_workers.py; the step then names
-the run and the stored fits: `Fitting.assign`); it imports pymc-marketing while ingestion runs, on
-the core ingestion mostly leaves idle, and waits. dbt
+early: the order facts and the as-of date (`INPUTS`). So this worker starts before them and imports
+pymc-marketing on the core that Dagster's start and ingestion mostly leave idle, then waits: `run`
+starts it before Dagster starts the run (early_workers.py), and the run's first ingestion step
+adopts it and names the run and the stored fits (`Fitting.assign`); a run started another way
+starts it at its first ingestion step, unless the run has nothing new (the dbt step does, when the
+run has no ingestion step). dbt
 copies those two models to Parquet as it builds them (the post-hook
 dbt/macros/export_for_python_steps.sql), and once dbt reports both built, the step tells the worker
 where they are, in one line on its stdin (`Fitting.inputs_ready`). The worker fits on the other
@@ -58,7 +59,8 @@ def exported_file(target_path: Path, table: str) -> Path:
 
 @dataclass
 class Fitting:
-    """A worker started for this run: told where its inputs are once dbt built them."""
+    """A worker started for a run (or before it: early_workers.py): told where its inputs are once dbt
+    built them."""
 
     folder: Path
     process: subprocess.Popen
@@ -118,12 +120,17 @@ class Fitting:
 
 
 def start(
-    root: Path, compile_dir: Path, reusable_fingerprint: str | None = None, dagster_run_id: str | None = None
+    root: Path,
+    compile_dir: Path,
+    reusable_fingerprint: str | None = None,
+    dagster_run_id: str | None = None,
+    clear: bool = True,
 ) -> Fitting:
     """Start a worker in a new folder under `root`. `reusable_fingerprint`: the inputs' fingerprint of the
     stored fits the step would reuse (the worker does not fit those inputs again), None to always fit;
-    both it and the run id may be given later, before the inputs (`Fitting.assign`)."""
-    folder = new_folder(root)
+    both it and the run id may be given later, before the inputs (`Fitting.assign`). `clear`: remove
+    what earlier runs left under `root` first (worker_process.py `new_folder`)."""
+    folder = new_folder(root, clear)
     job = {"compile_dir": str(compile_dir), "reusable_fingerprint": reusable_fingerprint, "run_id": dagster_run_id}
     return Fitting(folder, spawn("dagster_project.customer_value.worker", folder, job, stdin=subprocess.PIPE))
 

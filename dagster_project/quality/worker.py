@@ -98,11 +98,11 @@ class Ready:
         tell(self.process, "go\n")
 
     def discard(self) -> None:
-        """Not needed (the run validates nothing): end its input. The worker then ends and removes its
-        folder by itself, once GX is imported; this waits for that up to `_DISCARD_WAIT_S` (a step that
-        skips, a rare case), rather than kill it, which could cut short its first write of the GX
-        config. One still importing then is left to end alone, or with the run; its folder is cleared
-        by the next worker's start."""
+        """Not needed (the run validates nothing, or `run` started it and the run stopped before
+        adopting it): end its input. The worker then ends and removes its folder by itself, once GX is
+        imported; this waits for that up to `_DISCARD_WAIT_S` (a rare case), rather than kill it, which
+        could cut short its first write of the GX config. One still importing then is left to end
+        alone, or with the run; its folder is cleared by the next run's worker."""
         tell(self.process, "")
         try:
             self.process.wait(timeout=_DISCARD_WAIT_S)
@@ -110,11 +110,12 @@ class Ready:
             pass
 
 
-def start_ready(gx_root: Path, run_name: str | None = None) -> Ready:
+def start_ready(gx_root: Path, run_name: str | None = None, clear: bool = True) -> Ready:
     """Start a worker that imports GX now and counts the groups `start` gives it later. Importing GX is
     ~2.4 s of CPU; started with the dbt build, the import took a core from dbt and the customer value fit,
-    and the quality step waited for the worker after the build (DECISIONLOG.md)."""
-    folder = new_folder(gx_root / "frames")
+    and the quality step waited for the worker after the build (DECISIONLOG.md). `clear`: remove what
+    earlier runs left in the frames folder first (worker_process.py `new_folder`)."""
+    folder = new_folder(gx_root / "frames", clear)
     job = {"gx_root": str(gx_root), "run_name": run_name, "groups": None}
     process = spawn(_MODULE, folder, job, stdin=subprocess.PIPE)
     return Ready(folder, process)

@@ -4,7 +4,8 @@ models/marts/customer_value/ read `ml` as sources. Its checks sit in the gate: a
 blocks the marts downstream and the publish step.
 
 The fit itself runs in a worker process beside the first dbt build (customer_value/worker.py): the run's
-first ingestion step starts it (`start_fitting`; the dbt step, when the run has none), the dbt step
+first ingestion step starts it, or adopts the one `run` started before the run (`start_fitting`,
+early_workers.py; the dbt step does, when the run has no ingestion step), the dbt step
 tells it when dbt has built its inputs (`tell_when_inputs_built`), and this step collects and stores
 its fits."""
 
@@ -27,10 +28,11 @@ INPUT_KEYS = [dg.AssetKey(table.split(".")) for table in worker.INPUTS]
 
 def start_fitting(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> worker.Fitting | None:
     """When this run will fit the model: start the worker that fits it beside the dbt build
-    (customer_value/worker.py); it imports pymc-marketing now and waits for dbt to build its inputs.
-    Called by the run's first ingestion step (unless the run has nothing new) and by the dbt step,
-    which finds that worker, or starts one when the run has no ingestion step. A worker another run
-    started in this process and never collected (its dbt step did not run) is stopped first."""
+    (customer_value/worker.py), or adopt the one `run` started before the run (early_workers.py) and
+    name the run and the stored fits to it; it imports pymc-marketing and waits for dbt to build its
+    inputs. Called by the run's first ingestion step (unless the run has nothing new) and by the dbt
+    step, which finds that worker, or starts one when the run has no ingestion step. A worker another
+    run started in this process and never collected (its dbt step did not run) is stopped first."""
     for run_id in [r for r in _STARTED if r != context.run.run_id]:
         _STARTED.pop(run_id).discard()
     planned = context.run.step_keys_to_execute
@@ -44,11 +46,14 @@ def start_fitting(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     force = context.run.tags.get(FORCE_TAG) == "true"
     with warehouse.connect() as con:
         reusable = None if force else reusable_fingerprint(con)
-    root = Path(warehouse.path).parent / "customer_value_worker"
-    if early := early_workers.take_fitting(root):  # `run` started one before the run
-        early.assign(reusable, context.run.run_id)
+    if early := early_workers.take_fitting(Path(warehouse.path)):  # `run` started one before the run
+        try:
+            early.assign(reusable, context.run.run_id)
+        except BaseException:
+            early.discard()
+            raise
     fitting = _STARTED[context.run.run_id] = early or worker.start(
-        root, compile_dir(warehouse), reusable, context.run.run_id
+        early_workers.fitting_root(Path(warehouse.path)), compile_dir(warehouse), reusable, context.run.run_id
     )
     context.log.info(
         f"customer value: worker process {'started by `run`, taken' if early else 'started'} by "
@@ -59,7 +64,7 @@ def start_fitting(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
 def discard_fitting(context: dg.AssetExecutionContext) -> None:
     """The dbt step skipped (nothing changed since the snapshot): stop the worker the run's ingestion
-    started, since Dagster will not run the customer value step that would collect it."""
+    started or adopted, since Dagster will not run the customer value step that would collect it."""
     if fitting := _STARTED.pop(context.run.run_id, None):
         fitting.discard()
 

@@ -72,7 +72,8 @@ def _start_workers(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     Expectations, which imports GX (~2.4 s) and waits for the dbt step to write its frames. Started
     here, their imports overlap ingestion, which leaves a core idle on a small company or a new day,
     instead of the dbt build, which keeps both busy (they run at a low priority: ingestion keeps its
-    core). Once per run: later steps find them. Not when the run has no dbt step to hand them their
+    core); `run` starts them earlier still, before the run, and here they are adopted
+    (early_workers.py). Once per run: later steps find them. Not when the run has no dbt step to hand them their
     work (the customer value and quality steps then work themselves)."""
     from dagster_project.defs.customer_value.assets import start_fitting
     from dagster_project.defs.dbt.warm import DBT_STEPS, planned_dbt_steps

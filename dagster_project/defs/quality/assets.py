@@ -136,11 +136,12 @@ def dq_results(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 
 # run id -> the validation the first dbt step started (a process runs one job at a time: one entry)
 _STARTED: dict[str, worker.Validation] = {}
-_READY: dict[str, worker.Ready] = {}  # run id -> the worker its first ingestion step started (start_gx_worker)
+# run id -> the worker its first ingestion step started or adopted (start_gx_worker)
+_READY: dict[str, worker.Ready] = {}
 
 
 def _gx_root(warehouse: WarehouseResource) -> Path:
-    return Path(warehouse.path).parent / "gx"
+    return early_workers.gx_root(Path(warehouse.path))
 
 
 def _start(context: dg.AssetExecutionContext, warehouse: WarehouseResource, con) -> worker.Validation:
@@ -151,7 +152,7 @@ def _start(context: dg.AssetExecutionContext, warehouse: WarehouseResource, con)
         {name: d.passed for name, d in deliveries.items()},
         load_policy(),
         recount=context.run.tags.get(FORCE_TAG) == "true",  # a forced run counts every drop again
-        ready=_READY.pop(context.run.run_id, None),
+        ready=_READY.pop(context.run.run_id, None) or early_workers.take_gx(Path(warehouse.path)),
         run_name=context.run.run_id,
     )
 
@@ -164,12 +165,13 @@ def _validates(context: dg.AssetExecutionContext) -> bool:
 def start_gx_worker(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
     """Called by the run's first ingestion step: start the Great Expectations worker now, so that it
     imports GX (~2.4 s of CPU, at the workers' low priority) while ingestion runs rather than beside
-    the dbt build; the dbt step then gives it its groups (`start_validation`). Once per run; a worker
-    another run started in this process and never used is stopped first."""
+    the dbt build, or adopt the one `run` started before the run (early_workers.py); the dbt step then
+    gives it its groups and the run's id (`start_validation`). Once per run; a worker another run
+    started in this process and never used is stopped first."""
     for run_id in [r for r in _READY if r != context.run.run_id]:
         _READY.pop(run_id).discard()
     if _validates(context) and context.run.run_id not in _READY:
-        early = early_workers.take_gx(_gx_root(warehouse))  # `run` started one before the run
+        early = early_workers.take_gx(Path(warehouse.path))  # `run` started one before the run
         _READY[context.run.run_id] = early or worker.start_ready(_gx_root(warehouse), context.run.run_id)
         context.log.info(
             f"Great Expectations: worker process {'started by `run`, taken' if early else 'started'} by "
