@@ -2,21 +2,24 @@
 apart from the host's drift.
 
     git worktree add /tmp/before <commit>          # the code before the change
-    .venv/bin/python bench/side_by_side.py /tmp/before . --raw /tmp/raw10 --pairs 3
+    .venv/bin/python bench/side_by_side.py /tmp/before . --raw /tmp/raw10 --pairs 4
 
 The host of this project drifts by up to half its speed within an hour (bench/HISTORY.md), so two
 full runs timed one after the other tell little: a change must be timed beside the code before it.
 Each pair runs one full materialization (`python -m dagster_project run`, a new warehouse each time)
-of each checkout, in the order A B, then B A, then A B ...: a drift that is steady over two pairs
-falls on both sides alike. One unmeasured run of each side comes first (`--no-warmup` skips it):
-it parses a checkout's dbt project and fills the machine's caches.
+of each checkout, in the order A B, then B A, then A B, B A ...: over an even number of pairs, a
+steady drift falls on both sides alike (with an odd number A runs first once more, and the report
+says so). One unmeasured run of each side comes first (`--no-warmup` skips it): it parses the
+checkout's dbt project and fills the machine's caches.
 
-For the wall time, the CPU time (user + system, children included), the peak memory and each
-Dagster step (and ingestion's steps summed), the report gives both sides' medians, the mean of the
-paired differences B - A, its 95% confidence interval (Student's t on the differences, by scipy)
-and in how many pairs B was faster. An interval that holds 0 says: no difference this many pairs
-can tell from the drift. Results: `--out` (side_by_side.json, side_by_side.md); exit 1 when a run
-fails, naming its log.
+For the wall time, the CPU time (user + system of the run and of the children it waited for), the
+peak memory (the largest process), ingestion's steps summed and each Dagster step, the report gives
+both sides' medians, the mean of the paired differences B - A, its 95% confidence interval
+(Student's t on the differences, by scipy) and in how many pairs B was lower. An interval that
+holds 0 says: no difference that this many pairs can tell from the drift. Results in `--out`:
+side_by_side.json and side_by_side.md. Each run's printed output and its full run log are kept in
+`<work>/logs`. A failed run stops the comparison (exit 1) and is named with its side and log, after
+the runs so far are written.
 """
 
 from __future__ import annotations
@@ -39,21 +42,34 @@ BENCH_DIR = Path(__file__).resolve().parent
 INGEST_STEP_PREFIX = "raw_"  # one Dagster step per entity: raw_<source>__<entity>
 
 
+def run_order(pairs: int) -> list[tuple[int, str]]:
+    """(pair, side) in the order they run: A B, B A, A B, B A, ..."""
+    return [(i, side) for i in range(pairs) for side in (("a", "b") if i % 2 == 0 else ("b", "a"))]
+
+
 @dataclass(frozen=True)
 class Difference:
-    """B - A over paired runs: the mean, its 95% interval (None with one pair), B faster in how many."""
+    """B - A over paired runs: the mean, its 95% interval, and in how many pairs B was lower. No
+    interval with one pair, nor when every pair differs by the same amount (Dagster rounds a step's
+    time: equal differences are a rounding, not a certainty)."""
 
     a_median: float
     b_median: float
     mean: float
     low: float | None
     high: float | None
-    b_faster: int
+    b_lower: int
     pairs: int
 
     @property
-    def within_noise(self) -> bool:
-        return self.low is None or self.low <= 0 <= self.high
+    def verdict(self) -> str:
+        if self.pairs == 1:
+            return "one pair, no interval"
+        if self.low is None:
+            return "no spread, no interval"
+        if self.low <= 0 <= self.high:
+            return "within noise"
+        return "B lower" if self.high < 0 else "B higher"
 
 
 def paired_difference(a: list[float], b: list[float]) -> Difference:
@@ -64,19 +80,16 @@ def paired_difference(a: list[float], b: list[float]) -> Difference:
         raise ValueError(f"paired runs needed, got {len(a)} and {len(b)}")
     differences = [y - x for x, y in zip(a, b, strict=True)]
     low = high = None
-    if len(a) > 1:
-        if len(set(differences)) == 1:  # no spread: the interval is the one value
-            low = high = differences[0]
-        else:
-            interval = stats.ttest_rel(b, a).confidence_interval(0.95)
-            low, high = float(interval.low), float(interval.high)
+    if len(set(differences)) > 1:
+        interval = stats.ttest_rel(b, a).confidence_interval(0.95)
+        low, high = float(interval.low), float(interval.high)
     return Difference(
         a_median=statistics.median(a),
         b_median=statistics.median(b),
         mean=statistics.fmean(differences),
         low=low,
         high=high,
-        b_faster=sum(d < 0 for d in differences),
+        b_lower=sum(d < 0 for d in differences),
         pairs=len(a),
     )
 
@@ -94,7 +107,9 @@ def figures(measured: dict, steps: dict[str, float]) -> dict[str, float]:
 
 
 def one_run(code: Path, python: str, raw: Path, work: Path, log: Path, as_of: str) -> dict:
-    """A full run of the checkout `code` on a new warehouse under `work`."""
+    """A full run of the checkout `code` on a new warehouse under `work`. What it prints goes to
+    `log`; its full run log (under the warehouse, which the side's next run removes) is copied
+    beside it."""
     for part in STATE:
         shutil.rmtree(work / part, ignore_errors=True)
     env = {
@@ -108,8 +123,12 @@ def one_run(code: Path, python: str, raw: Path, work: Path, log: Path, as_of: st
     }
     m = measure("full", [python, "-m", "dagster_project", "run"], env=env, log=log, cwd=code)
     result = {**m.as_dict(), "log": str(log)}
+    full_log = run_log(log)
+    if full_log != log and full_log.is_file():
+        result["run_log"] = str(log.with_suffix(".run.log"))
+        shutil.copyfile(full_log, result["run_log"])
     if m.returncode == 0:
-        result["figures"] = figures(result, step_profile(run_log(log)))
+        result["figures"] = figures(result, step_profile(full_log))
     return result
 
 
@@ -126,23 +145,28 @@ def compare(runs: dict[str, list[dict]], min_step_s: float) -> dict[str, Differe
     return out
 
 
-def report(differences: dict[str, Difference], a: Path, b: Path) -> str:
+def report(differences: dict[str, Difference], a: Path, b: Path, pairs: int) -> str:
     def number(v: float | None) -> str:
         return "" if v is None else f"{v:,.1f}"
 
     lines = [
         f"A: {a}  B: {b}",
         "",
-        "| figure | A (median) | B (median) | B - A (mean) | 95% interval | B faster | verdict |",
+        "| figure | A (median) | B (median) | B - A (mean) | 95% interval | B lower | verdict |",
         "|---|---:|---:|---:|---|---:|---|",
     ]
     for name, d in differences.items():
         interval = "" if d.low is None else f"[{number(d.low)}, {number(d.high)}]"
-        verdict = "within noise" if d.within_noise else ("B lower" if d.high < 0 else "B higher")
         lines.append(
             f"| {name} | {number(d.a_median)} | {number(d.b_median)} | {d.mean:+,.1f} | {interval} "
-            f"| {d.b_faster} of {d.pairs} | {verdict} |"
+            f"| {d.b_lower} of {d.pairs} | {d.verdict} |"
         )
+    if pairs % 2:
+        lines += [
+            "",
+            f"An odd number of pairs ({pairs}): A ran first in {pairs // 2 + 1} of them; "
+            "a steady drift is not cancelled.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -151,48 +175,54 @@ def main() -> int:
     parser.add_argument("a", type=Path, help="a checkout of the code (the one before the change)")
     parser.add_argument("b", type=Path, help="another checkout (the one after it)")
     parser.add_argument("--raw", type=Path, required=True, help="the extracts both read (a generated sample)")
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=4, help="pairs of measured runs (even: a steady drift cancels)")
     parser.add_argument("--as-of", default=END.isoformat(), help="S2S_AS_OF of every run")
     parser.add_argument("--python-a", default=sys.executable, help="interpreter of checkout A (default: this one)")
     parser.add_argument("--python-b", default=sys.executable, help="interpreter of checkout B")
     parser.add_argument("--no-warmup", action="store_true", help="skip the unmeasured first run of each side")
     parser.add_argument("--min-step", type=float, default=1.0, help="steps faster than this (s) are left out")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/s2s-side-by-side"))
-    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--work", type=Path, default=BENCH_DIR / "work" / "side_by_side")
+    parser.add_argument(
+        "--out", type=Path, default=BENCH_DIR / "results", help="default: bench/results beside this file"
+    )
     args = parser.parse_args()
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
 
     sides = {"a": (args.a, args.python_a), "b": (args.b, args.python_b)}
     args.out.mkdir(parents=True, exist_ok=True)
     logs = args.work / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(logs, ignore_errors=True)  # this comparison's logs only
+    logs.mkdir(parents=True)
+    runs: dict[str, list[dict]] = {"a": [], "b": []}
+    failed: list[dict] = []
+
+    def store(differences: dict[str, Difference]) -> None:
+        stored = {"a": str(args.a), "b": str(args.b), "runs": runs, "failed": failed}
+        stored["differences"] = {k: {**vars(v), "verdict": v.verdict} for k, v in differences.items()}
+        (args.out / "side_by_side.json").write_text(json.dumps(stored, indent=2), encoding="utf-8")
 
     def run(side: str, label: str) -> dict:
         code, python = sides[side]
         result = one_run(code, python, args.raw, args.work / side, logs / f"{side}-{label}.log", args.as_of)
         print(f"  {side.upper()} {label}: {result['wall_s']:.1f}s wall, {result['cpu_s']:.1f}s cpu", flush=True)
         if result["returncode"] != 0:
+            failed.append({**result, "side": side, "label": label})
+            store({})  # the runs so far, and the failed one
             raise SystemExit(f"side {side.upper()} ({code}) failed, exit {result['returncode']}: {result['log']}")
         return result
 
     if not args.no_warmup:
         for side in sides:
             run(side, "warmup")
-    runs: dict[str, list[dict]] = {"a": [], "b": []}
-    for i in range(args.pairs):
-        for side in ("a", "b") if i % 2 == 0 else ("b", "a"):
-            runs[side].append(run(side, f"pair{i + 1}"))
+    for i, side in run_order(args.pairs):
+        runs[side].append(run(side, f"pair{i + 1}"))
     differences = compare(runs, args.min_step)
-    text = report(differences, args.a, args.b)
+    text = report(differences, args.a, args.b, args.pairs)
     print(text)
     (args.out / "side_by_side.md").write_text(text, encoding="utf-8")
-    stored = {
-        "a": str(args.a),
-        "b": str(args.b),
-        "runs": runs,
-        "differences": {k: vars(v) for k, v in differences.items()},
-    }
-    (args.out / "side_by_side.json").write_text(json.dumps(stored, indent=2), encoding="utf-8")
-    shutil.rmtree(args.work / "a", ignore_errors=True)
+    store(differences)
+    shutil.rmtree(args.work / "a", ignore_errors=True)  # the warehouses; the logs stay
     shutil.rmtree(args.work / "b", ignore_errors=True)
     return 0
 

@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 TOOL = REPO / "bench" / "side_by_side.py"
 sys.path.insert(0, str(TOOL.parent))
-from side_by_side import paired_difference  # noqa: E402  (bench/ is scripts, not a package)
+from side_by_side import paired_difference, run_order  # noqa: E402  (bench/ is scripts, not a package)
 
 
 def test_paired_difference_against_a_hand_computed_interval():
@@ -21,22 +21,33 @@ def test_paired_difference_against_a_hand_computed_interval():
     d = paired_difference([10, 12, 11, 13], [9, 11, 10, 11])
     assert d.mean == pytest.approx(-1.25)
     assert d.low == pytest.approx(-2.045612, abs=1e-5) and d.high == pytest.approx(-0.454388, abs=1e-5)
-    assert (d.a_median, d.b_median, d.b_faster, d.pairs) == (11.5, 10.5, 4, 4)
-    assert not d.within_noise
+    assert (d.a_median, d.b_median, d.b_lower, d.pairs) == (11.5, 10.5, 4, 4)
+    assert d.verdict == "B lower"
+    higher = paired_difference([9, 11, 10, 11], [10, 12, 11, 13])
+    assert higher.low == pytest.approx(0.454388, abs=1e-5) and higher.verdict == "B higher"
 
 
-def test_an_interval_holding_zero_is_noise_and_one_pair_has_no_interval():
+def test_an_interval_holding_zero_is_noise_and_no_interval_without_spread():
     # differences +2, -2, +1: mean 1/3; sd sqrt(((5/3)^2 + (7/3)^2 + (2/3)^2) / 2) = sqrt(13/3) = 2.081666;
-    # se 1.201850; t(0.975, 2 df) = 4.302653; half-width 5.171141
+    # se sqrt(13/9) = 1.201850; t(0.975, 2 df) = 4.302653; half-width 5.171145
     d = paired_difference([10, 10, 10], [12, 8, 11])
-    assert d.low == pytest.approx(1 / 3 - 5.171141, abs=1e-5) and d.high == pytest.approx(1 / 3 + 5.171141, abs=1e-5)
-    assert d.within_noise and d.b_faster == 1
+    assert d.low == pytest.approx(1 / 3 - 5.171145, abs=1e-6) and d.high == pytest.approx(1 / 3 + 5.171145, abs=1e-6)
+    assert d.verdict == "within noise" and d.b_lower == 1
     one = paired_difference([10], [9])
-    assert (one.mean, one.low, one.high, one.within_noise) == (-1, None, None, True)
-    same = paired_difference([10, 11], [9, 10])  # no spread: the interval is the difference itself
-    assert (same.low, same.high, same.within_noise) == (-1, -1, False)
+    assert (one.mean, one.low, one.high, one.verdict) == (-1, None, None, "one pair, no interval")
+    # every pair 1 s apart, as Dagster's rounded step times can be: no interval, no verdict either way
+    same = paired_difference([10, 11], [9, 10])
+    assert (same.mean, same.low, same.high, same.verdict) == (-1, None, None, "no spread, no interval")
     with pytest.raises(ValueError):
         paired_difference([1, 2], [1])
+
+
+def test_runs_alternate_so_that_a_steady_drift_falls_on_both_sides():
+    order = run_order(4)
+    assert [side for _, side in order] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert [pair for pair, _ in order] == [0, 0, 1, 1, 2, 2, 3, 3]
+    # a drift adding 1 s per run: over an even number of pairs both sides gain the same in total
+    assert sum(t for t, (_, s) in enumerate(order) if s == "a") == sum(t for t, (_, s) in enumerate(order) if s == "b")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +64,7 @@ def small_sample(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_the_same_checkout_twice_runs_alternated_and_reports_every_figure(small_sample, tmp_path):
+def test_the_same_checkout_twice_runs_and_reports_every_figure(small_sample, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, str(TOOL), str(REPO), str(REPO), "--raw", str(small_sample), "--pairs", "1"]
@@ -69,11 +80,14 @@ def test_the_same_checkout_twice_runs_alternated_and_reports_every_figure(small_
         run = result["runs"][side][0]
         assert run["returncode"] == 0 and Path(run["log"]).name == f"{side}-pair1.log"
         assert run["figures"]["ingest_s"] > 0 and run["figures"]["step dbt_models"] > 0
+        # the full run log is kept beside what the run printed (its warehouse folder is removed)
+        assert "STEP_SUCCESS" in Path(run["run_log"]).read_text() and Path(run["log"]).is_file()
     differences = result["differences"]
     assert {"wall_s", "cpu_s", "peak_rss_mib", "ingest_s", "step dbt_models"} <= differences.keys()
     # one pair: a difference, no interval
-    assert differences["wall_s"]["low"] is None and differences["wall_s"]["pairs"] == 1
-    assert "| wall_s |" in (out / "side_by_side.md").read_text()
+    assert differences["wall_s"]["low"] is None and differences["wall_s"]["verdict"] == "one pair, no interval"
+    table = (out / "side_by_side.md").read_text()
+    assert "| wall_s |" in table and "An odd number of pairs (1): A ran first in 1 of them" in table
     assert not (tmp_path / "work" / "a").exists()  # the warehouses are removed, the logs kept
 
 
@@ -97,4 +111,6 @@ def test_each_side_runs_its_own_checkout_and_a_failed_run_is_named(small_sample,
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"side A ({broken}) failed, exit 3" in proc.stderr
     assert str(tmp_path / "work" / "logs" / "a-pair1.log") in proc.stderr
-    assert not (tmp_path / "out" / "side_by_side.json").exists()
+    written = json.loads((tmp_path / "out" / "side_by_side.json").read_text())
+    assert [(f["side"], f["label"], f["returncode"]) for f in written["failed"]] == [("a", "pair1", 3)]
+    assert written["runs"] == {"a": [], "b": []} and written["differences"] == {}
