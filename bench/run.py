@@ -141,17 +141,22 @@ def dbt_profile(dbt_target: Path, top: int = 10) -> dict[str, float]:
 STATE = ("warehouse", "bi", "dagster_home")
 
 
+def run_env(raw: Path, work: Path, as_of: str) -> dict[str, str]:
+    """The environment of a run reading `raw`, whose state (STATE) lives under `work`."""
+    return {
+        "S2S_RAW_DIR": str(raw.absolute()),
+        "S2S_WAREHOUSE": str(work.absolute() / "warehouse" / "warehouse.duckdb"),
+        "S2S_BI_DIR": str(work.absolute() / "bi"),
+        "DAGSTER_HOME": str(work.absolute() / "dagster_home"),
+        "S2S_AS_OF": as_of,
+    }
+
+
 def bench_scale(scale: float, work: Path, logs: Path, profile: str = "default", repeat: int = 1) -> dict:
     if work.exists():
         shutil.rmtree(work)
     raw, held = work / "raw", work / "new_day"
-    env = {
-        "S2S_RAW_DIR": str(raw),
-        "S2S_WAREHOUSE": str(work / "warehouse" / "warehouse.duckdb"),
-        "S2S_BI_DIR": str(work / "bi"),
-        "DAGSTER_HOME": str(work / "dagster_home"),
-        "S2S_AS_OF": END.isoformat(),
-    }
+    env = run_env(raw, work, END.isoformat())
     tag = f"scale-{scale:g}"
     result: dict = {}
 

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import measure  # noqa: E402
-from run import END, STATE, run_log, step_profile  # noqa: E402
+from run import END, STATE, run_env, run_log, step_profile  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 INGEST_STEP_PREFIX = "raw_"  # one Dagster step per entity: raw_<source>__<entity>
@@ -113,11 +113,7 @@ def one_run(code: Path, python: str, raw: Path, work: Path, log: Path, as_of: st
     for part in STATE:
         shutil.rmtree(work / part, ignore_errors=True)
     env = {
-        "S2S_RAW_DIR": str(raw.absolute()),
-        "S2S_WAREHOUSE": str(work.absolute() / "warehouse" / "warehouse.duckdb"),
-        "S2S_BI_DIR": str(work.absolute() / "bi"),
-        "DAGSTER_HOME": str(work.absolute() / "dagster_home"),
-        "S2S_AS_OF": as_of,
+        **run_env(raw, work, as_of),
         # the checkout's own package, whichever checkout the interpreter's environment installed
         "PYTHONPATH": os.pathsep.join([str(code.absolute()), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
