@@ -1,9 +1,12 @@
 """Carving "one new day of drops" out of a generated sample, for the incremental benchmark.
 
 The sample's drops are monthly; the last one of each entity is dated on the end date. For each
-entity with a date field (the contract's freshness field), the rows of that last drop dated on the
-end date are moved into a drop of their own, `<entity>_<end date>_day.<ext>`, which sorts after the
-monthly file. `hold_back` moves those day files aside (the state before the day arrived) and
+entity with a date field (the contract's freshness field), the rows of that last drop dated on its
+newest day, when that is the end date or the day before, are moved into a drop of their own,
+`<entity>_<end date>_day.<ext>`, which sorts after the monthly file. The day before counts because
+the sample's activities and training records end there (what a rep logs reaches the next morning's
+export): taking only rows dated on the end date left the activities, the biggest entity, out of the
+day (until 2026-12-08; bench/HISTORY.md). `hold_back` moves those day files aside (the state before the day arrived) and
 `deliver` puts them back (the day's delivery).
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -34,7 +37,8 @@ def _writer(path: Path) -> str:
 
 
 def split_last_day(raw_dir: Path, day: date, holding: Path) -> dict[str, int]:
-    """Split the end date's rows into day drops, and move them to `holding`. Returns rows per entity."""
+    """Split each last drop's newest day (the end date or the day before) into a day drop, moved to
+    `holding`. Returns rows per entity."""
     con = duckdb.connect()
     con.execute("set TimeZone = 'Asia/Shanghai'")
     moved = {}
@@ -49,10 +53,12 @@ def split_last_day(raw_dir: Path, day: date, holding: Path) -> dict[str, int]:
             con.execute(f"create or replace table drop_rows as select * from {_reader(last)}")
         except duckdb.Error:
             continue  # e.g. a drop in another encoding: it stays whole
-        on_day = f"try_cast(left({contract.freshness_field}::varchar, 10) as date) = date '{day}'"
-        n = con.execute(f"select count(*) from drop_rows where {on_day}").fetchall()[0][0]
-        if not n:
+        dated = f"try_cast(left({contract.freshness_field}::varchar, 10) as date)"
+        newest = con.execute(f"select max({dated}) from drop_rows where {dated} <= date '{day}'").fetchall()[0][0]
+        if newest is None or newest < day - timedelta(days=1):
             continue
+        on_day = f"{dated} = date '{newest}'"
+        n = con.execute(f"select count(*) from drop_rows where {on_day}").fetchall()[0][0]
         suffix = "".join(last.suffixes[-2:]) if last.name.endswith(".gz") else last.suffix
         day_file = holding / contract.source / contract.entity / last.name.replace(suffix, f"_day{suffix}")
         day_file.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,15 @@ steady drift falls on both sides alike (with an odd number A runs first once mor
 says so). One unmeasured run of each side comes first (`--no-warmup` skips it): it parses the
 checkout's dbt project and fills the machine's caches.
 
+With `--new-day <folder>` the runs are new days instead: the folder holds one day's drops, held back
+from `--raw` (bench/new_day.py's `split_last_day`, as the benchmark's new day). Each side's first
+run is its full run on `--raw` without them, and its warehouse, snapshot and Dagster history are
+kept as that side's base; each measured run starts from a copy of its side's base, with the day's
+drops moved into `--raw` for the run and back after it.
+
+    .venv/bin/python bench/new_day.py /tmp/raw10 2026-10-31 /tmp/day10    # hold the last day back
+    .venv/bin/python bench/side_by_side.py /tmp/before . --raw /tmp/raw10 --new-day /tmp/day10
+
 For the wall time, the CPU time (user + system of the run and of the children it waited for), the
 peak memory (the largest process), ingestion's steps summed and each Dagster step, the report gives
 both sides' medians, the mean of the paired differences B - A, its 95% confidence interval
@@ -36,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import measure  # noqa: E402
+from new_day import deliver  # noqa: E402
 from run import END, STATE, run_env, run_log, step_profile  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -106,12 +116,14 @@ def figures(measured: dict, steps: dict[str, float]) -> dict[str, float]:
     }
 
 
-def one_run(code: Path, python: str, raw: Path, work: Path, log: Path, as_of: str) -> dict:
-    """A full run of the checkout `code` on a new warehouse under `work`. What it prints goes to
-    `log`; its full run log (under the warehouse, which the side's next run removes) is copied
-    beside it."""
+def one_run(code: Path, python: str, raw: Path, work: Path, log: Path, as_of: str, base: Path | None = None) -> dict:
+    """A run of the checkout `code` under `work`: on a new warehouse, or on a copy of the state kept
+    in `base` (a new day). What it prints goes to `log`; its full run log (under the warehouse,
+    which the side's next run removes) is copied beside it."""
     for part in STATE:
         shutil.rmtree(work / part, ignore_errors=True)
+        if base and (base / part).exists():
+            shutil.copytree(base / part, work / part, symlinks=True)
     env = {
         **run_env(raw, work, as_of),
         # the checkout's own package, whichever checkout the interpreter's environment installed
@@ -141,12 +153,12 @@ def compare(runs: dict[str, list[dict]], min_step_s: float) -> dict[str, Differe
     return out
 
 
-def report(differences: dict[str, Difference], a: Path, b: Path, pairs: int) -> str:
+def report(differences: dict[str, Difference], a: Path, b: Path, pairs: int, new_day: Path | None = None) -> str:
     def number(v: float | None) -> str:
         return "" if v is None else f"{v:,.1f}"
 
     lines = [
-        f"A: {a}  B: {b}",
+        f"A: {a}  B: {b}" + (f"  (new days: the drops of {new_day} on each side's full run)" if new_day else ""),
         "",
         "| figure | A (median) | B (median) | B - A (mean) | 95% interval | B lower | verdict |",
         "|---|---:|---:|---:|---|---:|---|",
@@ -176,6 +188,11 @@ def main() -> int:
     parser.add_argument("--python-a", default=sys.executable, help="interpreter of checkout A (default: this one)")
     parser.add_argument("--python-b", default=sys.executable, help="interpreter of checkout B")
     parser.add_argument("--no-warmup", action="store_true", help="skip the unmeasured first run of each side")
+    parser.add_argument(
+        "--new-day",
+        type=Path,
+        help="a folder of one day's drops held back from --raw: time new days on each side's full run",
+    )
     parser.add_argument("--min-step", type=float, default=1.0, help="steps faster than this (s) are left out")
     parser.add_argument("--work", type=Path, default=BENCH_DIR / "work" / "side_by_side")
     parser.add_argument(
@@ -184,6 +201,15 @@ def main() -> int:
     args = parser.parse_args()
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
+    if args.new_day and args.no_warmup:
+        parser.error("--new-day needs each side's first run: it is the base every new day starts from")
+    day_files = (
+        sorted(p.relative_to(args.new_day) for p in args.new_day.rglob("*") if p.is_file()) if args.new_day else []
+    )
+    if args.new_day and not day_files:
+        parser.error(f"--new-day {args.new_day}: no drops in it")
+    if any((args.raw / f).exists() for f in day_files):
+        parser.error(f"the day's drops are in --raw already: {args.raw / day_files[0]}; hold them back first")
 
     sides = {"a": (args.a, args.python_a), "b": (args.b, args.python_b)}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -194,13 +220,25 @@ def main() -> int:
     failed: list[dict] = []
 
     def store(differences: dict[str, Difference]) -> None:
-        stored = {"a": str(args.a), "b": str(args.b), "runs": runs, "failed": failed}
+        stored = {"a": str(args.a), "b": str(args.b), "new_day": args.new_day and str(args.new_day)}
+        stored |= {"runs": runs, "failed": failed}
         stored["differences"] = {k: {**vars(v), "verdict": v.verdict} for k, v in differences.items()}
         (args.out / "side_by_side.json").write_text(json.dumps(stored, indent=2), encoding="utf-8")
 
+    def base(side: str) -> Path:
+        return args.work / f"{side}-base"
+
     def run(side: str, label: str) -> dict:
         code, python = sides[side]
-        result = one_run(code, python, args.raw, args.work / side, logs / f"{side}-{label}.log", args.as_of)
+        work, log = args.work / side, logs / f"{side}-{label}.log"
+        if not args.new_day or label == "warmup":
+            result = one_run(code, python, args.raw, work, log, args.as_of)
+        else:
+            deliver(args.new_day, args.raw)
+            try:
+                result = one_run(code, python, args.raw, work, log, args.as_of, base(side))
+            finally:  # the day taken back: the next run, and the user's folder, find --raw as it was
+                deliver_back(args.raw, args.new_day, day_files)
         print(f"  {side.upper()} {label}: {result['wall_s']:.1f}s wall, {result['cpu_s']:.1f}s cpu", flush=True)
         if result["returncode"] != 0:
             failed.append({**result, "side": side, "label": label})
@@ -211,16 +249,29 @@ def main() -> int:
     if not args.no_warmup:
         for side in sides:
             run(side, "warmup")
+            if args.new_day:  # the side's full run: the state each of its new days starts from
+                shutil.rmtree(base(side), ignore_errors=True)
+                for part in (p for p in STATE if (args.work / side / p).exists()):  # no bi/: the gate blocked it
+                    shutil.copytree(args.work / side / part, base(side) / part, symlinks=True)
     for i, side in run_order(args.pairs):
         runs[side].append(run(side, f"pair{i + 1}"))
     differences = compare(runs, args.min_step)
-    text = report(differences, args.a, args.b, args.pairs)
+    text = report(differences, args.a, args.b, args.pairs, args.new_day)
     print(text)
     (args.out / "side_by_side.md").write_text(text, encoding="utf-8")
     store(differences)
-    shutil.rmtree(args.work / "a", ignore_errors=True)  # the warehouses; the logs stay
-    shutil.rmtree(args.work / "b", ignore_errors=True)
+    for side in sides:  # the warehouses; the logs stay
+        shutil.rmtree(args.work / side, ignore_errors=True)
+        shutil.rmtree(base(side), ignore_errors=True)
     return 0
+
+
+def deliver_back(raw: Path, held: Path, files: list[Path]) -> None:
+    """Move the day's drops (`files`, relative paths) from `raw` back to `held`."""
+    for name in files:
+        if (raw / name).exists():
+            (held / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(raw / name, held / name)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 asserted: the statistics against values computed by hand, and the tool against real runs."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,40 @@ def test_the_same_checkout_twice_runs_and_reports_every_figure(small_sample, tmp
     table = (out / "side_by_side.md").read_text()
     assert "| wall_s |" in table and "An odd number of pairs (1): A ran first in 1 of them" in table
     assert not (tmp_path / "work" / "a").exists()  # the warehouses are removed, the logs kept
+
+
+@pytest.mark.slow
+def test_new_days_start_from_each_sides_full_run_and_the_day_goes_back_after(small_sample, tmp_path):
+    """--new-day: each side's first run is its full run without the day; each measured run starts
+    from a copy of that state and reads the day's drops only; the day's files end where they were."""
+    from new_day import split_last_day
+
+    raw, day = tmp_path / "raw", tmp_path / "day"
+    shutil.copytree(small_sample, raw)
+    split_last_day(raw, date(2026, 10, 31), day)
+    day_files = sorted(p.relative_to(day) for p in day.rglob("*") if p.is_file())
+    assert len(day_files) >= 5
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), str(REPO), str(REPO), "--raw", str(raw), "--new-day", str(day), "--pairs", "1"]
+        + ["--work", str(tmp_path / "work"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((out / "side_by_side.json").read_text())
+    assert result["new_day"] == str(day) and [len(result["runs"][s]) for s in ("a", "b")] == [1, 1]
+    for side in ("a", "b"):
+        printed = Path(result["runs"][side][0]["log"]).read_text()
+        ingested = re.search(r"^  ingest \(\d+ entities\) .*?, ([\d,]+) drops,", printed, flags=re.MULTILINE)
+        assert ingested and int(ingested[1]) == len(day_files), printed[-2000:]  # the day, on the full run's state
+        full = (tmp_path / "work" / "logs" / f"{side}-warmup.log").read_text()
+        assert int(re.search(r"^  ingest \(\d+ entities\) .*?, ([\d,]+) drops,", full, flags=re.MULTILINE)[1]) > 500
+    assert sorted(p.relative_to(day) for p in day.rglob("*") if p.is_file()) == day_files  # taken back
+    assert not any((raw / f).exists() for f in day_files)
+    assert "(new days: the drops of" in (out / "side_by_side.md").read_text()
+    assert not (tmp_path / "work" / "a-base").exists()
 
 
 def test_each_side_runs_its_own_checkout_and_a_failed_run_is_named(small_sample, tmp_path):

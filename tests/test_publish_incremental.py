@@ -222,3 +222,89 @@ def test_a_keyed_mart_takes_its_new_rows_and_falls_back_to_a_whole_copy_when_the
 def published_whole(con, bi) -> dict:
     publish_snapshot(con, bi, run_id="whole", rebuild=True)
     return published(bi)
+
+
+def _row_groups(bi, mart: str) -> list[int]:
+    """Rows per row group of the published Parquet file of `mart`."""
+    path = bi / "parquet" / f"{mart}.parquet"
+    return [
+        r[0]
+        for r in duckdb.sql(
+            f"select distinct row_group_id, row_group_num_rows from parquet_metadata('{path}') order by 1"
+        )
+        .project("row_group_num_rows")
+        .fetchall()
+    ]
+
+
+def test_a_mart_with_new_rows_only_has_its_parquet_file_extended_not_written_again(con, tmp_path, monkeypatch, salted):
+    make_marts(con, 100)
+    day1, day2, day3, day4 = (f"2026-10-0{d} 08:00:00" for d in (1, 2, 3, 4))
+    _facts(con, [("T1", 10, day1), ("T2", 20, day1), ("T3", None, day1)])
+    keys = {"fct_touch": ["touch_id"]}
+    bi = tmp_path / "bi"
+    config = dict(snapshot.publish_config())
+    monkeypatch.setattr(snapshot, "publish_config", lambda: config)
+    config["parquet_max_appends"] = 2
+    first = publish_snapshot(con, bi, run_id="r1", keys=keys)
+    assert first.parquet_appends["fct_touch"] == 0 and _row_groups(bi, "fct_touch") == [3]
+
+    # a day of new rows only: the file is the previous one plus one row group of the two new rows
+    con.executemany("insert into marts.fct_touch values (?, ?, ?)", [("T4", 40, day2), ("T5", None, day2)])
+    second = publish_snapshot(con, bi, run_id="r2", keys=keys)
+    assert second.updated == ["fct_touch"] and second.parquet_appends["fct_touch"] == 1
+    assert _row_groups(bi, "fct_touch") == [3, 2]
+    assert published(bi)["tables"]["fct_touch"] == [  # the Parquet file agrees with the table (published())
+        ("T1", 10, datetime(2026, 10, 1, 8)),
+        ("T2", 20, datetime(2026, 10, 1, 8)),
+        ("T3", None, datetime(2026, 10, 1, 8)),
+        ("T4", 40, datetime(2026, 10, 2, 8)),
+        ("T5", None, datetime(2026, 10, 2, 8)),
+    ]
+    manifest = json.loads((bi / "snapshot.json").read_text())
+    assert manifest["parquet_appends"]["fct_touch"] == 1 and manifest["parquet_appends"]["kpi"] == 0
+    # the row group statistics of the added group are its own: a reader skipping by them finds T4
+    path = bi / "parquet" / "fct_touch.parquet"
+    assert duckdb.sql(f"select amount from '{path}' where touch_id = 'T4'").fetchall() == [(40,)]
+    stats = duckdb.sql(
+        f"select stats_min_value, stats_max_value from parquet_metadata('{path}') "
+        "where row_group_id = 1 and path_in_schema = 'touch_id'"
+    ).fetchall()
+    assert stats == [("T4", "T5")]
+
+    # the second extension in a row, then the limit (parquet_max_appends = 2): written whole again
+    con.execute("insert into marts.fct_touch values ('T6', 60, ?)", [day3])
+    assert publish_snapshot(con, bi, run_id="r3", keys=keys).parquet_appends["fct_touch"] == 2
+    assert _row_groups(bi, "fct_touch") == [3, 2, 1]
+    con.execute("insert into marts.fct_touch values ('T7', 70, ?)", [day4])
+    fourth = publish_snapshot(con, bi, run_id="r4", keys=keys)
+    assert fourth.updated == ["fct_touch"] and fourth.parquet_appends["fct_touch"] == 0
+    assert _row_groups(bi, "fct_touch") == [7]
+    assert published(bi) == published_whole(con, tmp_path / "whole4")
+
+    # a row replaced by a newer version: its old version is in the previous file, so written whole
+    con.execute("insert into marts.fct_touch values ('T8', 80, '2026-10-05 08:00:00')")
+    assert publish_snapshot(con, bi, run_id="r5", keys=keys).parquet_appends["fct_touch"] == 1
+    con.execute("update marts.fct_touch set amount = 21, _loaded_at = '2026-10-06 08:00:00' where touch_id = 'T2'")
+    sixth = publish_snapshot(con, bi, run_id="r6", keys=keys)
+    assert sixth.updated == ["fct_touch"] and sixth.parquet_appends["fct_touch"] == 0
+    assert _row_groups(bi, "fct_touch") == [8]
+    assert published(bi) == published_whole(con, tmp_path / "whole6")
+
+
+def test_new_rows_that_would_change_a_column_from_required_to_optional_write_the_file_whole(con, tmp_path, salted):
+    # DuckDB writes a column REQUIRED when the table's statistics say it has no NULL; a NULL arriving
+    # in it makes the whole file OPTIONAL there, so the old file's row groups cannot be kept
+    make_marts(con, 100)
+    _facts(con, [("T1", 10, "2026-10-01 08:00:00")])
+    keys = {"fct_touch": ["touch_id"]}
+    bi = tmp_path / "bi"
+    publish_snapshot(con, bi, run_id="r1", keys=keys)
+    path = bi / "parquet" / "fct_touch.parquet"
+    repetition = f"select repetition_type from parquet_schema('{path}') where name = 'amount'"
+    assert duckdb.sql(repetition).fetchall() == [("REQUIRED",)]
+    con.execute("insert into marts.fct_touch values ('T2', null, '2026-10-02 08:00:00')")
+    second = publish_snapshot(con, bi, run_id="r2", keys=keys)
+    assert second.updated == ["fct_touch"] and second.parquet_appends["fct_touch"] == 0
+    assert duckdb.sql(repetition).fetchall() == [("OPTIONAL",)] and _row_groups(bi, "fct_touch") == [2]
+    assert published(bi) == published_whole(con, tmp_path / "whole")

@@ -15,7 +15,9 @@ changed. Each mart's digest is kept in snapshot.json: its row count and an order
 hashes, its published columns and types, its descriptions, and the salt when it hashes a column.
 An unchanged mart keeps its table and its Parquet file (hard-linked); a changed mart with a key
 and a load time takes its new rows only, if that yields the mart's rows exactly (else it is
-copied whole); a mart gone from the warehouse is dropped. The snapshot is built from scratch when
+copied whole), and its Parquet file is the previous one extended by the new rows' row groups when
+no row was replaced (publish/parquet_append.py; written whole after `parquet_max_appends` such
+extensions in a row); a mart gone from the warehouse is dropped. The snapshot is built from scratch when
 the previous one is missing or of another format, when freed space passes
 `compact_above_free_fraction` of the file, or on a forced run.
 """
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.publish.parquet_append import CannotAppend, append_row_groups
 from dagster_project.warehouse import ensure_meta, fetch_one, literal, quote
 from dagster_project.yaml_text import parse_yaml
 
@@ -54,6 +57,8 @@ class PublishResult:
     tables: dict[str, int] = field(default_factory=dict)  # mart -> rows
     reused: list[str] = field(default_factory=list)  # marts unchanged since the previous snapshot
     updated: list[str] = field(default_factory=list)  # marts brought up to date by their new rows only
+    # mart -> how many times in a row its Parquet file was extended by new rows (0: written whole)
+    parquet_appends: dict[str, int] = field(default_factory=dict)
     rebuilt_because: str | None = None  # why the snapshot was built from scratch (None: incremental)
     hashed_columns: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
@@ -182,6 +187,15 @@ def _digest(
     return Digest(hashlib.sha256(basis.encode()).hexdigest(), rows, hash_sum)
 
 
+@dataclass
+class NewRows:
+    """What `_apply_new_rows` did to a copy: the watermark its new rows are past, and how many of
+    the copy's rows they replaced (0: the new rows were only added)."""
+
+    since: datetime
+    replaced: int
+
+
 def _apply_new_rows(
     con: duckdb.DuckDBPyConnection,
     source: str,
@@ -191,12 +205,12 @@ def _apply_new_rows(
     published: list[str],
     expected: Digest,
     watermark_column: str,
-) -> bool:
+) -> NewRows | None:
     """Bring the previous copy of a keyed mart up to date by its new rows only: the rows whose
     watermark (the load time, `delta_watermark_column`) is past the copy's newest replace the copy's
-    rows of the same key. True when the copy then holds exactly the mart's rows (same count and
-    row-hash sum); False, and the copy is to be rewritten, when it does not (rows deleted, or
-    changed without a newer load time, e.g. re-converted at a late exchange rate).
+    rows of the same key. Returns what it did when the copy then holds exactly the mart's rows (same
+    count and row-hash sum); None, and the copy is to be rewritten, when it does not (rows deleted,
+    or changed without a newer load time, e.g. re-converted at a late exchange rate).
     Past, not at: ingestion stamps every row of a batch with the batch's one time, and the copy was
     made after that batch committed, so it holds all rows of its newest time (with `>=` a new day at
     scale 10 re-applied the previous run's last batch: 547 k web events for ~10 k new). A clock set
@@ -205,17 +219,55 @@ def _apply_new_rows(
     watermark = quote(watermark_column)
     (since,) = fetch_one(con, f"select max({watermark}) from {copy}")
     if since is None:
-        return False
+        return None
     con.execute(
         f"create or replace temp table _s2s_new_rows as select {select} from {source} where {watermark} > ?", [since]
     )
     try:
         matches = " and ".join(f"{copy}.{quote(k)} = _s2s_new_rows.{quote(k)}" for k in key)
-        con.execute(f"delete from {copy} using _s2s_new_rows where {matches}")
+        (replaced,) = fetch_one(con, f"delete from {copy} using _s2s_new_rows where {matches}")
         con.execute(f"insert into {copy} by name select * from _s2s_new_rows")
     finally:
         con.execute("drop table if exists _s2s_new_rows")
-    return _row_figures(con, copy, published) == (expected.rows, expected.hash_sum)
+    if _row_figures(con, copy, published) != (expected.rows, expected.hash_sum):
+        return None
+    return NewRows(since, replaced)
+
+
+def _extend_parquet(
+    con: duckdb.DuckDBPyConnection,
+    copy: str,
+    published: list[str],
+    new_rows: NewRows,
+    watermark_column: str,
+    base: Path,
+    target: Path,
+    rows: int,
+) -> bool:
+    """Write the mart's Parquet file `target` as the previous one (`base`) followed by the row
+    groups of its new rows, without encoding the old rows again (publish/parquet_append.py). False,
+    and the file is to be written whole, when a row was replaced (its old version is in `base`) or
+    the two files do not join into what a whole write gives now: the new rows are written from the
+    copy, as the whole file would be, so that each column is REQUIRED or OPTIONAL as there (DuckDB
+    decides from the table's statistics), and a column that differs from `base` refuses the join."""
+    if new_rows.replaced:
+        return False
+    addition = target.with_name(f".{target.stem}.new-rows.parquet")
+    columns = ", ".join(quote(c) for c in published)
+    since = literal(new_rows.since.isoformat())
+    try:
+        con.execute(
+            f"copy (select {columns} from {copy} where {quote(watermark_column)} > {since}) "
+            f"to {literal(str(addition))} (format parquet)"
+        )
+        if append_row_groups(base, addition, target) == rows:
+            return True
+    except CannotAppend:
+        pass
+    finally:
+        addition.unlink(missing_ok=True)
+    target.unlink(missing_ok=True)
+    return False
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple]:
@@ -350,9 +402,12 @@ def publish_snapshot(
             digest = _digest(con, schema, table, select, columns, salt)
             digests[table] = digest.value
             parquet = build / "parquet" / f"{table}.parquet"
+            previous_parquet = versions / previous["snapshot_id"] / "parquet" / parquet.name if previous else None
+            appends_before = (previous or {}).get("parquet_appends", {}).get(table, 0)
             if previous and previous["digests"].get(table) == digest.value:
-                _link_or_copy(versions / previous["snapshot_id"] / "parquet" / parquet.name, parquet)
+                _link_or_copy(previous_parquet, parquet)
                 result.tables[table] = previous["tables"][table]
+                result.parquet_appends[table] = appends_before
                 result.reused.append(table)
                 continue
             source, copy = f"{schema}.{quote(table)}", f"bi_snapshot.{schema}.{quote(table)}"
@@ -360,22 +415,33 @@ def publish_snapshot(
             key = (keys or {}).get(table)
             # new rows only: a keyed mart with a load time, already in the copy, no hashed column
             # (whose values depend on the salt), and the same columns and types as there
-            if (
-                previous
+            watermark = config["delta_watermark_column"]
+            new_rows = (
+                _apply_new_rows(con, source, copy, select, key, published, digest, watermark)
+                if previous
                 and table in previous["digests"]
                 and key
                 and not hashed
-                and config["delta_watermark_column"] in published
+                and watermark in published
                 and _same_columns(con, source, copy, published)
-                and _apply_new_rows(con, source, copy, select, key, published, digest, config["delta_watermark_column"])
-            ):
+                else None
+            )
+            if new_rows:
                 result.updated.append(table)
             else:
                 params = {"salt": salt} if hashed else {}
                 con.execute(f"create or replace table {copy} as select {select} from {source}", params)
             _copy_descriptions(con, schema, table, copy)
             result.tables[table] = digest.rows
-            con.execute(f"copy {copy} to {literal(str(parquet))} (format parquet)")
+            if (
+                new_rows
+                and appends_before < config["parquet_max_appends"]
+                and _extend_parquet(con, copy, published, new_rows, watermark, previous_parquet, parquet, digest.rows)
+            ):
+                result.parquet_appends[table] = appends_before + 1
+            else:
+                con.execute(f"copy {copy} to {literal(str(parquet))} (format parquet)")
+                result.parquet_appends[table] = 0
         for gone in sorted(set(previous["digests"]) - set(tables)) if previous else []:
             con.execute(f"drop table if exists bi_snapshot.{schema}.{quote(gone)}")
     finally:
@@ -395,6 +461,7 @@ def publish_snapshot(
         "rebuilt_because": result.rebuilt_because,
         "reused": result.reused,
         "updated_by_new_rows": result.updated,
+        "parquet_appends": result.parquet_appends,
         "digests": digests,
     }
     (build / "snapshot.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -52,6 +52,7 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
             f"built whole: {result.rebuilt_because}"
             if result.rebuilt_because
             else f"{len(result.reused)} unchanged, {len(result.updated)} by their new rows"
+            f" ({sum(1 for t in result.updated if result.parquet_appends.get(t))} Parquet files extended)"
         )
         context.log.info(f"published {len(result.tables)} marts to {result.database} ({how})")
         return dg.MaterializeResult(
@@ -63,6 +64,8 @@ def build_publish_asset(mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
                 "rows": sum(result.tables.values()),
                 "marts_copied_whole": len(result.tables) - len(result.reused) - len(result.updated),
                 "marts_by_new_rows": ", ".join(result.updated) or "none",
+                # their Parquet files extended by the new rows' row groups, not written again
+                "parquet_extended": ", ".join(t for t in result.updated if result.parquet_appends.get(t)) or "none",
                 "marts_unchanged": len(result.reused),
                 "built_whole_because": result.rebuilt_because or "no: built from the previous snapshot",
                 "hashed_columns": ", ".join(result.hashed_columns) or "none",
