@@ -6,8 +6,8 @@ newest day, when that is the end date or the day before, are moved into a drop o
 `<entity>_<end date>_day.<ext>`, which sorts after the monthly file. The day before counts because
 the sample's activities and training records end there (what a rep logs reaches the next morning's
 export): taking only rows dated on the end date left the activities, the biggest entity, out of the
-day (until 2026-12-08; bench/HISTORY.md). `hold_back` moves those day files aside (the state before the day arrived) and
-`deliver` puts them back (the day's delivery).
+day (until 2026-12-08; bench/HISTORY.md). `split_last_day` moves the day files aside (the state
+before the day arrived) and `deliver` puts them back (the day's delivery).
 """
 
 from __future__ import annotations

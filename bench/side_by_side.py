@@ -234,8 +234,11 @@ def main() -> int:
         if not args.new_day or label == "warmup":
             result = one_run(code, python, args.raw, work, log, args.as_of)
         else:
-            deliver(args.new_day, args.raw)
             try:
+                deliver(args.new_day, args.raw)
+                missing = [f for f in day_files if not (args.raw / f).exists()]
+                if missing:  # a day taken back by hand, or lost: timing a smaller day would mislead
+                    raise SystemExit(f"the day's drop {args.new_day / missing[0]} is gone; hold the day back again")
                 result = one_run(code, python, args.raw, work, log, args.as_of, base(side))
             finally:  # the day taken back: the next run, and the user's folder, find --raw as it was
                 deliver_back(args.raw, args.new_day, day_files)

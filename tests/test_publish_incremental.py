@@ -3,6 +3,8 @@ changed ones rewritten, gone ones dropped, and the result reads exactly as a sna
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 from datetime import datetime
 
@@ -272,6 +274,15 @@ def test_a_mart_with_new_rows_only_has_its_parquet_file_extended_not_written_aga
     ).fetchall()
     assert stats == [("T4", "T5")]
 
+    # unchanged: the file is kept and so is its count; a new description changes no row: the file is
+    # the previous version's (one inode), not extended by nothing
+    assert publish_snapshot(con, bi, run_id="r2a", keys=keys).parquet_appends["fct_touch"] == 1
+    before = (bi / "parquet" / "fct_touch.parquet").stat().st_ino
+    con.execute("comment on column marts.fct_touch.amount is 'the touch''s amount'")
+    described = publish_snapshot(con, bi, run_id="r2b", keys=keys)
+    assert described.updated == ["fct_touch"] and described.parquet_appends["fct_touch"] == 1
+    assert (bi / "parquet" / "fct_touch.parquet").stat().st_ino == before and _row_groups(bi, "fct_touch") == [3, 2]
+
     # the second extension in a row, then the limit (parquet_max_appends = 2): written whole again
     con.execute("insert into marts.fct_touch values ('T6', 60, ?)", [day3])
     assert publish_snapshot(con, bi, run_id="r3", keys=keys).parquet_appends["fct_touch"] == 2
@@ -308,3 +319,24 @@ def test_new_rows_that_would_change_a_column_from_required_to_optional_write_the
     assert second.updated == ["fct_touch"] and second.parquet_appends["fct_touch"] == 0
     assert duckdb.sql(repetition).fetchall() == [("OPTIONAL",)] and _row_groups(bi, "fct_touch") == [2]
     assert published(bi) == published_whole(con, tmp_path / "whole")
+
+
+def test_a_database_that_snapshot_json_does_not_describe_is_not_built_on(con, tmp_path, salted):
+    # a publish killed after marts.duckdb was swapped in and before snapshot.json was: the database
+    # holds rows the manifest's Parquet files do not; the next publish builds whole
+    make_marts(con, 100)
+    _facts(con, [("T1", 10, "2026-10-01 08:00:00")])
+    bi = tmp_path / "bi"
+    publish_snapshot(con, bi, run_id="r1", keys={"fct_touch": ["touch_id"]})
+    database = bi / "marts.duckdb"
+    stat = database.stat()
+    os.utime(database, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # another file than described
+    con.execute("insert into marts.fct_touch values ('T2', 20, '2026-10-02 08:00:00')")
+    second = publish_snapshot(con, bi, run_id="r2", keys={"fct_touch": ["touch_id"]})
+    assert second.rebuilt_because == "marts.duckdb is not the file snapshot.json describes (a publish stopped halfway?)"
+    assert second.updated == [] and published(bi) == published_whole(con, tmp_path / "whole")
+    # a copy that keeps size and time (cp -a, shutil.copytree) is still the file described
+    copied = tmp_path / "copied"
+    shutil.copytree(bi, copied, symlinks=True)
+    con.execute("insert into marts.fct_touch values ('T3', 30, '2026-10-03 08:00:00')")
+    assert publish_snapshot(con, copied, run_id="r3", keys={"fct_touch": ["touch_id"]}).rebuilt_because is None

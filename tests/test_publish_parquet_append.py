@@ -8,7 +8,13 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.publish.parquet_append import CannotAppend, append_row_groups, read_footer, write_struct
+from dagster_project.publish.parquet_append import (
+    CannotAppend,
+    append_row_groups,
+    read_footer,
+    read_struct,
+    write_struct,
+)
 
 # every type the marts hold, with NULLs: a dictionary-encoded text, integers (to HUGEINT, which Parquet
 # holds as a double: 2^100 reads back equal), decimals,
@@ -112,3 +118,74 @@ def test_files_that_do_not_join_safely_are_refused(con, tmp_path):
     cut.write_bytes(base.read_bytes()[:-20] + base.read_bytes()[-8:])  # its footer cut short
     with pytest.raises(CannotAppend):
         append_row_groups(cut, base, tmp_path / "out.parquet")
+
+
+def test_the_codec_writes_the_compact_protocol_as_its_specification_spells_it():
+    # bytes spelt by hand from the Thrift compact protocol: field header = (id delta << 4) | type, or
+    # type alone then the zigzag varint id when the delta passes 15; i32 as a zigzag varint; a bool
+    # field in its header's type (1 true, 2 false); a list header (size << 4) | element type, or 0xF_
+    # then a varint size from 15 on; a map as a varint size, then (key type << 4) | value type
+    fields = [
+        [1, 5, 7],  # i32 7
+        [2, 1, True],  # bool
+        [3, 2, False],
+        [20, 8, b"ab"],  # binary, id 20: delta 17, long form
+        [21, 9, (1, [1, 2])],  # list of two bools, one byte each
+        [22, 11, (8, 5, [(b"k", 3)])],  # map binary -> i32
+        [23, 11, (0, 0, [])],  # empty map: its size only
+        [24, 9, (5, list(range(16)))],  # 16 i32s: the long list header
+        [25, 12, [[1, 6, -1]]],  # a struct holding i64 -1
+    ]
+    expected = bytes(
+        [0x15, 0x0E, 0x11, 0x12, 0x08, 0x28, 0x02, 0x61, 0x62, 0x19, 0x21, 0x01, 0x02]
+        + [0x1B, 0x01, 0x85, 0x01, 0x6B, 0x06, 0x1B, 0x00, 0x19, 0xF5, 0x10]
+        + [2 * i for i in range(16)]
+        + [0x1C, 0x16, 0x01, 0x00, 0x00]
+    )
+    out = bytearray()
+    write_struct(out, fields)
+    assert bytes(out) == expected
+    assert read_struct(expected) == (fields, len(expected))
+
+
+def _with_footer(source, target, change) -> None:
+    """`target`: `source` with its footer tree changed by `change`, re-encoded."""
+    meta, start = read_footer(source)
+    change(meta)
+    footer = bytearray()
+    write_struct(footer, meta)
+    target.write_bytes(source.read_bytes()[:start] + bytes(footer) + struct.pack("<I", len(footer)) + b"PAR1")
+
+
+def test_metadata_a_page_index_or_a_footer_out_of_bounds_refuse_the_join(con, tmp_path):
+    base, addition = tmp_path / "base.parquet", tmp_path / "add.parquet"
+    _write(con, ROWS, base)
+    _write(con, LATER, addition)
+    out = tmp_path / "out.parquet"
+    tagged = tmp_path / "tagged.parquet"
+    con.execute(f"copy rows to '{tagged}' (format parquet, kv_metadata {{source: 'elsewhere'}})")
+    with pytest.raises(CannotAppend, match="key value metadata"):
+        append_row_groups(base, tagged, out)
+    other_writer = tmp_path / "writer.parquet"
+    _with_footer(addition, other_writer, lambda m: next(f for f in m if f[0] == 6).__setitem__(2, b"another writer"))
+    with pytest.raises(CannotAppend, match="created by"):
+        append_row_groups(base, other_writer, out)
+
+    def add_offset_index(meta):  # field 4 of the first column chunk of the first row group
+        row_group = next(f for f in meta if f[0] == 4)[2][1][0]
+        chunk = next(f for f in row_group if f[0] == 1)[2][1][0]
+        chunk.insert(next((i for i, f in enumerate(chunk) if f[0] > 4), len(chunk)), [4, 6, 1234])
+
+    indexed = tmp_path / "indexed.parquet"
+    _with_footer(addition, indexed, add_offset_index)
+    with pytest.raises(CannotAppend, match="page index"):
+        append_row_groups(base, indexed, out)
+    too_long = tmp_path / "too_long.parquet"
+    data = addition.read_bytes()
+    too_long.write_bytes(data[:-8] + struct.pack("<I", len(data)) + b"PAR1")  # a length past the file
+    with pytest.raises(CannotAppend, match="a footer of"):
+        append_row_groups(base, too_long, out)
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1" + b"\x19\xfc" * 8 + struct.pack("<I", 16) + b"PAR1")  # a list that runs off
+    with pytest.raises(CannotAppend, match="does not decode"):
+        append_row_groups(base, garbage, out)

@@ -189,10 +189,11 @@ def _digest(
 
 @dataclass
 class NewRows:
-    """What `_apply_new_rows` did to a copy: the watermark its new rows are past, and how many of
-    the copy's rows they replaced (0: the new rows were only added)."""
+    """What `_apply_new_rows` did to a copy: the watermark its new rows are past, how many rows it
+    added, and how many of the copy's rows they replaced (0: the new rows were only added)."""
 
     since: datetime
+    added: int
     replaced: int
 
 
@@ -226,12 +227,12 @@ def _apply_new_rows(
     try:
         matches = " and ".join(f"{copy}.{quote(k)} = _s2s_new_rows.{quote(k)}" for k in key)
         (replaced,) = fetch_one(con, f"delete from {copy} using _s2s_new_rows where {matches}")
-        con.execute(f"insert into {copy} by name select * from _s2s_new_rows")
+        (added,) = fetch_one(con, f"insert into {copy} by name select * from _s2s_new_rows")
     finally:
         con.execute("drop table if exists _s2s_new_rows")
     if _row_figures(con, copy, published) != (expected.rows, expected.hash_sum):
         return None
-    return NewRows(since, replaced)
+    return NewRows(since, added, replaced)
 
 
 def _extend_parquet(
@@ -249,7 +250,9 @@ def _extend_parquet(
     and the file is to be written whole, when a row was replaced (its old version is in `base`) or
     the two files do not join into what a whole write gives now: the new rows are written from the
     copy, as the whole file would be, so that each column is REQUIRED or OPTIONAL as there (DuckDB
-    decides from the table's statistics), and a column that differs from `base` refuses the join."""
+    decides from the table's statistics), and a column that differs from `base` refuses the join.
+    The one exception is the watermark column, which the filter makes REQUIRED: a mart with a NULL
+    load time has its file written whole every time."""
     if new_rows.replaced:
         return False
     addition = target.with_name(f".{target.stem}.new-rows.parquet")
@@ -299,10 +302,20 @@ def _previous(bi_dir: Path, schema: str, storage: str) -> tuple[dict | None, str
         return None, "the previous snapshot has no digests (published by an older version)"
     if manifest.get("schema") != schema or manifest.get("storage_version") != storage:
         return None, "the previous snapshot has another schema or storage version"
+    # the database is swapped in before snapshot.json: a publish killed between the two leaves a
+    # database its snapshot.json does not describe (whose Parquet files are another version's). Size
+    # and modification time, not the inode: a copy that keeps them (cp -a, copytree) is the same file
+    if manifest.get("database_file") != _file_identity(database):
+        return None, "marts.duckdb is not the file snapshot.json describes (a publish stopped halfway?)"
     parquet = bi_dir / ".snapshots" / manifest["snapshot_id"] / "parquet"
     if not all((parquet / f"{t}.parquet").exists() for t in manifest["digests"]):
         return None, "the previous snapshot's Parquet files are incomplete"
     return manifest, None
+
+
+def _file_identity(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _free_fraction(con: duckdb.DuckDBPyConnection, alias: str) -> float:
@@ -433,7 +446,10 @@ def publish_snapshot(
                 con.execute(f"create or replace table {copy} as select {select} from {source}", params)
             _copy_descriptions(con, schema, table, copy)
             result.tables[table] = digest.rows
-            if (
+            if new_rows and not new_rows.added and not new_rows.replaced:  # same rows (a new description)
+                _link_or_copy(previous_parquet, parquet)
+                result.parquet_appends[table] = appends_before
+            elif (
                 new_rows
                 and appends_before < config["parquet_max_appends"]
                 and _extend_parquet(con, copy, published, new_rows, watermark, previous_parquet, parquet, digest.rows)
@@ -464,6 +480,7 @@ def publish_snapshot(
         "parquet_appends": result.parquet_appends,
         "digests": digests,
     }
+    manifest["database_file"] = _file_identity(database)  # kept by the rename below (see _previous)
     (build / "snapshot.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     (build / "COMPLETE").touch()
 
