@@ -340,3 +340,11 @@ def test_a_database_that_snapshot_json_does_not_describe_is_not_built_on(con, tm
     shutil.copytree(bi, copied, symlinks=True)
     con.execute("insert into marts.fct_touch values ('T3', 30, '2026-10-03 08:00:00')")
     assert publish_snapshot(con, copied, run_id="r3", keys={"fct_touch": ["touch_id"]}).rebuilt_because is None
+    # a snapshot.json written before it recorded the file: built whole once, and said why
+    manifest = json.loads((copied / "snapshot.json").read_text())
+    del manifest["database_file"]
+    (copied / "snapshot.json").write_text(json.dumps(manifest))
+    older = publish_snapshot(con, copied, run_id="r4", keys={"fct_touch": ["touch_id"]})
+    assert (
+        older.rebuilt_because == "the previous snapshot.json records no database file (published by an older version)"
+    )

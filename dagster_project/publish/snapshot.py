@@ -305,7 +305,9 @@ def _previous(bi_dir: Path, schema: str, storage: str) -> tuple[dict | None, str
     # the database is swapped in before snapshot.json: a publish killed between the two leaves a
     # database its snapshot.json does not describe (whose Parquet files are another version's). Size
     # and modification time, not the inode: a copy that keeps them (cp -a, copytree) is the same file
-    if manifest.get("database_file") != _file_identity(database):
+    if "database_file" not in manifest:
+        return None, "the previous snapshot.json records no database file (published by an older version)"
+    if manifest["database_file"] != _file_identity(database):
         return None, "marts.duckdb is not the file snapshot.json describes (a publish stopped halfway?)"
     parquet = bi_dir / ".snapshots" / manifest["snapshot_id"] / "parquet"
     if not all((parquet / f"{t}.parquet").exists() for t in manifest["digests"]):
